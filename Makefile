@@ -1,0 +1,31 @@
+# `make run`: set up .venv and run the main job on the embedded default.
+# `make test`: set up .venv and run the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+WORKDIR ?= runs/default
+
+.PHONY: run test setup bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m mode_jax.main --config=configs/default.py --workdir=$(WORKDIR)
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) -m mode_jax.model.bench_sampling
+
+clean:
+	rm -rf runs .pytest_cache

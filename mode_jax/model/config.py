@@ -1,0 +1,110 @@
+"""`ModelConfig`: one frozen dataclass that describes every supported decoder.
+
+The Llama (3.x), Qwen2 and Gemma (v1) families differ only in a handful of switches
+(normalisation offset, embedding scale, MLP activation, biases, tying); they are all fields here
+so that one Linen `Transformer` covers them. Sizes use the MaxText/T5X names:
+`embed` (hidden size), `mlp` (intermediate size), `heads`, `kv_heads`, `head_dim`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import jax.numpy as jnp
+
+ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
+ROPE_TYPES = ("default", "llama3", "linear")
+MODEL_TYPES = ("llama", "qwen2", "gemma")
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeScaling:
+  """RoPE frequency scaling as in HF `rope_parameters` (`llama3` for Llama 3.1+, `linear`)."""
+
+  rope_type: str = "default"
+  factor: float = 1.0
+  low_freq_factor: float = 1.0
+  high_freq_factor: float = 4.0
+  original_max_position_embeddings: int = 8192
+
+  def __post_init__(self):
+    if self.rope_type not in ROPE_TYPES:
+      raise ValueError(f"RopeScaling.rope_type={self.rope_type!r}; supported: {ROPE_TYPES}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture of a decoder-only transformer (hashable: usable as a static jit argument)."""
+
+  vocab_size: int
+  embed_dim: int
+  num_layers: int
+  num_heads: int
+  num_kv_heads: int
+  head_dim: int
+  mlp_dim: int
+  model_type: str = "llama"          # which HF family `save_hf_checkpoint` writes
+  activation: str = "silu"           # silu -> SwiGLU (Llama, Qwen2); gelu_tanh -> GeGLU (Gemma)
+  norm_eps: float = 1e-6
+  norm_plus_one: bool = False        # Gemma's RMSNorm: x_hat * (1 + w)
+  embed_scale: bool = False          # Gemma: embeddings multiplied by sqrt(embed_dim)
+  qkv_bias: bool = False             # Qwen2: bias on q, k, v
+  o_bias: bool = False               # Llama `attention_bias=True` also biases o
+  mlp_bias: bool = False             # Llama `mlp_bias`
+  tie_embeddings: bool = False       # logits = x @ embedding^T
+  rope_theta: float = 10_000.0
+  rope_scaling: RopeScaling = RopeScaling()
+  max_seq_len: int = 2048
+  bos_id: Optional[int] = None
+  eos_id: Optional[int] = None
+  pad_id: int = 0
+  dtype: str = "float32"             # compute dtype (bfloat16 on accelerators)
+  param_dtype: str = "float32"
+  remat: bool = False                # nn.remat each layer
+  scan_layers: bool = False          # nn.scan over layers (params stacked on a leading axis)
+
+  def __post_init__(self):
+    def need(ok, msg):
+      if not ok:
+        raise ValueError(f"ModelConfig: {msg}")
+
+    for name in ("vocab_size", "embed_dim", "num_layers", "num_heads", "num_kv_heads",
+                 "head_dim", "mlp_dim"):
+      need(int(getattr(self, name)) > 0, f"{name} must be positive, got {getattr(self, name)}")
+    need(self.num_heads % self.num_kv_heads == 0,
+         f"num_heads={self.num_heads} must be a multiple of num_kv_heads={self.num_kv_heads}")
+    need(self.activation in ACTIVATIONS, f"activation={self.activation!r} not in {ACTIVATIONS}")
+    need(self.model_type in MODEL_TYPES, f"model_type={self.model_type!r} not in {MODEL_TYPES}")
+    need(self.head_dim % 2 == 0, f"head_dim={self.head_dim} must be even for RoPE")
+    for name in ("dtype", "param_dtype"):
+      try:
+        jnp.dtype(getattr(self, name))
+      except TypeError as e:
+        raise ValueError(f"ModelConfig: {name}={getattr(self, name)!r} is not a dtype") from e
+
+  @property
+  def compute_dtype(self):
+    return jnp.dtype(self.dtype)
+
+  @property
+  def weight_dtype(self):
+    return jnp.dtype(self.param_dtype)
+
+  @property
+  def num_groups(self) -> int:
+    """Query heads per KV head (1: MHA; num_heads: MQA)."""
+    return self.num_heads // self.num_kv_heads
+
+  def replace(self, **kw) -> "ModelConfig":
+    return dataclasses.replace(self, **kw)
+
+  def num_params(self) -> int:
+    """Parameter count of the backbone from the architecture (embeddings counted once if tied)."""
+    e, h, k, d, f = self.embed_dim, self.num_heads, self.num_kv_heads, self.head_dim, self.mlp_dim
+    attn = e * h * d * 2 + e * k * d * 2
+    attn += (h * d + 2 * k * d) * self.qkv_bias + e * self.o_bias
+    mlp = 3 * e * f + (2 * f + e) * self.mlp_bias
+    layer = attn + mlp + 2 * e
+    emb = self.vocab_size * e * (1 if self.tie_embeddings else 2)
+    return self.num_layers * layer + emb + e

@@ -1,0 +1,386 @@
+"""Read and write HF-format checkpoints (config.json + *.safetensors) without torch.
+
+    cfg, params = load_hf_checkpoint("/path/to/gemma-2b")          # plain (unboxed) arrays
+    save_hf_checkpoint("/tmp/out", cfg, params)                     # opens in `transformers`
+
+Supported `model_type`s: llama (incl. Llama 3.1 `llama3` RoPE scaling), qwen2, gemma (v1).
+Names/layouts: HF stores linear weights as [out, in]; here kernels are input-major and q/k/v/o
+keep their head axes (see `layers`). Loading validates every tensor (shape, presence, no
+leftovers) before returning, and every error names the file and the tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Iterator
+
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from mode_jax.model.config import ModelConfig, RopeScaling
+
+_INDEX = "model.safetensors.index.json"
+_SINGLE = "model.safetensors"
+# Buffers some older checkpoints carry that hold no parameters.
+_IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+_ARCH = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gemma": "GemmaForCausalLM"}
+
+
+class CheckpointError(ValueError):
+  """A checkpoint directory that cannot be read as the model it claims to be."""
+
+
+# ----------------------------------------------------------------------------- config.json
+
+
+def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
+  """Maps an HF `config.json` dict to a `ModelConfig` (errors name `where` and the key)."""
+  mt = hf.get("model_type")
+  if mt not in _ARCH:
+    raise CheckpointError(f"{where}: unsupported model_type {mt!r}; supported: {sorted(_ARCH)}")
+  if hf.get("use_sliding_window"):
+    raise CheckpointError(f"{where}: use_sliding_window=true is not supported")
+
+  def req(key):
+    if key not in hf:
+      raise CheckpointError(f"{where}: missing key {key!r}")
+    return hf[key]
+
+  heads = int(req("num_attention_heads"))
+  embed = int(req("hidden_size"))
+  rope = dict(hf.get("rope_parameters") or {})          # transformers >= 5
+  legacy = hf.get("rope_scaling") or {}                 # transformers < 5
+  rope.update({k: v for k, v in legacy.items() if k not in rope})
+  theta = rope.get("rope_theta", hf.get("rope_theta", 10_000.0))
+  rope_type = rope.get("rope_type", rope.get("type", "default"))
+  if rope_type not in ("default", "llama3", "linear"):
+    raise CheckpointError(f"{where}: unsupported rope_type {rope_type!r}")
+  scaling = RopeScaling()
+  if rope_type != "default":
+    scaling = RopeScaling(rope_type, factor=float(rope.get("factor", 1.0)),
+                          low_freq_factor=float(rope.get("low_freq_factor", 1.0)),
+                          high_freq_factor=float(rope.get("high_freq_factor", 4.0)),
+                          original_max_position_embeddings=int(rope.get(
+                              "original_max_position_embeddings", 8192)))
+  act = hf.get("hidden_activation") or hf.get("hidden_act") or "silu"
+  act_map = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh",
+             "gelu_tanh": "gelu_tanh", "gelu": "gelu"}
+  if act not in act_map:
+    raise CheckpointError(f"{where}: unsupported hidden_act {act!r}")
+  eos = hf.get("eos_token_id")
+  if isinstance(eos, list):
+    eos = eos[0] if eos else None
+  is_gemma = mt == "gemma"
+  attention_bias = bool(hf.get("attention_bias", False))
+  try:
+    return ModelConfig(
+        vocab_size=int(req("vocab_size")), embed_dim=embed,
+        num_layers=int(req("num_hidden_layers")), num_heads=heads,
+        num_kv_heads=int(hf.get("num_key_value_heads") or heads),
+        head_dim=int(hf.get("head_dim") or embed // heads),
+        mlp_dim=int(req("intermediate_size")), model_type=mt, activation=act_map[act],
+        norm_eps=float(hf.get("rms_norm_eps", 1e-6)), norm_plus_one=is_gemma,
+        embed_scale=is_gemma, qkv_bias=(mt == "qwen2") or attention_bias,
+        o_bias=(mt == "llama") and attention_bias, mlp_bias=bool(hf.get("mlp_bias", False)),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", is_gemma)), rope_theta=float(theta),
+        rope_scaling=scaling, max_seq_len=int(hf.get("max_position_embeddings", 2048)),
+        bos_id=hf.get("bos_token_id"), eos_id=eos,
+        pad_id=int(hf["pad_token_id"]) if hf.get("pad_token_id") is not None else 0)
+  except ValueError as e:
+    raise CheckpointError(f"{where}: {e}") from e
+
+
+def config_to_hf(cfg: ModelConfig, torch_dtype: str = "float32") -> dict:
+  """The `config.json` dict `transformers` needs to rebuild `cfg`."""
+  rope: dict[str, Any] = {"rope_type": cfg.rope_scaling.rope_type, "rope_theta": cfg.rope_theta}
+  if cfg.rope_scaling.rope_type != "default":
+    rs = cfg.rope_scaling
+    rope.update(factor=rs.factor, low_freq_factor=rs.low_freq_factor,
+                high_freq_factor=rs.high_freq_factor,
+                original_max_position_embeddings=rs.original_max_position_embeddings)
+  act = {"silu": "silu", "gelu_tanh": "gelu_pytorch_tanh", "gelu": "gelu"}[cfg.activation]
+  out = {
+      "architectures": [_ARCH[cfg.model_type]], "model_type": cfg.model_type,
+      "vocab_size": cfg.vocab_size, "hidden_size": cfg.embed_dim,
+      "intermediate_size": cfg.mlp_dim, "num_hidden_layers": cfg.num_layers,
+      "num_attention_heads": cfg.num_heads, "num_key_value_heads": cfg.num_kv_heads,
+      "head_dim": cfg.head_dim, "hidden_act": act, "rms_norm_eps": cfg.norm_eps,
+      "rope_theta": cfg.rope_theta, "rope_parameters": rope,
+      "max_position_embeddings": cfg.max_seq_len, "tie_word_embeddings": cfg.tie_embeddings,
+      "bos_token_id": cfg.bos_id, "eos_token_id": cfg.eos_id, "pad_token_id": cfg.pad_id,
+      "torch_dtype": torch_dtype, "dtype": torch_dtype,
+  }
+  if cfg.rope_scaling.rope_type != "default":
+    out["rope_scaling"] = dict(rope)
+  if cfg.model_type == "gemma":
+    out["hidden_activation"] = act
+  if cfg.model_type == "llama":
+    out["attention_bias"] = cfg.o_bias
+    out["mlp_bias"] = cfg.mlp_bias
+  # Settings this config cannot express must not be written silently.
+  expected = {"llama": (False, False, cfg.o_bias), "qwen2": (False, False, True),
+              "gemma": (True, True, False)}[cfg.model_type]
+  if (cfg.norm_plus_one, cfg.embed_scale, cfg.qkv_bias) != expected:
+    raise ValueError(f"ModelConfig cannot be written as model_type={cfg.model_type!r}: "
+                     f"norm_plus_one/embed_scale/qkv_bias = "
+                     f"{(cfg.norm_plus_one, cfg.embed_scale, cfg.qkv_bias)}, HF needs {expected}")
+  return out
+
+
+# ----------------------------------------------------------------------------- tensor names
+
+
+def _layer_specs(cfg: ModelConfig, i: int) -> Iterator[tuple[str, tuple, tuple, int]]:
+  """(hf_name, linen_path, linen_shape, n_in) for the tensors of layer i.
+
+  n_in = 0: same layout in both; -1: HF stores it flattened (q/k/v biases); n_in > 0: a kernel whose first n_in Linen dims are the input,
+  stored by HF transposed and flattened as [prod(out), prod(in)].
+  """
+  e, h, k, d, f = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim
+  pre, lp = f"model.layers.{i}.", (f"layers_{i}",)
+  yield pre + "input_layernorm.weight", lp + ("attn_norm", "scale"), (e,), 0
+  yield pre + "post_attention_layernorm.weight", lp + ("mlp_norm", "scale"), (e,), 0
+  for name, n in (("q", h), ("k", k), ("v", k)):
+    yield pre + f"self_attn.{name}_proj.weight", lp + ("attn", name, "kernel"), (e, n, d), 1
+    if cfg.qkv_bias:
+      yield pre + f"self_attn.{name}_proj.bias", lp + ("attn", name, "bias"), (n, d), -1
+  yield pre + "self_attn.o_proj.weight", lp + ("attn", "o", "kernel"), (h, d, e), 2
+  if cfg.o_bias:
+    yield pre + "self_attn.o_proj.bias", lp + ("attn", "o", "bias"), (e,), 0
+  for name, shape in (("gate", (e, f)), ("up", (e, f)), ("down", (f, e))):
+    yield pre + f"mlp.{name}_proj.weight", lp + ("mlp", name, "kernel"), shape, 1
+    if cfg.mlp_bias:
+      yield pre + f"mlp.{name}_proj.bias", lp + ("mlp", name, "bias"), shape[-1:], 0
+
+
+def tensor_specs(cfg: ModelConfig) -> list[tuple[str, tuple, tuple, int]]:
+  """Every HF tensor of `cfg`, with its Linen path, Linen shape and layout conversion."""
+  specs = [("model.embed_tokens.weight", ("embedder", "embedding"),
+            (cfg.vocab_size, cfg.embed_dim), 0),
+           ("model.norm.weight", ("final_norm", "scale"), (cfg.embed_dim,), 0)]
+  if not cfg.tie_embeddings:
+    specs.append(("lm_head.weight", ("lm_head",), (cfg.embed_dim, cfg.vocab_size), 1))
+  for i in range(cfg.num_layers):
+    specs.extend(_layer_specs(cfg, i))
+  return specs
+
+
+def _hf_shape(linen_shape: tuple, n_in: int) -> tuple:
+  if n_in == 0:
+    return tuple(linen_shape)
+  if n_in == -1:
+    return (int(np.prod(linen_shape)),)
+  return (int(np.prod(linen_shape[n_in:])), int(np.prod(linen_shape[:n_in])))
+
+
+def _to_linen(arr: np.ndarray, linen_shape: tuple, n_in: int) -> np.ndarray:
+  return arr.reshape(linen_shape) if n_in <= 0 else arr.T.reshape(linen_shape)
+
+
+def _to_hf(arr: np.ndarray, linen_shape: tuple, n_in: int) -> np.ndarray:
+  if n_in <= 0:
+    return np.ascontiguousarray(arr.reshape(_hf_shape(linen_shape, n_in)))
+  hf_shape = _hf_shape(linen_shape, n_in)
+  return np.ascontiguousarray(arr.reshape(hf_shape[1], hf_shape[0]).T)
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def _tensor_files(path: str) -> dict[str, str]:
+  """Maps tensor name -> safetensors file, from the index or by scanning the files."""
+  index = os.path.join(path, _INDEX)
+  if os.path.exists(index):
+    try:
+      with open(index) as f:
+        weight_map = json.load(f)["weight_map"]
+    except (json.JSONDecodeError, KeyError) as e:
+      raise CheckpointError(f"{index}: not a valid safetensors index ({e})") from e
+    for fname in sorted(set(weight_map.values())):
+      if not os.path.exists(os.path.join(path, fname)):
+        raise CheckpointError(f"{index}: shard {fname!r} is missing from {path}")
+    return dict(weight_map)
+  files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
+  if not files:
+    raise CheckpointError(f"{path}: no *.safetensors files (and no {_INDEX})")
+  out: dict[str, str] = {}
+  for fname in files:
+    with safe_open(os.path.join(path, fname), framework="numpy") as f:
+      for name in f.keys():
+        if name in out:
+          raise CheckpointError(f"{path}: tensor {name!r} is in both {out[name]} and {fname}")
+        out[name] = fname
+  return out
+
+
+def _set(tree: dict, path: tuple, value) -> None:
+  for p in path[:-1]:
+    tree = tree.setdefault(p, {})
+  tree[path[-1]] = value
+
+
+def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = False,
+                       **config_overrides) -> tuple[ModelConfig, dict]:
+  """Reads `path` (config.json + safetensors) -> (ModelConfig, params) as jnp arrays of `dtype`.
+
+  `scan_layers=True` returns the layers stacked for `nn.scan`; `config_overrides` replace
+  ModelConfig fields (e.g. dtype="bfloat16", remat=True). Raises `CheckpointError` naming the
+  file and tensor on a missing file, unsupported model_type, a wrong shape, a missing tensor or
+  an unexpected one; nothing is returned unless every tensor checked out.
+  """
+  path = os.fspath(path)
+  cfg_path = os.path.join(path, "config.json")
+  if not os.path.isdir(path):
+    raise CheckpointError(f"{path}: checkpoint directory does not exist")
+  if not os.path.exists(cfg_path):
+    raise CheckpointError(f"{cfg_path}: missing (an HF checkpoint needs config.json)")
+  try:
+    with open(cfg_path) as f:
+      hf_cfg = json.load(f)
+  except json.JSONDecodeError as e:
+    raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from e
+  cfg = config_from_hf(hf_cfg, cfg_path)
+  files = _tensor_files(path)
+
+  params: dict = {}
+  expected = set()
+  handles: dict[str, Any] = {}
+  try:
+    for hf_name, lpath, lshape, n_in in tensor_specs(cfg):
+      expected.add(hf_name)
+      if hf_name not in files:
+        raise CheckpointError(f"{path}: tensor {hf_name!r} is missing (needed for "
+                              f"{'/'.join(lpath)})")
+      fname = files[hf_name]
+      if fname not in handles:
+        handles[fname] = safe_open(os.path.join(path, fname), framework="numpy")
+      arr = handles[fname].get_tensor(hf_name)
+      want = _hf_shape(lshape, n_in)
+      if tuple(arr.shape) != want:
+        raise CheckpointError(f"{os.path.join(path, fname)}: tensor {hf_name!r} has shape "
+                              f"{tuple(arr.shape)}, expected {want} for this config.json")
+      _set(params, lpath, jnp.asarray(_to_linen(arr, lshape, n_in), dtype=dtype))
+    extra = sorted(n for n in files if n not in expected and not n.endswith(_IGNORED_SUFFIXES))
+    if cfg.tie_embeddings and "lm_head.weight" in extra:
+      # Some exports store the tied head anyway; accept it only if it is the embedding.
+      f = handles.get(files["lm_head.weight"]) or safe_open(
+          os.path.join(path, files["lm_head.weight"]), framework="numpy")
+      head = f.get_tensor("lm_head.weight")
+      emb = np.asarray(params["embedder"]["embedding"], dtype=head.dtype)
+      if head.shape != emb.shape or not np.array_equal(head, emb):
+        raise CheckpointError(f"{path}: tie_word_embeddings=true but lm_head.weight differs "
+                              f"from model.embed_tokens.weight")
+      extra.remove("lm_head.weight")
+    if extra:
+      raise CheckpointError(f"{path}: unexpected tensors not used by {cfg.model_type}: "
+                            f"{', '.join(f'{n!r} ({files[n]})' for n in extra[:10])}"
+                            + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+  finally:
+    handles.clear()
+  if scan_layers:
+    params = stack_layers(params, cfg.num_layers)
+  overrides = dict(config_overrides, scan_layers=scan_layers)
+  return cfg.replace(**overrides), params
+
+
+# ----------------------------------------------------------------------------- save
+
+
+def _np_dtype(name: str):
+  return {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}[name]
+
+
+def save_hf_checkpoint(path: str, cfg: ModelConfig, params: dict, *,
+                       dtype: str = "float32", max_shard_bytes: int = 5 * 2**30) -> None:
+  """Writes `params` as an HF checkpoint at `path` (atomically: temp dir, then rename).
+
+  Shards into several files with `model.safetensors.index.json` when the tensors exceed
+  `max_shard_bytes`. Accepts stacked (scan) or per-layer params, boxed or not.
+  """
+  import flax.linen as nn  # local: unboxing only
+  params = nn.meta.unbox(params)
+  if "layers" in params:
+    params = unstack_layers(params, cfg.num_layers)
+  hf_cfg = config_to_hf(cfg, torch_dtype=dtype)
+  npd = _np_dtype(dtype)
+  tensors: dict[str, np.ndarray] = {}
+  for hf_name, lpath, lshape, n_in in tensor_specs(cfg):
+    node = params
+    try:
+      for p in lpath:
+        node = node[p]
+    except KeyError:
+      raise KeyError(f"save_hf_checkpoint: params have no {'/'.join(lpath)} "
+                     f"(needed for {hf_name})") from None
+    arr = np.asarray(node)
+    if arr.shape != tuple(lshape):
+      raise ValueError(f"save_hf_checkpoint: {'/'.join(lpath)} has shape {arr.shape}, "
+                       f"config needs {lshape}")
+    tensors[hf_name] = _to_hf(arr.astype(npd), lshape, n_in)
+
+  shards: list[dict[str, np.ndarray]] = [{}]
+  size = 0
+  for name, arr in tensors.items():
+    if size and size + arr.nbytes > max_shard_bytes:
+      shards.append({})
+      size = 0
+    shards[-1][name] = arr
+    size += arr.nbytes
+
+  parent = os.path.dirname(os.path.abspath(path)) or "."
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".tmp_hf_", dir=parent)
+  try:
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+      json.dump(hf_cfg, f, indent=2)
+    meta = {"format": "pt"}
+    if len(shards) == 1:
+      save_file(shards[0], os.path.join(tmp, _SINGLE), metadata=meta)
+    else:
+      weight_map = {}
+      n = len(shards)
+      for i, shard in enumerate(shards):
+        fname = f"model-{i + 1:05d}-of-{n:05d}.safetensors"
+        save_file(shard, os.path.join(tmp, fname), metadata=meta)
+        weight_map.update({k: fname for k in shard})
+      total = sum(a.nbytes for a in tensors.values())
+      with open(os.path.join(tmp, _INDEX), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+    if os.path.exists(path):
+      old = path.rstrip("/") + ".old"
+      shutil.rmtree(old, ignore_errors=True)
+      os.replace(path, old)
+      os.replace(tmp, path)
+      shutil.rmtree(old, ignore_errors=True)
+    else:
+      os.replace(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+
+
+# ----------------------------------------------------------------------------- scan layout
+
+
+def stack_layers(params: dict, num_layers: int) -> dict:
+  """Per-layer params (layers_0..layers_{L-1}) -> stacked under `layers` (for scan_layers)."""
+  import jax
+  layers = [params[f"layers_{i}"] for i in range(num_layers)]
+  out = {k: v for k, v in params.items() if not k.startswith("layers_")}
+  out["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
+  return out
+
+
+def unstack_layers(params: dict, num_layers: int) -> dict:
+  """Inverse of `stack_layers`."""
+  import jax
+  out = {k: v for k, v in params.items() if k != "layers"}
+  for i in range(num_layers):
+    out[f"layers_{i}"] = jax.tree.map(lambda x, i=i: x[i], params["layers"])
+  return out

@@ -1,0 +1,202 @@
+"""Building blocks of the decoder: RMSNorm, RoPE, named projections, attention, gated MLP.
+
+Every parameter is created with `nn.with_logical_partitioning` (axis names `vocab, embed, heads,
+kv_heads, head_dim, mlp`) and key activations get `nn.with_logical_constraint`; both are no-ops
+without a mesh and a rules table, and shard the model under `nn.logical_axis_rules(...)`.
+Layouts match HF after a transpose/reshape (see `hf_io`): kernels are stored input-major,
+q/k/v as [embed, heads, head_dim] and o as [heads, head_dim, embed].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mode_jax.model.config import ModelConfig
+
+Array = jax.Array
+# Large finite negative instead of -inf, so that fully masked rows never produce NaN.
+_MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
+_INIT = nn.initializers.normal(stddev=0.02)  # HF `initializer_range`
+
+
+def constrain(x: Array, *axes: str) -> Array:
+  return nn.with_logical_constraint(x, axes)
+
+
+class RMSNorm(nn.Module):
+  """RMSNorm computed in float32; Gemma variant scales by (1 + w) with w initialised to 0."""
+
+  eps: float
+  plus_one: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    init = nn.initializers.zeros if self.plus_one else nn.initializers.ones
+    scale = self.param("scale", nn.with_logical_partitioning(init, ("embed",)),
+                       (x.shape[-1],), self.param_dtype)
+    xf = x.astype(jnp.float32)
+    y = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + self.eps)
+    if self.plus_one:   # HF Gemma: (x_hat * (1 + w)).to(dtype)
+      return (y * (1.0 + scale.astype(jnp.float32))).astype(self.dtype)
+    # HF Llama/Qwen2: w * x_hat.to(dtype)
+    return (scale.astype(self.dtype) * y.astype(self.dtype)).astype(self.dtype)
+
+
+class Projection(nn.Module):
+  """Linear map contracting the trailing `len(in_axes)` dims of x into `out_shape`.
+
+  This is the unit the adapters wrap: attention has q, k, v, o and the MLP gate, up, down, each
+  a `Projection` with that name. `in_axes`/`out_axes` are the logical names of the kernel dims.
+  """
+
+  out_shape: Sequence[int]
+  in_axes: Sequence[str]
+  out_axes: Sequence[str]
+  use_bias: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    n_in = len(self.in_axes)
+    in_shape = x.shape[x.ndim - n_in:]
+    kernel = self.param(
+        "kernel", nn.with_logical_partitioning(_INIT, tuple(self.in_axes) + tuple(self.out_axes)),
+        tuple(in_shape) + tuple(self.out_shape), self.param_dtype)
+    y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=n_in)
+    if self.use_bias:
+      bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros,
+                                                             tuple(self.out_axes)),
+                        tuple(self.out_shape), self.param_dtype)
+      y = y + bias.astype(self.dtype)
+    return y
+
+
+def rope_inv_freq(cfg: ModelConfig) -> Array:
+  """Inverse frequencies of RoPE, with HF's `llama3` / `linear` scaling when configured."""
+  d = cfg.head_dim
+  inv = 1.0 / (cfg.rope_theta ** (jnp.arange(0, d, 2, dtype=jnp.float32) / d))
+  rs = cfg.rope_scaling
+  if rs.rope_type == "linear":
+    inv = inv / rs.factor
+  elif rs.rope_type == "llama3":
+    low_wl = rs.original_max_position_embeddings / rs.low_freq_factor
+    high_wl = rs.original_max_position_embeddings / rs.high_freq_factor
+    wavelen = 2 * math.pi / inv
+    scaled = jnp.where(wavelen > low_wl, inv / rs.factor, inv)
+    smooth = (rs.original_max_position_embeddings / wavelen - rs.low_freq_factor) / (
+        rs.high_freq_factor - rs.low_freq_factor)
+    smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled
+    medium = (wavelen >= high_wl) & (wavelen <= low_wl)
+    inv = jnp.where(medium, smoothed, scaled)
+  return inv
+
+
+def apply_rope(x: Array, positions: Array, inv_freq: Array) -> Array:
+  """Rotate-half RoPE (HF convention). x: [B, T, N, D], positions: int [B, T]."""
+  freqs = positions.astype(jnp.float32)[..., None] * inv_freq        # [B, T, D/2]
+  emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]      # [B, T, 1, D]
+  cos, sin = jnp.cos(emb).astype(x.dtype), jnp.sin(emb).astype(x.dtype)
+  x1, x2 = jnp.split(x, 2, axis=-1)
+  return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
+
+
+class Attention(nn.Module):
+  """Causal multi-head / grouped-query / multi-query attention with an optional KV cache.
+
+  Without a cache: causal mask, plus same-segment masking when `segment_ids` is given (packed
+  sequences). With a cache (`kv=(k, v)` buffers [B, S, K, D], `cache_pos=(end, start)`): the new
+  keys/values are written at slots [end, end + T); a query at slot s sees slots in [start_b, s].
+  """
+
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x, positions, segment_ids=None, kv=None, cache_pos=None):
+    cfg = self.cfg
+    dt, pdt = cfg.compute_dtype, cfg.weight_dtype
+    h, k, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    proj = lambda name, shape, in_axes, out_axes, bias: Projection(
+        shape, in_axes, out_axes, use_bias=bias, dtype=dt, param_dtype=pdt, name=name)
+    q = proj("q", (h, d), ("embed",), ("heads", "head_dim"), cfg.qkv_bias)(x)
+    kk = proj("k", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias)(x)
+    v = proj("v", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias)(x)
+    inv_freq = rope_inv_freq(cfg)
+    q = constrain(apply_rope(q, positions, inv_freq), "batch", "length", "heads", "head_dim")
+    kk = constrain(apply_rope(kk, positions, inv_freq), "batch", "length", "kv_heads", "head_dim")
+    v = constrain(v, "batch", "length", "kv_heads", "head_dim")
+
+    b, t = x.shape[:2]
+    new_kv = None
+    if kv is None:
+      keys, values = kk, v
+      qi = jnp.arange(t)
+      mask = (qi[None, :] <= qi[:, None])[None]                         # [1, T, S]
+      if segment_ids is not None:
+        mask = mask & (segment_ids[:, :, None] == segment_ids[:, None, :])
+    else:
+      end, start = cache_pos
+      k_buf, v_buf = kv
+      keys = jax.lax.dynamic_update_slice(k_buf, kk.astype(k_buf.dtype), (0, end, 0, 0))
+      values = jax.lax.dynamic_update_slice(v_buf, v.astype(v_buf.dtype), (0, end, 0, 0))
+      new_kv = (keys, values)
+      slots = jnp.arange(keys.shape[1])
+      q_slots = end + jnp.arange(t)
+      mask = (slots[None, None, :] <= q_slots[None, :, None]) & (
+          slots[None, None, :] >= start[:, None, None])               # [B, T, S]
+      keys, values = keys.astype(dt), values.astype(dt)
+
+    qg = q.reshape(b, t, k, h // k, d) * jnp.asarray(d ** -0.5, dt)
+    logits = jnp.einsum("btkgd,bskd->bkgts", qg, keys, preferred_element_type=jnp.float32)
+    logits = jnp.where(mask[:, None, None], logits, _MASK_VALUE)
+    probs = jax.nn.softmax(logits, axis=-1).astype(dt)
+    out = jnp.einsum("bkgts,bskd->btkgd", probs, values).reshape(b, t, h, d)
+    out = constrain(out, "batch", "length", "heads", "head_dim")
+    y = proj("o", (cfg.embed_dim,), ("heads", "head_dim"), ("embed",), cfg.o_bias)(out)
+    return y, new_kv
+
+
+class MLP(nn.Module):
+  """Gated MLP: down(act(gate(x)) * up(x)); SwiGLU for silu, GeGLU for gelu(_tanh)."""
+
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x):
+    cfg = self.cfg
+    mk = lambda name, shape, ia, oa: Projection(shape, ia, oa, use_bias=cfg.mlp_bias,
+                                                dtype=cfg.compute_dtype,
+                                                param_dtype=cfg.weight_dtype, name=name)
+    gate = mk("gate", (cfg.mlp_dim,), ("embed",), ("mlp",))(x)
+    up = mk("up", (cfg.mlp_dim,), ("embed",), ("mlp",))(x)
+    if cfg.activation == "silu":
+      act = jax.nn.silu(gate)
+    else:
+      act = jax.nn.gelu(gate, approximate=cfg.activation == "gelu_tanh")
+    hidden = constrain(act * up, "batch", "length", "mlp")
+    return mk("down", (cfg.embed_dim,), ("mlp",), ("embed",))(hidden)
+
+
+class DecoderLayer(nn.Module):
+  """Pre-norm block: x + attn(norm(x)); x + mlp(norm(x)). Returns (x, updated kv or None)."""
+
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x, positions, segment_ids, task_ids, kv, cache_pos):
+    del task_ids  # consumed by task-aware adapters, not by the base layer
+    cfg = self.cfg
+    norm = lambda name: RMSNorm(cfg.norm_eps, cfg.norm_plus_one, cfg.compute_dtype,
+                                cfg.weight_dtype, name=name)
+    attn_out, new_kv = Attention(cfg, name="attn")(norm("attn_norm")(x), positions,
+                                                   segment_ids, kv, cache_pos)
+    x = constrain(x + attn_out, "batch", "length", "embed")
+    x = x + MLP(cfg, name="mlp")(norm("mlp_norm")(x))
+    return constrain(x, "batch", "length", "embed"), new_kv

@@ -1,0 +1,114 @@
+"""`Transformer`: the Linen decoder-only backbone shared by every family.
+
+    net = Transformer(cfg)
+    logits = net.apply({"params": params}, tokens)                        # [B, L, V] float32
+    logits, cache = net.apply({"params": params}, tokens, cache=cache)    # incremental decoding
+    hidden = net.apply({"params": params}, tokens, head=False)             # [B, L, E] final-normed
+
+Parameter tree (scan_layers=False): embedder/embedding, layers_{i}/{attn_norm, attn/{q,k,v,o},
+mlp_norm, mlp/{gate,up,down}}, final_norm, lm_head (untied only). With scan_layers=True the
+layers live under `layers` with a leading layer axis (logical name "layers").
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mode_jax.model.config import ModelConfig
+from mode_jax.model.kv_cache import KVCache
+from mode_jax.model.layers import _INIT, DecoderLayer, RMSNorm, constrain
+
+Array = jax.Array
+
+
+class Transformer(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, tokens: Array, *, positions: Optional[Array] = None,
+               segment_ids: Optional[Array] = None, task_ids: Optional[Array] = None,
+               cache: Optional[KVCache] = None, head: bool = True):
+    """tokens int32 [B, T]; positions int32 [B, T] (default: 0..T-1, or from the cache);
+    segment_ids int32 [B, T] (packing; ignored with a cache); task_ids int32 [B] (for adapters).
+    Returns float32 logits [B, T, V] (or hidden states if head=False), plus the updated cache
+    when one is given."""
+    cfg = self.cfg
+    dt = cfg.compute_dtype
+    if tokens.ndim != 2:
+      raise ValueError(f"tokens must be [batch, length], got shape {tokens.shape}")
+    b, t = tokens.shape
+    if positions is None:
+      positions = cache.positions(t) if cache is not None else jnp.broadcast_to(
+          jnp.arange(t, dtype=jnp.int32), (b, t))
+    if cache is not None:
+      segment_ids = None
+
+    embedder = Embedder(cfg, name="embedder")
+    x = embedder.encode(tokens)
+    x = constrain(x, "batch", "length", "embed")
+
+    cache_pos = None if cache is None else (cache.end, cache.start)
+    layer_cls = DecoderLayer
+    if cfg.remat:
+      layer_cls = nn.remat(layer_cls, prevent_cse=not cfg.scan_layers)
+    new_k = new_v = None
+    if cfg.scan_layers:
+      kv = None if cache is None else (cache.k, cache.v)
+      scanned = nn.scan(layer_cls, variable_axes={"params": 0}, split_rngs={"params": True},
+                        in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast),
+                        length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
+      x, ys = scanned(cfg, name="layers")(x, positions, segment_ids, task_ids, kv, cache_pos)
+      if cache is not None:
+        new_k, new_v = ys
+    else:
+      ks, vs = [], []
+      for i in range(cfg.num_layers):
+        kv = None if cache is None else (cache.k[i], cache.v[i])
+        x, layer_kv = layer_cls(cfg, name=f"layers_{i}")(x, positions, segment_ids, task_ids,
+                                                         kv, cache_pos)
+        if cache is not None:
+          ks.append(layer_kv[0])
+          vs.append(layer_kv[1])
+      new_k, new_v = tuple(ks), tuple(vs)
+
+    x = RMSNorm(cfg.norm_eps, cfg.norm_plus_one, dt, cfg.weight_dtype, name="final_norm")(x)
+    if head:
+      if cfg.tie_embeddings:
+        out = embedder.attend(x)
+      else:
+        kernel = self.param("lm_head", nn.with_logical_partitioning(_INIT, ("embed", "vocab")),
+                            (cfg.embed_dim, cfg.vocab_size), cfg.weight_dtype)
+        out = jnp.einsum("bte,ev->btv", x, kernel.astype(dt), preferred_element_type=jnp.float32)
+      out = constrain(out.astype(jnp.float32), "batch", "length", "vocab")
+    else:
+      out = x
+    if cache is None:
+      return out
+    return out, cache.replace(k=new_k, v=new_v, end=cache.end + t)
+
+
+class Embedder(nn.Module):
+  """Token embedding; `attend` gives tied-embedding logits. Gemma scales by sqrt(embed_dim)."""
+
+  cfg: ModelConfig
+
+  def setup(self):
+    self.embedding = self.param("embedding",
+                                nn.with_logical_partitioning(_INIT, ("vocab", "embed")),
+                                (self.cfg.vocab_size, self.cfg.embed_dim), self.cfg.weight_dtype)
+
+  def encode(self, tokens: Array) -> Array:
+    dt = self.cfg.compute_dtype
+    x = jnp.take(self.embedding, tokens, axis=0).astype(dt)
+    if self.cfg.embed_scale:
+      # HF Gemma multiplies by sqrt(hidden) cast to the weights' dtype.
+      x = x * jnp.asarray(self.cfg.embed_dim ** 0.5, dt)
+    return x
+
+  def attend(self, x: Array) -> Array:
+    return jnp.einsum("bte,ve->btv", x, self.embedding.astype(x.dtype),
+                      preferred_element_type=jnp.float32)
