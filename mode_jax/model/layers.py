@@ -99,27 +99,52 @@ def rope_inv_freq(cfg: ModelConfig) -> Array:
   return inv
 
 
-def apply_rope(x: Array, positions: Array, inv_freq: Array) -> Array:
-  """Rotate-half RoPE (HF convention). x: [B, T, N, D], positions: int [B, T]."""
-  freqs = positions.astype(jnp.float32)[..., None] * inv_freq        # [B, T, D/2]
-  emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]      # [B, T, 1, D]
-  cos, sin = jnp.cos(emb).astype(x.dtype), jnp.sin(emb).astype(x.dtype)
+def rope_table(cfg: ModelConfig, positions: Array, dtype) -> tuple[Array, Array]:
+  """(cos, sin) [B, T, 1, D] for rotate-half RoPE; computed once per forward, shared by layers."""
+  freqs = positions.astype(jnp.float32)[..., None] * rope_inv_freq(cfg)   # [B, T, D/2]
+  emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
+  return jnp.cos(emb).astype(dtype), jnp.sin(emb).astype(dtype)
+
+
+def apply_rope(x: Array, rope: tuple[Array, Array]) -> Array:
+  """Rotate-half RoPE (HF convention). x: [B, T, N, D]."""
+  cos, sin = rope
   x1, x2 = jnp.split(x, 2, axis=-1)
   return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
+
+
+def attention_mask(t: int, segment_ids: Optional[Array], cache_end=None, cache_start=None,
+                   cache_len: int = 0) -> Array:
+  """Boolean mask [B or 1, T, S]: causal (+ same segment), or by cache slot when decoding.
+
+  With a cache, the queries sit at slots end..end+T-1 and a query at slot s sees the slots in
+  [start_b, s] (start_b > 0 for left-padded rows).
+  """
+  if cache_end is None:
+    qi = jnp.arange(t)
+    mask = (qi[None, :] <= qi[:, None])[None]
+    if segment_ids is not None:
+      mask = mask & (segment_ids[:, :, None] == segment_ids[:, None, :])
+    return mask
+  slots = jnp.arange(cache_len)
+  q_slots = cache_end + jnp.arange(t)
+  return (slots[None, None, :] <= q_slots[None, :, None]) & (
+      slots[None, None, :] >= cache_start[:, None, None])
 
 
 class Attention(nn.Module):
   """Causal multi-head / grouped-query / multi-query attention with an optional KV cache.
 
-  Without a cache: causal mask, plus same-segment masking when `segment_ids` is given (packed
-  sequences). With a cache (`kv=(k, v)` buffers [B, S, K, D], `cache_pos=(end, start)`): the new
-  keys/values are written at slots [end, end + T); a query at slot s sees slots in [start_b, s].
+  `mask` [B or 1, T, S] comes from `attention_mask` (computed once per forward). With a cache,
+  `kv=(k, v)` are this layer's buffers, keys stored transposed as [B, K, D, S] and values as
+  [B, K, S, D] so both decode matmuls are plain (b, k)-batched GEMMs with no per-step transpose
+  of the cache; the new keys/values are written at slots [end, end + T).
   """
 
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x, positions, segment_ids=None, kv=None, cache_pos=None):
+  def __call__(self, x, rope, mask, kv=None, end=None):
     cfg = self.cfg
     dt, pdt = cfg.compute_dtype, cfg.weight_dtype
     h, k, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
@@ -128,36 +153,26 @@ class Attention(nn.Module):
     q = proj("q", (h, d), ("embed",), ("heads", "head_dim"), cfg.qkv_bias)(x)
     kk = proj("k", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias)(x)
     v = proj("v", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias)(x)
-    inv_freq = rope_inv_freq(cfg)
-    q = constrain(apply_rope(q, positions, inv_freq), "batch", "length", "heads", "head_dim")
-    kk = constrain(apply_rope(kk, positions, inv_freq), "batch", "length", "kv_heads", "head_dim")
+    q = constrain(apply_rope(q, rope), "batch", "length", "heads", "head_dim")
+    kk = constrain(apply_rope(kk, rope), "batch", "length", "kv_heads", "head_dim")
     v = constrain(v, "batch", "length", "kv_heads", "head_dim")
 
     b, t = x.shape[:2]
+    keys, values = kk.transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3)   # [B,K,D,T], [B,K,T,D]
     new_kv = None
-    if kv is None:
-      keys, values = kk, v
-      qi = jnp.arange(t)
-      mask = (qi[None, :] <= qi[:, None])[None]                         # [1, T, S]
-      if segment_ids is not None:
-        mask = mask & (segment_ids[:, :, None] == segment_ids[:, None, :])
-    else:
-      end, start = cache_pos
+    if kv is not None:
       k_buf, v_buf = kv
-      keys = jax.lax.dynamic_update_slice(k_buf, kk.astype(k_buf.dtype), (0, end, 0, 0))
-      values = jax.lax.dynamic_update_slice(v_buf, v.astype(v_buf.dtype), (0, end, 0, 0))
+      keys = jax.lax.dynamic_update_slice(k_buf, keys.astype(k_buf.dtype), (0, 0, 0, end))
+      values = jax.lax.dynamic_update_slice(v_buf, values.astype(v_buf.dtype), (0, 0, end, 0))
       new_kv = (keys, values)
-      slots = jnp.arange(keys.shape[1])
-      q_slots = end + jnp.arange(t)
-      mask = (slots[None, None, :] <= q_slots[None, :, None]) & (
-          slots[None, None, :] >= start[:, None, None])               # [B, T, S]
       keys, values = keys.astype(dt), values.astype(dt)
 
-    qg = q.reshape(b, t, k, h // k, d) * jnp.asarray(d ** -0.5, dt)
-    logits = jnp.einsum("btkgd,bskd->bkgts", qg, keys, preferred_element_type=jnp.float32)
+    qg = q.reshape(b, t, k, h // k, d).transpose(0, 2, 3, 1, 4) * jnp.asarray(d ** -0.5, dt)
+    logits = jnp.einsum("bkgtd,bkds->bkgts", qg, keys, preferred_element_type=jnp.float32)
     logits = jnp.where(mask[:, None, None], logits, _MASK_VALUE)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt)
-    out = jnp.einsum("bkgts,bskd->btkgd", probs, values).reshape(b, t, h, d)
+    out = jnp.einsum("bkgts,bksd->bkgtd", probs, values)
+    out = out.transpose(0, 3, 1, 2, 4).reshape(b, t, h, d)
     out = constrain(out, "batch", "length", "heads", "head_dim")
     y = proj("o", (cfg.embed_dim,), ("heads", "head_dim"), ("embed",), cfg.o_bias)(out)
     return y, new_kv
@@ -190,13 +205,12 @@ class DecoderLayer(nn.Module):
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x, positions, segment_ids, task_ids, kv, cache_pos):
+  def __call__(self, x, rope, mask, task_ids, kv, end):
     del task_ids  # consumed by task-aware adapters, not by the base layer
     cfg = self.cfg
     norm = lambda name: RMSNorm(cfg.norm_eps, cfg.norm_plus_one, cfg.compute_dtype,
                                 cfg.weight_dtype, name=name)
-    attn_out, new_kv = Attention(cfg, name="attn")(norm("attn_norm")(x), positions,
-                                                   segment_ids, kv, cache_pos)
+    attn_out, new_kv = Attention(cfg, name="attn")(norm("attn_norm")(x), rope, mask, kv, end)
     x = constrain(x + attn_out, "batch", "length", "embed")
     x = x + MLP(cfg, name="mlp")(norm("mlp_norm")(x))
     return constrain(x, "batch", "length", "embed"), new_kv

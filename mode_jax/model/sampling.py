@@ -1,0 +1,252 @@
+"""Jitted batched generation with a preallocated KV cache (the rollout engine of OmegaPRM).
+
+    sampler = Sampler(cfg, params, vocab=vocab)       # vocab only needed for strings
+    out = sampler.generate([[5, 6, 7], [8]], max_new_tokens=64, temperature=1.0, top_p=0.95,
+                           rng=jax.random.key(0), stop_strings=["\n"])
+    out.tokens, out.logprobs, out.lengths, out.texts
+
+One jitted program per (batch bucket, prompt bucket, new-token bucket, filters): prefill of the
+left-padded prompts, then a `lax.while_loop` that samples one token per step for every row and
+stops when all rows are done or `max_new_tokens` is reached. Batch and lengths are rounded up to
+powers of two, and temperature / top-k / top-p / max_new_tokens are traced values, so repeated
+calls with other settings or sizes in the same bucket do not recompile.
+
+Stopping, per row: an EOS id; a "stop token" (a token whose text contains a stop string, e.g.
+any token containing "\n" for step-by-step rollouts); or a stop string's own token sequence at
+the end of the generated tokens. Returned texts are cut right after the first stop string (the
+stop string is kept, so prefix + text continues the solution verbatim).
+
+Per-row randomness: row i at step t uses fold_in(fold_in(rng, i), t), so a row's sample does
+not depend on which other rows share the batch or on bucket padding. `logprobs` are log-probs
+of the chosen tokens under the model (temperature 1, unfiltered).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mode_jax.model.config import ModelConfig
+from mode_jax.model.kv_cache import KVCache
+from mode_jax.model.transformer import Transformer
+
+_NEG = -1e30
+
+
+def bucket(n: int, minimum: int) -> int:
+  """Smallest power of two >= max(n, minimum)."""
+  n = max(int(n), int(minimum), 1)
+  return 1 << (n - 1).bit_length()
+
+
+@dataclasses.dataclass
+class SampleOutput:
+  tokens: np.ndarray         # int32 [B, max_new_tokens], pad_id after the end of each row
+  logprobs: np.ndarray       # float32 [B, max_new_tokens], 0 after the end
+  lengths: np.ndarray        # int32 [B]: generated tokens per row (incl. the EOS/stop token)
+  texts: Optional[list[str]] = None   # decoded (and cut at stop strings) when a vocab is given
+
+
+def filter_logits(logits, temperature, top_k, top_p, *, use_top_k: bool, use_top_p: bool):
+  """Temperature, then top-k (k traced; 0 = off), then nucleus top-p. logits [B, V] float32."""
+  logits = logits / jnp.maximum(temperature, 1e-6)
+  if not (use_top_k or use_top_p):
+    return logits
+  sorted_desc = -jnp.sort(-logits, axis=-1)
+  v = logits.shape[-1]
+  if use_top_k:
+    k = jnp.clip(jnp.where(top_k > 0, top_k, v), 1, v)
+    kth = jnp.take_along_axis(sorted_desc, jnp.broadcast_to(k - 1, (logits.shape[0], 1)), -1)
+    logits = jnp.where(logits < kth, _NEG, logits)
+    sorted_desc = jnp.where(sorted_desc < kth, _NEG, sorted_desc)
+  if use_top_p:
+    probs = jax.nn.softmax(sorted_desc, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs          # mass of strictly better tokens
+    keep = before < top_p                                # always keeps the best token
+    cutoff = jnp.min(jnp.where(keep, sorted_desc, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < cutoff, _NEG, logits)
+  return logits
+
+
+def sample_inverse_cdf(logits, u):
+  """Exact categorical sample per row from one uniform u [B] in [0, 1) by inverting the CDF.
+
+  One random number per row instead of a Gumbel per vocabulary entry (`jax.random.categorical`):
+  on a CPU that is ~4x cheaper per decode step at vocab 512.
+  """
+  p = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+  cdf = jnp.cumsum(p, axis=-1)
+  idx = jnp.sum(cdf < (u * cdf[:, -1])[:, None], axis=-1)
+  return jnp.minimum(idx, logits.shape[-1] - 1)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "new_bucket", "use_top_k", "use_top_p"))
+def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k, top_p, rng,
+              stop_table, stop_seqs, *, cfg: ModelConfig, new_bucket: int, use_top_k: bool,
+              use_top_p: bool):
+  """prompt int32 [B, P] left-padded; returns (tokens [B, N], logprobs [B, N], lengths [B])."""
+  model = Transformer(cfg)
+  b, p = prompt.shape
+  start = (p - prompt_len).astype(jnp.int32)
+  cache = KVCache.init(cfg, b, p + new_bucket, start=start)
+  logits, cache = model.apply({"params": params}, prompt, cache=cache, last_only=True)
+  row_keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(b))
+  seq_len = stop_seqs.shape[1]
+
+  def sample(logits, step):
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, step))(row_keys)
+    u = jax.vmap(lambda k: jax.random.uniform(k, ()))(keys)
+    filtered = filter_logits(logits, temperature, top_k, top_p, use_top_k=use_top_k,
+                             use_top_p=use_top_p)
+    drawn = sample_inverse_cdf(filtered, u)
+    return jnp.where(temperature > 0, drawn, jnp.argmax(logits, -1)).astype(jnp.int32)
+
+  def cond(c):
+    step, done = c[0], c[4]
+    return (step < max_new) & ~jnp.all(done)
+
+  def body(c):
+    step, toks, lps, lengths, done, recent, logits, cache = c
+    logits = logits[:, -1, :]
+    tok = sample(logits, step)
+    lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), tok[:, None], -1)[:, 0]
+    active = ~done
+    tok = jnp.where(active, tok, cfg.pad_id)
+    toks = jax.lax.dynamic_update_slice(toks, tok[:, None], (0, step))
+    lps = jax.lax.dynamic_update_slice(lps, jnp.where(active, lp, 0.0)[:, None], (0, step))
+    lengths = lengths + active.astype(jnp.int32)
+    recent = jnp.concatenate([recent[:, 1:], tok[:, None]], axis=1)
+    seq_hit = jnp.all((stop_seqs[None] < 0) | (recent[:, None, :] == stop_seqs[None]), -1)
+    stop_len = jnp.sum(stop_seqs >= 0, axis=-1)
+    seq_hit = jnp.any(seq_hit & (stop_len[None] <= lengths[:, None]) & (stop_len[None] > 0), -1)
+    done = done | (active & (stop_table[tok] | seq_hit))
+    logits, cache = model.apply({"params": params}, tok[:, None], cache=cache)
+    return step + 1, toks, lps, lengths, done, recent, logits, cache
+
+  init = (jnp.zeros((), jnp.int32), jnp.full((b, new_bucket), cfg.pad_id, jnp.int32),
+          jnp.zeros((b, new_bucket), jnp.float32), jnp.zeros((b,), jnp.int32), ~row_valid,
+          jnp.full((b, seq_len), -1, jnp.int32), logits, cache)
+  _, toks, lps, lengths, _, _, _, _ = jax.lax.while_loop(cond, body, init)
+  return toks, lps, lengths
+
+
+class Sampler:
+  """Batched sampling from a `Transformer` with params; see the module docstring.
+
+  vocab: anything with `decode(ids) -> str` and `encode(str) -> ids` (a seqio Vocabulary);
+  needed for `stop_strings` and `texts`. eos_ids default to `cfg.eos_id`.
+  """
+
+  def __init__(self, cfg: ModelConfig, params, *, vocab=None,
+               eos_ids: Optional[Sequence[int]] = None, min_batch: int = 8,
+               min_prompt: int = 16, min_new: int = 16):
+    if cfg.scan_layers:   # decode with per-layer cache buffers (updated in place)
+      from mode_jax.model.hf_io import unstack_layers
+      params = unstack_layers(params, cfg.num_layers) if "layers" in params else params
+      cfg = cfg.replace(scan_layers=False)
+    import flax.linen as nn
+    self.cfg, self.params, self.vocab = cfg, nn.meta.unbox(params), vocab
+    if eos_ids is None:
+      eos_ids = () if cfg.eos_id is None else (cfg.eos_id,)
+    self.eos_ids = tuple(int(e) for e in eos_ids)
+    self.min_batch, self.min_prompt, self.min_new = min_batch, min_prompt, min_new
+    self._stop_cache: dict = {}
+
+  def _stop_tables(self, stop_strings: Sequence[str], stop_token_ids: Sequence[int]):
+    key = (tuple(stop_strings), tuple(stop_token_ids))
+    if key in self._stop_cache:
+      return self._stop_cache[key]
+    v = self.cfg.vocab_size
+    table = np.zeros((v,), bool)
+    for t in self.eos_ids + tuple(stop_token_ids):
+      if not 0 <= t < v:
+        raise ValueError(f"stop/eos token id {t} outside the vocabulary (size {v})")
+      table[t] = True
+    seqs = []
+    if stop_strings:
+      if self.vocab is None:
+        raise ValueError("stop_strings need a vocab (Sampler(..., vocab=...))")
+      pieces = [_decode_one(self.vocab, i) for i in range(v)]
+      for s in stop_strings:
+        if not s:
+          raise ValueError("empty stop string")
+        table |= np.array([s in piece for piece in pieces])
+        ids = [int(i) for i in self.vocab.encode(s)]
+        if len(ids) > 1:
+          seqs.append(ids)
+    width = max([len(s) for s in seqs] + [1])
+    arr = np.full((max(len(seqs), 1), width), -1, np.int32)
+    for i, s in enumerate(seqs):
+      arr[i, width - len(s):] = s
+    out = (jnp.asarray(table), jnp.asarray(arr))
+    self._stop_cache[key] = out
+    return out
+
+  def generate(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
+               temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+               rng=None, stop_strings: Sequence[str] = (),
+               stop_token_ids: Sequence[int] = ()) -> SampleOutput:
+    """Samples continuations of token-id `prompts` (lists of different lengths).
+
+    temperature 0 is greedy. `rng` is a jax PRNG key or an int seed (required when sampling).
+    """
+    if not prompts:
+      raise ValueError("generate() needs at least one prompt")
+    if any(len(p) == 0 for p in prompts):
+      raise ValueError("every prompt needs at least one token (e.g. BOS)")
+    if max_new_tokens < 1:
+      raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
+      raise ValueError(f"bad sampling settings: temperature={temperature}, top_k={top_k}, "
+                       f"top_p={top_p}")
+    if rng is None:
+      if temperature > 0:
+        raise ValueError("sampling with temperature > 0 needs an explicit rng (key or seed)")
+      rng = 0
+    if isinstance(rng, (int, np.integer)):
+      rng = jax.random.key(int(rng))
+    n = len(prompts)
+    b = bucket(n, self.min_batch)
+    p = bucket(max(len(x) for x in prompts), self.min_prompt)
+    new_bucket = bucket(max_new_tokens, self.min_new)
+    if p + new_bucket > self.cfg.max_seq_len:
+      raise ValueError(f"prompt bucket {p} + new-token bucket {new_bucket} exceeds "
+                       f"max_seq_len={self.cfg.max_seq_len}")
+    arr = np.full((b, p), self.cfg.pad_id, np.int32)
+    lens = np.ones((b,), np.int32)
+    for i, x in enumerate(prompts):
+      arr[i, p - len(x):] = x
+      lens[i] = len(x)
+    valid = np.arange(b) < n
+    table, seqs = self._stop_tables(stop_strings, stop_token_ids)
+    toks, lps, lengths = _generate(
+        self.params, jnp.asarray(arr), jnp.asarray(lens), jnp.asarray(valid),
+        jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
+        jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, new_bucket=new_bucket,
+        use_top_k=top_k > 0, use_top_p=top_p < 1.0)
+    toks, lps, lengths = jax.device_get((toks, lps, lengths))
+    toks, lps, lengths = toks[:n, :max_new_tokens], lps[:n, :max_new_tokens], lengths[:n]
+    texts = None
+    if self.vocab is not None:
+      texts = [_cut(self.vocab.decode([int(t) for t in row[:l]]), stop_strings)
+               for row, l in zip(toks, lengths)]
+    return SampleOutput(tokens=np.asarray(toks), logprobs=np.asarray(lps),
+                        lengths=np.asarray(lengths), texts=texts)
+
+
+def _decode_one(vocab, i: int) -> str:
+  try:
+    return vocab.decode([i])
+  except Exception:  # ids a vocab cannot decode alone (e.g. special ids) never stop generation
+    return ""
+
+
+def _cut(text: str, stop_strings: Sequence[str]) -> str:
+  """Cuts `text` right after the earliest occurrence of any stop string."""
+  ends = [text.find(s) + len(s) for s in stop_strings if s and s in text]
+  return text[:min(ends)] if ends else text

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 
 from mode_jax.model.config import ModelConfig
 from mode_jax.model.kv_cache import KVCache
-from mode_jax.model.layers import _INIT, DecoderLayer, RMSNorm, constrain
+from mode_jax.model.layers import (_INIT, DecoderLayer, RMSNorm, attention_mask, constrain,
+                                   rope_table)
 
 Array = jax.Array
 
@@ -31,11 +32,13 @@ class Transformer(nn.Module):
   @nn.compact
   def __call__(self, tokens: Array, *, positions: Optional[Array] = None,
                segment_ids: Optional[Array] = None, task_ids: Optional[Array] = None,
-               cache: Optional[KVCache] = None, head: bool = True):
+               cache: Optional[KVCache] = None, head: bool = True,
+               last_only: bool = False):
     """tokens int32 [B, T]; positions int32 [B, T] (default: 0..T-1, or from the cache);
     segment_ids int32 [B, T] (packing; ignored with a cache); task_ids int32 [B] (for adapters).
     Returns float32 logits [B, T, V] (or hidden states if head=False), plus the updated cache
-    when one is given."""
+    when one is given. `last_only` keeps only the last position (prefill of a sampler: with left
+    padding every row's last prompt token is at the end), so the vocab projection runs once."""
     cfg = self.cfg
     dt = cfg.compute_dtype
     if tokens.ndim != 2:
@@ -51,7 +54,12 @@ class Transformer(nn.Module):
     x = embedder.encode(tokens)
     x = constrain(x, "batch", "length", "embed")
 
-    cache_pos = None if cache is None else (cache.end, cache.start)
+    rope = rope_table(cfg, positions, dt)
+    if cache is None:
+      mask, end = attention_mask(t, segment_ids), None
+    else:
+      mask = attention_mask(t, None, cache.end, cache.start, cache.max_len)
+      end = cache.end
     layer_cls = DecoderLayer
     if cfg.remat:
       layer_cls = nn.remat(layer_cls, prevent_cse=not cfg.scan_layers)
@@ -61,20 +69,21 @@ class Transformer(nn.Module):
       scanned = nn.scan(layer_cls, variable_axes={"params": 0}, split_rngs={"params": True},
                         in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast),
                         length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
-      x, ys = scanned(cfg, name="layers")(x, positions, segment_ids, task_ids, kv, cache_pos)
+      x, ys = scanned(cfg, name="layers")(x, rope, mask, task_ids, kv, end)
       if cache is not None:
         new_k, new_v = ys
     else:
       ks, vs = [], []
       for i in range(cfg.num_layers):
         kv = None if cache is None else (cache.k[i], cache.v[i])
-        x, layer_kv = layer_cls(cfg, name=f"layers_{i}")(x, positions, segment_ids, task_ids,
-                                                         kv, cache_pos)
+        x, layer_kv = layer_cls(cfg, name=f"layers_{i}")(x, rope, mask, task_ids, kv, end)
         if cache is not None:
           ks.append(layer_kv[0])
           vs.append(layer_kv[1])
       new_k, new_v = tuple(ks), tuple(vs)
 
+    if last_only:
+      x = x[:, -1:]
     x = RMSNorm(cfg.norm_eps, cfg.norm_plus_one, dt, cfg.weight_dtype, name="final_norm")(x)
     if head:
       if cfg.tie_embeddings:
