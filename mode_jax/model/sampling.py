@@ -16,6 +16,10 @@ any token containing "\n" for step-by-step rollouts); or a stop string's own tok
 the end of the generated tokens. Returned texts are cut right after the first stop string (the
 stop string is kept, so prefix + text continues the solution verbatim).
 
+Data parallel: the batch is sharded over the local devices (params replicated), so a host with
+several accelerators, or a CPU split into several host devices with
+`--xla_force_host_platform_device_count` (see `host_devices`), samples on all of them at once.
+
 Per-row randomness: row i at step t uses fold_in(fold_in(rng, i), t), so a row's sample does
 not depend on which other rows share the batch or on bucket padding. `logprobs` are log-probs
 of the chosen tokens under the model (temperature 1, unfiltered).
@@ -30,12 +34,14 @@ from typing import Optional, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mode_jax.model.config import ModelConfig
 from mode_jax.model.kv_cache import KVCache
 from mode_jax.model.transformer import Transformer
 
 _NEG = -1e30
+_UNROLL = 1   # decode steps per while-loop iteration (more was slower on CPU)
 
 
 def bucket(n: int, minimum: int) -> int:
@@ -93,14 +99,17 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
   model = Transformer(cfg)
   b, p = prompt.shape
   start = (p - prompt_len).astype(jnp.int32)
-  cache = KVCache.init(cfg, b, p + new_bucket, start=start)
+  cache = KVCache.init(cfg, b, p + new_bucket + _UNROLL - 1, start=start)
   logits, cache = model.apply({"params": params}, prompt, cache=cache, last_only=True)
+  # All uniforms up front in one vectorised call (threefry is a loop of tiny ops on CPU; per
+  # step it cost more than the sampling itself). u[i, t] depends only on (rng, row i, step t).
   row_keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(b))
+  step_u = jax.vmap(lambda k: jax.vmap(lambda t: jax.random.uniform(jax.random.fold_in(k, t)))(
+      jnp.arange(new_bucket + _UNROLL - 1)))(row_keys)                  # [B, N]
   seq_len = stop_seqs.shape[1]
 
   def sample(logits, step):
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, step))(row_keys)
-    u = jax.vmap(lambda k: jax.random.uniform(k, ()))(keys)
+    u = jax.lax.dynamic_index_in_dim(step_u, step, axis=1, keepdims=False)
     filtered = filter_logits(logits, temperature, top_k, top_p, use_top_k=use_top_k,
                              use_top_p=use_top_p)
     drawn = sample_inverse_cdf(filtered, u)
@@ -110,12 +119,12 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
     step, done = c[0], c[4]
     return (step < max_new) & ~jnp.all(done)
 
-  def body(c):
+  def one_step(c):
     step, toks, lps, lengths, done, recent, logits, cache = c
     logits = logits[:, -1, :]
     tok = sample(logits, step)
     lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), tok[:, None], -1)[:, 0]
-    active = ~done
+    active = ~done & (step < max_new)
     tok = jnp.where(active, tok, cfg.pad_id)
     toks = jax.lax.dynamic_update_slice(toks, tok[:, None], (0, step))
     lps = jax.lax.dynamic_update_slice(lps, jnp.where(active, lp, 0.0)[:, None], (0, step))
@@ -128,10 +137,19 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
     logits, cache = model.apply({"params": params}, tok[:, None], cache=cache)
     return step + 1, toks, lps, lengths, done, recent, logits, cache
 
-  init = (jnp.zeros((), jnp.int32), jnp.full((b, new_bucket), cfg.pad_id, jnp.int32),
-          jnp.zeros((b, new_bucket), jnp.float32), jnp.zeros((b,), jnp.int32), ~row_valid,
+  def body(c):
+    # The all-rows-done test (a cross-device reduction when sharded) runs every _UNROLL steps;
+    # steps past max_new or past a row's end are masked, so the result is the same.
+    for _ in range(_UNROLL):
+      c = one_step(c)
+    return c
+
+  width = new_bucket + _UNROLL - 1   # room for the masked steps of the last unrolled iteration
+  init = (jnp.zeros((), jnp.int32), jnp.full((b, width), cfg.pad_id, jnp.int32),
+          jnp.zeros((b, width), jnp.float32), jnp.zeros((b,), jnp.int32), ~row_valid,
           jnp.full((b, seq_len), -1, jnp.int32), logits, cache)
   _, toks, lps, lengths, _, _, _, _ = jax.lax.while_loop(cond, body, init)
+  toks, lps = toks[:, :new_bucket], lps[:, :new_bucket]
   return toks, lps, lengths
 
 
@@ -144,17 +162,24 @@ class Sampler:
 
   def __init__(self, cfg: ModelConfig, params, *, vocab=None,
                eos_ids: Optional[Sequence[int]] = None, min_batch: int = 8,
-               min_prompt: int = 16, min_new: int = 16):
+               min_prompt: int = 16, min_new: int = 16, devices=None):
     if cfg.scan_layers:   # decode with per-layer cache buffers (updated in place)
       from mode_jax.model.hf_io import unstack_layers
       params = unstack_layers(params, cfg.num_layers) if "layers" in params else params
       cfg = cfg.replace(scan_layers=False)
     import flax.linen as nn
-    self.cfg, self.params, self.vocab = cfg, nn.meta.unbox(params), vocab
+    devices = list(jax.local_devices() if devices is None else devices)
+    self.mesh = Mesh(np.array(devices), ("data",))
+    self._rows = NamedSharding(self.mesh, PartitionSpec("data"))
+    self._replicated = NamedSharding(self.mesh, PartitionSpec())
+    self.cfg, self.vocab = cfg, vocab
+    self.params = jax.device_put(nn.meta.unbox(params), self._replicated)
     if eos_ids is None:
       eos_ids = () if cfg.eos_id is None else (cfg.eos_id,)
     self.eos_ids = tuple(int(e) for e in eos_ids)
-    self.min_batch, self.min_prompt, self.min_new = min_batch, min_prompt, min_new
+    # Batch buckets are powers of two and multiples of the device count.
+    self.min_batch = max(min_batch, len(devices))
+    self.min_prompt, self.min_new = min_prompt, min_new
     self._stop_cache: dict = {}
 
   def _stop_tables(self, stop_strings: Sequence[str], stop_token_ids: Sequence[int]):
@@ -183,7 +208,7 @@ class Sampler:
     arr = np.full((max(len(seqs), 1), width), -1, np.int32)
     for i, s in enumerate(seqs):
       arr[i, width - len(s):] = s
-    out = (jnp.asarray(table), jnp.asarray(arr))
+    out = jax.device_put((table, arr), self._replicated)
     self._stop_cache[key] = out
     return out
 
@@ -211,7 +236,8 @@ class Sampler:
     if isinstance(rng, (int, np.integer)):
       rng = jax.random.key(int(rng))
     n = len(prompts)
-    b = bucket(n, self.min_batch)
+    n_dev = self.mesh.devices.size
+    b = -(-bucket(n, self.min_batch) // n_dev) * n_dev
     p = bucket(max(len(x) for x in prompts), self.min_prompt)
     new_bucket = bucket(max_new_tokens, self.min_new)
     if p + new_bucket > self.cfg.max_seq_len:
@@ -224,8 +250,9 @@ class Sampler:
       lens[i] = len(x)
     valid = np.arange(b) < n
     table, seqs = self._stop_tables(stop_strings, stop_token_ids)
+    rows = lambda a: jax.device_put(a, self._rows)
     toks, lps, lengths = _generate(
-        self.params, jnp.asarray(arr), jnp.asarray(lens), jnp.asarray(valid),
+        self.params, rows(arr), rows(lens), rows(valid),
         jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
         jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, new_bucket=new_bucket,
         use_top_k=top_k > 0, use_top_p=top_p < 1.0)
@@ -250,3 +277,14 @@ def _cut(text: str, stop_strings: Sequence[str]) -> str:
   """Cuts `text` right after the earliest occurrence of any stop string."""
   ends = [text.find(s) + len(s) for s in stop_strings if s and s in text]
   return text[:min(ends)] if ends else text
+
+
+def host_devices(n: Optional[int] = None) -> None:
+  """Splits the CPU into `n` (default: all cores) JAX host devices, so that `Sampler` runs one
+  shard of the batch per core. Must run before JAX initialises its backends (first array op);
+  does nothing if XLA_FLAGS already sets a host device count. Only affects the CPU platform."""
+  import os
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_force_host_platform_device_count" not in flags:
+    n = n or os.cpu_count() or 1
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
