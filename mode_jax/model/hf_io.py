@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import jax.numpy as jnp
 import ml_dtypes
@@ -226,11 +226,12 @@ def _set(tree: dict, path: tuple, value) -> None:
 
 
 def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = False,
-                       **config_overrides) -> tuple[ModelConfig, dict]:
+                       config_overrides: Optional[dict] = None) -> tuple[ModelConfig, dict]:
   """Reads `path` (config.json + safetensors) -> (ModelConfig, params) as jnp arrays of `dtype`.
 
   `scan_layers=True` returns the layers stacked for `nn.scan`; `config_overrides` replace
-  ModelConfig fields (e.g. dtype="bfloat16", remat=True). Raises `CheckpointError` naming the
+  ModelConfig fields (e.g. {"dtype": "bfloat16", "remat": True}; the compute dtype, while
+  `dtype` here is the dtype of the returned arrays). Raises `CheckpointError` naming the
   file and tensor on a missing file, unsupported model_type, a wrong shape, a missing tensor or
   an unexpected one; nothing is returned unless every tensor checked out.
   """
@@ -285,7 +286,7 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
     handles.clear()
   if scan_layers:
     params = stack_layers(params, cfg.num_layers)
-  overrides = dict(config_overrides, scan_layers=scan_layers)
+  overrides = dict(config_overrides or {}, scan_layers=scan_layers)
   return cfg.replace(**overrides), params
 
 
