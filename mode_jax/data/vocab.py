@@ -79,6 +79,7 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
 
   def _encode_tf(self, s: tf.Tensor) -> tf.Tensor:
     def enc(x):
+      x = x.item() if isinstance(x, np.ndarray) else x
       return np.asarray(self._encode(x.decode("utf-8")), np.int32)
     if s.shape.rank != 0:
       return tf.map_fn(self._encode_tf, s,

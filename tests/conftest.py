@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny random HF models saved locally (no hub), and the ../shared data path."""
+
+import os
+
+import numpy as np
+import pytest
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+# Each case exercises something different: GQA + head_dim != hidden/heads; every bias + Llama 3.1
+# RoPE scaling; Qwen2 qkv bias + tied embeddings; Gemma MQA with (1+w) norms and sqrt(d) scale.
+HF_CASES = {
+    "llama_gqa_headdim": ("llama", dict(head_dim=12, num_key_value_heads=2)),
+    "llama_bias_rope31": ("llama", dict(attention_bias=True, mlp_bias=True, num_key_value_heads=4,
+                                        tie_word_embeddings=True,
+                                        rope_parameters=dict(rope_type="llama3", rope_theta=5e5,
+                                                             factor=8.0, low_freq_factor=1.0,
+                                                             high_freq_factor=4.0,
+                                                             original_max_position_embeddings=16))),
+    "qwen2_tied_bias": ("qwen2", dict(num_key_value_heads=2, tie_word_embeddings=True)),
+    "gemma_mqa": ("gemma", dict(num_key_value_heads=1, head_dim=16)),
+}
+
+
+def make_hf_model(family: str, seed: int = 0, **overrides):
+  """A random tiny `*ForCausalLM` (weights perturbed so norms/biases are not trivial)."""
+  import torch
+  import transformers as tr
+  cls = {"llama": (tr.LlamaConfig, tr.LlamaForCausalLM),
+         "qwen2": (tr.Qwen2Config, tr.Qwen2ForCausalLM),
+         "gemma": (tr.GemmaConfig, tr.GemmaForCausalLM)}[family]
+  kw = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+  kw.update(overrides)
+  torch.manual_seed(seed)
+  model = cls[1](cls[0](**kw)).eval()
+  with torch.no_grad():
+    for p in model.parameters():
+      p.add_(torch.randn_like(p) * 0.05)
+  return model
+
+
+@pytest.fixture
+def hf_checkpoint(tmp_path):
+  """Factory: (case name) -> (torch model, directory written with save_pretrained)."""
+  def build(case: str):
+    family, kw = HF_CASES[case]
+    model = make_hf_model(family, **kw)
+    path = tmp_path / case
+    model.save_pretrained(path)
+    return model, str(path)
+  return build
+
+
+@pytest.fixture
+def tokens():
+  return np.random.RandomState(0).randint(0, 97, (2, 13)).astype(np.int32)

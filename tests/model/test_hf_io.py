@@ -1,0 +1,155 @@
+"""HF checkpoint I/O: logits parity with `transformers`, exact round trips, sharding, errors."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+
+from conftest import HF_CASES
+from mode_jax.model import Transformer, hf_io
+from mode_jax.model.hf_io import CheckpointError
+
+
+def torch_logits(model, tokens):
+  with torch.no_grad():
+    return model(torch.tensor(tokens, dtype=torch.long)).logits.numpy()
+
+
+@pytest.mark.parametrize("case", sorted(HF_CASES))
+def test_logits_match_transformers(hf_checkpoint, tokens, case):
+  model, path = hf_checkpoint(case)
+  cfg, params = hf_io.load_hf_checkpoint(path)
+  ours = Transformer(cfg).apply({"params": params}, jnp.asarray(tokens))
+  assert ours.dtype == jnp.float32 and ours.shape == (2, 13, 97)
+  np.testing.assert_allclose(np.asarray(ours), torch_logits(model, tokens), atol=1e-4, rtol=0)
+
+
+def test_config_fields_follow_family(hf_checkpoint):
+  cfg, _ = hf_io.load_hf_checkpoint(hf_checkpoint("gemma_mqa")[1])
+  assert (cfg.norm_plus_one, cfg.embed_scale, cfg.tie_embeddings, cfg.activation) == (
+      True, True, True, "gelu_tanh")
+  assert cfg.num_kv_heads == 1 and cfg.head_dim == 16
+  cfg, _ = hf_io.load_hf_checkpoint(hf_checkpoint("qwen2_tied_bias")[1])
+  assert cfg.qkv_bias and not cfg.o_bias and cfg.tie_embeddings
+  cfg, _ = hf_io.load_hf_checkpoint(hf_checkpoint("llama_bias_rope31")[1])
+  assert cfg.rope_scaling.rope_type == "llama3" and cfg.rope_scaling.factor == 8.0
+  assert cfg.o_bias and cfg.mlp_bias
+
+
+@pytest.mark.parametrize("case", sorted(HF_CASES))
+def test_round_trip_is_exact_and_opens_in_transformers(hf_checkpoint, tokens, tmp_path, case):
+  import transformers
+  model, path = hf_checkpoint(case)
+  cfg, params = hf_io.load_hf_checkpoint(path)
+  out = tmp_path / "saved"
+  hf_io.save_hf_checkpoint(str(out), cfg, params)
+  cfg2, params2 = hf_io.load_hf_checkpoint(str(out))
+  assert cfg2 == cfg
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+               params, params2)
+  reloaded = transformers.AutoModelForCausalLM.from_pretrained(str(out)).eval()
+  np.testing.assert_allclose(torch_logits(reloaded, tokens), torch_logits(model, tokens),
+                             atol=1e-5, rtol=0)
+
+
+def test_sharded_save_writes_index_and_loads(hf_checkpoint, tmp_path):
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  cfg, params = hf_io.load_hf_checkpoint(path)
+  out = tmp_path / "sharded"
+  hf_io.save_hf_checkpoint(str(out), cfg, params, max_shard_bytes=20_000)
+  index = json.loads((out / "model.safetensors.index.json").read_text())
+  assert len(set(index["weight_map"].values())) > 2
+  _, params2 = hf_io.load_hf_checkpoint(str(out))
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+               params, params2)
+
+
+def test_bfloat16_save_and_scan_layout(hf_checkpoint, tokens, tmp_path):
+  _, path = hf_checkpoint("qwen2_tied_bias")
+  cfg, params = hf_io.load_hf_checkpoint(path)
+  hf_io.save_hf_checkpoint(str(tmp_path / "bf16"), cfg, params, dtype="bfloat16")
+  raw = load_file(str(tmp_path / "bf16" / "model.safetensors"))
+  assert str(raw["model.embed_tokens.weight"].dtype) == "bfloat16"
+  cfg_s, params_s = hf_io.load_hf_checkpoint(path, scan_layers=True)
+  assert params_s["layers"]["attn"]["q"]["kernel"].shape[0] == cfg.num_layers
+  a = Transformer(cfg).apply({"params": params}, jnp.asarray(tokens))
+  b = Transformer(cfg_s).apply({"params": params_s}, jnp.asarray(tokens))
+  np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+def _rewrite(path, fn):
+  f = os.path.join(path, "model.safetensors")
+  tensors = load_file(f)
+  fn(tensors)
+  save_file(tensors, f, metadata={"format": "pt"})
+
+
+def test_missing_directory_and_config(tmp_path):
+  with pytest.raises(CheckpointError, match="does not exist"):
+    hf_io.load_hf_checkpoint(str(tmp_path / "nope"))
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(CheckpointError, match=r"empty/config.json: missing"):
+    hf_io.load_hf_checkpoint(str(tmp_path / "empty"))
+
+
+def test_missing_safetensors(hf_checkpoint):
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  os.remove(os.path.join(path, "model.safetensors"))
+  with pytest.raises(CheckpointError, match="no \\*.safetensors"):
+    hf_io.load_hf_checkpoint(path)
+
+
+def test_unsupported_model_type(hf_checkpoint):
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  cfg_file = os.path.join(path, "config.json")
+  cfg = json.load(open(cfg_file))
+  cfg["model_type"] = "mamba"
+  json.dump(cfg, open(cfg_file, "w"))
+  with pytest.raises(CheckpointError, match=r"config.json: unsupported model_type 'mamba'"):
+    hf_io.load_hf_checkpoint(path)
+
+
+def test_wrong_shape_names_file_and_tensor(hf_checkpoint):
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  name = "model.layers.1.mlp.down_proj.weight"
+  _rewrite(path, lambda t: t.__setitem__(name, t[name][:, :-1].copy()))
+  with pytest.raises(CheckpointError, match=rf"model.safetensors: tensor '{name}' has shape"):
+    hf_io.load_hf_checkpoint(path)
+
+
+def test_missing_and_unexpected_tensors(hf_checkpoint):
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  name = "model.layers.0.self_attn.k_proj.weight"
+  _rewrite(path, lambda t: t.pop(name))
+  with pytest.raises(CheckpointError, match=rf"tensor '{name}' is missing"):
+    hf_io.load_hf_checkpoint(path)
+  _, path = hf_checkpoint("qwen2_tied_bias")
+  _rewrite(path, lambda t: t.__setitem__("model.layers.0.extra.weight", np.zeros(3, np.float32)))
+  with pytest.raises(CheckpointError, match=r"unexpected tensors.*model.layers.0.extra.weight"):
+    hf_io.load_hf_checkpoint(path)
+
+
+def test_index_pointing_at_missing_shard(hf_checkpoint, tmp_path):
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  cfg, params = hf_io.load_hf_checkpoint(path)
+  out = tmp_path / "sharded"
+  hf_io.save_hf_checkpoint(str(out), cfg, params, max_shard_bytes=20_000)
+  os.remove(out / "model-00002-of-" f"{len(list(out.glob('model-*'))):05d}.safetensors")
+  with pytest.raises(CheckpointError, match=r"index.json: shard 'model-00002-of-\d+"):
+    hf_io.load_hf_checkpoint(str(out))
+
+
+def test_untied_head_that_differs_is_rejected_when_tied(hf_checkpoint):
+  _, path = hf_checkpoint("qwen2_tied_bias")
+  _rewrite(path, lambda t: t.__setitem__(
+      "lm_head.weight", t["model.embed_tokens.weight"] + 1.0))
+  with pytest.raises(CheckpointError, match="lm_head.weight differs"):
+    hf_io.load_hf_checkpoint(path)

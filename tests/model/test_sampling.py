@@ -1,0 +1,177 @@
+"""Sampler: agrees with an uncached step-by-step reference, batching/padding independence,
+EOS and stop strings, filters on literal examples, exact inverse-CDF sampling, no recompiles."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import seqio
+
+from mode_jax.model import ModelConfig, Transformer, sampling
+from mode_jax.model.hf_io import stack_layers
+
+CFG = ModelConfig(vocab_size=259, embed_dim=32, num_layers=2, num_heads=4, num_kv_heads=2,
+                  head_dim=8, mlp_dim=48, max_seq_len=256, eos_id=1)
+
+
+@pytest.fixture(scope="module")
+def params():
+  v = Transformer(CFG).init(jax.random.key(0), jnp.ones((1, 4), jnp.int32))
+  # Sharper logits than the 0.02 init so greedy choices are not near-ties.
+  return jax.tree.map(lambda x: x * 4.0, nn.meta.unbox(v["params"]))
+
+
+def prompts(n=3, seed=0):
+  rs = np.random.RandomState(seed)
+  return [list(rs.randint(3, 259, rs.randint(2, 12))) for _ in range(n)]
+
+
+def reference_greedy(params, prompt, n):
+  """No cache, no jit: rerun the full sequence for every new token."""
+  seq, lps = list(prompt), []
+  for _ in range(n):
+    logits = Transformer(CFG).apply({"params": params}, jnp.asarray([seq]))[0, -1]
+    tok = int(jnp.argmax(logits))
+    lps.append(float(jax.nn.log_softmax(logits)[tok]))
+    seq.append(tok)
+  return seq[len(prompt):], lps
+
+
+def test_greedy_matches_uncached_reference(params):
+  s = sampling.Sampler(CFG, params, eos_ids=())
+  ps = prompts()
+  out = s.generate(ps, max_new_tokens=10, temperature=0.0)
+  for i, p in enumerate(ps):
+    toks, lps = reference_greedy(params, p, 10)
+    assert out.tokens[i].tolist() == toks
+    np.testing.assert_allclose(out.logprobs[i], lps, atol=1e-4)
+  assert out.lengths.tolist() == [10, 10, 10]
+
+
+def test_rows_do_not_depend_on_batch_or_padding(params):
+  s = sampling.Sampler(CFG, params, eos_ids=())
+  ps = prompts(5, seed=1)
+  batch = s.generate(ps, max_new_tokens=12, temperature=1.0, top_p=0.9, rng=7)
+  # Rows are keyed by (rng, row index): row 0 alone (batch bucket 1, its own padding) must
+  # sample exactly what it sampled inside a batch of 5 with longer prompts around it.
+  alone = sampling.Sampler(CFG, params, eos_ids=(), min_batch=1).generate(
+      [ps[0]], max_new_tokens=12, temperature=1.0, top_p=0.9, rng=jax.random.key(7))
+  np.testing.assert_array_equal(alone.tokens[0], batch.tokens[0])
+  again = s.generate(ps, max_new_tokens=12, temperature=1.0, top_p=0.9, rng=7)
+  np.testing.assert_array_equal(again.tokens, batch.tokens)
+  other = s.generate(ps, max_new_tokens=12, temperature=1.0, top_p=0.9, rng=8)
+  assert not np.array_equal(other.tokens, batch.tokens)
+
+
+def test_scan_layers_params_sample_the_same(params):
+  ps = prompts()
+  a = sampling.Sampler(CFG, params).generate(ps, max_new_tokens=6, temperature=0.0)
+  b = sampling.Sampler(CFG.replace(scan_layers=True), stack_layers(params, 2)).generate(
+      ps, max_new_tokens=6, temperature=0.0)
+  np.testing.assert_array_equal(a.tokens, b.tokens)
+
+
+def test_eos_stops_each_row_and_pads(params):
+  ps = prompts()
+  free = sampling.Sampler(CFG, params, eos_ids=()).generate(ps, max_new_tokens=8,
+                                                            temperature=0.0)
+  eos = int(free.tokens[0, 2])   # row 0 emits it at step 2 (maybe other rows too, later)
+  out = sampling.Sampler(CFG, params, eos_ids=(eos,)).generate(ps, max_new_tokens=8,
+                                                               temperature=0.0)
+  for i in range(3):
+    hits = np.nonzero(free.tokens[i] == eos)[0]
+    n = hits[0] + 1 if len(hits) else 8
+    assert out.lengths[i] == n
+    np.testing.assert_array_equal(out.tokens[i, :n], free.tokens[i, :n])
+    assert (out.tokens[i, n:] == CFG.pad_id).all() and (out.logprobs[i, n:] == 0).all()
+  assert out.lengths[0] == 3
+
+
+class CharVocab:
+  """Every id is one distinct printable character, so any token run is a valid stop string."""
+
+  def encode(self, s):
+    return [ord(c) - 0x100 for c in s]
+
+  def decode(self, ids):
+    return "".join(chr(0x100 + int(i)) for i in ids)
+
+
+def test_byte_vocab_stop_on_newline(params):
+  vocab = seqio.ByteVocabulary()
+  s = sampling.Sampler(CFG, params, vocab=vocab, eos_ids=())
+  nl = vocab.encode("\n")[0]
+  table, _ = s._stop_tables(["\n"], ())
+  assert bool(table[nl]) and int(table.sum()) == 1
+
+
+def test_stop_strings_single_and_multi_token(params):
+  vocab = CharVocab()
+  s = sampling.Sampler(CFG, params, vocab=vocab, eos_ids=())
+  ps = prompts()
+  free = s.generate(ps, max_new_tokens=10, temperature=0.0)
+  text = vocab.decode(free.tokens[1].tolist())
+  # A one-character stop string (single token) and a two-character one (a token sequence).
+  one = vocab.decode([int(free.tokens[1, 3])])
+  two = vocab.decode([int(t) for t in free.tokens[1, 4:6]])
+  for stop in (one, two):
+    out = s.generate(ps, max_new_tokens=10, temperature=0.0, stop_strings=[stop])
+    cut = text.find(stop) + len(stop)
+    assert out.texts[1] == text[:cut]
+    assert out.lengths[1] <= len(vocab.encode(text[:cut]))
+
+
+def test_filters_on_literal_logits():
+  logits = jnp.log(jnp.array([[0.5, 0.2, 0.15, 0.1, 0.05]]))
+  kept = lambda f: (np.asarray(f) > -1e29)[0].tolist()
+  f = sampling.filter_logits(logits, 1.0, 2, 1.0, use_top_k=True, use_top_p=False)
+  assert kept(f) == [True, True, False, False, False]
+  f = sampling.filter_logits(logits, 1.0, 0, 0.7, use_top_k=False, use_top_p=True)
+  assert kept(f) == [True, True, False, False, False]     # 0.5 < 0.7 needs the 2nd token
+  f = sampling.filter_logits(logits, 1.0, 0, 0.71, use_top_k=False, use_top_p=True)
+  assert kept(f) == [True, True, True, False, False]      # 0.7 < 0.71 needs the 3rd
+  f = sampling.filter_logits(logits, 1.0, 4, 0.3, use_top_k=True, use_top_p=True)
+  assert kept(f) == [True, False, False, False, False]
+  f = sampling.filter_logits(logits, 0.5, 0, 1.0, use_top_k=False, use_top_p=False)
+  np.testing.assert_allclose(f, logits / 0.5, rtol=1e-6)
+
+
+def test_inverse_cdf_sampling_is_exact():
+  probs = np.array([0.5, 0.2, 0.15, 0.1, 0.05])
+  n = 2000
+  u = (np.arange(n) + 0.5) / n     # a uniform grid: counts equal n * p up to grid rounding
+  logits = jnp.log(jnp.tile(jnp.asarray(probs, jnp.float32), (n, 1)))
+  idx = np.asarray(sampling.sample_inverse_cdf(logits, jnp.asarray(u, jnp.float32)))
+  np.testing.assert_allclose(np.bincount(idx, minlength=5) / n, probs, atol=1.5 / n)
+
+
+def test_top_k_one_is_greedy_and_temperature_zero_needs_no_rng(params):
+  s = sampling.Sampler(CFG, params)
+  ps = prompts()
+  greedy = s.generate(ps, max_new_tokens=6, temperature=0.0)
+  k1 = s.generate(ps, max_new_tokens=6, temperature=1.0, top_k=1, rng=3)
+  np.testing.assert_array_equal(greedy.tokens, k1.tokens)
+  with pytest.raises(ValueError, match="explicit rng"):
+    s.generate(ps, max_new_tokens=6, temperature=1.0)
+
+
+def test_no_recompile_within_buckets(params):
+  s = sampling.Sampler(CFG, params)
+  s.generate(prompts(3), max_new_tokens=10, temperature=0.0)
+  before = sampling._generate._cache_size()
+  s.generate(prompts(5, seed=4), max_new_tokens=12, temperature=0.7, rng=1)
+  s.generate(prompts(2, seed=5), max_new_tokens=16, temperature=1.3, top_k=0, rng=2)
+  assert sampling._generate._cache_size() == before
+  s.generate(prompts(3), max_new_tokens=40, temperature=0.0)   # next new-token bucket
+  assert sampling._generate._cache_size() == before + 1
+
+
+def test_bad_requests_are_rejected(params):
+  s = sampling.Sampler(CFG, params)
+  with pytest.raises(ValueError, match="at least one token"):
+    s.generate([[5], []], max_new_tokens=4, temperature=0.0)
+  with pytest.raises(ValueError, match="exceeds max_seq_len"):
+    s.generate([[5] * 200], max_new_tokens=100, temperature=0.0)
+  with pytest.raises(ValueError, match="need a vocab"):
+    s.generate([[5]], max_new_tokens=4, temperature=0.0, stop_strings=["\n"])
