@@ -41,7 +41,6 @@ from mode_jax.model.kv_cache import KVCache
 from mode_jax.model.transformer import Transformer
 
 _NEG = -1e30
-_UNROLL = 1   # decode steps per while-loop iteration (more was slower on CPU)
 
 
 def bucket(n: int, minimum: int) -> int:
@@ -99,13 +98,13 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
   model = Transformer(cfg)
   b, p = prompt.shape
   start = (p - prompt_len).astype(jnp.int32)
-  cache = KVCache.init(cfg, b, p + new_bucket + _UNROLL - 1, start=start)
+  cache = KVCache.init(cfg, b, p + new_bucket, start=start)
   logits, cache = model.apply({"params": params}, prompt, cache=cache, last_only=True)
   # All uniforms up front in one vectorised call (threefry is a loop of tiny ops on CPU; per
   # step it cost more than the sampling itself). u[i, t] depends only on (rng, row i, step t).
   row_keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(b))
   step_u = jax.vmap(lambda k: jax.vmap(lambda t: jax.random.uniform(jax.random.fold_in(k, t)))(
-      jnp.arange(new_bucket + _UNROLL - 1)))(row_keys)                  # [B, N]
+      jnp.arange(new_bucket)))(row_keys)                                # [B, N]
   seq_len = stop_seqs.shape[1]
 
   def sample(logits, step):
@@ -119,12 +118,12 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
     step, done = c[0], c[4]
     return (step < max_new) & ~jnp.all(done)
 
-  def one_step(c):
+  def body(c):
     step, toks, lps, lengths, done, recent, logits, cache = c
     logits = logits[:, -1, :]
     tok = sample(logits, step)
     lp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), tok[:, None], -1)[:, 0]
-    active = ~done & (step < max_new)
+    active = ~done
     tok = jnp.where(active, tok, cfg.pad_id)
     toks = jax.lax.dynamic_update_slice(toks, tok[:, None], (0, step))
     lps = jax.lax.dynamic_update_slice(lps, jnp.where(active, lp, 0.0)[:, None], (0, step))
@@ -137,19 +136,10 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
     logits, cache = model.apply({"params": params}, tok[:, None], cache=cache)
     return step + 1, toks, lps, lengths, done, recent, logits, cache
 
-  def body(c):
-    # The all-rows-done test (a cross-device reduction when sharded) runs every _UNROLL steps;
-    # steps past max_new or past a row's end are masked, so the result is the same.
-    for _ in range(_UNROLL):
-      c = one_step(c)
-    return c
-
-  width = new_bucket + _UNROLL - 1   # room for the masked steps of the last unrolled iteration
-  init = (jnp.zeros((), jnp.int32), jnp.full((b, width), cfg.pad_id, jnp.int32),
-          jnp.zeros((b, width), jnp.float32), jnp.zeros((b,), jnp.int32), ~row_valid,
+  init = (jnp.zeros((), jnp.int32), jnp.full((b, new_bucket), cfg.pad_id, jnp.int32),
+          jnp.zeros((b, new_bucket), jnp.float32), jnp.zeros((b,), jnp.int32), ~row_valid,
           jnp.full((b, seq_len), -1, jnp.int32), logits, cache)
   _, toks, lps, lengths, _, _, _, _ = jax.lax.while_loop(cond, body, init)
-  toks, lps = toks[:, :new_bucket], lps[:, :new_bucket]
   return toks, lps, lengths
 
 
