@@ -36,6 +36,7 @@ def write_jsonl_atomic(path: str, rows) -> None:
 
 def sample_demo(config, workdir: str) -> dict:
   """Builds (or loads) a model, checks the HF round trip, samples; returns a summary dict."""
+  import flax.linen as nn
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -53,7 +54,7 @@ def sample_demo(config, workdir: str) -> dict:
   else:
     cfg = presets.get(m.name, scan_layers=m.scan_layers, **overrides)
     variables = Transformer(cfg).init(jax.random.key(config.seed), jnp.ones((1, 8), jnp.int32))
-    params = jax.tree.map(jnp.asarray, __import__("flax").linen.meta.unbox(variables["params"]))
+    params = nn.meta.unbox(variables["params"])
     source = f"preset {m.name} (random init, seed {config.seed})"
   logging.info("model: %s, %.2fM parameters", source, cfg.num_params() / 1e6)
 

@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from typing import Any, Iterator, Optional
 
+import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
@@ -304,7 +306,6 @@ def save_hf_checkpoint(path: str, cfg: ModelConfig, params: dict, *,
   Shards into several files with `model.safetensors.index.json` when the tensors exceed
   `max_shard_bytes`. Accepts stacked (scan) or per-layer params, boxed or not.
   """
-  import flax.linen as nn  # local: unboxing only
   params = nn.meta.unbox(params)
   if "layers" in params:
     params = unstack_layers(params, cfg.num_layers)
@@ -371,7 +372,6 @@ def save_hf_checkpoint(path: str, cfg: ModelConfig, params: dict, *,
 
 def stack_layers(params: dict, num_layers: int) -> dict:
   """Per-layer params (layers_0..layers_{L-1}) -> stacked under `layers` (for scan_layers)."""
-  import jax
   layers = [params[f"layers_{i}"] for i in range(num_layers)]
   out = {k: v for k, v in params.items() if not k.startswith("layers_")}
   out["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
@@ -380,7 +380,6 @@ def stack_layers(params: dict, num_layers: int) -> dict:
 
 def unstack_layers(params: dict, num_layers: int) -> dict:
   """Inverse of `stack_layers`."""
-  import jax
   out = {k: v for k, v in params.items() if k != "layers"}
   for i in range(num_layers):
     out[f"layers_{i}"] = jax.tree.map(lambda x, i=i: x[i], params["layers"])

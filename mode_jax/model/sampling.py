@@ -31,12 +31,14 @@ import dataclasses
 import functools
 from typing import Optional, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mode_jax.model.config import ModelConfig
+from mode_jax.model.hf_io import unstack_layers
 from mode_jax.model.kv_cache import KVCache
 from mode_jax.model.transformer import Transformer
 
@@ -81,8 +83,9 @@ def filter_logits(logits, temperature, top_k, top_p, *, use_top_k: bool, use_top
 def sample_inverse_cdf(logits, u):
   """Exact categorical sample per row from one uniform u [B] in [0, 1) by inverting the CDF.
 
-  One random number per row instead of a Gumbel per vocabulary entry (`jax.random.categorical`):
-  on a CPU that is ~4x cheaper per decode step at vocab 512.
+  One random number per row instead of a Gumbel per vocabulary entry (`jax.random.categorical`).
+  In isolation on this CPU (batch 16, vocab 512) it took ~23 us per step against ~86 us; in the
+  full decode loop the difference was within run-to-run noise.
   """
   p = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
   cdf = jnp.cumsum(p, axis=-1)
@@ -106,6 +109,7 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
   step_u = jax.vmap(lambda k: jax.vmap(lambda t: jax.random.uniform(jax.random.fold_in(k, t)))(
       jnp.arange(new_bucket)))(row_keys)                                # [B, N]
   seq_len = stop_seqs.shape[1]
+  stop_len = jnp.sum(stop_seqs >= 0, axis=-1)                         # [n_seqs], 0 = unused
 
   def sample(logits, step):
     u = jax.lax.dynamic_index_in_dim(step_u, step, axis=1, keepdims=False)
@@ -130,7 +134,6 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
     lengths = lengths + active.astype(jnp.int32)
     recent = jnp.concatenate([recent[:, 1:], tok[:, None]], axis=1)
     seq_hit = jnp.all((stop_seqs[None] < 0) | (recent[:, None, :] == stop_seqs[None]), -1)
-    stop_len = jnp.sum(stop_seqs >= 0, axis=-1)
     seq_hit = jnp.any(seq_hit & (stop_len[None] <= lengths[:, None]) & (stop_len[None] > 0), -1)
     done = done | (active & (stop_table[tok] | seq_hit))
     logits, cache = model.apply({"params": params}, tok[:, None], cache=cache)
@@ -154,10 +157,8 @@ class Sampler:
                eos_ids: Optional[Sequence[int]] = None, min_batch: int = 8,
                min_prompt: int = 16, min_new: int = 16, devices=None):
     if cfg.scan_layers:   # decode with per-layer cache buffers (updated in place)
-      from mode_jax.model.hf_io import unstack_layers
       params = unstack_layers(params, cfg.num_layers) if "layers" in params else params
       cfg = cfg.replace(scan_layers=False)
-    import flax.linen as nn
     devices = list(jax.local_devices() if devices is None else devices)
     self.mesh = Mesh(np.array(devices), ("data",))
     self._rows = NamedSharding(self.mesh, PartitionSpec("data"))

@@ -47,8 +47,6 @@ class Transformer(nn.Module):
     if positions is None:
       positions = cache.positions(t) if cache is not None else jnp.broadcast_to(
           jnp.arange(t, dtype=jnp.int32), (b, t))
-    if cache is not None:
-      segment_ids = None
 
     embedder = Embedder(cfg, name="embedder")
     x = embedder.encode(tokens)
