@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from mode_jax.atomic_io import write_jsonl_atomic
+
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py",
                                           "Experiment config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Directory for outputs.")
-
-
-def write_jsonl_atomic(path: str, rows) -> None:
-  """Writes rows to `path` via a temp file + rename, so a crash never leaves half a file."""
-  d = os.path.dirname(os.path.abspath(path))
-  os.makedirs(d, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=d)
-  try:
-    with os.fdopen(fd, "w") as f:
-      for r in rows:
-        f.write(json.dumps(r) + "\n")
-    os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise
 
 
 def sample_demo(config, workdir: str) -> dict:

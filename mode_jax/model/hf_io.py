@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from typing import Any, Iterator, Optional
 
 import flax.linen as nn
@@ -25,6 +23,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from mode_jax.atomic_io import atomic_directory
 from mode_jax.model.config import ModelConfig, RopeScaling
 
 _INDEX = "model.safetensors.index.json"
@@ -335,10 +334,7 @@ def save_hf_checkpoint(path: str, cfg: ModelConfig, params: dict, *,
     shards[-1][name] = arr
     size += arr.nbytes
 
-  parent = os.path.dirname(os.path.abspath(path)) or "."
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=".tmp_hf_", dir=parent)
-  try:
+  with atomic_directory(path) as tmp:
     with open(os.path.join(tmp, "config.json"), "w") as f:
       json.dump(hf_cfg, f, indent=2)
     meta = {"format": "pt"}
@@ -354,17 +350,6 @@ def save_hf_checkpoint(path: str, cfg: ModelConfig, params: dict, *,
       total = sum(a.nbytes for a in tensors.values())
       with open(os.path.join(tmp, _INDEX), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
-    if os.path.exists(path):
-      old = path.rstrip("/") + ".old"
-      shutil.rmtree(old, ignore_errors=True)
-      os.replace(path, old)
-      os.replace(tmp, path)
-      shutil.rmtree(old, ignore_errors=True)
-    else:
-      os.replace(tmp, path)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
 
 
 # ----------------------------------------------------------------------------- scan layout

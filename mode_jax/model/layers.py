@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mode_jax.adapters.config import AdapterConfig
+from mode_jax.adapters.module import Adapter
 from mode_jax.model.config import ModelConfig
 
 Array = jax.Array
@@ -54,6 +56,8 @@ class Projection(nn.Module):
 
   This is the unit the adapters wrap: attention has q, k, v, o and the MLP gate, up, down, each
   a `Projection` with that name. `in_axes`/`out_axes` are the logical names of the kernel dims.
+  With `adapter` set, an `adapters.Adapter` sub-module named "adapter" adds its term to the
+  frozen x W0 (+ b); the kernel and bias are unchanged.
   """
 
   out_shape: Sequence[int]
@@ -62,9 +66,10 @@ class Projection(nn.Module):
   use_bias: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  adapter: Optional[AdapterConfig] = None
 
   @nn.compact
-  def __call__(self, x: Array) -> Array:
+  def __call__(self, x: Array, task_ids: Optional[Array] = None) -> Array:
     n_in = len(self.in_axes)
     in_shape = x.shape[x.ndim - n_in:]
     kernel = self.param(
@@ -76,7 +81,14 @@ class Projection(nn.Module):
                                                              tuple(self.out_axes)),
                         tuple(self.out_shape), self.param_dtype)
       y = y + bias.astype(self.dtype)
+    if self.adapter is not None:
+      y = y + Adapter(self.adapter, tuple(self.out_shape), tuple(self.in_axes),
+                      tuple(self.out_axes), dtype=self.dtype, name="adapter")(x, task_ids)
     return y
+
+
+def _adapter_for(adapter: Optional[AdapterConfig], name: str) -> Optional[AdapterConfig]:
+  return adapter if adapter is not None and name in adapter.targets else None
 
 
 def rope_inv_freq(cfg: ModelConfig) -> Array:
@@ -142,17 +154,19 @@ class Attention(nn.Module):
   """
 
   cfg: ModelConfig
+  adapter: Optional[AdapterConfig] = None
 
   @nn.compact
-  def __call__(self, x, rope, mask, kv=None, end=None):
+  def __call__(self, x, rope, mask, kv=None, end=None, task_ids=None):
     cfg = self.cfg
     dt, pdt = cfg.compute_dtype, cfg.weight_dtype
     h, k, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-    proj = lambda name, shape, in_axes, out_axes, bias: Projection(
-        shape, in_axes, out_axes, use_bias=bias, dtype=dt, param_dtype=pdt, name=name)
-    q = proj("q", (h, d), ("embed",), ("heads", "head_dim"), cfg.qkv_bias)(x)
-    kk = proj("k", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias)(x)
-    v = proj("v", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias)(x)
+    proj = lambda name, shape, in_axes, out_axes, bias, inp: Projection(
+        shape, in_axes, out_axes, use_bias=bias, dtype=dt, param_dtype=pdt,
+        adapter=_adapter_for(self.adapter, name), name=name)(inp, task_ids)
+    q = proj("q", (h, d), ("embed",), ("heads", "head_dim"), cfg.qkv_bias, x)
+    kk = proj("k", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias, x)
+    v = proj("v", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias, x)
     q = constrain(apply_rope(q, rope), "batch", "length", "heads", "head_dim")
     kk = constrain(apply_rope(kk, rope), "batch", "length", "kv_heads", "head_dim")
     v = constrain(v, "batch", "length", "kv_heads", "head_dim")
@@ -174,7 +188,7 @@ class Attention(nn.Module):
     out = jnp.einsum("bkgts,bksd->bkgtd", probs, values)
     out = out.transpose(0, 3, 1, 2, 4).reshape(b, t, h, d)
     out = constrain(out, "batch", "length", "heads", "head_dim")
-    y = proj("o", (cfg.embed_dim,), ("heads", "head_dim"), ("embed",), cfg.o_bias)(out)
+    y = proj("o", (cfg.embed_dim,), ("heads", "head_dim"), ("embed",), cfg.o_bias, out)
     return y, new_kv
 
 
@@ -182,35 +196,38 @@ class MLP(nn.Module):
   """Gated MLP: down(act(gate(x)) * up(x)); SwiGLU for silu, GeGLU for gelu(_tanh)."""
 
   cfg: ModelConfig
+  adapter: Optional[AdapterConfig] = None
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, task_ids=None):
     cfg = self.cfg
-    mk = lambda name, shape, ia, oa: Projection(shape, ia, oa, use_bias=cfg.mlp_bias,
-                                                dtype=cfg.compute_dtype,
-                                                param_dtype=cfg.weight_dtype, name=name)
-    gate = mk("gate", (cfg.mlp_dim,), ("embed",), ("mlp",))(x)
-    up = mk("up", (cfg.mlp_dim,), ("embed",), ("mlp",))(x)
+    mk = lambda name, shape, ia, oa, inp: Projection(
+        shape, ia, oa, use_bias=cfg.mlp_bias, dtype=cfg.compute_dtype,
+        param_dtype=cfg.weight_dtype, adapter=_adapter_for(self.adapter, name),
+        name=name)(inp, task_ids)
+    gate = mk("gate", (cfg.mlp_dim,), ("embed",), ("mlp",), x)
+    up = mk("up", (cfg.mlp_dim,), ("embed",), ("mlp",), x)
     if cfg.activation == "silu":
       act = jax.nn.silu(gate)
     else:
       act = jax.nn.gelu(gate, approximate=cfg.activation == "gelu_tanh")
     hidden = constrain(act * up, "batch", "length", "mlp")
-    return mk("down", (cfg.embed_dim,), ("mlp",), ("embed",))(hidden)
+    return mk("down", (cfg.embed_dim,), ("mlp",), ("embed",), hidden)
 
 
 class DecoderLayer(nn.Module):
   """Pre-norm block: x + attn(norm(x)); x + mlp(norm(x)). Returns (x, updated kv or None)."""
 
   cfg: ModelConfig
+  adapter: Optional[AdapterConfig] = None
 
   @nn.compact
   def __call__(self, x, rope, mask, task_ids, kv, end):
-    del task_ids  # consumed by task-aware adapters, not by the base layer
     cfg = self.cfg
     norm = lambda name: RMSNorm(cfg.norm_eps, cfg.norm_plus_one, cfg.compute_dtype,
                                 cfg.weight_dtype, name=name)
-    attn_out, new_kv = Attention(cfg, name="attn")(norm("attn_norm")(x), rope, mask, kv, end)
+    attn_out, new_kv = Attention(cfg, self.adapter, name="attn")(
+        norm("attn_norm")(x), rope, mask, kv, end, task_ids)
     x = constrain(x + attn_out, "batch", "length", "embed")
-    x = x + MLP(cfg, name="mlp")(norm("mlp_norm")(x))
+    x = x + MLP(cfg, self.adapter, name="mlp")(norm("mlp_norm")(x), task_ids)
     return constrain(x, "batch", "length", "embed"), new_kv

@@ -18,16 +18,23 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mode_jax.adapters.config import AdapterConfig
 from mode_jax.model.config import ModelConfig
 from mode_jax.model.kv_cache import KVCache
 from mode_jax.model.layers import (_INIT, DecoderLayer, RMSNorm, attention_mask, constrain,
                                    rope_table)
 
 Array = jax.Array
+# Collections with one entry per layer (stacked along axis 0 under scan): parameters, and what
+# the adapters sow (auxiliary losses, routing statistics).
+_PER_LAYER_COLLECTIONS = ("params", "aux_loss", "routing", "intermediates")
 
 
 class Transformer(nn.Module):
+  """Decoder backbone; `adapter` (an `adapters.AdapterConfig`) wraps its target projections."""
+
   cfg: ModelConfig
+  adapter: Optional[AdapterConfig] = None
 
   @nn.compact
   def __call__(self, tokens: Array, *, positions: Optional[Array] = None,
@@ -64,17 +71,19 @@ class Transformer(nn.Module):
     new_k = new_v = None
     if cfg.scan_layers:
       kv = None if cache is None else (cache.k, cache.v)
-      scanned = nn.scan(layer_cls, variable_axes={"params": 0}, split_rngs={"params": True},
+      scanned = nn.scan(layer_cls, variable_axes={c: 0 for c in _PER_LAYER_COLLECTIONS},
+                        split_rngs={"params": True},
                         in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast),
                         length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
-      x, ys = scanned(cfg, name="layers")(x, rope, mask, task_ids, kv, end)
+      x, ys = scanned(cfg, self.adapter, name="layers")(x, rope, mask, task_ids, kv, end)
       if cache is not None:
         new_k, new_v = ys
     else:
       ks, vs = [], []
       for i in range(cfg.num_layers):
         kv = None if cache is None else (cache.k[i], cache.v[i])
-        x, layer_kv = layer_cls(cfg, name=f"layers_{i}")(x, rope, mask, task_ids, kv, end)
+        x, layer_kv = layer_cls(cfg, self.adapter, name=f"layers_{i}")(
+            x, rope, mask, task_ids, kv, end)
         if cache is not None:
           ks.append(layer_kv[0])
           vs.append(layer_kv[1])

@@ -1,0 +1,84 @@
+"""Adapter-only export / import: a small directory that applies to a base checkpoint by path.
+
+    save_adapter("runs/x/adapter", params, acfg)      # adapter leaves of a full tree (or only them)
+    ad, acfg = load_adapter("runs/x/adapter")
+    params = adapters.combine(base_params, ad)        # KeyError names any path the base lacks
+
+Layout: `adapter_config.json` ({"format", "adapter": AdapterConfig fields, "metadata"}) and
+`adapter.safetensors` whose tensor names are the tree paths ("layers_0/attn/q/adapter/A").
+Written atomically (temp directory, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from mode_jax.adapters.config import AdapterConfig
+from mode_jax.adapters.params import split
+from mode_jax.atomic_io import atomic_directory
+
+FORMAT = "mode_jax-adapter-v1"
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter.safetensors"
+
+
+def _flatten(tree, prefix="") -> dict:
+  out = {}
+  for k, v in tree.items():
+    key = f"{prefix}/{k}" if prefix else k
+    if hasattr(v, "items"):
+      out.update(_flatten(v, key))
+    else:
+      out[key] = v
+  return out
+
+
+def save_adapter(path: str, params, acfg: AdapterConfig, *,
+                 metadata: Optional[dict] = None) -> None:
+  """Writes the adapter leaves of `params` (a full tree or an adapter-only tree)."""
+  _, ad = split(nn.meta.unbox(params))
+  if not ad:
+    raise ValueError("save_adapter: params contain no adapter leaves (nothing named 'adapter')")
+  tensors = {k: np.ascontiguousarray(np.asarray(jax.device_get(v)))
+             for k, v in _flatten(ad).items()}
+  with atomic_directory(path) as tmp:
+    with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
+      json.dump({"format": FORMAT, "adapter": acfg.to_dict(), "metadata": metadata or {}},
+                f, indent=2)
+    save_file(tensors, os.path.join(tmp, WEIGHTS_FILE))
+
+
+def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
+  """(adapter-only tree of numpy arrays, AdapterConfig) from a `save_adapter` directory."""
+  cfg_path, w_path = os.path.join(path, CONFIG_FILE), os.path.join(path, WEIGHTS_FILE)
+  for p in (cfg_path, w_path):
+    if not os.path.isfile(p):
+      raise FileNotFoundError(f"load_adapter: missing {p}")
+  try:
+    with open(cfg_path) as f:
+      meta = json.load(f)
+  except json.JSONDecodeError as e:
+    raise ValueError(f"load_adapter: {cfg_path} is not valid JSON: {e}") from None
+  if meta.get("format") != FORMAT:
+    raise ValueError(f"load_adapter: {cfg_path}: field 'format' is {meta.get('format')!r}, "
+                     f"expected {FORMAT!r}")
+  if "adapter" not in meta:
+    raise ValueError(f"load_adapter: {cfg_path} has no 'adapter' field")
+  acfg = AdapterConfig.from_dict(meta["adapter"], where=f"{cfg_path}: field 'adapter'")
+  tree: dict = {}
+  with safe_open(w_path, framework="numpy") as f:
+    for name in f.keys():
+      node = tree
+      *parents, leaf = name.split("/")
+      for p in parents:
+        node = node.setdefault(p, {})
+      node[leaf] = f.get_tensor(name)
+  return tree, acfg

@@ -1,0 +1,135 @@
+"""`Adapter`: the Linen module a `model.layers.Projection` adds to its frozen output.
+
+Parameter layout (input dims `*in` and output dims `*out` are the wrapped kernel's, so adapters
+shard with the same logical axis names as their base weight):
+
+  A            [*in, r]       shared down-projection (LoRA, MoLoRA-SD, MoDE)
+               [*in, m, r]    per-expert down-projections (MoLoRA)
+  B            [m, r, *out]   up-projections, B[i, k*p:(k+1)*p] = (B_k^i)^T (m = 1 for LoRA)
+  router       [*in, nb, m]   token router W_R (nb = r/p blocks), no bias
+  task_router  [num_tasks, nb, m]   task routing table
+
+Computation (no loops over experts or blocks, no gathers):
+  h = x A                                  [..., (m,) r]
+  g = softmax(x W_R (+ T[task])) in f32    [..., nb, m]
+  z[..., i, k, :] = g[..., k, i] * h[..., k-th block]   (one broadcasted product)
+  out = scale * z.reshape(..., m*r) B.reshape(m*r, Q)    (one matmul)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mode_jax.adapters import routing
+from mode_jax.adapters.config import AdapterConfig
+
+Array = jax.Array
+
+
+def _down_init(acfg: AdapterConfig, fan_in: int):
+  if acfg.init == "kaiming_uniform":   # PEFT: kaiming_uniform_(a=sqrt(5)) -> U(+-1/sqrt(fan_in))
+    return _sym_uniform(1.0 / math.sqrt(fan_in))
+  return nn.initializers.normal(stddev=acfg.init_std)
+
+
+def _sym_uniform(bound: float):
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+  return init
+
+
+def _expand_to(t: Array, ndim: int) -> Array:
+  """[B, ...] -> [B, 1, ..., 1, ...] so per-row values broadcast over the token dims."""
+  return t.reshape(t.shape[:1] + (1,) * (ndim - 1) + t.shape[1:])
+
+
+class Adapter(nn.Module):
+  """Adapter path of one projection; returns the term added to x W0 (in `dtype`)."""
+
+  acfg: AdapterConfig
+  out_shape: Sequence[int]
+  in_axes: Sequence[str]
+  out_axes: Sequence[str]
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array, task_ids: Optional[Array] = None) -> Array:
+    a = self.acfg
+    n_in = len(self.in_axes)
+    in_shape = tuple(x.shape[x.ndim - n_in:])
+    lead = x.shape[:x.ndim - n_in]
+    fan_in = math.prod(in_shape)
+    m, r, nb, p = a.experts, a.rank, a.num_blocks, a.block_size
+    pdt, dt = jnp.dtype(a.param_dtype), self.dtype
+    part = nn.with_logical_partitioning
+    in_axes, out_axes = tuple(self.in_axes), tuple(self.out_axes)
+
+    if a.shared_down:
+      A = self.param("A", part(_down_init(a, fan_in), in_axes + ("adapter_rank",)),
+                     in_shape + (r,), pdt)
+    else:
+      A = self.param("A", part(_down_init(a, fan_in),
+                               in_axes + ("adapter_experts", "adapter_rank")),
+                     in_shape + (m, r), pdt)
+    B = self.param("B", part(nn.initializers.zeros,
+                             ("adapter_experts", "adapter_rank") + out_axes),
+                   (m, r) + tuple(self.out_shape), pdt)
+    params = {"A": A, "B": B}
+
+    logits = None
+    if a.uses_token_router:
+      w_r = self.param("router", part(nn.initializers.normal(a.router_init_std / math.sqrt(fan_in)),
+                                      in_axes + ("adapter_blocks", "adapter_experts")),
+                       in_shape + (nb, m), pdt)
+      params["router"] = w_r
+      logits = jnp.tensordot(x.astype(dt), w_r.astype(dt), axes=n_in,
+                             preferred_element_type=jnp.float32)
+    if a.uses_task_router:
+      table = self.param("task_router", part(nn.initializers.normal(a.router_init_std),
+                                             ("adapter_tasks", "adapter_blocks",
+                                              "adapter_experts")),
+                         (a.num_tasks, nb, m), pdt)
+      params["task_router"] = table
+      if task_ids is None:
+        raise ValueError(f"adapter router={a.router!r} needs task_ids [batch]; pass "
+                         f"Transformer.apply(..., task_ids=...)")
+      onehot = jax.nn.one_hot(task_ids, a.num_tasks, dtype=jnp.float32)
+      rows = _expand_to(jnp.einsum("bn,nkm->bkm", onehot, table.astype(jnp.float32)), len(lead))
+      logits = rows if logits is None else logits + rows
+
+    if a.impl == "naive":
+      from mode_jax.adapters import reference   # deliberately slow; benchmarks and tests only
+      return reference.naive_delta(x, params, a, task_ids, n_in=n_in).astype(dt)
+
+    h = jnp.tensordot(x.astype(dt), A.astype(dt), axes=n_in)   # [..., r] or [..., m, r]
+    if not a.routed:
+      return a.scale * jnp.tensordot(h, B[0].astype(dt), axes=1)
+
+    weights, probs = routing.gate_weights(logits, a.top_k)      # [..., nb, m] float32
+    self._sow_routing(logits, weights, probs, task_ids, lead)
+    hb = h.reshape(h.shape[:-1] + (nb, p))                       # [..., (m,) nb, p]
+    if a.shared_down:
+      hb = hb[..., None, :, :]                                   # [..., 1, nb, p]
+    z = jnp.swapaxes(weights, -1, -2).astype(dt)[..., None] * hb  # [..., m, nb, p]
+    z = z.reshape(z.shape[:-3] + (m, r))
+    return a.scale * jnp.tensordot(z, B.astype(dt), axes=2)
+
+  def _sow_routing(self, logits, weights, probs, task_ids, lead):
+    a = self.acfg
+    if self.is_mutable_collection("aux_loss"):
+      if a.top_k and a.load_balance_weight and a.uses_token_router:
+        self.sow("aux_loss", "load_balance",
+                 a.load_balance_weight * routing.load_balance_loss(weights, probs))
+      if a.z_loss_weight and a.uses_token_router:
+        self.sow("aux_loss", "z_loss", a.z_loss_weight * routing.z_loss(logits))
+    if self.is_mutable_collection("routing"):
+      shape = tuple(lead) + weights.shape[-2:]
+      stats = routing.routing_stats(jnp.broadcast_to(weights, shape),
+                                    jnp.broadcast_to(probs, shape), task_ids, a.num_tasks)
+      for name, value in stats.items():
+        self.sow("routing", name, value)

@@ -1,0 +1,59 @@
+"""Atomic file and directory writes: a crash never leaves a half-written output behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from typing import Iterable, Iterator
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+  """Yields a temp directory beside `path`; on success it replaces `path` (an existing one is
+  moved aside first and deleted only after the new one is in place); on error it is removed."""
+  parent = os.path.dirname(os.path.abspath(path)) or "."
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".tmp_", dir=parent)
+  try:
+    yield tmp
+    if os.path.exists(path):
+      old = path.rstrip("/") + ".old"
+      shutil.rmtree(old, ignore_errors=True)
+      os.replace(path, old)
+      os.replace(tmp, path)
+      shutil.rmtree(old, ignore_errors=True)
+    else:
+      os.replace(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str, mode: str = "w") -> Iterator:
+  """Opens a temp file beside `path`, renamed over `path` when the block succeeds."""
+  d = os.path.dirname(os.path.abspath(path))
+  os.makedirs(d, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=d)
+  try:
+    with os.fdopen(fd, mode) as f:
+      yield f
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def write_jsonl_atomic(path: str, rows: Iterable) -> None:
+  with atomic_file(path) as f:
+    for r in rows:
+      f.write(json.dumps(r) + "\n")
+
+
+def write_json_atomic(path: str, obj) -> None:
+  with atomic_file(path) as f:
+    json.dump(obj, f, indent=2)
