@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m mode_jax.model.bench_sampling
+	$(PY) -m mode_jax.adapters.bench
 
 clean:
 	rm -rf runs .pytest_cache
