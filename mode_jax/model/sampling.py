@@ -93,16 +93,18 @@ def sample_inverse_cdf(logits, u):
   return jnp.minimum(idx, logits.shape[-1] - 1)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "new_bucket", "use_top_k", "use_top_p"))
-def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k, top_p, rng,
-              stop_table, stop_seqs, *, cfg: ModelConfig, new_bucket: int, use_top_k: bool,
-              use_top_p: bool):
+@functools.partial(jax.jit, static_argnames=("cfg", "adapter", "new_bucket", "use_top_k",
+                                             "use_top_p"))
+def _generate(params, prompt, prompt_len, row_valid, task_ids, max_new, temperature, top_k,
+              top_p, rng, stop_table, stop_seqs, *, cfg: ModelConfig, adapter, new_bucket: int,
+              use_top_k: bool, use_top_p: bool):
   """prompt int32 [B, P] left-padded; returns (tokens [B, N], logprobs [B, N], lengths [B])."""
-  model = Transformer(cfg)
+  model = Transformer(cfg, adapter=adapter)
   b, p = prompt.shape
   start = (p - prompt_len).astype(jnp.int32)
   cache = KVCache.init(cfg, b, p + new_bucket, start=start)
-  logits, cache = model.apply({"params": params}, prompt, cache=cache, last_only=True)
+  logits, cache = model.apply({"params": params}, prompt, cache=cache, last_only=True,
+                              task_ids=task_ids)
   # All uniforms up front in one vectorised call (threefry is a loop of tiny ops on CPU; per
   # step it cost more than the sampling itself). u[i, t] depends only on (rng, row i, step t).
   row_keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(b))
@@ -136,7 +138,7 @@ def _generate(params, prompt, prompt_len, row_valid, max_new, temperature, top_k
     seq_hit = jnp.all((stop_seqs[None] < 0) | (recent[:, None, :] == stop_seqs[None]), -1)
     seq_hit = jnp.any(seq_hit & (stop_len[None] <= lengths[:, None]) & (stop_len[None] > 0), -1)
     done = done | (active & (stop_table[tok] | seq_hit))
-    logits, cache = model.apply({"params": params}, tok[:, None], cache=cache)
+    logits, cache = model.apply({"params": params}, tok[:, None], cache=cache, task_ids=task_ids)
     return step + 1, toks, lps, lengths, done, recent, logits, cache
 
   init = (jnp.zeros((), jnp.int32), jnp.full((b, new_bucket), cfg.pad_id, jnp.int32),
@@ -150,10 +152,11 @@ class Sampler:
   """Batched sampling from a `Transformer` with params; see the module docstring.
 
   vocab: anything with `decode(ids) -> str` and `encode(str) -> ids` (a seqio Vocabulary);
-  needed for `stop_strings` and `texts`. eos_ids default to `cfg.eos_id`.
+  needed for `stop_strings` and `texts`. eos_ids default to `cfg.eos_id`. `adapter`: the
+  `AdapterConfig` of adapted params (pass `task_ids` to `generate` when it routes by task).
   """
 
-  def __init__(self, cfg: ModelConfig, params, *, vocab=None,
+  def __init__(self, cfg: ModelConfig, params, *, vocab=None, adapter=None,
                eos_ids: Optional[Sequence[int]] = None, min_batch: int = 8,
                min_prompt: int = 16, min_new: int = 16, devices=None):
     if cfg.scan_layers:   # decode with per-layer cache buffers (updated in place)
@@ -163,7 +166,7 @@ class Sampler:
     self.mesh = Mesh(np.array(devices), ("data",))
     self._rows = NamedSharding(self.mesh, PartitionSpec("data"))
     self._replicated = NamedSharding(self.mesh, PartitionSpec())
-    self.cfg, self.vocab = cfg, vocab
+    self.cfg, self.vocab, self.adapter = cfg, vocab, adapter
     self.params = jax.device_put(nn.meta.unbox(params), self._replicated)
     if eos_ids is None:
       eos_ids = () if cfg.eos_id is None else (cfg.eos_id,)
@@ -206,10 +209,12 @@ class Sampler:
   def generate(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
                temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                rng=None, stop_strings: Sequence[str] = (),
-               stop_token_ids: Sequence[int] = ()) -> SampleOutput:
+               stop_token_ids: Sequence[int] = (),
+               task_ids: Optional[Sequence[int]] = None) -> SampleOutput:
     """Samples continuations of token-id `prompts` (lists of different lengths).
 
     temperature 0 is greedy. `rng` is a jax PRNG key or an int seed (required when sampling).
+    `task_ids` (one per prompt) reach task-routed adapters.
     """
     if not prompts:
       raise ValueError("generate() needs at least one prompt")
@@ -240,12 +245,17 @@ class Sampler:
       arr[i, p - len(x):] = x
       lens[i] = len(x)
     valid = np.arange(b) < n
+    tids = np.zeros((b,), np.int32)
+    if task_ids is not None:
+      if len(task_ids) != n:
+        raise ValueError(f"task_ids has {len(task_ids)} entries for {n} prompts")
+      tids[:n] = task_ids
     table, seqs = self._stop_tables(stop_strings, stop_token_ids)
     rows = lambda a: jax.device_put(a, self._rows)
     toks, lps, lengths = _generate(
-        self.params, rows(arr), rows(lens), rows(valid),
+        self.params, rows(arr), rows(lens), rows(valid), rows(tids),
         jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
-        jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, new_bucket=new_bucket,
+        jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, adapter=self.adapter, new_bucket=new_bucket,
         use_top_k=top_k > 0, use_top_p=top_p < 1.0)
     toks, lps, lengths = jax.device_get((toks, lps, lengths))
     toks, lps, lengths = toks[:n, :max_new_tokens], lps[:n, :max_new_tokens], lengths[:n]

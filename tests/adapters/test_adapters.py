@@ -318,3 +318,21 @@ def test_lora_matches_hf_peft(hf_checkpoint, tokens):
   base_only = Transformer(cfg).apply({"params": base}, jnp.asarray(tokens))
   assert float(np.max(np.abs(ref - np.asarray(base_only)))) > 1e-2
   np.testing.assert_allclose(np.asarray(ours), ref, atol=1e-4, rtol=1e-4)
+
+
+def test_sampler_with_task_routed_adapter_matches_merged_models():
+  from mode_jax.model.sampling import Sampler
+  acfg = METHODS["mode_task"]
+  cfg = CFG.replace(eos_id=None)
+  params = init_params(cfg, acfg)
+  prompts = [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
+  tasks = [2, 0, 1]
+  out = Sampler(cfg, params, adapter=acfg).generate(prompts, max_new_tokens=6, temperature=0.0,
+                                                    task_ids=tasks)
+  merged = adapters.merge(params, acfg)
+  for i, (p, t) in enumerate(zip(prompts, tasks)):
+    ref = Sampler(cfg, merged[t]).generate([p], max_new_tokens=6, temperature=0.0)
+    np.testing.assert_array_equal(out.tokens[i], ref.tokens[0])
+  other = Sampler(cfg, params, adapter=acfg).generate(prompts, max_new_tokens=6, temperature=0.0,
+                                                      task_ids=[1, 1, 1])
+  assert not np.array_equal(other.tokens, out.tokens)
