@@ -1,4 +1,5 @@
-"""Atomic file and directory writes: a crash never leaves a half-written output behind."""
+"""Atomic file and directory writes (a crash never leaves a half-written output behind), and
+JSON reading whose errors name the file."""
 
 from __future__ import annotations
 
@@ -57,3 +58,14 @@ def write_jsonl_atomic(path: str, rows: Iterable) -> None:
 def write_json_atomic(path: str, obj) -> None:
   with atomic_file(path) as f:
     json.dump(obj, f, indent=2)
+
+
+def read_json(path: str, error=ValueError):
+  """Parsed JSON of `path`; a missing file or invalid JSON raises `error` naming the file."""
+  if not os.path.isfile(path):
+    raise error(f"{path}: missing")
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except json.JSONDecodeError as e:
+    raise error(f"{path}: invalid JSON ({e})") from None

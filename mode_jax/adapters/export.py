@@ -23,7 +23,7 @@ from safetensors.numpy import save_file
 
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.params import split
-from mode_jax.atomic_io import atomic_directory
+from mode_jax.atomic_io import atomic_directory, read_json
 
 FORMAT = "mode_jax-adapter-v1"
 CONFIG_FILE = "adapter_config.json"
@@ -62,11 +62,7 @@ def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
   for p in (cfg_path, w_path):
     if not os.path.isfile(p):
       raise FileNotFoundError(f"load_adapter: missing {p}")
-  try:
-    with open(cfg_path) as f:
-      meta = json.load(f)
-  except json.JSONDecodeError as e:
-    raise ValueError(f"load_adapter: {cfg_path} is not valid JSON: {e}") from None
+  meta = read_json(cfg_path)
   if meta.get("format") != FORMAT:
     raise ValueError(f"load_adapter: {cfg_path}: field 'format' is {meta.get('format')!r}, "
                      f"expected {FORMAT!r}")

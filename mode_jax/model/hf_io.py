@@ -23,7 +23,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from mode_jax.atomic_io import atomic_directory
+from mode_jax.atomic_io import atomic_directory, read_json
 from mode_jax.model.config import ModelConfig, RopeScaling
 
 _INDEX = "model.safetensors.index.json"
@@ -242,11 +242,7 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
     raise CheckpointError(f"{path}: checkpoint directory does not exist")
   if not os.path.exists(cfg_path):
     raise CheckpointError(f"{cfg_path}: missing (an HF checkpoint needs config.json)")
-  try:
-    with open(cfg_path) as f:
-      hf_cfg = json.load(f)
-  except json.JSONDecodeError as e:
-    raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from e
+  hf_cfg = read_json(cfg_path, CheckpointError)
   cfg = config_from_hf(hf_cfg, cfg_path)
   files = _tensor_files(path)
 
