@@ -44,8 +44,10 @@ def _sym_uniform(bound: float):
 
 
 def _expand_to(t: Array, ndim: int) -> Array:
-  """[B, ...] -> [B, 1, ..., 1, ...] so per-row values broadcast over the token dims."""
-  return t.reshape(t.shape[:1] + (1,) * (ndim - 1) + t.shape[1:])
+  """[B, (T,) nb, m] -> [B, (T,) 1, ..., nb, m] with `ndim - 1` unit dims, so per-row (or
+  per-token) values broadcast over the remaining leading dims of x."""
+  k = t.ndim - 2
+  return t.reshape(t.shape[:k] + (1,) * (ndim - 1) + t.shape[k:])
 
 
 class Adapter(nn.Module):
@@ -98,8 +100,10 @@ class Adapter(nn.Module):
       if task_ids is None:
         raise ValueError(f"adapter router={a.router!r} needs task_ids [batch]; pass "
                          f"Transformer.apply(..., task_ids=...)")
+      # task_ids [B] (one task per row) or [B, T] (per token: packed rows mixing tasks).
       onehot = jax.nn.one_hot(task_ids, a.num_tasks, dtype=jnp.float32)
-      rows = _expand_to(jnp.einsum("bn,nkm->bkm", onehot, table.astype(jnp.float32)), len(lead))
+      rows = _expand_to(jnp.einsum("...n,nkm->...km", onehot, table.astype(jnp.float32)),
+                        len(lead) - task_ids.ndim + 1)
       logits = rows if logits is None else logits + rows
 
     if a.impl == "naive":

@@ -38,11 +38,12 @@ def naive_delta(x, params: dict, acfg: AdapterConfig, task_ids=None, *, n_in: in
     for k in range(nb):
       logits[k] = logits[k] + (xf @ w_r[:, k, :]).astype(jnp.float32)
   if acfg.uses_task_router:
-    per_row = n // task_ids.shape[0]
+    ids = task_ids.reshape(-1)                     # per row [B] or per token [B, T]
+    per_id = n // ids.shape[0]
     table = params["task_router"].astype(jnp.float32)
     for k in range(nb):
-      rows = jnp.stack([table[task_ids[b], k] for b in range(task_ids.shape[0])])  # [B, m]
-      logits[k] = logits[k] + jnp.repeat(rows, per_row, axis=0)
+      rows = jnp.stack([table[ids[j], k] for j in range(ids.shape[0])])
+      logits[k] = logits[k] + jnp.repeat(rows, per_id, axis=0)
 
   out = jnp.zeros((n, bf.shape[-1]), xf.dtype)
   for k in range(nb):

@@ -48,7 +48,8 @@ def routing_stats(weights: Array, probs: Array, task_ids, num_tasks: int) -> dic
 
   expert_weight [nb, m]: mean routing weight per block and expert;
   entropy []: mean entropy (nats) of the router distribution per block;
-  task_weight_sum [num_tasks, nb, m] and task_tokens [num_tasks] (when task ids are given):
+  task_weight_sum [num_tasks, nb, m] and task_tokens [num_tasks] (when task ids [B] or [B, T]
+  are given):
   per-task utilisation = task_weight_sum / task_tokens.
   """
   flat_w = weights.reshape(-1, *weights.shape[-2:])
@@ -56,9 +57,11 @@ def routing_stats(weights: Array, probs: Array, task_ids, num_tasks: int) -> dic
   ent = -jnp.sum(flat_p * jnp.log(jnp.maximum(flat_p, 1e-30)), axis=-1)
   out = {"expert_weight": jnp.mean(flat_w, axis=0), "entropy": jnp.mean(ent)}
   if task_ids is not None and num_tasks > 0:
-    b = task_ids.shape[0]
-    per_row = weights.reshape(b, -1, *weights.shape[-2:])             # [B, tokens/row, nb, m]
-    onehot = jax.nn.one_hot(task_ids, num_tasks, dtype=jnp.float32)   # [B, num_tasks]
-    out["task_weight_sum"] = jnp.einsum("bn,btkm->nkm", onehot, per_row)
-    out["task_tokens"] = onehot.sum(0) * per_row.shape[1]
+    # One id per row ([B]) or per token ([B, T]); weights [B, T, ...rest, nb, m].
+    per_id = weights.reshape(task_ids.shape + (-1,) + weights.shape[-2:])
+    onehot = jax.nn.one_hot(task_ids, num_tasks, dtype=jnp.float32)
+    flat_oh = onehot.reshape(-1, num_tasks)
+    flat_w = per_id.reshape(flat_oh.shape[0], -1, *weights.shape[-2:])
+    out["task_weight_sum"] = jnp.einsum("bn,btkm->nkm", flat_oh, flat_w)
+    out["task_tokens"] = flat_oh.sum(0) * flat_w.shape[1]
   return out

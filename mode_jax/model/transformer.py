@@ -42,7 +42,8 @@ class Transformer(nn.Module):
                cache: Optional[KVCache] = None, head: bool = True,
                last_only: bool = False):
     """tokens int32 [B, T]; positions int32 [B, T] (default: 0..T-1, or from the cache);
-    segment_ids int32 [B, T] (packing; ignored with a cache); task_ids int32 [B] (for adapters).
+    segment_ids int32 [B, T] (packing; ignored with a cache); task_ids int32 [B] or [B, T]
+    (per token, for packed rows mixing tasks; read by task-routed adapters).
     Returns float32 logits [B, T, V] (or hidden states if head=False), plus the updated cache
     when one is given. `last_only` keeps only the last position (prefill of a sampler: with left
     padding every row's last prompt token is at the end), so the vocab projection runs once."""

@@ -336,3 +336,27 @@ def test_sampler_with_task_routed_adapter_matches_merged_models():
   other = Sampler(cfg, params, adapter=acfg).generate(prompts, max_new_tokens=6, temperature=0.0,
                                                       task_ids=[1, 1, 1])
   assert not np.array_equal(other.tokens, out.tokens)
+
+
+def test_per_token_task_ids_route_packed_rows():
+  """A packed row holding two tasks ([B, T] task ids) equals the two rows run separately."""
+  acfg = METHODS["mode_token_task"]
+  params = init_params(CFG, acfg)
+  m = Transformer(CFG, adapter=acfg)
+  a, b = TOKS[0, :4], TOKS[1, :5]
+  packed = jnp.concatenate([a, b])[None]
+  seg = jnp.asarray([[1] * 4 + [2] * 5])
+  pos = jnp.asarray([list(range(4)) + list(range(5))])
+  tids = jnp.asarray([[2] * 4 + [1] * 5])
+  out = m.apply({"params": params}, packed, segment_ids=seg, positions=pos, task_ids=tids)
+  ra = m.apply({"params": params}, a[None], task_ids=jnp.asarray([2]))
+  rb = m.apply({"params": params}, b[None], task_ids=jnp.asarray([1]))
+  np.testing.assert_allclose(out[0, :4], ra[0], atol=1e-5)
+  np.testing.assert_allclose(out[0, 4:], rb[0], atol=1e-5)
+  naive = Transformer(CFG, adapter=acfg.replace(impl="naive")).apply(
+      {"params": params}, packed, segment_ids=seg, positions=pos, task_ids=tids)
+  np.testing.assert_allclose(out, naive, atol=1e-5)
+  _, st = m.apply({"params": params}, packed, segment_ids=seg, positions=pos, task_ids=tids,
+                  mutable=["routing"])
+  np.testing.assert_allclose(st["routing"]["layers_0"]["attn"]["o"]["adapter"]["task_tokens"][0],
+                             [0, 5, 4])
