@@ -1,0 +1,221 @@
+"""The embedded default: procedurally generated instruction tasks in the SNI style.
+
+Each task is a definition plus a generator `rng -> (input, output)`; the tasks need different
+skills (string manipulation, arithmetic, counting, lookup, classification) and output formats
+(strings, numbers, yes/no, labels), so one shared adapter suffers interference and a router has
+something to learn. Examples are deterministic from (seed, task, index). A generated input
+belongs to the eval split iff a stable hash of (task, input) falls in the eval bucket, so the
+splits never share an input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import string
+from typing import Callable
+
+Example = dict   # {"id", "input", "output"}
+
+_LETTERS = string.ascii_lowercase
+_WORDS = ("apple river stone cloud tiger paper glass music orange silver garden window "
+          "candle forest rocket pepper violin marble castle bridge dragon planet spring "
+          "mirror shadow winter lemon canvas button jacket ladder").split()
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen " \
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _word(rng, lo=3, hi=8):
+  return "".join(rng.choice(_LETTERS) for _ in range(rng.randint(lo, hi)))
+
+
+def _number_words(n: int) -> str:
+  if n < 20:
+    return _ONES[n]
+  if n < 100:
+    return _TENS[n // 10] + ("" if n % 10 == 0 else "-" + _ONES[n % 10])
+  rest = n % 100
+  return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + _number_words(rest))
+
+
+def _reverse(rng):
+  w = _word(rng, 3, 9)
+  return w, w[::-1]
+
+
+def _sort_digits(rng):
+  d = "".join(rng.choice(string.digits) for _ in range(rng.randint(4, 9)))
+  return d, "".join(sorted(d))
+
+
+def _add(rng):
+  a, b = rng.randint(10, 99999), rng.randint(10, 99999)
+  return f"{a} + {b}", str(a + b)
+
+
+def _count_char(rng):
+  w = "".join(rng.choice("abcde") for _ in range(rng.randint(5, 14)))
+  c = rng.choice("abcde")
+  return f"{w} ; {c}", str(w.count(c))
+
+
+def _caesar(rng):
+  w, k = _word(rng, 3, 8), rng.randint(1, 5)
+  return f"{w} ; {k}", "".join(_LETTERS[(_LETTERS.index(ch) + k) % 26] for ch in w)
+
+
+def _kv_lookup(rng):
+  keys = rng.sample(_LETTERS, rng.randint(3, 6))
+  vals = [str(rng.randint(0, 99)) for _ in keys]
+  q = rng.randrange(len(keys))
+  pairs = ", ".join(f"{k}={v}" for k, v in zip(keys, vals))
+  return f"{pairs} ; {keys[q]}", vals[q]
+
+
+def _brackets(rng):
+  n = rng.randint(2, 6)
+  if rng.random() < 0.5:   # balanced by construction
+    s, stack = [], []
+    while len(s) < 2 * n:
+      if stack and (rng.random() < 0.5 or len(s) + len(stack) >= 2 * n):
+        s.append(")" if stack.pop() == "(" else "]")
+      else:
+        o = rng.choice("([")
+        stack.append(o)
+        s.append(o)
+    text = "".join(s)
+  else:
+    text = "".join(rng.choice("()[]") for _ in range(2 * n))
+  return text, "yes" if _balanced(text) else "no"
+
+
+def _balanced(text: str) -> bool:
+  stack = []
+  for ch in text:
+    if ch in "([":
+      stack.append(ch)
+    elif not stack or stack.pop() != {")": "(", "]": "["}[ch]:
+      return False
+  return not stack
+
+
+def _majority(rng):
+  labels = ["red", "green", "blue"]
+  n = rng.choice([3, 5, 7, 9])
+  while True:
+    seq = [rng.choice(labels) for _ in range(n)]
+    counts = sorted(((seq.count(l), l) for l in labels), reverse=True)
+    if counts[0][0] > counts[1][0]:
+      return " ".join(seq), counts[0][1]
+
+
+def _every_second(rng):
+  words = [rng.choice(_WORDS) for _ in range(rng.randint(3, 8))]
+  return " ".join(words), " ".join(words[1::2])
+
+
+def _number_words_task(rng):
+  n = rng.randint(0, 999)
+  return _number_words(n), str(n)
+
+
+def _acronym(rng):
+  words = [rng.choice(_WORDS) for _ in range(rng.randint(2, 6))]
+  return " ".join(words), "".join(w[0].upper() for w in words)
+
+
+def _longest_word(rng):
+  while True:
+    words = rng.sample(_WORDS, rng.randint(3, 6))
+    lens = sorted((len(w) for w in words), reverse=True)
+    if lens[0] > lens[1]:
+      return " ".join(words), max(words, key=len)
+
+
+def _dedupe(rng):
+  w = "".join(rng.choice("abcdefg") for _ in range(rng.randint(5, 12)))
+  return w, "".join(dict.fromkeys(w))
+
+
+def _multiply(rng):
+  a, b = rng.randint(2, 99), rng.randint(2, 9)
+  return f"{a} * {b}", str(a * b)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticTask:
+  name: str
+  definition: str
+  generate: Callable[[random.Random], tuple[str, str]]
+
+
+TASKS = (
+    SyntheticTask("reverse_string", "Write the given word backwards, last letter first.",
+                  _reverse),
+    SyntheticTask("sort_digits", "Sort the digits of the given number in increasing order.",
+                  _sort_digits),
+    SyntheticTask("add_numbers", "Add the two numbers and give the sum.", _add),
+    SyntheticTask("count_char", "Count how many times the letter after ';' occurs in the "
+                  "string before it.", _count_char),
+    SyntheticTask("caesar_shift", "Shift every letter of the word forward in the alphabet by "
+                  "the number after ';' (wrapping from z to a).", _caesar),
+    SyntheticTask("kv_lookup", "Given key=value pairs and a key after ';', output the value of "
+                  "that key.", _kv_lookup),
+    SyntheticTask("bracket_match", "Answer yes if the brackets are balanced and correctly "
+                  "nested, otherwise no.", _brackets),
+    SyntheticTask("majority_label", "Output the label that occurs most often in the list.",
+                  _majority),
+    SyntheticTask("every_second_word", "Copy every second word of the sentence (the 2nd, 4th, "
+                  "...), separated by spaces.", _every_second),
+    SyntheticTask("number_words", "Convert the number written in English words to digits.",
+                  _number_words_task),
+    SyntheticTask("acronym", "Form an acronym from the first letter of each word, in capitals.",
+                  _acronym),
+    SyntheticTask("longest_word", "Output the longest word of the list.", _longest_word),
+    SyntheticTask("dedupe_letters", "Remove repeated letters, keeping the first occurrence of "
+                  "each letter in order.", _dedupe),
+    SyntheticTask("multiply", "Multiply the two numbers and give the product.", _multiply),
+)
+TASK_NAMES = tuple(t.name for t in TASKS)
+_BY_NAME = {t.name: t for t in TASKS}
+
+
+def get_task(name: str) -> SyntheticTask:
+  if name not in _BY_NAME:
+    raise KeyError(f"unknown synthetic task {name!r}; known: {', '.join(TASK_NAMES)}")
+  return _BY_NAME[name]
+
+
+def stable_bucket(*parts: str, buckets: int = 100) -> int:
+  """Deterministic bucket of a string tuple (independent of PYTHONHASHSEED)."""
+  h = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+  return int.from_bytes(h[:8], "little") % buckets
+
+
+def in_eval_split(task: str, text: str, eval_percent: int = 10) -> bool:
+  return stable_bucket(task, text) < eval_percent
+
+
+def examples(name: str, split: str, n: int, seed: int = 0,
+             eval_percent: int = 10) -> list[Example]:
+  """`n` examples of task `name` for split "train" or "validation" (disjoint inputs)."""
+  if split not in ("train", "validation"):
+    raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+  task = get_task(name)
+  want_eval = split == "validation"
+  out, seen, i = [], set(), 0
+  rng = random.Random(f"{seed}/{name}")
+  while len(out) < n:
+    i += 1
+    if i > 200 * n + 1000:
+      raise RuntimeError(f"synthetic task {name}: cannot find {n} distinct {split} inputs")
+    x, y = task.generate(rng)
+    if in_eval_split(name, x, eval_percent) != want_eval:
+      continue
+    if want_eval and x in seen:   # eval inputs are distinct; train may repeat
+      continue
+    seen.add(x)
+    out.append({"id": f"{name}-{split}-{len(out)}", "input": x, "output": y})
+  return out
