@@ -1,8 +1,13 @@
-"""SeqIO data: vocabularies (tasks, mixtures and the feature converter arrive with the data issue).
+"""SeqIO data: vocabularies, the synthetic suite, SNI, GSM8K / MATH, tasks and mixtures built by
+functions (`tasks.make_*`), the task-id prefix-LM feature converter, metrics.
 
-Imports seqio / TensorFlow; the model packages never import this one.
+Imports seqio / TensorFlow; the model packages never import this one. Nothing is registered at
+import time.
 """
 
-from mode_jax.data import vocab
+from mode_jax.data import features, math_data, metrics, sni, synthetic, tasks, vocab
+from mode_jax.data.features import TaskPrefixLMFeatureConverter
+from mode_jax.data.tasks import TaskIdTable
 
-__all__ = ["vocab"]
+__all__ = ["vocab", "synthetic", "sni", "math_data", "tasks", "features", "metrics",
+           "TaskPrefixLMFeatureConverter", "TaskIdTable"]

@@ -32,6 +32,9 @@ def _word(rng, lo=3, hi=8):
 
 
 def _number_words(n: int) -> str:
+  if n >= 1000:
+    rest = n % 1000
+    return _number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + _number_words(rest))
   if n < 20:
     return _ONES[n]
   if n < 100:
@@ -117,7 +120,7 @@ def _every_second(rng):
 
 
 def _number_words_task(rng):
-  n = rng.randint(0, 999)
+  n = rng.randint(0, 99999) if rng.random() < 0.5 else rng.randint(0, 999)
   return _number_words(n), str(n)
 
 
@@ -140,7 +143,7 @@ def _dedupe(rng):
 
 
 def _multiply(rng):
-  a, b = rng.randint(2, 99), rng.randint(2, 9)
+  a, b = rng.randint(2, 999), rng.randint(2, 9)
   return f"{a} * {b}", str(a * b)
 
 

@@ -150,37 +150,72 @@ def make_pretrain_task(vocab, *, seed: int = 0, num_train: int = 4000, num_eval:
   return _register(name, rows, vocab, 0)
 
 
-def make_sni_tasks(sni_dir: str, vocab, table: Optional[TaskIdTable] = None, *,
-                   protocol: str = "within_task", names: Optional[Sequence[str]] = None,
-                   num_pos: int = 2, prefix: str = "sni_") -> dict[str, list[str]]:
-  """seqio Tasks over SNI task files (one per task; `sni.task_splits` decides the instances).
-  Returns {"train": [task names], "validation": [task names]}."""
-  splits = sni.task_splits(sni_dir, protocol, names)
+def sni_rows(sni_dir: str, protocol: str = "within_task",
+             names: Optional[Sequence[str]] = None, num_pos: int = 2) -> dict[str, dict]:
+  """{task name: {"train": rows, "validation": rows}}: the SNI prompt rows both the direct
+  JSON path and the TFDS builder produce."""
   by_task: dict[str, dict[str, list[dict]]] = {}
-  for split, tasks in splits.items():
-    for t in tasks:
+  for split, task_list in sni.task_splits(sni_dir, protocol, names).items():
+    for t in task_list:
       by_task.setdefault(t["name"], {"train": [], "validation": []})[split] = _rows(
           (sni.prompt(t, i["input"], num_pos), i["outputs"]) for i in t["instances"])
+  return by_task
+
+
+def make_sni_tasks(sni_dir: str, vocab, table: Optional[TaskIdTable] = None, *,
+                   protocol: str = "within_task", names: Optional[Sequence[str]] = None,
+                   num_pos: int = 2, prefix: str = "sni_",
+                   tfds_data_dir: Optional[str] = None) -> dict[str, list[str]]:
+  """seqio Tasks over SNI task files (one per task; `sni.task_splits` decides the instances).
+  With `tfds_data_dir`, each task reads the prepared `sni_tasks` TFDS dataset (see
+  `tfds_builders.prepare_sni`) instead of the JSON files. Returns {"train": [task names],
+  "validation": [task names]}."""
+  by_task = sni_rows(sni_dir, protocol, names, num_pos)
   out = {"train": [], "validation": []}
   for k, (name, rows) in enumerate(sorted(by_task.items())):
     tname = seqio_name(prefix + name)
-    _register(tname, rows, vocab, table[tname] if table else k, [metrics.rouge_em_metrics])
+    tid = table[tname] if table else k
+    if tfds_data_dir:
+      from mode_jax.data import tfds_builders   # registers the TFDS builders
+      _register_tfds(tname, tfds_builders.sni_tfds_name(protocol, num_pos), tfds_data_dir,
+                     name, {s: len(r) for s, r in rows.items() if r}, vocab, tid)
+    else:
+      _register(tname, rows, vocab, tid, [metrics.rouge_em_metrics])
     for split in out:
       if rows[split]:
         out[split].append(tname)
   return out
 
 
+def _register_tfds(name: str, tfds_name: str, data_dir: str, source_task: str,
+                   counts: dict[str, int], vocab, task_id: int) -> str:
+  """A seqio Task reading one source task's rows from a prepared TFDS dataset."""
+  def only_this(ds):
+    return ds.filter(lambda ex: tf.equal(ex["task"], source_task))
+  seqio.TaskRegistry.remove(name)
+  seqio.TaskRegistry.add(
+      name,
+      source=seqio.TfdsDataSource(tfds_name=tfds_name, tfds_data_dir=data_dir,
+                                  splits=list(counts)),
+      preprocessors=[only_this, functools.partial(_add_task_id, task_id=task_id),
+                     seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+      output_features=output_features(vocab), postprocess_fn=metrics.postprocess,
+      metric_fns=[metrics.rouge_em_metrics])
+  return name
+
+
+def math_rows(records: Sequence[dict]) -> list[dict]:
+  """Question -> step-by-step solution ending in "The answer is X."; reference = answer."""
+  return [{"inputs": f"Question: {r['question']}\nAnswer: ",
+           "targets": "\n".join(r["steps"] + [f"The answer is {r['answer']}."]),
+           "references": r["answer"]} for r in records]
+
+
 def make_math_task(path_by_split: dict[str, str], vocab, *, kind: str = "gsm8k",
                    name: Optional[str] = None, task_id: int = 0) -> str:
-  """A seqio Task of (question -> step-by-step solution ending in "The answer is X.") from
-  GSM8K or MATH JSONL files; references are the final answers."""
+  """A seqio Task over GSM8K or MATH JSONL files (see `math_rows`)."""
   reader = {"gsm8k": math_data.read_gsm8k, "math": math_data.read_math}[kind]
-  rows = {}
-  for split, path in path_by_split.items():
-    rows[split] = [{"inputs": f"Question: {r['question']}\nAnswer: ",
-                    "targets": "\n".join(r["steps"] + [f"The answer is {r['answer']}."]),
-                    "references": r["answer"]} for r in reader(path)]
+  rows = {split: math_rows(reader(path)) for split, path in path_by_split.items()}
   return _register(name or kind, rows, vocab, task_id, [metrics.math_answer_metrics])
 
 

@@ -38,10 +38,15 @@ WORD_NUM.update({w: 10 * (i + 2) for i, w in enumerate(
 
 
 def _parse_words(s):
-  total = 0
+  total = current = 0
   for part in s.replace("-", " ").split():
-    total = total * 100 if part == "hundred" else total + WORD_NUM[part]
-  return total
+    if part == "thousand":
+      total, current = total + current * 1000, 0
+    elif part == "hundred":
+      current *= 100
+    else:
+      current += WORD_NUM[part]
+  return total + current
 
 
 CHECK = {
@@ -77,6 +82,9 @@ def test_synthetic_tasks_are_correct_deterministic_and_split():
     assert synthetic.examples(name, "train", 50, seed=4) != train[:50]
   assert synthetic._number_words(312) == "three hundred twelve"
   assert synthetic._number_words(40) == "forty"
+  assert synthetic._number_words(12034) == "twelve thousand thirty-four"
+  for name in synthetic.TASK_NAMES:   # the default sizes (2000 train, 100 eval) are reachable
+    assert len(synthetic.examples(name, "validation", 100)) == 100
 
 
 def _literal_ds(rows):
@@ -302,3 +310,33 @@ def test_packing_keeps_zero_valued_tokens_and_task_zero():
   np.testing.assert_array_equal(r["decoder_loss_weights"], [0, 1, 1, 1, 1, 1, 0, 0])
   np.testing.assert_array_equal(r["decoder_task_ids"], [0, 0, 0, 3, 3, 3, 0, 0])
   np.testing.assert_array_equal(r["decoder_segment_ids"], [1, 1, 1, 2, 2, 2, 0, 0])
+
+
+@needs_sni
+def test_tfds_path_gives_the_same_sni_examples_as_json(tmp_path):
+  from mode_jax.data import tfds_builders
+  tfds_builders.prepare_sni(SNI_DIR, str(tmp_path), num_pos=2)
+  vocab = make_vocab("bytes")
+  direct = tasks.make_sni_tasks(SNI_DIR, vocab, prefix="sni_json_")
+  via = tasks.make_sni_tasks(SNI_DIR, vocab, prefix="sni_tfds_", tfds_data_dir=str(tmp_path))
+  assert len(direct["validation"]) == len(via["validation"]) == 10
+  import seqio
+  for split in ("train", "validation"):
+    for a, b in zip(direct[split], via[split]):
+      get = lambda n: sorted(
+          (ex["inputs_pretokenized"].decode(), ex["targets_pretokenized"].decode(),
+           ex["references"].decode(), int(ex["task_id"]))
+          for ex in seqio.get_mixture_or_task(n).get_dataset(
+              None, split=split, shuffle=False).as_numpy_iterator())
+      assert get(a) == get(b) and get(a)
+
+
+@needs_gsm
+def test_tfds_gsm8k_matches_json(tmp_path):
+  from mode_jax.data import tfds_builders
+  builder = tfds_builders.prepare_gsm8k(GSM_DIR, str(tmp_path))
+  ds = builder.as_dataset(split="test").take(3)
+  got = sorted((ex["id"].decode(), ex["targets"].decode()) for ex in ds.as_numpy_iterator())
+  recs = {r["id"]: r for r in math_data.read_gsm8k(os.path.join(GSM_DIR, "test.jsonl"))}
+  rows = dict(zip(recs, tasks.math_rows(list(recs.values()))))
+  assert got and all(rows[i]["targets"] == t for i, t in got)
