@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m mode_jax.model.bench_sampling
 	$(PY) -m mode_jax.adapters.bench
+	$(PY) -m mode_jax.data.bench
 
 clean:
 	rm -rf runs .pytest_cache
