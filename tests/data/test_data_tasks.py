@@ -340,3 +340,23 @@ def test_tfds_gsm8k_matches_json(tmp_path):
   recs = {r["id"]: r for r in math_data.read_gsm8k(os.path.join(GSM_DIR, "test.jsonl"))}
   rows = dict(zip(recs, tasks.math_rows(list(recs.values()))))
   assert got and all(rows[i]["targets"] == t for i, t in got)
+
+
+def test_tasks_evaluate_with_their_metric_fns_and_pretrain_task_builds():
+  import seqio
+  vocab = make_vocab("bytes")
+  name = tasks.make_synthetic_tasks(vocab, names=["add_numbers"], num_train=20, num_eval=10)[0]
+  task = seqio.get_mixture_or_task(name)
+  exs = list(task.get_dataset(None, split="validation", shuffle=False).as_numpy_iterator())
+  targets = [task.postprocess_fn(ex["targets_pretokenized"], example=ex, is_target=True)
+             for ex in exs]
+  preds = [t[0] for t in targets]
+  for fn in task.metric_fns:
+    assert fn(targets, preds) == {"rougeL": 100.0, "exact_match": 100.0}
+  wrong = [str(int(p) + 1) for p in preds]
+  assert task.metric_fns[0](targets, wrong)["exact_match"] == 0.0
+  pre = tasks.make_pretrain_task(vocab, num_train=100, num_eval=10)
+  b = next(tasks.get_dataset(pre, "train", {"inputs": 8, "targets": 120}, batch_size=2,
+                             loss_on_targets_only=False).as_numpy_iterator())
+  w, seg = b["decoder_loss_weights"], b["decoder_segment_ids"]
+  np.testing.assert_array_equal(w, (seg > 0).astype(w.dtype))   # loss on every real token
