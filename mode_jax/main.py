@@ -77,7 +77,17 @@ def sample_demo(config, workdir: str) -> dict:
   return summary
 
 
-JOBS = {"sample_demo": sample_demo}
+def _train(config, workdir):
+  from mode_jax.train import jobs
+  return jobs.train_job(config, workdir)
+
+
+def _mode_synthetic(config, workdir):
+  from mode_jax.train import jobs
+  return jobs.mode_synthetic(config, workdir)
+
+
+JOBS = {"sample_demo": sample_demo, "train": _train, "mode_synthetic": _mode_synthetic}
 
 
 def main(argv):

@@ -1,0 +1,1 @@
+"""Training: sharded state, optax optimizers, orbax checkpoints, metrics, evaluation, jobs."""

@@ -1,0 +1,79 @@
+"""Orbax checkpoints of the train state: async saves, keep-last-N, resume, restore onto any mesh.
+
+Layout: `<workdir>/checkpoints/<step>/{state, meta}` (meta: JSON with the model / adapter
+configs, so an incompatible workdir is reported before anything is restored).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatch(ValueError):
+  """The workdir holds a checkpoint of another model or adapter shape."""
+
+
+class Checkpointer:
+  def __init__(self, directory: str, *, keep: int = 3, every: int = 100,
+               async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    self.every = every
+    self.manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             enable_async_checkpointing=async_save),
+        item_names=("state", "meta"))
+
+  def latest_step(self) -> Optional[int]:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state, meta: dict, *, force: bool = False) -> bool:
+    if not force and (self.every <= 0 or step % self.every):
+      return False
+    if self.manager.latest_step() == step:
+      return False
+    return self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+
+  def check_compatible(self, step: int, abstract_state) -> dict:
+    """Compares shapes of the saved state with `abstract_state`; raises CheckpointMismatch
+    naming the first differing parameter."""
+    meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+    saved = self.manager.item_metadata(step)["state"]
+    want = jax.tree_util.tree_flatten_with_path(abstract_state)[0]
+    got = {jax.tree_util.keystr(p): v for p, v in
+           jax.tree_util.tree_flatten_with_path(saved)[0]}
+    for path, leaf in want:
+      key = jax.tree_util.keystr(path)
+      if key not in got:
+        raise CheckpointMismatch(f"{self.directory}/{step}: parameter {key} is not in the "
+                                 f"checkpoint (another model or adapter?)")
+      shape = tuple(getattr(got[key], "shape", np.shape(got[key])))
+      if shape != tuple(leaf.shape):
+        raise CheckpointMismatch(f"{self.directory}/{step}: parameter {key} has shape {shape} "
+                                 f"in the checkpoint, the model needs {tuple(leaf.shape)}")
+    if len(got) != len(want):
+      extra = sorted(set(got) - {jax.tree_util.keystr(p) for p, _ in want})
+      raise CheckpointMismatch(f"{self.directory}/{step}: checkpoint has parameters the model "
+                               f"lacks, first {extra[:1]}")
+    return meta["meta"]
+
+  def restore(self, step: int, abstract_state) -> Any:
+    """Restores onto the shardings of `abstract_state` (ShapeDtypeStructs with .sharding), so a
+    checkpoint written on one mesh loads onto another."""
+    self.check_compatible(step, abstract_state)
+    out = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))
+    return out["state"]
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.manager.close()

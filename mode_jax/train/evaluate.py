@@ -1,0 +1,57 @@
+"""Evaluation: teacher-forced loss per task, and greedy generation with the Foundation sampler
+scored by each task's seqio metric_fns; a per-task table plus the mean (JSON + markdown)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+import jax
+import numpy as np
+import seqio
+
+from mode_jax.adapters.params import combine
+from mode_jax.atomic_io import atomic_file, write_json_atomic
+from mode_jax.data import metrics, tasks
+from mode_jax.model.sampling import Sampler
+
+
+def generate_and_score(model_cfg, acfg, params, vocab, task_names: Sequence[str], table, *,
+                       split: str = "validation", num_examples: int = 50,
+                       max_new_tokens: int = 32, bos_id: Optional[int] = None,
+                       samples_per_task: int = 3) -> tuple[dict, dict]:
+  """({task: {metric: value}}, {task: [example predictions]}) with greedy decoding."""
+  sampler = Sampler(model_cfg, params, vocab=vocab, adapter=acfg)
+  scores, samples = {}, {}
+  for name in task_names:
+    task = seqio.get_mixture_or_task(name)
+    exs = tasks.task_examples(name, split)[:num_examples]
+    prompts = [([bos_id] if bos_id is not None else []) + list(vocab.encode(e["inputs"]))
+               for e in exs]
+    out = sampler.generate(prompts, max_new_tokens=max_new_tokens, temperature=0.0,
+                           task_ids=[table[name]] * len(prompts))
+    preds = [t.strip() for t in out.texts]
+    targets = [e["references"].split(metrics.REF_SEP) for e in exs]
+    scores[name] = {}
+    for fn in task.metric_fns:
+      scores[name].update(fn(targets, preds))
+    samples[name] = [{"input": e["inputs"][-80:], "prediction": p, "references": t}
+                     for e, p, t in list(zip(exs, preds, targets))[:samples_per_task]]
+  return scores, samples
+
+
+def write_table(workdir: str, name: str, scores: dict, extra: Optional[dict] = None) -> str:
+  """Writes `<name>.json` and `<name>.md`; returns the markdown."""
+  table, md = metrics.per_task_table(scores)
+  write_json_atomic(os.path.join(workdir, f"{name}.json"), dict(table, **(extra or {})))
+  with atomic_file(os.path.join(workdir, f"{name}.md")) as f:
+    f.write(md + "\n")
+  return md
+
+
+def full_params(trainable, frozen, full: bool):
+  return trainable if full else combine(frozen, trainable)
+
+
+def host(tree):
+  return jax.tree.map(np.asarray, jax.device_get(tree))

@@ -1,0 +1,164 @@
+"""Jobs of `mode_jax.main`: `train` (one training run from config) and `mode_synthetic` (the
+embedded default: a tiny base pretrained in the workdir, then adapters on the synthetic suite,
+evaluated per task against the base)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from mode_jax.adapters.config import AdapterConfig
+from mode_jax.data import tasks
+from mode_jax.data.vocab import make_vocab
+from mode_jax.model import hf_io, presets
+from mode_jax.train import evaluate
+from mode_jax.train.loop import train
+
+
+def model_config(mcfg):
+  over = dict(dtype=mcfg.dtype, param_dtype=mcfg.param_dtype, remat=mcfg.remat,
+              scan_layers=mcfg.scan_layers)
+  over.update(dict(mcfg.get("overrides", {})))
+  return presets.get(mcfg.name, **over)
+
+
+def adapter_config(acfg_dict, num_tasks: int):
+  if not acfg_dict or acfg_dict.get("method", "none") in ("none", ""):
+    return None
+  d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(acfg_dict).items()}
+  if d.get("router", "token") != "token" and not d.get("num_tasks"):
+    d["num_tasks"] = num_tasks
+  return AdapterConfig(**d)
+
+
+def build_data(dcfg, vocab, workdir: str):
+  """(train mixture name, eval task names, TaskIdTable) from a `data` config block."""
+  if dcfg.kind == "synthetic":
+    kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval)
+    names = tasks.make_synthetic_tasks(vocab, **kw)
+    table = tasks.TaskIdTable.load_or_create(workdir, names)
+    names = tasks.make_synthetic_tasks(vocab, table, **kw)
+    evals = names
+  elif dcfg.kind == "sni":
+    kw = dict(protocol=dcfg.protocol, num_pos=dcfg.num_pos)
+    built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, **kw)
+    table = tasks.TaskIdTable.load_or_create(workdir, built["train"] + built["validation"])
+    built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, table, **kw)
+    names, evals = built["train"], built["validation"]
+  elif dcfg.kind == "pretrain":
+    names = [tasks.make_pretrain_task(vocab, seed=dcfg.seed)]
+    table = tasks.TaskIdTable({names[0]: 0})
+    evals = []
+  else:
+    raise ValueError(f"data.kind={dcfg.kind!r}: expected synthetic, sni or pretrain")
+  mix = tasks.make_mixture(f"{dcfg.kind}_train_mix", names, rate="examples",
+                           maximum=dcfg.get("mix_maximum") or None,
+                           temperature=dcfg.get("mix_temperature", 1.0))
+  return mix, evals, table
+
+
+def batch_fn(mix: str, dcfg, tcfg):
+  lengths = {"inputs": dcfg.inputs_len, "targets": dcfg.targets_len}
+  n_proc = jax.process_count()
+  if tcfg.batch_size % n_proc:
+    raise ValueError(f"train.batch_size={tcfg.batch_size} must divide by {n_proc} processes")
+
+  def batches(start_batch: int):
+    ds = tasks.get_dataset(mix, "train", lengths, batch_size=tcfg.batch_size // n_proc,
+                           seed=tcfg.seed, shard_index=jax.process_index(),
+                           num_shards=n_proc, start_batch=start_batch,
+                           loss_on_targets_only=dcfg.loss_on_targets_only,
+                           bos_id=dcfg.bos_id if dcfg.bos_id >= 0 else None)
+    return ds.as_numpy_iterator()
+  return batches
+
+
+def _with_seq_len(tcfg, dcfg):
+  t = ml_collections.ConfigDict(tcfg.to_dict())
+  t.seq_len = dcfg.inputs_len + dcfg.targets_len
+  return t
+
+
+def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=print) -> dict:
+  """One training run as configured (model, adapter, data, train, mesh); evaluates at the end."""
+  vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
+  mix, evals, table = build_data(config.data, vocab, workdir)
+  if model_cfg is None:
+    if config.checkpoint.hf_path:
+      model_cfg, base_params = hf_io.load_hf_checkpoint(
+          config.checkpoint.hf_path, dtype=config.model.param_dtype,
+          scan_layers=config.model.scan_layers,
+          config_overrides=dict(dtype=config.model.dtype, remat=config.model.remat))
+    else:
+      model_cfg = model_config(config.model)
+  acfg = adapter_config(config.adapter, len(table))
+  tcfg = _with_seq_len(config.train, config.data)
+  t0 = time.perf_counter()
+  out = train(model_cfg, acfg, tcfg, batches=batch_fn(mix, config.data, tcfg), workdir=workdir,
+              base_params=base_params, mesh_cfg=config.mesh.to_dict(), log=log,
+              meta={"job": config.job})
+  out["train_seconds"] = time.perf_counter() - t0
+  out.update(vocab=vocab, evals=evals, table=table, acfg=acfg, model_cfg=model_cfg)
+  return out
+
+
+def score(out, config, workdir: str, name: str, params=None, acfg="same") -> dict:
+  acfg = out["acfg"] if acfg == "same" else acfg
+  if params is None:
+    params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"],
+                                                out["acfg"] is None))
+  e = config.eval
+  scores, samples = evaluate.generate_and_score(
+      out["model_cfg"], acfg, params, out["vocab"], out["evals"], out["table"],
+      num_examples=e.num_examples, max_new_tokens=e.max_new_tokens,
+      bos_id=config.data.bos_id if config.data.bos_id >= 0 else None)
+  md = evaluate.write_table(workdir, name, scores, {"samples": samples})
+  return {"scores": scores, "markdown": md}
+
+
+def train_job(config, workdir: str) -> dict:
+  out = run_training(config, workdir)
+  res = score(out, config, workdir, "eval_final")
+  print(res["markdown"])
+  return {"train_seconds": out["train_seconds"], "final": out["metrics"]}
+
+
+def mode_synthetic(config, workdir: str) -> dict:
+  """Stage 1 (once per workdir): pretrain the tiny base on generic text, saved as an HF
+  checkpoint in `<workdir>/base_model`. Stage 2: adapters (config.adapter) on the synthetic
+  multi-task mixture. Then the per-task table of the base and of the adapted model."""
+  t_all = time.perf_counter()
+  base_dir = os.path.join(workdir, "base_model")
+  if not os.path.exists(os.path.join(base_dir, "config.json")):
+    pre = ml_collections.ConfigDict(config.to_dict())
+    pre.data = config.base.data
+    pre.train = config.base.train
+    pre.adapter = {"method": "none"}
+    print("== stage 1: pretraining the base model (full fine-tuning, generic text)")
+    out = run_training(pre, os.path.join(workdir, "base_train"))
+    params = evaluate.host(out["state"].params)
+    hf_io.save_hf_checkpoint(base_dir, out["model_cfg"], params)
+  model_cfg, base = hf_io.load_hf_checkpoint(
+      base_dir, config_overrides=dict(dtype=config.model.dtype, remat=config.model.remat,
+                                      max_seq_len=config.model.get("max_seq_len", 512)))
+  print(f"== stage 2: {config.adapter.method} adapters on the synthetic mixture")
+  out = run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
+                     base_params=base)
+  base_res = score(out, config, workdir, "eval_base", params=base, acfg=None)
+  res = score(out, config, workdir, "eval_adapted")
+  print("base model (before adapters):\n" + base_res["markdown"])
+  print(f"{out['report']['line']}\nadapted:\n" + res["markdown"])
+  mean = lambda s, k: float(np.mean([v[k] for v in s.values()]))
+  summary = {"base_rougeL": mean(base_res["scores"], "rougeL"),
+             "adapted_rougeL": mean(res["scores"], "rougeL"),
+             "base_exact_match": mean(base_res["scores"], "exact_match"),
+             "adapted_exact_match": mean(res["scores"], "exact_match"),
+             "added_params_pct": out["report"]["added_pct"],
+             "total_seconds": time.perf_counter() - t_all}
+  print(json.dumps(summary))
+  return summary

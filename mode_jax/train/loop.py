@@ -1,0 +1,193 @@
+"""The training loop: sharded state creation, resume, the jitted step, metrics, checkpoints.
+
+    result = train(model_cfg, acfg, tcfg, batches=fn(start_batch) -> iterator, workdir=...,
+                   base_params=params_or_None, mesh_cfg=..., eval_fn=fn(step, params, frozen))
+
+`acfg=None` is full fine-tuning (every parameter trainable); otherwise only the adapter leaves
+are trainable and the base is a frozen input of the step (no optimizer state for it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Callable, Iterator, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mode_jax.adapters import params as adapter_params
+from mode_jax.model.transformer import Transformer
+from mode_jax.train import partitioning
+from mode_jax.train.checkpoint import Checkpointer
+from mode_jax.train.optim import make_optimizer
+from mode_jax.train.step import TrainState, make_train_step
+
+
+class NonFiniteLoss(FloatingPointError):
+  pass
+
+
+def _fmt_time(s: float) -> str:
+  s = int(max(s, 0))
+  return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def model_flops_per_token(model_cfg, n_trainable: int, full: bool, seq_len: int) -> float:
+  """6N (full fine-tuning) or 4N + 2 N_adapter (frozen base: no weight gradients) per token,
+  plus causal attention 6 * layers * seq * heads * head_dim."""
+  n = model_cfg.num_params()
+  dense = 6 * n if full else 4 * n + 2 * n_trainable
+  attn = 6 * model_cfg.num_layers * seq_len * model_cfg.num_heads * model_cfg.head_dim
+  return float(dense + attn)
+
+
+class MetricLog:
+  """JSONL (appended; one object per logged step) + TensorBoard via clu metric writers."""
+
+  def __init__(self, workdir: str):
+    os.makedirs(workdir, exist_ok=True)
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    self.writer = None
+    if jax.process_index() == 0:
+      try:
+        from clu import metric_writers
+        self.writer = metric_writers.create_default_writer(
+            os.path.join(workdir, "tensorboard"), asynchronous=False)
+      except ImportError:   # clu is optional; the JSONL file is always written
+        self.writer = None
+
+  def write(self, step: int, scalars: dict):
+    if jax.process_index() != 0:
+      return
+    with open(self.path, "a") as f:
+      f.write(json.dumps(dict(step=step, **scalars)) + "\n")
+    if self.writer is not None:
+      self.writer.write_scalars(step, scalars)
+      self.writer.flush()
+
+
+def abstract_model(model, mesh, rules, task_aware: bool):
+  tokens = jnp.zeros((1, 8), jnp.int32)
+  task_ids = jnp.zeros((1,), jnp.int32) if task_aware else None
+  boxed = jax.eval_shape(lambda: model.init(jax.random.key(0), tokens, task_ids=task_ids))
+  boxed = boxed["params"]
+  return nn.meta.unbox(boxed), partitioning.shardings(boxed, mesh, rules)
+
+
+def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], workdir: str,
+          base_params=None, mesh_cfg=None, eval_fn=None, meta: Optional[dict] = None,
+          log: Callable[[str], None] = print) -> dict:
+  """Runs (or resumes) training in `workdir`; returns {"state", "frozen", "metrics", ...}.
+
+  tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
+  eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests).
+  """
+  full = acfg is None
+  mesh_cfg = mesh_cfg or {}
+  mesh = partitioning.make_mesh(mesh_cfg.get("axes", ("data", "fsdp", "tensor")),
+                                mesh_cfg.get("shape", (-1, 1, 1)))
+  rules = partitioning.rules_from_config(mesh_cfg.get("rules"))
+  model = Transformer(model_cfg, adapter=acfg)
+  task_aware = acfg is not None and acfg.uses_task_router
+  abstract, param_sh = abstract_model(model, mesh, rules, task_aware)
+  frozen_sh, train_sh = (({}, param_sh) if full else adapter_params.split(param_sh))
+  frozen_abs, train_abs = (({}, abstract) if full else adapter_params.split(abstract))
+  tx, lr_fn = make_optimizer(tcfg)
+  accum = max(int(tcfg.grad_accum), 1)
+
+  # --- state, created already sharded
+  key = jax.random.key(tcfg.seed)
+  tokens = jnp.zeros((1, 8), jnp.int32)
+  task_ids = jnp.zeros((1,), jnp.int32) if task_aware else None
+  init_all = lambda k: nn.meta.unbox(model.init(k, tokens, task_ids=task_ids)["params"])
+  if base_params is None:
+    params0 = jax.jit(init_all, out_shardings=param_sh)(key)
+    frozen, trainable = (({}, params0) if full else adapter_params.split(params0))
+  else:
+    base_only = adapter_params.split(nn.meta.unbox(base_params))[0]
+    if full:
+      trainable, frozen = jax.device_put(base_only, train_sh), {}
+    else:
+      frozen = jax.device_put(base_only, frozen_sh)
+      trainable = jax.jit(lambda k: adapter_params.split(init_all(k))[1],
+                          out_shardings=train_sh)(key)
+  opt_sh = partitioning.opt_state_shardings(tx, train_abs, train_sh, mesh)
+  rep = partitioning.replicated(mesh)
+  state_sh = TrainState(step=rep, params=train_sh, opt_state=opt_sh)
+  state = jax.jit(lambda p: TrainState(step=jnp.zeros((), jnp.int32), params=p,
+                                       opt_state=tx.init(p)),
+                  out_shardings=state_sh)(trainable)
+  n_train = adapter_params.count_leaves(trainable)
+  report = adapter_params.param_report(
+      trainable if full else adapter_params.combine(frozen_abs, train_abs),
+      "full fine-tuning" if full else acfg.describe())
+  log(report["line"])
+
+  # --- resume
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=tcfg.keep,
+                      every=tcfg.ckpt_every, async_save=tcfg.async_ckpt)
+  meta = dict(meta or {}, model=model_cfg.__dict__ if hasattr(model_cfg, "__dict__") else {},
+              adapter=None if full else acfg.to_dict())
+  meta = json.loads(json.dumps(meta, default=str))
+  start = ckpt.latest_step()
+  if start is not None:
+    abstract_state = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, state_sh)
+    state = ckpt.restore(start, abstract_state)
+    log(f"resumed from {ckpt.directory}/{start}")
+  start = int(start or 0)
+
+  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full),
+                    in_shardings=(state_sh, frozen_sh, partitioning.batch_sharding(mesh, rules)),
+                    out_shardings=(state_sh, None), donate_argnums=(0,))
+  bsh = partitioning.batch_sharding(mesh, rules)
+  total = int(tcfg.steps) * accum
+  flops_tok = model_flops_per_token(model_cfg, n_train, full, tcfg.seq_len)
+  mlog = MetricLog(workdir)
+  it = batches(start)
+  t_last, tok_acc, last = time.perf_counter(), 0.0, {}
+  t_start, s_start = t_last, start
+  with nn.logical_axis_rules(rules), mesh:
+    for step in range(start, total):
+      if tcfg.get("crash_at_step", -1) == step:   # tests: die like SIGKILL between saves
+        os.kill(os.getpid(), 9)
+      host = next(it)
+      batch = {k: jax.make_array_from_process_local_data(bsh, np.asarray(v))
+               for k, v in host.items()}
+      state, m = step_fn(state, frozen, batch)
+      m = jax.device_get(m)
+      if not math.isfinite(float(m["loss"])):
+        ckpt.wait()
+        raise NonFiniteLoss(
+            f"non-finite loss ({m['loss']}) at step {step + 1}; stopped. The last good "
+            f"checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
+      tok_acc += float(m["tokens"])
+      done = step + 1
+      ckpt.save(done, state, meta)
+      if done % tcfg.log_every == 0 or done == total:
+        now = time.perf_counter()
+        dt = now - t_last
+        n_steps = max(done - s_start, 1)
+        tok_s = tok_acc / dt
+        scal = {k: float(v) for k, v in m.items() if k != "tokens"}
+        scal.update(tokens_per_s=tok_s, step_time_s=dt / n_steps)
+        if tcfg.peak_flops:
+          scal["mfu"] = tok_s * flops_tok / tcfg.peak_flops
+        mlog.write(done, scal)
+        eta = (now - t_start) / max(done - start, 1) * (total - done)
+        log(f"step {done}/{total} | loss {scal['loss']:.4f} | acc {scal['accuracy']:.3f} | "
+            f"lr {scal['lr']:.2e} | {tok_s:,.0f} tok/s | {dt / n_steps:.3f} s/step | "
+            f"ETA {_fmt_time(eta)}")
+        t_last, tok_acc, s_start, last = now, 0.0, done, scal
+      if eval_fn is not None and tcfg.eval_every and done % tcfg.eval_every == 0 \
+          and done != total:
+        mlog.write(done, eval_fn(done, state.params, frozen))
+  ckpt.save(total, state, meta, force=True)
+  ckpt.close()
+  return {"state": state, "frozen": frozen, "metrics": last, "report": report,
+          "mesh": mesh, "model": model, "start_step": start}

@@ -1,0 +1,82 @@
+"""Device mesh and logical-axis rules from config; shardings for params and optimizer state."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+# Logical axis -> mesh axes (data as config: `mesh.rules` overrides these).
+DEFAULT_RULES = (
+    ("batch", ("data", "fsdp")),
+    ("length", None),
+    ("vocab", "tensor"),
+    ("embed", "fsdp"),
+    ("heads", "tensor"),
+    ("kv_heads", "tensor"),
+    ("head_dim", None),
+    ("mlp", "tensor"),
+    ("layers", None),
+    ("adapter_rank", None),
+    ("adapter_experts", None),
+    ("adapter_blocks", None),
+    ("adapter_tasks", None),
+)
+
+
+def make_mesh(axes: Sequence[str], shape: Sequence[int], devices=None) -> Mesh:
+  """Mesh over `devices` (default: all); one entry of `shape` may be -1 (filled in)."""
+  devices = list(jax.devices() if devices is None else devices)
+  shape = list(shape)
+  if len(shape) != len(axes):
+    raise ValueError(f"mesh.shape {shape} and mesh.axes {list(axes)} differ in length")
+  if shape.count(-1) > 1:
+    raise ValueError(f"mesh.shape {shape}: at most one -1")
+  known = math.prod(s for s in shape if s != -1)
+  if -1 in shape:
+    if len(devices) % known:
+      raise ValueError(f"mesh.shape {shape} does not divide {len(devices)} devices")
+    shape[shape.index(-1)] = len(devices) // known
+  if math.prod(shape) != len(devices):
+    raise ValueError(f"mesh.shape {shape} needs {math.prod(shape)} devices, "
+                     f"have {len(devices)}")
+  return Mesh(np.array(devices).reshape(shape), tuple(axes))
+
+
+def rules_from_config(rules) -> tuple:
+  if not rules:
+    return DEFAULT_RULES
+  return tuple((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in rules)
+
+
+def shardings(boxed_tree, mesh: Mesh, rules) -> object:
+  """NamedShardings for a tree of `nn.Partitioned` leaves (as created by the model)."""
+  specs = nn.get_partition_spec(boxed_tree)
+  return nn.logical_to_mesh_sharding(specs, mesh, rules)
+
+
+def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
+  return NamedSharding(mesh, nn.logical_to_mesh_axes(("batch", "length"), rules))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def opt_state_shardings(tx: optax.GradientTransformation, abstract_params, param_shardings,
+                        mesh: Mesh):
+  """Optimizer-state leaves shaped like their parameter get its sharding; factored or scalar
+  leaves (Adafactor's row/column statistics, counts) are replicated."""
+  abstract_state = jax.eval_shape(tx.init, abstract_params)
+  rep = replicated(mesh)
+
+  def pick(state_leaf, sharding, param):
+    return sharding if getattr(state_leaf, "shape", None) == param.shape else rep
+  return optax.tree_map_params(tx, pick, abstract_state, param_shardings, abstract_params,
+                               transform_non_params=lambda _: rep,
+                               is_leaf=lambda x: isinstance(x, NamedSharding))

@@ -1,0 +1,74 @@
+"""Loss and the jitted train / eval steps.
+
+The trainable tree (adapters and routers, or every parameter for full fine-tuning) is the only
+thing that gets gradients and optimizer state; the frozen base is an input of the step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from mode_jax.adapters.params import combine
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any          # trainable leaves only
+  opt_state: Any
+
+
+def cross_entropy(logits, targets, weights):
+  """Weighted token cross-entropy (float32): (sum loss, sum correct, sum weights)."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  w = weights.astype(jnp.float32)
+  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+  return jnp.sum(nll * w), jnp.sum(correct * w), jnp.sum(w)
+
+
+def forward(model, params, batch, mutable=("aux_loss",)):
+  out, state = model.apply(
+      {"params": params}, batch["decoder_input_tokens"],
+      positions=batch.get("decoder_positions"), segment_ids=batch.get("decoder_segment_ids"),
+      task_ids=batch.get("decoder_task_ids"), mutable=list(mutable))
+  return out, state
+
+
+def loss_fn(trainable, frozen, batch, model, full: bool):
+  params = trainable if full else combine(frozen, trainable, where="train step")
+  logits, state = forward(model, params, batch)
+  s_loss, s_correct, s_w = cross_entropy(logits, batch["decoder_target_tokens"],
+                                         batch["decoder_loss_weights"])
+  denom = jnp.maximum(s_w, 1.0)
+  aux = sum((jnp.sum(x) for x in jax.tree.leaves(state.get("aux_loss", {}))), jnp.float32(0.0))
+  loss = s_loss / denom + aux
+  return loss, {"loss": s_loss / denom, "aux_loss": aux, "accuracy": s_correct / denom,
+                "tokens": s_w}
+
+
+def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool):
+  def train_step(state: TrainState, frozen, batch):
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (_, metrics), grads = grad_fn(state.params, frozen, batch, model, full)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = dict(metrics, grad_norm=optax.global_norm(grads), lr=lr_fn(state.step))
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  return train_step
+
+
+def make_eval_step(model, full: bool):
+  def eval_step(trainable, frozen, batch):
+    params = trainable if full else combine(frozen, trainable, where="eval step")
+    logits, _ = forward(model, params, batch)
+    s_loss, s_correct, s_w = cross_entropy(logits, batch["decoder_target_tokens"],
+                                           batch["decoder_loss_weights"])
+    # Per-task sums: the weights of each token go to its task id.
+    return {"loss_sum": s_loss, "correct_sum": s_correct, "weight_sum": s_w}
+  return eval_step
