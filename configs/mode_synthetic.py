@@ -49,6 +49,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data = data_block("synthetic", inputs_len=160, targets_len=32)
   c.train = train_block(steps=400, lr=1e-2, batch=16)
   c.mesh = ml_collections.ConfigDict(dict(axes=("data", "fsdp", "tensor"), shape=(-1, 1, 1),
-                                          rules=()))
+                                          rules=(), num_devices=0))
   c.eval = ml_collections.ConfigDict(dict(num_examples=30, max_new_tokens=24))
   return c

@@ -14,6 +14,25 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 
+def _path_str(path) -> str:
+  """'params/layers_0/attn/q/adapter/A' for any key kind (dict key, attribute, index)."""
+  parts = []
+  for k in path:
+    for attr in ("key", "name", "idx"):
+      if hasattr(k, attr):
+        parts.append(str(getattr(k, attr)))
+        break
+    else:
+      parts.append(str(k))
+  return "/".join(parts)
+
+
+def _leaves(tree) -> dict:
+  is_leaf = lambda x: hasattr(x, "shape") and not isinstance(x, dict)
+  return {_path_str(p): v for p, v in
+          jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]}
+
+
 class CheckpointMismatch(ValueError):
   """The workdir holds a checkpoint of another model or adapter shape."""
 
@@ -27,7 +46,8 @@ class Checkpointer:
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                              enable_async_checkpointing=async_save),
-        item_names=("state", "meta"))
+        item_handlers={"state": ocp.StandardCheckpointHandler(),
+                       "meta": ocp.JsonCheckpointHandler()})
 
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
@@ -45,11 +65,8 @@ class Checkpointer:
     naming the first differing parameter."""
     meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
     saved = self.manager.item_metadata(step)["state"]
-    want = jax.tree_util.tree_flatten_with_path(abstract_state)[0]
-    got = {jax.tree_util.keystr(p): v for p, v in
-           jax.tree_util.tree_flatten_with_path(saved)[0]}
-    for path, leaf in want:
-      key = jax.tree_util.keystr(path)
+    want, got = _leaves(abstract_state), _leaves(saved)
+    for key, leaf in want.items():
       if key not in got:
         raise CheckpointMismatch(f"{self.directory}/{step}: parameter {key} is not in the "
                                  f"checkpoint (another model or adapter?)")
@@ -58,7 +75,7 @@ class Checkpointer:
         raise CheckpointMismatch(f"{self.directory}/{step}: parameter {key} has shape {shape} "
                                  f"in the checkpoint, the model needs {tuple(leaf.shape)}")
     if len(got) != len(want):
-      extra = sorted(set(got) - {jax.tree_util.keystr(p) for p, _ in want})
+      extra = sorted(set(got) - set(want))
       raise CheckpointMismatch(f"{self.directory}/{step}: checkpoint has parameters the model "
                                f"lacks, first {extra[:1]}")
     return meta["meta"]

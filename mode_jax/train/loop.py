@@ -89,8 +89,10 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   """
   full = acfg is None
   mesh_cfg = mesh_cfg or {}
+  n_dev = int(mesh_cfg.get("num_devices", 0) or 0)
   mesh = partitioning.make_mesh(mesh_cfg.get("axes", ("data", "fsdp", "tensor")),
-                                mesh_cfg.get("shape", (-1, 1, 1)))
+                                mesh_cfg.get("shape", (-1, 1, 1)),
+                                jax.devices()[:n_dev] if n_dev else None)
   rules = partitioning.rules_from_config(mesh_cfg.get("rules"))
   model = Transformer(model_cfg, adapter=acfg)
   task_aware = acfg is not None and acfg.uses_task_router

@@ -48,8 +48,10 @@ def loss_fn(trainable, frozen, batch, model, full: bool):
   denom = jnp.maximum(s_w, 1.0)
   aux = sum((jnp.sum(x) for x in jax.tree.leaves(state.get("aux_loss", {}))), jnp.float32(0.0))
   loss = s_loss / denom + aux
+  seg = batch.get("decoder_segment_ids")
+  real = jnp.sum(seg > 0) if seg is not None else jnp.sum(batch["decoder_input_tokens"] >= 0)
   return loss, {"loss": s_loss / denom, "aux_loss": aux, "accuracy": s_correct / denom,
-                "tokens": s_w}
+                "tokens": real.astype(jnp.float32), "target_tokens": s_w}
 
 
 def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool):
