@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Sequence
 
@@ -55,9 +56,27 @@ def rules_from_config(rules) -> tuple:
 
 
 def shardings(boxed_tree, mesh: Mesh, rules) -> object:
-  """NamedShardings for a tree of `nn.Partitioned` leaves (as created by the model)."""
+  """NamedShardings for a tree of `nn.Partitioned` leaves (as created by the model).
+
+  A dimension that the mesh axes assigned to it do not divide (e.g. a 259-token byte vocab
+  over 2 tensor shards) is replicated instead, with a log line naming the parameter."""
   specs = nn.get_partition_spec(boxed_tree)
-  return nn.logical_to_mesh_sharding(specs, mesh, rules)
+  named = nn.logical_to_mesh_sharding(specs, mesh, rules)
+  shapes = nn.meta.unbox(boxed_tree)
+
+  def fit(path, sharding, leaf):
+    spec = list(sharding.spec) + [None] * (len(leaf.shape) - len(sharding.spec))
+    for i, axes in enumerate(spec):
+      if axes is None:
+        continue
+      n = math.prod(mesh.shape[a] for a in (axes if isinstance(axes, tuple) else (axes,)))
+      if leaf.shape[i] % n:
+        logging.info("%s: dim %d (%d) not divisible by %s=%d; replicated",
+                     jax.tree_util.keystr(path), i, leaf.shape[i], axes, n)
+        spec[i] = None
+    return NamedSharding(mesh, PartitionSpec(*spec))
+  return jax.tree_util.tree_map_with_path(fit, named, shapes,
+                                          is_leaf=lambda x: isinstance(x, NamedSharding))
 
 
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:

@@ -69,8 +69,8 @@ def test_eight_device_sharded_step_matches_single_device_and_restores_across_mes
   sharded, info, _ = run(tmp_path / "eight", dict(full, **{"mesh.shape": [2, 2, 2]}), devices=8)
   assert info["devices"] == 8
   gate = [v for k, v in info["specs"].items() if "gate" in k and "kernel" in k][0]
-  assert gate == "PartitionSpec('fsdp', 'tensor')", info["specs"]
-  assert "PartitionSpec('fsdp', 'tensor')" in info["opt_specs"]
+  assert gate.endswith("('fsdp', 'tensor')"), info["specs"]           # embed -> fsdp, mlp -> tensor
+  assert any(s.endswith("('fsdp', 'tensor')") for s in info["opt_specs"]), info["opt_specs"]
   np.testing.assert_allclose(single["__loss__"], sharded["__loss__"], rtol=1e-5)
   same(single, sharded, exact=False)
   # Saved on 8 devices at step 2, resumed on 1 device (and the reverse): same result.
