@@ -40,14 +40,14 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.checkpoint = ml_collections.ConfigDict(dict(hf_path=""))
   c.vocab = ml_collections.ConfigDict(dict(kind="bytes", path=""))
   c.base = ml_collections.ConfigDict(dict(
-      train=train_block(steps=400, lr=3e-3, batch=16),
+      train=train_block(steps=600, lr=3e-3, batch=16),
       data=data_block("pretrain", inputs_len=8, targets_len=120, loss_on_targets_only=False)))
   c.adapter = ml_collections.ConfigDict(dict(
       method="mode", experts=4, rank=8, block=1, targets=("q", "k", "v", "o", "gate", "up",
                                                           "down"),
       scale=1.0, router="token", top_k=0))
   c.data = data_block("synthetic", inputs_len=160, targets_len=32)
-  c.train = train_block(steps=400, lr=1e-2, batch=16)
+  c.train = train_block(steps=1000, lr=3e-3, batch=16, warmup=50)
   c.mesh = ml_collections.ConfigDict(dict(axes=("data", "fsdp", "tensor"), shape=(-1, 1, 1),
                                           rules=(), num_devices=0))
   c.eval = ml_collections.ConfigDict(dict(num_examples=30, max_new_tokens=24))

@@ -93,6 +93,11 @@ JOBS = {"sample_demo": sample_demo, "train": _train, "mode_synthetic": _mode_syn
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
+    logging.set_verbosity(logging.WARNING)
+  if os.environ.get("JAX_COORDINATOR_ADDRESS"):   # multi-host: one process per host
+    import jax
+    jax.distributed.initialize()
   config = _CONFIG.value
   if config.job not in JOBS:
     raise app.UsageError(f"config.job={config.job!r}; known jobs: {sorted(JOBS)}")

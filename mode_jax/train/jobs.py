@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 
 from mode_jax.adapters.config import AdapterConfig
+from mode_jax.adapters.export import save_adapter
 from mode_jax.data import tasks
 from mode_jax.data.vocab import make_vocab
 from mode_jax.model import hf_io, presets
@@ -104,6 +105,10 @@ def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=
               meta={"job": config.job})
   out["train_seconds"] = time.perf_counter() - t0
   out.update(vocab=vocab, evals=evals, table=table, acfg=acfg, model_cfg=model_cfg)
+  if acfg is not None and jax.process_index() == 0:   # small; applies to the base by path
+    save_adapter(os.path.join(workdir, "adapter"), evaluate.host(out["state"].params), acfg,
+                 metadata={"base": config.checkpoint.hf_path or "trained in workdir",
+                           "task_ids": table.ids})
   return out
 
 

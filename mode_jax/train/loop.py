@@ -163,11 +163,11 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
                for k, v in host.items()}
       state, m = step_fn(state, frozen, batch)
       m = jax.device_get(m)
-      if not math.isfinite(float(m["loss"])):
+      if not (math.isfinite(float(m["loss"])) and bool(m.pop("params_finite"))):
         ckpt.wait()
         raise NonFiniteLoss(
-            f"non-finite loss ({m['loss']}) at step {step + 1}; stopped. The last good "
-            f"checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
+            f"non-finite loss ({m['loss']}) or parameters at step {step + 1}; stopped. The "
+            f"last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
       tok_acc += float(m["tokens"])
       done = step + 1
       ckpt.save(done, state, meta)

@@ -60,17 +60,8 @@ def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool):
     (_, metrics), grads = grad_fn(state.params, frozen, batch, model, full)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads), lr=lr_fn(state.step))
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
+    metrics = dict(metrics, grad_norm=optax.global_norm(grads), lr=lr_fn(state.step),
+                   params_finite=finite)
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
   return train_step
-
-
-def make_eval_step(model, full: bool):
-  def eval_step(trainable, frozen, batch):
-    params = trainable if full else combine(frozen, trainable, where="eval step")
-    logits, _ = forward(model, params, batch)
-    s_loss, s_correct, s_w = cross_entropy(logits, batch["decoder_target_tokens"],
-                                           batch["decoder_loss_weights"])
-    # Per-task sums: the weights of each token go to its task id.
-    return {"loss_sum": s_loss, "correct_sum": s_correct, "weight_sum": s_w}
-  return eval_step

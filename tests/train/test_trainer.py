@@ -48,11 +48,15 @@ def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-  _, _, p = run(tmp_path, {"train.lr": 1e30, "train.grad_clip": 0.0, "train.warmup_steps": 0,
-                           "train.steps": 20, "train.decay": "constant",
+  _, _, p = run(tmp_path, {"train.lr": 1e30, "train.grad_clip": 0.0, "train.warmup_steps": 5,
+                           "train.steps": 20, "train.decay": "constant", "train.ckpt_every": 1,
                            "adapter.method": "none"}, expect_ok=False)
-  assert p.returncode != 0 and "non-finite loss" in p.stderr
-  assert "last good checkpoint is step" in p.stderr
+  assert p.returncode != 0 and "NonFiniteLoss: non-finite loss" in p.stderr
+  last = int(p.stderr.split("last good checkpoint is step ")[1].split()[0])
+  import orbax.checkpoint as ocp
+  state = ocp.StandardCheckpointer().restore(tmp_path / "checkpoints" / str(last) / "state")
+  leaves = [np.asarray(x) for x in __import__("jax").tree.leaves(state["params"])]
+  assert last >= 1 and leaves and all(np.isfinite(x).all() for x in leaves)
 
 
 def test_incompatible_checkpoint_names_the_parameter(tmp_path):
