@@ -41,6 +41,8 @@ def build_data(dcfg, vocab, workdir: str):
   """(train mixture name, eval task names, TaskIdTable) from a `data` config block."""
   if dcfg.kind == "synthetic":
     kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval)
+    if dcfg.get("only_tasks"):
+      kw["names"] = tuple(dcfg.only_tasks)
     names = tasks.make_synthetic_tasks(vocab, **kw)
     table = tasks.TaskIdTable.load_or_create(workdir, names)
     names = tasks.make_synthetic_tasks(vocab, table, **kw)
@@ -57,7 +59,8 @@ def build_data(dcfg, vocab, workdir: str):
     evals = []
   else:
     raise ValueError(f"data.kind={dcfg.kind!r}: expected synthetic, sni or pretrain")
-  mix = tasks.make_mixture(f"{dcfg.kind}_train_mix", names, rate="examples",
+  mix = tasks.make_mixture(f"{dcfg.kind}_{len(names)}_{names[0]}_mix", names,
+                           rate="examples",
                            maximum=dcfg.get("mix_maximum") or None,
                            temperature=dcfg.get("mix_temperature", 1.0))
   return mix, evals, table
@@ -133,11 +136,9 @@ def train_job(config, workdir: str) -> dict:
   return {"train_seconds": out["train_seconds"], "final": out["metrics"]}
 
 
-def mode_synthetic(config, workdir: str) -> dict:
-  """Stage 1 (once per workdir): pretrain the tiny base on generic text, saved as an HF
-  checkpoint in `<workdir>/base_model`. Stage 2: adapters (config.adapter) on the synthetic
-  multi-task mixture. Then the per-task table of the base and of the adapted model."""
-  t_all = time.perf_counter()
+def ensure_base(config, workdir: str):
+  """(model_cfg, params) of the base in `<workdir>/base_model`, pretrained there first (full
+  fine-tuning on config.base.data with config.base.train) when it does not exist yet."""
   base_dir = os.path.join(workdir, "base_model")
   if not os.path.exists(os.path.join(base_dir, "config.json")):
     pre = ml_collections.ConfigDict(config.to_dict())
@@ -146,11 +147,18 @@ def mode_synthetic(config, workdir: str) -> dict:
     pre.adapter = {"method": "none"}
     print("== stage 1: pretraining the base model (full fine-tuning, generic text)")
     out = run_training(pre, os.path.join(workdir, "base_train"))
-    params = evaluate.host(out["state"].params)
-    hf_io.save_hf_checkpoint(base_dir, out["model_cfg"], params)
-  model_cfg, base = hf_io.load_hf_checkpoint(
+    hf_io.save_hf_checkpoint(base_dir, out["model_cfg"], evaluate.host(out["state"].params))
+  return hf_io.load_hf_checkpoint(
       base_dir, config_overrides=dict(dtype=config.model.dtype, remat=config.model.remat,
                                       max_seq_len=config.model.get("max_seq_len", 512)))
+
+
+def mode_synthetic(config, workdir: str) -> dict:
+  """Stage 1 (once per workdir): pretrain the tiny base on generic text, saved as an HF
+  checkpoint in `<workdir>/base_model`. Stage 2: adapters (config.adapter) on the synthetic
+  multi-task mixture. Then the per-task table of the base and of the adapted model."""
+  t_all = time.perf_counter()
+  model_cfg, base = ensure_base(config, workdir)
   print(f"== stage 2: {config.adapter.method} adapters on the synthetic mixture")
   out = run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
                      base_params=base)

@@ -1,0 +1,1 @@
+"""Experiments built on the trainer (the paper's comparison in miniature)."""
