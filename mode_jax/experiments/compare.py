@@ -52,7 +52,7 @@ def routing_by_task(out, config) -> np.ndarray:
   rows = []
   for name in out["evals"]:
     batch = next(tasks.get_dataset(name, "validation", lengths, batch_size=8, shuffle=False,
-                                   pack=False, num_epochs=1).as_numpy_iterator())
+                                   pack=False, num_epochs=None).as_numpy_iterator())
     _, state = model.apply({"params": params}, jnp.asarray(batch["decoder_input_tokens"]),
                            task_ids=jnp.asarray(batch["decoder_task_ids"]),
                            mutable=["routing"])
