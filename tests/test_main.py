@@ -42,7 +42,8 @@ def test_mode_synthetic_job_small(tmp_path):
            "--config.base.train.log_every=3", "--config.train.log_every=3",
            "--config.data.num_train=30", "--config.data.num_eval=4",
            "--config.base.data.num_train=30", "--config.base.data.num_eval=4",
-           "--config.eval.num_examples=2", "--config.eval.max_new_tokens=4"]
+           "--config.eval.num_examples=2", "--config.eval.max_new_tokens=4",
+           "--config.train.eval_every=3"]
   r = subprocess.run([sys.executable, "-m", "mode_jax.main", "--config=configs/mode_synthetic.py",
                       f"--workdir={tmp_path}", *small], cwd=ROOT, capture_output=True, text=True,
                      timeout=600)
@@ -59,7 +60,11 @@ def test_mode_synthetic_job_small(tmp_path):
   ad, acfg = adapters.load_adapter(str(tmp_path / "adapter_train" / "adapter"))
   assert acfg.describe() == "MoDE 4x8x1" and "layers_0" in ad
   lines = [json.loads(l) for l in open(tmp_path / "adapter_train" / "metrics.jsonl")]
-  assert [l["step"] for l in lines] == [3, 6] and all("grad_norm" in l for l in lines)
+  train_lines = [l for l in lines if "grad_norm" in l]
+  eval_lines = [l for l in lines if "eval_loss" in l]
+  assert [l["step"] for l in train_lines] == [3, 6] and [l["step"] for l in eval_lines] == [3, 6]
+  assert "routing_entropy/syn_acronym" in eval_lines[0] and "eval_loss/syn_acronym" in eval_lines[0]
+  assert os.listdir(tmp_path / "adapter_train" / "checkpoint_best")
   r2 = subprocess.run([sys.executable, "-m", "mode_jax.main",
                        "--config=configs/mode_synthetic.py", f"--workdir={tmp_path}", *small],
                       cwd=ROOT, capture_output=True, text=True, timeout=600)

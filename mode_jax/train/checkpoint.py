@@ -94,3 +94,26 @@ class Checkpointer:
   def close(self):
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+class BestCheckpoint:
+  """Keeps the single state with the lowest metric seen (e.g. eval loss), beside the keep-last-N
+  checkpoints; the metric survives restarts (stored in the checkpoint's meta)."""
+
+  def __init__(self, directory: str):
+    self.inner = Checkpointer(directory, keep=1, every=1, async_save=False)
+    step = self.inner.latest_step()
+    self.best = float("inf")
+    if step is not None:
+      meta = self.inner.manager.restore(step, args=ocp.args.Composite(
+          meta=ocp.args.JsonRestore()))["meta"]
+      self.best = float(meta.get("best_metric", float("inf")))
+
+  def save(self, step: int, state, meta: dict, *, metric: float) -> bool:
+    if not metric < self.best:
+      return False
+    self.best = float(metric)
+    return self.inner.save(step, state, dict(meta, best_metric=self.best), force=True)
+
+  def close(self):
+    self.inner.close()

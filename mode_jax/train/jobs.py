@@ -82,6 +82,43 @@ def batch_fn(mix: str, dcfg, tcfg):
   return batches
 
 
+def make_eval_fn(model_cfg, acfg, eval_names, dcfg, table, batch_size: int = 8):
+  """Teacher-forced loss on one fixed validation batch per task, and (for routed adapters) the
+  mean routing entropy per task: {"eval_loss", "eval_loss/<task>", "routing_entropy/<task>"}."""
+  import jax.numpy as jnp
+  from mode_jax.model.transformer import Transformer
+  from mode_jax.train.step import cross_entropy, forward
+  lengths = {"inputs": dcfg.inputs_len, "targets": dcfg.targets_len}
+  bos = dcfg.bos_id if dcfg.bos_id >= 0 else None
+  batches = {n: next(tasks.get_dataset(n, "validation", lengths, batch_size=batch_size,
+                                       shuffle=False, pack=False, num_epochs=None,
+                                       bos_id=bos).as_numpy_iterator()) for n in eval_names}
+  model = Transformer(model_cfg, adapter=acfg)
+  routed = acfg is not None and acfg.routed
+
+  @jax.jit
+  def one(params, batch):
+    logits, state = forward(model, params, batch, mutable=("aux_loss", "routing"))
+    s_loss, _, s_w = cross_entropy(logits, batch["decoder_target_tokens"],
+                                   batch["decoder_loss_weights"])
+    ents = [jnp.mean(x) for p, x in jax.tree_util.tree_flatten_with_path(
+        state.get("routing", {}))[0] if "entropy" in jax.tree_util.keystr(p)]
+    return s_loss / jnp.maximum(s_w, 1.0), (jnp.mean(jnp.stack(ents)) if ents else 0.0)
+
+  def eval_fn(step, trainable, frozen):
+    del step
+    params = evaluate.full_params(trainable, frozen, acfg is None)
+    out = {}
+    for name, b in batches.items():
+      loss, ent = one(params, {k: jnp.asarray(v) for k, v in b.items()})
+      out[f"eval_loss/{name}"] = float(loss)
+      if routed:
+        out[f"routing_entropy/{name}"] = float(ent)
+    out["eval_loss"] = float(np.mean([v for k, v in out.items() if k.startswith("eval_loss/")]))
+    return out
+  return eval_fn
+
+
 def _with_seq_len(tcfg, dcfg):
   t = ml_collections.ConfigDict(tcfg.to_dict())
   t.seq_len = dcfg.inputs_len + dcfg.targets_len
@@ -102,10 +139,13 @@ def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=
       model_cfg = model_config(config.model)
   acfg = adapter_config(config.adapter, len(table))
   tcfg = _with_seq_len(config.train, config.data)
+  eval_fn = None
+  if tcfg.eval_every and evals:
+    eval_fn = make_eval_fn(model_cfg, acfg, evals, config.data, table)
   t0 = time.perf_counter()
   out = train(model_cfg, acfg, tcfg, batches=batch_fn(mix, config.data, tcfg), workdir=workdir,
               base_params=base_params, mesh_cfg=config.mesh.to_dict(), log=log,
-              meta={"job": config.job})
+              meta={"job": config.job}, eval_fn=eval_fn)
   out["train_seconds"] = time.perf_counter() - t0
   out.update(vocab=vocab, evals=evals, table=table, acfg=acfg, model_cfg=model_cfg)
   if acfg is not None and jax.process_index() == 0:   # small; applies to the base by path

@@ -23,7 +23,7 @@ import numpy as np
 from mode_jax.adapters import params as adapter_params
 from mode_jax.model.transformer import Transformer
 from mode_jax.train import partitioning
-from mode_jax.train.checkpoint import Checkpointer
+from mode_jax.train.checkpoint import BestCheckpoint, Checkpointer
 from mode_jax.train.optim import make_optimizer
 from mode_jax.train.step import TrainState, make_train_step
 
@@ -86,6 +86,8 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
 
   tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
   eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests).
+  `eval_fn(step, trainable, frozen) -> {"eval_loss", ...}` runs every eval_every steps and at
+  the end; the state with the lowest eval_loss is kept in <workdir>/checkpoint_best.
   """
   full = acfg is None
   mesh_cfg = mesh_cfg or {}
@@ -133,6 +135,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   # --- resume
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=tcfg.keep,
                       every=tcfg.ckpt_every, async_save=tcfg.async_ckpt)
+  best = BestCheckpoint(os.path.join(workdir, "checkpoint_best"))
   meta = dict(meta or {}, model=model_cfg.__dict__ if hasattr(model_cfg, "__dict__") else {},
               adapter=None if full else acfg.to_dict())
   meta = json.loads(json.dumps(meta, default=str))
@@ -186,10 +189,14 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
             f"lr {scal['lr']:.2e} | {tok_s:,.0f} tok/s | {dt / n_steps:.3f} s/step | "
             f"ETA {_fmt_time(eta)}")
         t_last, tok_acc, s_start, last = now, 0.0, done, scal
-      if eval_fn is not None and tcfg.eval_every and done % tcfg.eval_every == 0 \
-          and done != total:
-        mlog.write(done, eval_fn(done, state.params, frozen))
+      if eval_fn is not None and tcfg.eval_every and (done % tcfg.eval_every == 0
+                                                      or done == total):
+        ev = eval_fn(done, state.params, frozen)
+        mlog.write(done, ev)
+        log(f"eval at step {done}: eval_loss {ev['eval_loss']:.4f}")
+        best.save(done, state, meta, metric=ev["eval_loss"])
   ckpt.save(total, state, meta, force=True)
   ckpt.close()
+  best.close()
   return {"state": state, "frozen": frozen, "metrics": last, "report": report,
           "mesh": mesh, "model": model, "start_step": start}
