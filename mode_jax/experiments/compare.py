@@ -123,7 +123,7 @@ def run_compare(config, workdir: str) -> dict:
       sub = ml_collections.ConfigDict(config.to_dict())
       sub.adapter = AdapterConfig("lora", rank=config.compare.per_task_lora_rank,
                                   targets=targets).to_dict()
-      sub.data.only_tasks = (name.replace("syn_", ""),)
+      sub.data.only_tasks = (name,)
       sub.train.steps = steps
       wd = os.path.join(workdir, "per_task_lora", name)
       out = jobs.run_training(sub, wd, model_cfg=model_cfg, base_params=base)

@@ -42,7 +42,8 @@ def build_data(dcfg, vocab, workdir: str):
   if dcfg.kind == "synthetic":
     kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval)
     if dcfg.get("only_tasks"):
-      kw["names"] = tuple(dcfg.only_tasks)
+      kw["names"] = tuple(n[len("syn_"):] if n.startswith("syn_") else n
+                          for n in dcfg.only_tasks)
     names = tasks.make_synthetic_tasks(vocab, **kw)
     table = tasks.TaskIdTable.load_or_create(workdir, names)
     names = tasks.make_synthetic_tasks(vocab, table, **kw)
@@ -53,6 +54,9 @@ def build_data(dcfg, vocab, workdir: str):
     table = tasks.TaskIdTable.load_or_create(workdir, built["train"] + built["validation"])
     built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, table, **kw)
     names, evals = built["train"], built["validation"]
+    if dcfg.get("only_tasks"):   # seqio names ("sni_task363_...") of the tasks to keep
+      names = [n for n in names if n in set(dcfg.only_tasks)]
+      evals = [n for n in evals if n in set(dcfg.only_tasks)]
   elif dcfg.kind == "pretrain":
     names = [tasks.make_pretrain_task(vocab, seed=dcfg.seed)]
     table = tasks.TaskIdTable({names[0]: 0})
@@ -177,8 +181,14 @@ def train_job(config, workdir: str) -> dict:
 
 
 def ensure_base(config, workdir: str):
-  """(model_cfg, params) of the base in `<workdir>/base_model`, pretrained there first (full
-  fine-tuning on config.base.data with config.base.train) when it does not exist yet."""
+  """(model_cfg, params): the HF checkpoint at config.checkpoint.hf_path when set, else the
+  base in `<workdir>/base_model`, pretrained there first (full fine-tuning on config.base.data
+  with config.base.train) when it does not exist yet."""
+  if config.checkpoint.hf_path:   # a real base (e.g. Gemma 2B) instead of the tiny one
+    return hf_io.load_hf_checkpoint(
+        config.checkpoint.hf_path, dtype=config.model.param_dtype,
+        scan_layers=config.model.scan_layers,
+        config_overrides=dict(dtype=config.model.dtype, remat=config.model.remat))
   base_dir = os.path.join(workdir, "base_model")
   if not os.path.exists(os.path.join(base_dir, "config.json")):
     pre = ml_collections.ConfigDict(config.to_dict())

@@ -33,3 +33,24 @@ def test_compare_small(tmp_path):
   assert abs(sum(res["routing"][0]) - 1.0) < 1e-4
   for f in ("results.md", "per_task_scores.png", "mode_routing.png"):
     assert os.path.getsize(tmp_path / f) > 0
+
+
+SNI_DIR = os.path.join(ROOT, "..", "shared", "data", "sni")
+
+
+def test_compare_sni_small_on_shared_files(tmp_path):
+  import pytest
+  if not os.path.isdir(SNI_DIR):
+    pytest.skip(f"shared SNI data not found at {SNI_DIR}")
+  keep = "('sni_task363_sst2_polarity_classification','sni_task1289_trec_classification')"
+  args = [a for a in SMALL if "only_tasks" not in a] + [
+      f"--config.data.only_tasks={keep}", "--config.data.num_pos=0",
+      "--config.data.inputs_len=256", "--config.data.targets_len=16",
+      "--config.train.batch_size=4", "--config.compare.per_task_lora_rank=0"]
+  r = subprocess.run([sys.executable, "-m", "mode_jax.experiments.compare",
+                      "--config=configs/compare_sni.py", f"--workdir={tmp_path}", *args],
+                     cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0, r.stderr[-3000:]
+  res = json.load(open(tmp_path / "results.json"))
+  assert set(res["per_task"]["MoDE 4x8x1"]) == {
+      "sni_task363_sst2_polarity_classification", "sni_task1289_trec_classification"}
