@@ -52,8 +52,11 @@ class Checkpointer:
   def latest_step(self) -> Optional[int]:
     return self.manager.latest_step()
 
+  def due(self, step: int) -> bool:
+    return self.every > 0 and step % self.every == 0
+
   def save(self, step: int, state, meta: dict, *, force: bool = False) -> bool:
-    if not force and (self.every <= 0 or step % self.every):
+    if not force and not self.due(step):
       return False
     if self.manager.latest_step() == step:
       return False

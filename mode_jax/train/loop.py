@@ -155,7 +155,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   flops_tok = model_flops_per_token(model_cfg, n_train, full, tcfg.seq_len)
   mlog = MetricLog(workdir)
   it = batches(start)
-  t_last, tok_acc, last = time.perf_counter(), 0.0, {}
+  t_last, pending_tokens, last = time.perf_counter(), [], {}
   t_start, s_start = t_last, start
   with nn.logical_axis_rules(rules), mesh:
     for step in range(start, total):
@@ -165,20 +165,28 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
       batch = {k: jax.make_array_from_process_local_data(bsh, np.asarray(v))
                for k, v in host.items()}
       state, m = step_fn(state, frozen, batch)
+      pending_tokens.append(m["tokens"])
+      done = step + 1
+      is_log = done % tcfg.log_every == 0 or done == total
+      is_eval = bool(eval_fn is not None and tcfg.eval_every
+                     and (done % tcfg.eval_every == 0 or done == total))
+      if not (is_log or is_eval or ckpt.due(done)):
+        continue   # no host round trip: dispatch runs ahead of the device
       m = jax.device_get(m)
+      # Checked before anything is saved, so a checkpoint never holds non-finite parameters
+      # (a NaN update makes every later loss and parameter NaN, so no step is missed).
       if not (math.isfinite(float(m["loss"])) and bool(m.pop("params_finite"))):
         ckpt.wait()
         raise NonFiniteLoss(
-            f"non-finite loss ({m['loss']}) or parameters at step {step + 1}; stopped. The "
+            f"non-finite loss ({m['loss']}) or parameters at step {done}; stopped. The "
             f"last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
-      tok_acc += float(m["tokens"])
-      done = step + 1
       ckpt.save(done, state, meta)
-      if done % tcfg.log_every == 0 or done == total:
+      if is_log:
         now = time.perf_counter()
         dt = now - t_last
         n_steps = max(done - s_start, 1)
-        tok_s = tok_acc / dt
+        tok_s = float(np.sum(jax.device_get(pending_tokens))) / dt
+        pending_tokens = []
         scal = {k: float(v) for k, v in m.items() if k != "tokens"}
         scal.update(tokens_per_s=tok_s, step_time_s=dt / n_steps)
         if tcfg.peak_flops:
@@ -188,9 +196,8 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
         log(f"step {done}/{total} | loss {scal['loss']:.4f} | acc {scal['accuracy']:.3f} | "
             f"lr {scal['lr']:.2e} | {tok_s:,.0f} tok/s | {dt / n_steps:.3f} s/step | "
             f"ETA {_fmt_time(eta)}")
-        t_last, tok_acc, s_start, last = now, 0.0, done, scal
-      if eval_fn is not None and tcfg.eval_every and (done % tcfg.eval_every == 0
-                                                      or done == total):
+        t_last, s_start, last = now, done, scal
+      if is_eval:
         ev = eval_fn(done, state.params, frozen)
         mlog.write(done, ev)
         log(f"eval at step {done}: eval_loss {ev['eval_loss']:.4f}")
