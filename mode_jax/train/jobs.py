@@ -14,7 +14,7 @@ import numpy as np
 
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.export import save_adapter
-from mode_jax.data import tasks
+from mode_jax.data import synthetic, tasks
 from mode_jax.data.vocab import make_vocab
 from mode_jax.model import hf_io, presets
 from mode_jax.train import evaluate
@@ -44,10 +44,9 @@ def build_data(dcfg, vocab, workdir: str):
     if dcfg.get("only_tasks"):
       kw["names"] = tuple(n[len("syn_"):] if n.startswith("syn_") else n
                           for n in dcfg.only_tasks)
-    names = tasks.make_synthetic_tasks(vocab, **kw)
-    table = tasks.TaskIdTable.load_or_create(workdir, names)
-    names = tasks.make_synthetic_tasks(vocab, table, **kw)
-    evals = names
+    planned = ["syn_" + n for n in kw.get("names", synthetic.TASK_NAMES)]
+    table = tasks.TaskIdTable.load_or_create(workdir, planned)
+    names = evals = tasks.make_synthetic_tasks(vocab, table, **kw)
   elif dcfg.kind == "sni":
     kw = dict(protocol=dcfg.protocol, num_pos=dcfg.num_pos)
     built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, **kw)
