@@ -85,6 +85,11 @@ def _add_task_id(ds, task_id: int):
                 num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _preprocessors(task_id: int) -> list:
+  return [functools.partial(_add_task_id, task_id=task_id), seqio.preprocessors.tokenize,
+          seqio.preprocessors.append_eos_after_trim]
+
+
 def _register(name: str, rows_by_split: dict[str, list[dict]], vocab, task_id: int,
               metric_fns: Sequence[Callable] = ()) -> str:
   """A seqio Task over in-memory rows {"inputs", "targets", "references"} per split."""
@@ -99,9 +104,7 @@ def _register(name: str, rows_by_split: dict[str, list[dict]], vocab, task_id: i
       source=seqio.FunctionDataSource(
           dataset_fn, splits=list(rows_by_split),
           num_input_examples={s: len(r) for s, r in rows_by_split.items()}),
-      preprocessors=[functools.partial(_add_task_id, task_id=task_id),
-                     seqio.preprocessors.tokenize,
-                     seqio.preprocessors.append_eos_after_trim],
+      preprocessors=_preprocessors(task_id),
       output_features=output_features(vocab),
       postprocess_fn=metrics.postprocess,
       metric_fns=list(metric_fns))
@@ -197,8 +200,7 @@ def _register_tfds(name: str, tfds_name: str, data_dir: str, source_task: str,
       name,
       source=seqio.TfdsDataSource(tfds_name=tfds_name, tfds_data_dir=data_dir,
                                   splits=list(counts)),
-      preprocessors=[only_this, functools.partial(_add_task_id, task_id=task_id),
-                     seqio.preprocessors.tokenize, seqio.preprocessors.append_eos_after_trim],
+      preprocessors=[only_this] + _preprocessors(task_id),
       output_features=output_features(vocab), postprocess_fn=metrics.postprocess,
       metric_fns=[metrics.rouge_em_metrics])
   return name

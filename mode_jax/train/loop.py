@@ -9,6 +9,7 @@ are trainable and the base is a frozen input of the step (no optimizer state for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -71,14 +72,6 @@ class MetricLog:
       self.writer.flush()
 
 
-def abstract_model(model, mesh, rules, task_aware: bool):
-  tokens = jnp.zeros((1, 8), jnp.int32)
-  task_ids = jnp.zeros((1,), jnp.int32) if task_aware else None
-  boxed = jax.eval_shape(lambda: model.init(jax.random.key(0), tokens, task_ids=task_ids))
-  boxed = boxed["params"]
-  return nn.meta.unbox(boxed), partitioning.shardings(boxed, mesh, rules)
-
-
 def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], workdir: str,
           base_params=None, mesh_cfg=None, eval_fn=None, meta: Optional[dict] = None,
           log: Callable[[str], None] = print) -> dict:
@@ -98,59 +91,63 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   rules = partitioning.rules_from_config(mesh_cfg.get("rules"))
   model = Transformer(model_cfg, adapter=acfg)
   task_aware = acfg is not None and acfg.uses_task_router
-  abstract, param_sh = abstract_model(model, mesh, rules, task_aware)
+  tokens = jnp.zeros((1, 8), jnp.int32)
+  task_ids = jnp.zeros((1,), jnp.int32) if task_aware else None
+  init_boxed = lambda k: model.init(k, tokens, task_ids=task_ids)["params"]
+  init_all = lambda k: nn.meta.unbox(init_boxed(k))
+  key = jax.random.key(tcfg.seed)
+  boxed_abs = jax.eval_shape(init_boxed, key)
+  param_sh = partitioning.shardings(boxed_abs, mesh, rules)
+  abstract = nn.meta.unbox(boxed_abs)
   frozen_sh, train_sh = (({}, param_sh) if full else adapter_params.split(param_sh))
   frozen_abs, train_abs = (({}, abstract) if full else adapter_params.split(abstract))
   tx, lr_fn = make_optimizer(tcfg)
   accum = max(int(tcfg.grad_accum), 1)
-
-  # --- state, created already sharded
-  key = jax.random.key(tcfg.seed)
-  tokens = jnp.zeros((1, 8), jnp.int32)
-  task_ids = jnp.zeros((1,), jnp.int32) if task_aware else None
-  init_all = lambda k: nn.meta.unbox(model.init(k, tokens, task_ids=task_ids)["params"])
-  if base_params is None:
-    params0 = jax.jit(init_all, out_shardings=param_sh)(key)
-    frozen, trainable = (({}, params0) if full else adapter_params.split(params0))
-  else:
-    base_only = adapter_params.split(nn.meta.unbox(base_params))[0]
-    if full:
-      trainable, frozen = jax.device_put(base_only, train_sh), {}
-    else:
-      frozen = jax.device_put(base_only, frozen_sh)
-      trainable = jax.jit(lambda k: adapter_params.split(init_all(k))[1],
-                          out_shardings=train_sh)(key)
   opt_sh = partitioning.opt_state_shardings(tx, train_abs, train_sh, mesh)
   rep = partitioning.replicated(mesh)
   state_sh = TrainState(step=rep, params=train_sh, opt_state=opt_sh)
-  state = jax.jit(lambda p: TrainState(step=jnp.zeros((), jnp.int32), params=p,
-                                       opt_state=tx.init(p)),
-                  out_shardings=state_sh)(trainable)
-  n_train = adapter_params.count_leaves(trainable)
+  make_state = lambda p: TrainState(step=jnp.zeros((), jnp.int32), params=p, opt_state=tx.init(p))
+  n_train = adapter_params.count_leaves(train_abs)
   report = adapter_params.param_report(
-      trainable if full else adapter_params.combine(frozen_abs, train_abs),
-      "full fine-tuning" if full else acfg.describe())
+      train_abs if full else abstract, "full fine-tuning" if full else acfg.describe())
   log(report["line"])
 
-  # --- resume
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=tcfg.keep,
                       every=tcfg.ckpt_every, async_save=tcfg.async_ckpt)
   best = BestCheckpoint(os.path.join(workdir, "checkpoint_best"))
-  meta = dict(meta or {}, model=model_cfg.__dict__ if hasattr(model_cfg, "__dict__") else {},
+  meta = dict(meta or {}, model=dataclasses.asdict(model_cfg),
               adapter=None if full else acfg.to_dict())
   meta = json.loads(json.dumps(meta, default=str))
   start = ckpt.latest_step()
+
+  # --- frozen base and train state, created already sharded (or restored onto this mesh)
+  if base_params is not None:
+    base_only = adapter_params.split(nn.meta.unbox(base_params))[0]
+    frozen = {} if full else jax.device_put(base_only, frozen_sh)
+  elif full:
+    frozen = {}
+  else:   # random base (tests): deterministic from the seed, so a resumed run rebuilds it
+    frozen = jax.jit(lambda k: adapter_params.split(init_all(k))[0],
+                     out_shardings=frozen_sh)(key)
   if start is not None:
-    abstract_state = jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, state_sh)
+    abstract_state = jax.tree.map(lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                                       sharding=sh),
+                                  jax.eval_shape(make_state, train_abs), state_sh)
     state = ckpt.restore(start, abstract_state)
     log(f"resumed from {ckpt.directory}/{start}")
+  else:
+    if full and base_params is not None:
+      trainable = jax.device_put(base_only, train_sh)
+    else:   # adapters (or a full model from scratch) from their initialisers
+      trainable = jax.jit(lambda k: adapter_params.split(init_all(k))[1] if not full
+                          else init_all(k), out_shardings=train_sh)(key)
+    state = jax.jit(make_state, out_shardings=state_sh)(trainable)
   start = int(start or 0)
 
-  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full),
-                    in_shardings=(state_sh, frozen_sh, partitioning.batch_sharding(mesh, rules)),
-                    out_shardings=(state_sh, None), donate_argnums=(0,))
   bsh = partitioning.batch_sharding(mesh, rules)
+  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full),
+                    in_shardings=(state_sh, frozen_sh, bsh),
+                    out_shardings=(state_sh, None), donate_argnums=(0,))
   total = int(tcfg.steps) * accum
   flops_tok = model_flops_per_token(model_cfg, n_train, full, tcfg.seq_len)
   mlog = MetricLog(workdir)
