@@ -1,0 +1,94 @@
+"""A simulated policy for the arithmetic env whose label noise has a closed form.
+
+From a prefix with no wrong step, each remaining operation step is wrong with probability
+`p_error` (the written result is off by a non-zero amount); once wrong, later steps compute
+correctly from the wrong value and never land on the true value again. From a prefix that
+already has a wrong step, a rollout "recovers" with probability `p_recover`: it continues from
+the true running value (as if the model silently fixed the mistake), then makes errors as
+above. So, with r operation steps left after the prefix:
+
+    v   = P(correct answer | correct prefix) = (1 - p_error)^r
+    rho = P(correct answer | wrong prefix)   = p_recover * (1 - p_error)^r
+
+and with k rollouts and the "MC > 0" rule a correct prefix is labelled wrong with probability
+(1 - v)^k (false negative) and a wrong prefix labelled right with 1 - (1 - rho)^k (false
+positive), the formulas of Qwen's "Lessons of developing PRMs". Every request is sampled from
+its own generator seeded by (seed, question, prefix), so results do not depend on batching.
+Tokens are counted as UTF-8 bytes (the byte vocabulary of the tiny models).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterable, Sequence
+
+from prm_jax.envs import arithmetic
+from prm_jax.policy.base import Completion
+
+
+class SimulatedPolicy:
+
+  def __init__(self, problems: Iterable[arithmetic.Problem], p_error: float = 0.1,
+               p_recover: float = 0.0):
+    for name, p in (("p_error", p_error), ("p_recover", p_recover)):
+      if not 0.0 <= p <= 1.0:
+        raise ValueError(f"SimulatedPolicy.{name} must be in [0, 1], got {p}")
+    self.problems = {p.question: p for p in problems}
+    self.p_error, self.p_recover = p_error, p_recover
+
+  def _problem(self, question: str) -> arithmetic.Problem:
+    try:
+      return self.problems[question]
+    except KeyError:
+      raise KeyError(f"SimulatedPolicy has no problem with question {question[:80]!r}") from None
+
+  def value(self, problem: arithmetic.Problem, steps_done: int, wrong: bool) -> float:
+    """Closed-form P(correct final answer) of a rollout from a prefix of `steps_done` steps."""
+    if steps_done > len(problem.ops):      # complete solution: its own answer decides
+      return 0.0 if wrong else 1.0
+    v = (1.0 - self.p_error) ** (len(problem.ops) - steps_done)
+    return self.p_recover * v if wrong else v
+
+  def continuation(self, problem: arithmetic.Problem, prefix: str, rng: random.Random) -> str:
+    if prefix and not prefix.endswith("\n"):
+      raise ValueError("SimulatedPolicy continues prefixes at step boundaries (a prefix must "
+                       f"be empty or end with a newline), got ...{prefix[-40:]!r}")
+    lines = arithmetic.split_lines(prefix)
+    t, n_ops, vals = len(lines), len(problem.ops), problem.values
+    if t > n_ops:
+      return ""
+    wrong = arithmetic.check(problem, prefix).first_error is not None
+    w = vals[t]
+    if wrong:
+      parsed = [arithmetic.parse_step(ln) for ln in lines]
+      written = [p[3] for p in parsed if p is not None]
+      w = written[-1] if written and written[-1] != vals[t] else vals[t] + 1
+      if rng.random() < self.p_recover:
+        w, wrong = vals[t], False
+    out = []
+    for i in range(t, n_ops):
+      op, b = problem.ops[i]
+      if not wrong:
+        res = vals[i + 1]
+        if rng.random() < self.p_error:
+          mag = max(1, abs(res) // 10)
+          res += rng.choice((-1, 1)) * rng.randint(1, mag)
+          wrong = True
+      else:
+        res = arithmetic.apply(w, op, b)
+        if res == vals[i + 1]:
+          res += 1
+      out.append(f"{w} {op} {b} = {res}")
+      w = res
+    out.append(f"The answer is {w}.")
+    return "\n".join(out)
+
+  def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
+              seed: int) -> list[list[Completion]]:
+    result = []
+    for question, prefix in requests:
+      problem = self._problem(question)
+      rng = random.Random(f"{seed}|{question}|{prefix}")
+      texts = [self.continuation(problem, prefix, rng) for _ in range(n)]
+      result.append([Completion(t, len(t.encode())) for t in texts])
+    return result

@@ -1,0 +1,73 @@
+"""Correctness functions `is_correct(solution_text, gold_answer) -> bool` for rollouts.
+
+- "arithmetic": the env's "The answer is N" (`prm_jax.envs.arithmetic.is_correct`).
+- "gsm8k": the number after the last "####" or "answer is" (else the last number of the
+  text); "$", commas, units and trailing periods are ignored and numbers compare by value
+  ("18.00" == "18", "1,000" == "1000").
+- "math": `math-verify` (HF's LaTeX/sympy equivalence checker) between the gold answer and the
+  solution's boxed (or last) answer. Its signal-based timeout only works in the main thread;
+  elsewhere (Beam workers, HTTP servers) it runs without one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Callable, Optional
+
+from prm_jax.envs import arithmetic
+
+_NUM = r"-?\$?\s*-?\d[\d,]*(?:\.\d+)?|-?\$?\s*\.\d+"
+_AFTER = re.compile(r"(?:####|answer is\s*:?)\s*(" + _NUM + ")", re.IGNORECASE)
+_ANY = re.compile(_NUM)
+
+
+def _value(s: str) -> Optional[float]:
+  t = s.replace("$", "").replace(",", "").replace(" ", "")
+  try:
+    return float(t)
+  except ValueError:
+    return None
+
+
+def gsm8k_answer(text: str) -> Optional[float]:
+  """The final numeric answer of a GSM8K-style solution, or None."""
+  found = _AFTER.findall(text)
+  if not found:
+    found = _ANY.findall(text)
+  return _value(found[-1]) if found else None
+
+
+def gsm8k_is_correct(solution_text: str, gold_answer: str) -> bool:
+  pred, gold = gsm8k_answer(solution_text), _value(str(gold_answer).strip().rstrip("."))
+  if gold is None:
+    gold = gsm8k_answer(str(gold_answer))
+  return pred is not None and gold is not None and abs(pred - gold) <= 1e-6 * max(1, abs(gold))
+
+
+def math_is_correct(solution_text: str, gold_answer: str) -> bool:
+  from math_verify import parse, verify
+  logging.getLogger("math_verify").setLevel(logging.ERROR)
+  main = threading.current_thread() is threading.main_thread()
+  timeout = 5 if main else None
+  gold = gold_answer if "$" in gold_answer or "\\boxed" in gold_answer else f"${gold_answer}$"
+  try:
+    g = parse(gold, parsing_timeout=timeout)
+    p = parse(solution_text, parsing_timeout=timeout)
+    return bool(g and p and verify(g, p, timeout_seconds=timeout))
+  except Exception:   # unparsable LaTeX or a timeout: not verified as correct
+    return False
+
+
+GRADERS: dict[str, Callable[[str, str], bool]] = {
+    "arithmetic": arithmetic.is_correct,
+    "gsm8k": gsm8k_is_correct,
+    "math": math_is_correct,
+}
+
+
+def get(name: str) -> Callable[[str, str], bool]:
+  if name not in GRADERS:
+    raise ValueError(f"grader {name!r}: expected one of {sorted(GRADERS)}")
+  return GRADERS[name]

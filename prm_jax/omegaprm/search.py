@@ -1,0 +1,128 @@
+"""OmegaPRM (Luo et al. 2024, arXiv 2406.06592): divide-and-conquer MCTS for the first error.
+
+Per question: `root_rollouts` rollouts from the question alone; questions with 0 or all of
+them correct are dropped (the root filter). The pool holds (state, incorrect rollout) pairs
+of states with 0 < MC < 1. Each iteration pops the pair maximising
+
+    Q(s, r) = alpha^(1 - MC(s)) * beta^(len(r) / L)          len(r): tokens of r
+    U(s)    = c_puct * sqrt(sum_i N(s_i)) / (1 + N(s))
+
+(removed from the pool for good), increments N(s), and binary-searches the rollout's pieces
+for its first error: with lo = 0 pieces known good and hi = M known bad (the whole rollout is
+incorrect), probe mid = (lo + hi) // 2 with k rollouts from s + pieces[:mid]; MC > 0 -> lo =
+mid (the error is to the right; MC = 1 too), MC = 0 -> hi = mid. Piece hi is the first error.
+Every probed prefix becomes a state (shared by text: an existing prefix is never rolled out
+again); the incorrect rollouts of probes with 0 < MC < 1 join the pool. The first-error
+prefix is a state with MC = 0 (probed, or the complete rollout itself when hi = M). The search
+stops after `search_limit` iterations or when the pool is empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from prm_jax import steps as steps_lib
+from prm_jax.omegaprm.tree import Localisation, Tree, drive
+
+
+@dataclasses.dataclass(frozen=True)
+class OmegaPRMConfig:
+  """Defaults are the paper's; search_limit counts iterations (binary searches) per question."""
+  alpha: float = 0.5
+  beta: float = 0.9
+  length_scale: float = 500.0     # L
+  c_puct: float = 0.125
+  k: int = 8
+  search_limit: int = 100
+  root_rollouts: int = 32
+  filter_root: bool = True        # drop questions with 0/root_rollouts or all correct
+
+  def __post_init__(self):
+    for f in ("alpha", "beta"):
+      if not 0.0 < getattr(self, f) <= 1.0:
+        raise ValueError(f"OmegaPRMConfig.{f} must be in (0, 1], got {getattr(self, f)}")
+    if self.length_scale <= 0 or self.c_puct < 0:
+      raise ValueError("OmegaPRMConfig.length_scale must be > 0 and c_puct >= 0")
+    for f in ("k", "search_limit", "root_rollouts"):
+      if getattr(self, f) < 1:
+        raise ValueError(f"OmegaPRMConfig.{f} must be >= 1, got {getattr(self, f)}")
+
+
+def q_value(mc: float, rollout_tokens: int, cfg: OmegaPRMConfig) -> float:
+  return cfg.alpha ** (1.0 - mc) * cfg.beta ** (rollout_tokens / cfg.length_scale)
+
+
+def u_value(visits: int, total_visits: int, cfg: OmegaPRMConfig) -> float:
+  return cfg.c_puct * math.sqrt(total_visits) / (1.0 + visits)
+
+
+@dataclasses.dataclass
+class _Candidate:
+  state: object
+  pieces: tuple
+  tokens: int
+
+
+def binary_search(tree: Tree, state, pieces: tuple, k: int):
+  """Generator: locates the first wrong piece of the incorrect rollout `pieces` from `state`.
+  Returns (index of the first wrong piece within `pieces`, new states with graded rollouts)."""
+  lo, hi, good = 0, len(pieces), state
+  added = []
+  while hi - lo > 1:
+    mid = (lo + hi) // 2
+    probed, graded = yield from tree.probe(state.pieces + pieces[:mid], good.id, k)
+    if graded is not None:
+      added.append((probed, graded))
+    if probed.mc > 0:
+      lo, good = mid, probed
+    else:
+      hi = mid
+  if hi == len(pieces):
+    tree.terminal(state.pieces + pieces, good.id)
+  return hi - 1, added
+
+
+def omegaprm_search(question: str, gold: str, is_correct, cfg: OmegaPRMConfig = OmegaPRMConfig(),
+                    splitter=None):
+  """The search as a generator (see `tree.drive`); returns a SearchResult."""
+  tree = Tree(question, gold, is_correct, splitter or steps_lib.by_delimiter())
+  pool: list[_Candidate] = []
+
+  def add(state, graded):
+    if 0.0 < state.mc < 1.0:
+      pool.extend(_Candidate(state, p, t) for p, t, ok in graded if not ok and p)
+
+  (comps,) = yield [("", cfg.root_rollouts)]
+  graded = tree.estimate(tree.root, comps)
+  if cfg.filter_root and tree.root.mc in (0.0, 1.0):
+    return tree.result("omegaprm", localisations=[], filtered=True)
+  add(tree.root, graded)
+  locs, iterations = [], 0
+  while pool and iterations < cfg.search_limit:
+    total = sum(s.visits for s in tree.states)
+    best = max(range(len(pool)), key=lambda i: (
+        q_value(pool[i].state.mc, pool[i].tokens, cfg)
+        + u_value(pool[i].state.visits, total, cfg)))
+    cand = pool.pop(best)
+    cand.state.visits += 1
+    iterations += 1
+    before = tree.cost.rollouts
+    wrong, added = yield from binary_search(tree, cand.state, cand.pieces, cfg.k)
+    for st, gr in added:
+      add(st, gr)
+    locs.append(Localisation(state_id=cand.state.id, solution=cand.state.pieces + cand.pieces,
+                             predicted=len(cand.state.pieces) + wrong,
+                             cost_rollouts=tree.cost.rollouts - before))
+  return tree.result("omegaprm", localisations=locs, iterations=iterations)
+
+
+def run_omegaprm(question: str, gold_answer: str, policy, is_correct,
+                 config: OmegaPRMConfig = OmegaPRMConfig(), *, seed: int, splitter=None):
+  """OmegaPRM on one question -> (records, cost stats). Records: one dict per labelled
+  prefix (question, steps of the prefix, index of its last step, MC, number of rollouts, ...);
+  stats: policy calls, rollouts, generated tokens, wall time and the search's counters."""
+  results, calls = drive({0: (question, omegaprm_search(question, gold_answer, is_correct,
+                                                        config, splitter))}, policy, seed=seed)
+  res = results[0]
+  return res.records(question, gold=gold_answer), dict(res.summary(), policy_batches=calls)

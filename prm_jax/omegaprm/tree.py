@@ -1,0 +1,193 @@
+"""What the three search methods share: the tree of states (prefixes with MC estimates), the
+labelled-prefix records, cost stats, and the driver that feeds a policy.
+
+A search is a generator: it yields a list of (prefix, n) rollout requests for its question,
+is sent back the completions (one list of n per request), and returns a `SearchResult`. The
+driver (`drive`) runs many searches at once and merges the pending requests of a round into
+one `policy.rollout` call per distinct n, which is how the in-process sampler batches all
+pending rollouts of a round, and how `run_omegaprm` runs one question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Generator, Optional, Sequence
+
+import numpy as np
+
+from prm_jax.policy.base import Completion, check_shape
+
+Requests = list            # [(prefix, n)]
+Search = Generator[Requests, list, "SearchResult"]
+
+
+@dataclasses.dataclass
+class State:
+  """A solution prefix (whole pieces) of one question with its MC estimate."""
+  id: int
+  pieces: tuple
+  parent: Optional[int]
+  mc: float = 0.0
+  rollouts: int = 0            # rollouts behind `mc` (0 for a complete solution)
+  correct: int = 0
+  visits: int = 0              # N(s)
+  terminal: bool = False       # a complete solution: mc is its own correctness
+
+  @property
+  def text(self) -> str:
+    return "".join(self.pieces)
+
+
+@dataclasses.dataclass
+class Cost:
+  policy_calls: int = 0        # rollout requests (one prefix, n completions each)
+  rollouts: int = 0            # completions sampled
+  tokens: int = 0              # generated tokens
+
+  def add(self, comps: Sequence[Completion]) -> None:
+    self.policy_calls += 1
+    self.rollouts += len(comps)
+    self.tokens += sum(c.num_tokens for c in comps)
+
+
+@dataclasses.dataclass
+class Localisation:
+  """One incorrect solution whose first wrong piece a method located."""
+  state_id: int                # where the solution's rollout started
+  solution: tuple              # all pieces of the solution (prefix + rollout)
+  predicted: int               # index of the piece predicted to be the first wrong one
+  cost_rollouts: int           # rollouts this localisation spent
+
+
+@dataclasses.dataclass
+class SearchResult:
+  method: str
+  states: list                 # [State], root first
+  localisations: list          # [Localisation]
+  cost: Cost
+  filtered: bool = False       # dropped by the root filter (0/n or n/n correct)
+  root_mc: float = 0.0
+  iterations: int = 0
+  wall_seconds: float = 0.0
+
+  def records(self, question: str, question_id: str = "", gold: str = "") -> list[dict]:
+    """One record per labelled prefix (every state but the root)."""
+    out = []
+    for s in self.states[1:]:
+      out.append({"question_id": question_id, "question": question, "gold": gold,
+                  "steps": list(s.pieces), "last_step": len(s.pieces) - 1, "mc": s.mc,
+                  "rollouts": s.rollouts, "correct_rollouts": s.correct,
+                  "terminal": s.terminal, "state_id": s.id, "parent_id": s.parent,
+                  "method": self.method})
+    return out
+
+  def summary(self) -> dict:
+    return {"method": self.method, "filtered": self.filtered, "root_mc": self.root_mc,
+            "iterations": self.iterations, "labelled_prefixes": len(self.states) - 1,
+            "localised_solutions": len(self.localisations),
+            **dataclasses.asdict(self.cost), "wall_seconds": self.wall_seconds}
+
+
+class Tree:
+  """States keyed by prefix text: identical prefixes share one state (one set of rollouts)."""
+
+  def __init__(self, question: str, gold: str, is_correct: Callable[[str, str], bool],
+               splitter: Callable[[str], list]):
+    self.question, self.gold = question, gold
+    self.is_correct, self.splitter = is_correct, splitter
+    self.states: list[State] = []
+    self.by_text: dict[str, State] = {}
+    self.cost = Cost()
+    self.root = self.new((), None)
+
+  def new(self, pieces: tuple, parent: Optional[int]) -> State:
+    s = State(id=len(self.states), pieces=tuple(pieces), parent=parent)
+    self.states.append(s)
+    self.by_text[s.text] = s
+    return s
+
+  def estimate(self, state: State, comps: Sequence[Completion]) -> list[tuple]:
+    """Sets MC from completions; returns [(pieces of the completion, tokens, correct)]."""
+    self.cost.add(comps)
+    graded = []
+    for c in comps:
+      ok = bool(self.is_correct(state.text + c.text, self.gold))
+      graded.append((tuple(self.splitter(c.text)), c.num_tokens, ok))
+    state.rollouts = len(comps)
+    state.correct = sum(g[2] for g in graded)
+    state.mc = state.correct / max(1, state.rollouts)
+    return graded
+
+  def probe(self, pieces: tuple, parent: int, k: int) -> Generator[Requests, list, tuple]:
+    """The state for `pieces` -> (state, graded rollouts or None when it already existed)."""
+    text = "".join(pieces)
+    if text in self.by_text:
+      return self.by_text[text], None
+    state = self.new(pieces, parent)
+    (comps,) = yield [(text, k)]
+    return state, self.estimate(state, comps)
+
+  def terminal(self, pieces: tuple, parent: int) -> State:
+    """A complete solution as a state: MC is its own correctness, no rollouts."""
+    text = "".join(pieces)
+    if text in self.by_text:
+      return self.by_text[text]
+    s = self.new(pieces, parent)
+    s.terminal = True
+    s.mc = float(bool(self.is_correct(text, self.gold)))
+    return s
+
+  def result(self, method: str, **kw) -> SearchResult:
+    return SearchResult(method=method, states=self.states, cost=self.cost,
+                        root_mc=self.root.mc, **kw)
+
+
+def call_seed(seed: int, index: int) -> int:
+  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def drive(searches: dict, policy, *, seed: int, on_done=None) -> dict:
+  """Runs {key: (question, search generator)} to completion, batching their requests.
+
+  Each round sends every pending request (grouped by n) to `policy.rollout` with a seed
+  derived from (seed, call index). `on_done(key, result)` is called as each search finishes
+  (so a caller can write its records right away). Returns ({key: SearchResult}, number of
+  policy.rollout calls).
+  """
+  results, pending, started = {}, {}, {}
+
+  def advance(key, gen, value):
+    try:
+      reqs = gen.send(value)
+    except StopIteration as stop:
+      res = stop.value
+      res.wall_seconds = time.perf_counter() - started[key]
+      results[key] = res
+      if on_done is not None:
+        on_done(key, res)
+      return
+    if not reqs:
+      raise RuntimeError(f"search {key!r} yielded no requests")
+    pending[key] = reqs
+
+  for key, (_, gen) in searches.items():
+    started[key] = time.perf_counter()
+    advance(key, gen, None)
+  calls = 0
+  while pending:
+    round_reqs, pending = pending, {}
+    by_n: dict[int, list] = {}
+    for key, reqs in round_reqs.items():
+      for j, (prefix, n) in enumerate(reqs):
+        by_n.setdefault(n, []).append((key, j, searches[key][0], prefix))
+    answers = {key: [None] * len(reqs) for key, reqs in round_reqs.items()}
+    for n, items in sorted(by_n.items()):
+      out = policy.rollout([(q, p) for _, _, q, p in items], n, seed=call_seed(seed, calls))
+      calls += 1
+      check_shape(out, len(items), n, type(policy).__name__)
+      for (key, j, _, _), comps in zip(items, out):
+        answers[key][j] = comps
+    for key in round_reqs:
+      advance(key, searches[key][1], answers[key])
+  return results, calls

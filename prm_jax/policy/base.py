@@ -1,0 +1,65 @@
+"""The policy extension point: n sampled continuations of (question, solution prefix).
+
+    class Policy(Protocol):
+      def rollout(self, requests: Sequence[tuple[str, str]], n: int, *, seed: int)
+          -> list[list[Completion]]
+
+A request is (question, solution prefix); the answer holds, per request, `n` continuations of
+the prefix to the end of the solution. The policy owns its prompt template, sampling settings
+and batching. `TemplatePolicy` turns any text-completion backend (the in-process JAX sampler,
+an OpenAI-compatible server) into a Policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol, Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+  text: str          # the continuation only (not the prompt or prefix)
+  num_tokens: int    # generated tokens
+
+
+class Policy(Protocol):
+  def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
+              seed: int) -> list[list[Completion]]:
+    ...
+
+
+class Backend(Protocol):
+  """Text completion: per prompt, `n` samples (the OpenAI completions API shape)."""
+
+  def complete(self, prompts: Sequence[str], n: int, *, seed: int) -> list[list[Completion]]:
+    ...
+
+
+DEFAULT_TEMPLATE = "Question: {question}\nAnswer:\n"
+
+
+class TemplatePolicy:
+  """prompt = template.format(question=question) + prefix, completed by `backend`."""
+
+  def __init__(self, backend: Backend, template: str = DEFAULT_TEMPLATE):
+    if "{question}" not in template:
+      raise ValueError(f"policy template must contain '{{question}}', got {template!r}")
+    self.backend, self.template = backend, template
+
+  def prompt(self, question: str, prefix: str) -> str:
+    return self.template.format(question=question) + prefix
+
+  def rollout(self, requests, n, *, seed):
+    if n < 1:
+      raise ValueError(f"rollout n must be >= 1, got {n}")
+    if not requests:
+      return []
+    out = self.backend.complete([self.prompt(q, p) for q, p in requests], n, seed=seed)
+    check_shape(out, len(requests), n, type(self.backend).__name__)
+    return out
+
+
+def check_shape(out, num_requests: int, n: int, who: str) -> None:
+  if len(out) != num_requests or any(len(c) != n for c in out):
+    raise ValueError(f"{who} returned {[len(c) for c in out]} completions for "
+                     f"{num_requests} requests x n={n}")
