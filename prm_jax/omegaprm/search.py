@@ -12,7 +12,8 @@ for its first error: with lo = 0 pieces known good and hi = M known bad (the who
 incorrect), probe mid = (lo + hi) // 2 with k rollouts from s + pieces[:mid]; MC > 0 -> lo =
 mid (the error is to the right; MC = 1 too), MC = 0 -> hi = mid. Piece hi is the first error.
 Every probed prefix becomes a state (shared by text: an existing prefix is never rolled out
-again); the incorrect rollouts of probes with 0 < MC < 1 join the pool. The first-error
+again); the incorrect rollouts of probes with 0 < MC < 1 join the pool (identical rollouts of
+one state once). The first-error
 prefix is a state with MC = 0 (probed, or the complete rollout itself when hi = M). The search
 stops after `search_limit` iterations or when the pool is empty.
 """
@@ -88,10 +89,14 @@ def omegaprm_search(question: str, gold: str, is_correct, cfg: OmegaPRMConfig = 
   """The search as a generator (see `tree.drive`); returns a SearchResult."""
   tree = Tree(question, gold, is_correct, splitter or steps_lib.by_delimiter())
   pool: list[_Candidate] = []
+  seen: set = set()      # (state, rollout text): an identical rollout is searched once
 
   def add(state, graded):
     if 0.0 < state.mc < 1.0:
-      pool.extend(_Candidate(state, p, t) for p, t, ok in graded if not ok and p)
+      for p, t, ok in graded:
+        if not ok and p and (state.id, p) not in seen:
+          seen.add((state.id, p))
+          pool.append(_Candidate(state, p, t))
 
   (comps,) = yield [("", cfg.root_rollouts)]
   graded = tree.estimate(tree.root, comps)

@@ -1,0 +1,178 @@
+"""OmegaPRM selection, binary search and bookkeeping, and the Math-Shepherd baselines, pinned on
+hand-built cases with a scripted policy."""
+
+import math
+
+import pytest
+
+from prm_jax.envs import arithmetic as A
+from prm_jax.envs.simulated import SimulatedPolicy
+from prm_jax.omegaprm import (OmegaPRMConfig, ShepherdConfig, omegaprm_search,
+                              run_math_shepherd, run_omegaprm)
+from prm_jax.omegaprm.search import q_value, u_value
+from prm_jax.omegaprm.tree import drive
+from prm_jax.policy.base import Completion
+
+GOLD = "42"
+
+
+def is_correct(text, gold):
+  return text.rstrip().endswith(f"ANSWER {gold}")
+
+
+def sol(start, end, good=True):
+  """Steps start+1..end of an 8-step solution, then its answer."""
+  body = "".join(f"s{i}\n" for i in range(start + 1, end + 1))
+  return body + ("ANSWER 42" if good else "ANSWER 0")
+
+
+class Scripted:
+  """Completions by the number of pieces in the prefix: table[t] = correct count of n (the rest
+  incorrect); `root` overrides the completions of the empty prefix."""
+
+  def __init__(self, table, root=None, steps=8):
+    self.table, self.root, self.steps, self.log = table, root, steps, []
+
+  def rollout(self, requests, n, *, seed):
+    out = []
+    for _, prefix in requests:
+      self.log.append((prefix, n))
+      if prefix == "" and self.root is not None:
+        texts = self.root(n)
+      else:
+        t = prefix.count("\n")
+        c = round(self.table.get(t, 0.0) * n)
+        texts = [sol(t, self.steps)] * c + [sol(t, self.steps, False)] * (n - c)
+      out.append([Completion(x, len(x)) for x in texts])
+    return out
+
+
+def test_q_and_u_literal_values():
+  cfg = OmegaPRMConfig()
+  assert q_value(0.5, 250, cfg) == pytest.approx(0.5 ** 0.5 * 0.9 ** 0.5)
+  assert q_value(1.0, 0, cfg) == 1.0 and q_value(0.0, 500, cfg) == pytest.approx(0.45)
+  assert u_value(0, 0, cfg) == 0.0
+  assert u_value(1, 4, cfg) == pytest.approx(0.125 * 2 / 2)
+  assert u_value(3, 9, OmegaPRMConfig(c_puct=1.0)) == pytest.approx(0.75)
+  with pytest.raises(ValueError, match="OmegaPRMConfig.alpha"):
+    OmegaPRMConfig(alpha=0.0)
+
+
+def test_paper_eight_step_example_probes_4_6_7():
+  """One incorrect root rollout whose first error is step 7: MC(4) = .25, MC(6) = .5,
+  MC(7) = 0 -> probes at 4, 6, 7 and the first error at step 7 (index 6)."""
+  root = lambda n: [sol(0, 8)] * (n - 1) + ["".join(f"s{i}\n" for i in range(1, 9)) + "ANSWER 0"]
+  pol = Scripted({4: 0.25, 6: 0.5, 7: 0.0}, root=root)
+  results, _ = drive({0: ("q", omegaprm_search("q", GOLD, is_correct,
+                                               OmegaPRMConfig(search_limit=1)))}, pol, seed=0)
+  res = results[0]
+  assert [p.count("\n") for p, _ in pol.log] == [0, 4, 6, 7]
+  assert [n for _, n in pol.log] == [32, 8, 8, 8]
+  assert len(res.localisations) == 1 and res.localisations[0].predicted == 6
+  by_len = {len(s.pieces): s for s in res.states[1:]}
+  assert {t: by_len[t].mc for t in by_len} == {4: 0.25, 6: 0.5, 7: 0.0}
+  assert by_len[6].parent == by_len[4].id and by_len[7].parent == by_len[6].id
+  assert res.cost.rollouts == 32 + 3 * 8 and res.cost.policy_calls == 4
+
+
+def test_first_error_at_the_last_step_makes_a_terminal_state():
+  root = lambda n: [sol(0, 8)] * (n - 1) + [sol(0, 8, good=False)]
+  pol = Scripted({t: 0.5 for t in range(9)}, root=root)   # 9 pieces: 8 steps + the answer
+  res = drive({0: ("q", omegaprm_search("q", GOLD, is_correct,
+                                        OmegaPRMConfig(search_limit=1)))}, pol, seed=0)[0][0]
+  assert [p.count("\n") for p, _ in pol.log] == [0, 4, 6, 7, 8]   # all MC > 0: go right
+  assert res.localisations[0].predicted == 8          # the answer piece (index 8 of 9)
+  term = [s for s in res.states if s.terminal]
+  assert len(term) == 1 and term[0].mc == 0.0 and term[0].rollouts == 0
+
+
+def test_root_filter_drops_all_right_and_all_wrong():
+  for frac in (0.0, 1.0):
+    pol = Scripted({0: frac})
+    recs, stats = run_omegaprm("q", GOLD, pol, is_correct, OmegaPRMConfig(), seed=0)
+    assert recs == [] and stats["filtered"] and stats["rollouts"] == 32
+  recs, stats = run_omegaprm("q", GOLD, Scripted({0: 1.0}), is_correct,
+                             OmegaPRMConfig(filter_root=False), seed=0)
+  assert not stats["filtered"] and recs == []         # no incorrect rollout: empty pool
+
+
+def test_selection_order_pool_removal_and_shared_prefixes():
+  """The pool is consumed in argmax(Q + U) order, each (state, rollout) once; identical rollouts
+  share states, so no prefix is ever rolled out twice; the search stops on an empty pool."""
+  prob = A.Problem(id="p", start=2, ops=tuple(("+", i) for i in range(1, 8)))
+  pol = SimulatedPolicy([prob], p_error=0.15, p_recover=0.2)
+  cfg = OmegaPRMConfig(search_limit=10_000, root_rollouts=16, k=4)
+  gen = omegaprm_search(prob.question, prob.answer, A.is_correct, cfg)
+  res = drive({0: (prob.question, gen)}, _Logged(pol), seed=1)[0][0]
+  prefixes = [p for p, _ in _Logged.log]
+  assert len(prefixes) == len(set(prefixes))          # shared states: no duplicate rollouts
+  picked = [(l.state_id, l.solution) for l in res.localisations]
+  assert res.iterations == len(picked) > 3
+  # each distinct (state, incorrect rollout) selected once; the pool ran dry before the limit
+  assert len(set(picked)) == len(picked) and res.iterations < cfg.search_limit
+
+
+class _Logged:
+  log = []
+
+  def __init__(self, pol):
+    self.pol = pol
+    _Logged.log = []
+
+  def rollout(self, requests, n, *, seed):
+    _Logged.log.extend((p, n) for _, p in requests)
+    return self.pol.rollout(requests, n, seed=seed)
+
+
+def test_u_term_breaks_ties_towards_unvisited_states():
+  """Two states with the same MC and rollout lengths: after the first is selected (N = 1), the
+  next pick comes from the other state (U favours N = 0)."""
+  root = lambda n: [sol(0, 8)] * (n // 2) + [sol(0, 8, False)] * (n - n // 2)
+  pol = Scripted({t: 0.5 for t in range(1, 9)}, root=root)
+  res = drive({0: ("q", omegaprm_search("q", GOLD, is_correct,
+                                        OmegaPRMConfig(search_limit=2)))}, pol, seed=0)[0][0]
+  first, second = res.localisations
+  assert first.state_id == 0                    # root rollouts are the only candidates at first
+  assert second.state_id != 0                   # Q equal (MC .5, same length); U(root) smaller
+  root_n = res.states[0].visits
+  assert root_n == 1 and math.isclose(u_value(root_n, 1, OmegaPRMConfig()), 0.0625)
+
+
+def test_math_shepherd_per_step_and_sequential():
+  root = lambda n: [sol(0, 8)] * (n - 1) + [sol(0, 8, False)]
+  table = {t: (0.5 if t < 5 else 0.0) for t in range(9)}
+  pol = Scripted(table, root=root)
+  recs, st = run_math_shepherd("q", GOLD, pol, is_correct, ShepherdConfig(), seed=0)
+  assert st["rollouts"] == 32 + 8 * 8 and st["localised_solutions"] == 1   # steps 1..8 of 9
+  mcs = {r["last_step"]: r["mc"] for r in recs}
+  assert mcs == {**{i: 0.5 for i in range(4)}, **{i: 0.0 for i in range(4, 9)}}
+  assert sum(r["terminal"] for r in recs) == 1
+  pol = Scripted(table, root=root)
+  recs, st = run_math_shepherd("q", GOLD, pol, is_correct,
+                               ShepherdConfig(mode="sequential"), seed=0)
+  assert st["rollouts"] == 32 + 5 * 8                                    # stops at prefix 5
+  assert sorted(r["last_step"] for r in recs) == [0, 1, 2, 3, 4]
+  assert [p.count("\n") for p, _ in pol.log] == [0, 1, 2, 3, 4, 5]
+
+
+def test_localisation_matches_exact_first_error_without_noise():
+  """With a noise-free completer (p_recover = 0 and correct prefixes always succeed), the
+  binary search finds exactly the checker's first error."""
+  probs = A.make_problems(5, A.ArithmeticConfig(min_ops=9, max_ops=15, max_value=1000), seed=2)
+  noisy = SimulatedPolicy(probs, p_error=0.08, p_recover=0.0)
+  clean = SimulatedPolicy(probs, p_error=0.0, p_recover=0.0)
+
+  class RootNoisy:   # wrong solutions come from the noisy root; probes from the clean policy
+    def rollout(self, requests, n, *, seed):
+      return [(noisy if p == "" else clean).rollout([(q, p)], n, seed=seed)[0]
+              for q, p in requests]
+
+  total = 0
+  for p in probs:
+    gen = omegaprm_search(p.question, p.answer, A.is_correct,
+                          OmegaPRMConfig(search_limit=5, filter_root=False))
+    res = drive({0: (p.question, gen)}, RootNoisy(), seed=0)[0][0]
+    for loc in res.localisations:
+      assert loc.predicted == A.first_error(p, loc.solution)
+      total += 1
+  assert total > 0

@@ -1,0 +1,136 @@
+"""Policy backends: the in-process JAX sampler, and the OpenAI-compatible HTTP client against a
+real local server (the project's FastAPI app serving the same sampler), with retries,
+timeouts and malformed responses."""
+
+import contextlib
+import socket
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import pytest
+import uvicorn
+
+from mode_jax.data.vocab import make_vocab
+from mode_jax.model import Transformer, presets
+from prm_jax.omegaprm.tree import call_seed
+from prm_jax.policy.base import TemplatePolicy
+from prm_jax.policy.http import OpenAICompletions, PolicyHTTPError, PolicyResponseError
+from prm_jax.policy.jax_policy import SamplerBackend
+from prm_jax.policy.server import make_app
+
+
+@pytest.fixture(scope="module")
+def backend():
+  cfg = presets.get("tiny")
+  params = Transformer(cfg).init(jax.random.key(0), jnp.ones((1, 8), jnp.int32))["params"]
+  return SamplerBackend(cfg, params, make_vocab("bytes"), max_new_tokens=12, temperature=1.0)
+
+
+@contextlib.contextmanager
+def serve(app):
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+  t = threading.Thread(target=server.run, daemon=True)
+  t.start()
+  deadline = time.time() + 20
+  while not server.started:
+    if time.time() > deadline:
+      raise RuntimeError("test server did not start")
+    time.sleep(0.02)
+  try:
+    yield f"http://127.0.0.1:{port}"
+  finally:
+    server.should_exit = True
+    t.join(10)
+
+
+def test_sampler_backend_shapes_and_determinism(backend):
+  prompts = ["Question: 1+1?\nAnswer:\n", "Question: 2+2?\nAnswer:\n4 + "]
+  a = backend.complete(prompts, 3, seed=7)
+  assert [len(x) for x in a] == [3, 3]
+  assert all(0 < c.num_tokens <= 12 for x in a for c in x)
+  assert backend.complete(prompts, 3, seed=7) == a
+  assert backend.complete(prompts, 3, seed=8) != a
+  pol = TemplatePolicy(backend)
+  out = pol.rollout([("1+1?", ""), ("2+2?", "4 + ")], 3, seed=7)
+  assert out == a          # same prompts through the template
+  with pytest.raises(ValueError, match="template must contain"):
+    TemplatePolicy(backend, "no placeholder")
+
+
+def test_http_policy_against_local_server_matches_in_process(backend):
+  prompts = ["Question: 3*3?\nAnswer:\n", "Question: 5-1?\nAnswer:\n"]
+  with serve(make_app(backend)) as url:
+    client = OpenAICompletions(url, "policy", max_tokens=12, temperature=1.0, max_concurrency=2)
+    got = client.complete(prompts, 2, seed=11)
+    with_lp = OpenAICompletions(url, "policy", max_tokens=12, logprobs=0).complete(
+        prompts[:1], 2, seed=11)
+  want = [backend.complete([p], 2, seed=call_seed(11, i))[0] for i, p in enumerate(prompts)]
+  assert [[c.text for c in x] for x in got] == [[c.text for c in x] for x in want]
+  assert with_lp[0] == want[0]                     # exact token counts via logprobs.tokens
+  assert sum(c.num_tokens for c in got[0]) == sum(c.num_tokens for c in want[0])
+
+
+def _fake_app(behaviour):
+  import fastapi
+  from fastapi.responses import JSONResponse
+  app = fastapi.FastAPI()
+  app.state.calls = 0
+
+  @app.post("/v1/completions")
+  def completions(body: dict):
+    app.state.calls += 1
+    return behaviour(app.state.calls, body, JSONResponse)
+  return app
+
+
+def test_http_retries_5xx_then_succeeds():
+  def flaky(call, body, resp):
+    if call <= 2:
+      return resp({"error": "overloaded"}, status_code=503)
+    return {"choices": [{"index": i, "text": f"t{i}"} for i in range(body["n"])],
+            "usage": {"completion_tokens": 4 * body["n"]}}
+  app = _fake_app(flaky)
+  with serve(app) as url:
+    out = OpenAICompletions(url, "m", backoff=0.01).complete(["p"], 2, seed=0)
+  assert [c.text for c in out[0]] == ["t0", "t1"] and app.state.calls == 3
+  assert [c.num_tokens for c in out[0]] == [4, 4]
+
+
+@pytest.mark.parametrize("reply,error,match", [
+    ({"nope": 1}, PolicyResponseError, "'choices' missing"),
+    ({"choices": [{"text": "a"}]}, PolicyResponseError, "has 1 entries, expected n=2"),
+    ({"choices": [{"text": 1}, {"text": "b"}]}, PolicyResponseError, r"choices\[0\]\.text"),
+    ({"choices": [{"text": "a"}, {"text": "b"}]}, PolicyResponseError, "usage.completion_tokens"),
+])
+def test_http_malformed_responses_are_named(reply, error, match):
+  with serve(_fake_app(lambda c, b, r: reply)) as url:
+    with pytest.raises(error, match=match):
+      OpenAICompletions(url, "m").complete(["p"], 2, seed=0)
+
+
+def test_http_4xx_fails_at_once_and_timeouts_and_refused_connections_give_up():
+  app = _fake_app(lambda c, b, r: r({"error": "bad model"}, status_code=404))
+  with serve(app) as url:
+    with pytest.raises(PolicyHTTPError, match="HTTP 404"):
+      OpenAICompletions(url, "m", backoff=0.01).complete(["p"], 1, seed=0)
+  assert app.state.calls == 1
+
+  def slow(call, body, resp):
+    time.sleep(0.5)
+    return {"choices": [{"text": "x"}], "usage": {"completion_tokens": 1}}
+  app = _fake_app(slow)
+  with serve(app) as url:
+    with pytest.raises(PolicyHTTPError, match="giving up after 2 attempts.*Timeout"):
+      OpenAICompletions(url, "m", timeout=0.1, max_retries=1, backoff=0.01).complete(
+          ["p"], 1, seed=0)
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  with pytest.raises(PolicyHTTPError, match="ConnectionError"):
+    OpenAICompletions(f"http://127.0.0.1:{port}", "m", max_retries=2, backoff=0.01).complete(
+        ["p"], 1, seed=0)
