@@ -1,0 +1,55 @@
+"""OmegaPRM collection on the arithmetic env (the embedded default for process supervision).
+
+    python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/omegaprm
+    # Math-Shepherd / the sequential scan on the same questions:
+    python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/shepherd \
+        --config.method=math_shepherd
+    # the tiny trained policy (prm_jax.policy.sft) instead of the simulator:
+    python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/omegaprm_jax \
+        --config.policy.kind=jax --config.policy.checkpoint=runs/policy/policy_model
+    # a served model (vLLM / SGLang / JetStream / prm_jax.policy.server) on GSM8K:
+    python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/gsm8k \
+        --config.questions.source=jsonl --config.questions.path=../shared/data/gsm8k/train.jsonl \
+        --config.questions.grader=gsm8k --config.policy.kind=http \
+        --config.policy.url=http://127.0.0.1:8000 --config.policy.model=policy
+
+Search settings are the paper's (alpha .5, beta .9, L 500, c_puct .125, k 8, 100 searches,
+32 root rollouts with the 0/32 and 32/32 filter).
+"""
+
+import ml_collections
+
+
+def policy_block(kind="simulated"):
+  return ml_collections.ConfigDict(dict(
+      kind=kind,                       # simulated | jax | http
+      p_error=0.05, p_recover=0.05,    # simulated
+      checkpoint="", adapter_dir="", max_batch=256,       # jax
+      url="", model="policy", api_key_env="OPENAI_API_KEY", max_concurrency=8,
+      timeout=120.0, max_retries=4,                        # http
+      template="Question: {question}\nAnswer:\n", temperature=1.0, top_p=1.0,
+      max_new_tokens=256, stop=()))
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  del arg
+  c = ml_collections.ConfigDict()
+  c.method = "omegaprm"                # omegaprm | math_shepherd | sequential
+  c.seed = 0
+  c.concurrency = 8                    # questions searched together (requests batched)
+  c.log_every = 1
+  c.crash_after_records = -1           # test hook: SIGKILL after the Nth question's records
+  c.questions = ml_collections.ConfigDict(dict(
+      source="arithmetic", num=32, seed=0, grader="arithmetic",
+      arith=dict(min_ops=7, max_ops=15, max_start=20, max_operand=20, max_factor=5,
+                 max_value=1000, allow_negative=False, ops=("+", "-", "*", "/")),
+      path="", question_field="question", answer_field="answer", id_field="id"))
+  c.policy = policy_block()
+  c.search = ml_collections.ConfigDict(dict(
+      alpha=0.5, beta=0.9, length_scale=500.0, c_puct=0.125, k=8, search_limit=100,
+      root_rollouts=32, filter_root=True))
+  c.shepherd = ml_collections.ConfigDict(dict(
+      k=8, root_rollouts=32, filter_root=True, max_solutions=32, rollout_budget=0,
+      annotate="incorrect"))
+  c.splitter = ml_collections.ConfigDict(dict(kind="delimiter", delimiter="\n", span=0))
+  return c

@@ -1,0 +1,283 @@
+"""Resumable process-supervision collection:
+
+    python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=DIR
+
+Runs OmegaPRM (or Math-Shepherd / the sequential scan: `--config.method=math_shepherd`) over
+the configured questions with the configured policy, `concurrency` questions at a time (their
+pending rollouts batched into one policy call per round). Writes in DIR:
+- records.jsonl: one record per labelled prefix (question_id, question, steps, last_step, mc,
+  rollouts, correct_rollouts, terminal, state_id, parent_id, method);
+- questions.jsonl: one summary per finished question (cost stats, search counters, and the
+  byte offset where its records end in records.jsonl);
+- stats.json: totals (policy calls, rollouts, tokens, wall time, annotations per 1,000 policy
+  calls and per 1,000 rollouts, rollouts/s and tokens/s per session), malformed input lines.
+
+Exactly-once on restart: a question's records are appended and fsynced, then its summary. On
+start, a torn last summary line is cut off and records.jsonl is truncated to the end recorded
+by the last complete summary, so a run killed at any point (SIGKILL included) and started
+again skips finished questions and neither loses nor duplicates records. Malformed input
+lines are reported with their line number in stats.json and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import zlib
+
+import numpy as np
+
+from mode_jax.atomic_io import read_json, write_json_atomic
+from prm_jax import graders, steps
+from prm_jax.envs import arithmetic
+from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search
+from prm_jax.omegaprm.shepherd import ShepherdConfig, shepherd_search
+from prm_jax.omegaprm.tree import drive
+
+METHODS = ("omegaprm", "math_shepherd", "sequential")
+
+
+def question_seed(seed: int, qid: str) -> int:
+  return int(np.random.SeedSequence([seed, zlib.crc32(qid.encode())]).generate_state(1)[0])
+
+
+# ------------------------------------------------------------------------------ questions
+def load_questions(qcfg) -> tuple[list[dict], list[dict]]:
+  """([{"id", "question", "answer"}], [{"line", "error"}]) from config.questions."""
+  if qcfg.source == "arithmetic":
+    probs = arithmetic.make_problems(qcfg.num, arithmetic.ArithmeticConfig(**dict(qcfg.arith)),
+                                     seed=qcfg.seed)
+    return [{"id": p.id, "question": p.question, "answer": p.answer, "problem": p.to_json()}
+            for p in probs], []
+  if qcfg.source == "jsonl":
+    return read_questions(qcfg.path, qcfg.question_field, qcfg.answer_field, qcfg.id_field,
+                          limit=qcfg.num)
+  raise ValueError(f"questions.source={qcfg.source!r}: expected 'arithmetic' or 'jsonl'")
+
+
+def read_questions(path: str, question_field: str = "question", answer_field: str = "answer",
+                   id_field: str = "id", limit: int = 0) -> tuple[list[dict], list[dict]]:
+  """Questions from JSONL; a GSM8K-style answer ("... #### 18") keeps its final part. Bad
+  lines are returned as errors ({"line", "error"}) and skipped."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"questions.path {path!r} does not exist")
+  out, errors, seen = [], [], set()
+  with open(path, encoding="utf-8") as f:
+    for n, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        rec = json.loads(line)
+      except json.JSONDecodeError as e:
+        errors.append({"line": n, "error": f"{path}:{n}: invalid JSON ({e.msg})"})
+        continue
+      bad = [k for k in (question_field, answer_field)
+             if not isinstance(rec, dict) or not isinstance(rec.get(k), (str, int, float))]
+      if bad:
+        errors.append({"line": n, "error": f"{path}:{n}: missing or non-text field {bad[0]!r}"})
+        continue
+      answer = str(rec[answer_field])
+      if "####" in answer:
+        answer = answer.rsplit("####", 1)[1].strip()
+      qid = str(rec.get(id_field, f"line-{n}"))
+      if qid in seen:
+        errors.append({"line": n, "error": f"{path}:{n}: duplicate {id_field} {qid!r}"})
+        continue
+      seen.add(qid)
+      out.append({"id": qid, "question": str(rec[question_field]), "answer": answer})
+      if limit and len(out) >= limit:
+        break
+  for e in errors:
+    logging.warning("skipping input line: %s", e["error"])
+  return out, errors
+
+
+# ------------------------------------------------------------------------------ policy
+def make_policy(pcfg, questions: list[dict]):
+  from prm_jax.policy.base import TemplatePolicy
+  if pcfg.kind == "simulated":
+    from prm_jax.envs.simulated import SimulatedPolicy
+    if any("problem" not in q for q in questions):
+      raise ValueError("policy.kind='simulated' needs questions.source='arithmetic'")
+    return SimulatedPolicy([arithmetic.Problem.from_json(q["problem"]) for q in questions],
+                           p_error=pcfg.p_error, p_recover=pcfg.p_recover)
+  sampling = dict(temperature=pcfg.temperature, top_p=pcfg.top_p, stop=tuple(pcfg.stop))
+  if pcfg.kind == "jax":
+    from prm_jax.policy.jax_policy import load_backend
+    backend = load_backend(pcfg.checkpoint, adapter_dir=pcfg.adapter_dir,
+                           max_new_tokens=pcfg.max_new_tokens, max_batch=pcfg.max_batch,
+                           **sampling)
+  elif pcfg.kind == "http":
+    from prm_jax.policy.http import OpenAICompletions
+    backend = OpenAICompletions(pcfg.url, pcfg.model, max_tokens=pcfg.max_new_tokens,
+                                api_key=os.environ.get(pcfg.api_key_env, ""),
+                                max_concurrency=pcfg.max_concurrency, timeout=pcfg.timeout,
+                                max_retries=pcfg.max_retries, **sampling)
+  else:
+    raise ValueError(f"policy.kind={pcfg.kind!r}: expected simulated, jax or http")
+  return TemplatePolicy(backend, pcfg.template)
+
+
+def make_search(config, q: dict, is_correct, splitter):
+  if config.method == "omegaprm":
+    return omegaprm_search(q["question"], q["answer"], is_correct,
+                           OmegaPRMConfig(**dict(config.search)), splitter)
+  if config.method in ("math_shepherd", "sequential"):
+    mode = "per_step" if config.method == "math_shepherd" else "sequential"
+    return shepherd_search(q["question"], q["answer"], is_correct,
+                           ShepherdConfig(mode=mode, **dict(config.shepherd)), splitter)
+  raise ValueError(f"method={config.method!r}: expected one of {METHODS}")
+
+
+def make_splitter(scfg, vocab=None):
+  return steps.make_splitter(scfg.kind, delimiter=scfg.delimiter, vocab=vocab, span=scfg.span)
+
+
+# ------------------------------------------------------------------------------ output
+class ResumableOutput:
+  """records.jsonl + questions.jsonl with exactly-once appends per question (see module doc)."""
+
+  def __init__(self, workdir: str):
+    os.makedirs(workdir, exist_ok=True)
+    self.records_path = os.path.join(workdir, "records.jsonl")
+    self.summary_path = os.path.join(workdir, "questions.jsonl")
+    self.summaries = self._recover()
+
+  def _recover(self) -> list[dict]:
+    summaries, good_end = [], 0
+    if os.path.exists(self.summary_path):
+      with open(self.summary_path, "rb") as f:
+        data = f.read()
+      pos = 0
+      while pos < len(data):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+          break                          # torn last line: no newline
+        try:
+          summaries.append(json.loads(data[pos:nl]))
+        except json.JSONDecodeError:
+          break
+        pos = good_end = nl + 1
+      if good_end < len(data):
+        logging.warning("%s: dropping a torn last line (%d bytes)", self.summary_path,
+                        len(data) - good_end)
+        with open(self.summary_path, "r+b") as f:
+          f.truncate(good_end)
+    end = summaries[-1]["records_end"] if summaries else 0
+    if os.path.exists(self.records_path) and os.path.getsize(self.records_path) != end:
+      if os.path.getsize(self.records_path) < end:
+        raise RuntimeError(f"{self.records_path} is shorter ({os.path.getsize(self.records_path)}"
+                           f" bytes) than {self.summary_path} says ({end}); refusing to go on")
+      logging.warning("%s: dropping records of an unfinished question", self.records_path)
+      with open(self.records_path, "r+b") as f:
+        f.truncate(end)
+    return summaries
+
+  @property
+  def done(self) -> set:
+    return {s["question_id"] for s in self.summaries}
+
+  def append(self, records: list[dict], summary: dict, crash_before_summary: bool = False):
+    with open(self.records_path, "ab") as f:
+      f.write("".join(json.dumps(r) + "\n" for r in records).encode())
+      f.flush()
+      os.fsync(f.fileno())
+      end = f.tell()
+    if crash_before_summary:   # test hook: the worst moment to die
+      import signal
+      os.kill(os.getpid(), signal.SIGKILL)
+    summary = dict(summary, records_end=end)
+    with open(self.summary_path, "ab") as f:
+      f.write((json.dumps(summary) + "\n").encode())
+      f.flush()
+      os.fsync(f.fileno())
+    self.summaries.append(summary)
+
+
+def totals(summaries: list[dict]) -> dict:
+  keys = ("policy_calls", "rollouts", "tokens", "labelled_prefixes", "localised_solutions")
+  t = {k: int(sum(s.get(k, 0) for s in summaries)) for k in keys}
+  t["questions"] = len(summaries)
+  t["filtered_questions"] = int(sum(s.get("filtered", False) for s in summaries))
+  t["annotations_per_1k_policy_calls"] = 1000 * t["labelled_prefixes"] / max(1, t["policy_calls"])
+  t["annotations_per_1k_rollouts"] = 1000 * t["labelled_prefixes"] / max(1, t["rollouts"])
+  return t
+
+
+# ------------------------------------------------------------------------------ job
+def collect(config, workdir: str, *, policy=None, log=print) -> dict:
+  """Runs (or resumes) the collection; returns the stats written to DIR/stats.json."""
+  if config.method not in METHODS:
+    raise ValueError(f"method={config.method!r}: expected one of {METHODS}")
+  t0 = time.perf_counter()
+  questions, input_errors = load_questions(config.questions)
+  out = ResumableOutput(workdir)
+  done = out.done
+  todo = [q for q in questions if q["id"] not in done]
+  log(f"collect: {len(questions)} questions, {len(done)} already done, {len(todo)} to go "
+      f"({config.method}, policy {config.policy.kind})")
+  is_correct = graders.get(config.questions.grader)
+  if policy is None and todo:
+    policy = make_policy(config.policy, todo)
+  vocab = None
+  if config.splitter.kind == "token_spans":
+    from mode_jax.data.vocab import make_vocab
+    vocab = make_vocab("bytes")
+  splitter = make_splitter(config.splitter, vocab)
+  session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "questions": 0, "rollouts": 0,
+             "tokens": 0, "policy_batches": 0}
+  crash_at = config.get("crash_after_records", -1)
+  t_search = time.perf_counter()
+  conc = max(1, config.concurrency)
+  for start in range(0, len(todo), conc):
+    chunk = todo[start:start + conc]
+    by_id = {q["id"]: q for q in chunk}
+
+    def on_done(qid, res):
+      q = by_id[qid]
+      recs = res.records(q["question"], qid, q["answer"])
+      summary = dict(question_id=qid, **res.summary())
+      session["questions"] += 1
+      session["rollouts"] += res.cost.rollouts
+      session["tokens"] += res.cost.tokens
+      out.append(recs, summary, crash_before_summary=session["questions"] == crash_at)
+
+    searches = {q["id"]: (q["question"], make_search(config, q, is_correct, splitter))
+                for q in chunk}
+    seed = question_seed(config.seed, "|".join(by_id))
+    _, calls = drive(searches, policy, seed=seed, on_done=on_done)
+    session["policy_batches"] += calls
+    if (start // conc) % max(1, config.log_every) == 0:
+      log(f"  {len(out.summaries)}/{len(questions)} questions, "
+          f"{totals(out.summaries)['labelled_prefixes']} labelled prefixes")
+  dt = time.perf_counter() - t_search
+  session.update(wall_seconds=time.perf_counter() - t0, search_seconds=dt,
+                 rollouts_per_s=session["rollouts"] / dt if dt > 0 else 0.0,
+                 tokens_per_s=session["tokens"] / dt if dt > 0 else 0.0)
+  stats_path = os.path.join(workdir, "stats.json")
+  prev = read_json(stats_path) if os.path.exists(stats_path) else {}
+  stats = dict(totals(out.summaries), method=config.method, policy=config.policy.kind,
+               input_questions=len(questions), input_errors=input_errors,
+               sessions=prev.get("sessions", []) + [session])
+  stats["wall_seconds"] = float(sum(s["wall_seconds"] for s in stats["sessions"]))
+  write_json_atomic(stats_path, stats)
+  log(json.dumps({k: v for k, v in stats.items() if k not in ("sessions", "input_errors")}))
+  return stats
+
+
+def main(argv):
+  del argv
+  from absl import flags
+  cfg = flags.FLAGS.config
+  collect(cfg, flags.FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  from absl import app, flags
+  from ml_collections import config_flags
+  config_flags.DEFINE_config_file("config", "configs/omegaprm_arith.py", "Collection config.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", "runs/omegaprm", "Output directory.")
+  app.run(main)
