@@ -68,6 +68,7 @@ class SearchResult:
   cost: Cost
   filtered: bool = False       # dropped by the root filter (0/n or n/n correct)
   root_mc: float = 0.0
+  root_tokens: int = 0         # tokens of the root (filter) rollouts
   iterations: int = 0
   wall_seconds: float = 0.0
 
@@ -99,6 +100,7 @@ class Tree:
     self.states: list[State] = []
     self.by_text: dict[str, State] = {}
     self.cost = Cost()
+    self.root_tokens = 0
     self.root = self.new((), None)
 
   def new(self, pieces: tuple, parent: Optional[int]) -> State:
@@ -110,6 +112,8 @@ class Tree:
   def estimate(self, state: State, comps: Sequence[Completion]) -> list[tuple]:
     """Sets MC from completions; returns [(pieces of the completion, tokens, correct)]."""
     self.cost.add(comps)
+    if state.id == 0:
+      self.root_tokens = sum(c.num_tokens for c in comps)
     graded = []
     for c in comps:
       ok = bool(self.is_correct(state.text + c.text, self.gold))
@@ -140,7 +144,7 @@ class Tree:
 
   def result(self, method: str, **kw) -> SearchResult:
     return SearchResult(method=method, states=self.states, cost=self.cost,
-                        root_mc=self.root.mc, **kw)
+                        root_mc=self.root.mc, root_tokens=self.root_tokens, **kw)
 
 
 def call_seed(seed: int, index: int) -> int:

@@ -176,3 +176,17 @@ def test_localisation_matches_exact_first_error_without_noise():
       assert loc.predicted == A.first_error(p, loc.solution)
       total += 1
   assert total > 0
+
+
+def test_bench_runs_and_matches_closed_form_without_recovery(tmp_path, capsys):
+  from prm_jax.omegaprm import bench
+  out = tmp_path / "rows.json"
+  bench.main(["--questions=6", "--ops=7", "--searches=3", "--settings=0.1:0.0",
+              f"--json={out}"])
+  import json
+  rows = json.loads(out.read_text())
+  assert [r["method"] for r in rows] == ["omegaprm", "math_shepherd", "sequential"]
+  for r in rows:       # no recovery: a wrong prefix never succeeds
+    assert r["fp_rate"] == 0.0 and r["fp_closed_form"] == 0.0 and r["localised"] > 0
+  assert rows[1]["rollouts_per_solution"] > rows[0]["rollouts_per_solution"]
+  assert "Math-Shepherd uses" in capsys.readouterr().out

@@ -1,0 +1,127 @@
+"""OmegaPRM vs Math-Shepherd vs the sequential scan on the arithmetic env with the simulated
+policy, where the first error of every solution and the closed-form label noise are known:
+
+    python -m prm_jax.omegaprm.bench [--questions=100] [--ops=15] [--searches=8] [--k=8]
+
+Per (p_error, p_recover) setting and method: rollouts, policy calls (prefix requests) and
+generated tokens per localised solution (root filter excluded; it is the same 32 rollouts for
+every method), first-error localisation accuracy against the exact checker (over all searched
+solutions, and over those sampled from the question alone: OmegaPRM also searches rollouts of
+deeper states, which may already be past the first error when their MC > 0 is a false
+positive), and the label
+false-negative / false-positive rates of the MC > 0 rule next to their closed-form values
+(mean over the labelled prefixes of (1 - v)^k and 1 - (1 - rho)^k). Every method annotates at
+most `searches` solutions per question (OmegaPRM: search limit; baselines: solutions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from prm_jax.envs import arithmetic as A
+from prm_jax.envs.simulated import SimulatedPolicy
+from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search
+from prm_jax.omegaprm.shepherd import ShepherdConfig, shepherd_search
+from prm_jax.omegaprm.tree import drive
+
+
+def run_method(method: str, problems, policy, k: int, searches: int, seed: int) -> dict:
+  def search(p):
+    if method == "omegaprm":
+      return omegaprm_search(p.question, p.answer, A.is_correct,
+                             OmegaPRMConfig(k=k, search_limit=searches))
+    mode = "per_step" if method == "math_shepherd" else "sequential"
+    return shepherd_search(p.question, p.answer, A.is_correct,
+                           ShepherdConfig(mode=mode, k=k, max_solutions=searches))
+  t0 = time.perf_counter()
+  results, _ = drive({p.id: (p.question, search(p)) for p in problems}, policy, seed=seed)
+  wall = time.perf_counter() - t0
+  by_id = {p.id: p for p in problems}
+  locs = hits = rollouts = calls = tokens = root_locs = root_hits = 0
+  fn = fp = n_good = n_bad = 0
+  fn_exp = fp_exp = 0.0
+  for pid, res in results.items():
+    p = by_id[pid]
+    if res.filtered:
+      continue
+    root_r = res.states[0].rollouts
+    rollouts += res.cost.rollouts - root_r
+    calls += res.cost.policy_calls - 1
+    tokens += res.cost.tokens - res.root_tokens
+    for loc in res.localisations:
+      hit = loc.predicted == A.first_error(p, loc.solution)
+      locs, hits = locs + 1, hits + hit
+      if loc.state_id == 0:
+        root_locs, root_hits = root_locs + 1, root_hits + hit
+    for s in res.states[1:]:
+      if s.terminal:
+        continue
+      wrong = A.first_error(p, s.pieces) is not None
+      t = len(s.pieces)
+      if wrong:
+        n_bad += 1
+        fp += s.mc > 0
+        fp_exp += 1 - (1 - policy.value(p, t, True)) ** k
+      else:
+        n_good += 1
+        fn += s.mc == 0
+        fn_exp += (1 - policy.value(p, t, False)) ** k
+  return {"method": method, "localised": locs,
+          "rollouts_per_solution": rollouts / max(1, locs),
+          "calls_per_solution": calls / max(1, locs),
+          "tokens_per_solution": tokens / max(1, locs),
+          "localisation_acc": hits / max(1, locs),
+          "root_localisation_acc": root_hits / max(1, root_locs),
+          "fn_rate": fn / max(1, n_good), "fn_closed_form": fn_exp / max(1, n_good),
+          "fp_rate": fp / max(1, n_bad), "fp_closed_form": fp_exp / max(1, n_bad),
+          "labelled_prefixes": n_good + n_bad, "wall_s": wall}
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--questions", type=int, default=100)
+  ap.add_argument("--ops", type=int, default=15, help="operations (steps = ops + 1)")
+  ap.add_argument("--searches", type=int, default=8)
+  ap.add_argument("--k", type=int, default=8)
+  ap.add_argument("--settings", default="0.05:0.0,0.05:0.1,0.1:0.1,0.1:0.3",
+                  help="p_error:p_recover pairs")
+  ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--json", default="", help="also write the rows here")
+  args = ap.parse_args(argv)
+  cfg = A.ArithmeticConfig(min_ops=args.ops, max_ops=args.ops, max_value=1000)
+  problems = A.make_problems(args.questions, cfg, seed=args.seed)
+  rows = []
+  print(f"{args.questions} questions x {args.ops + 1} steps, k={args.k}, at most "
+        f"{args.searches} localised solutions per question")
+  print("| p_err | p_rec | method | solutions | rollouts/sol | calls/sol | tokens/sol | "
+        "loc. acc | loc. acc (root rollouts) | FN (closed form) | FP (closed form) |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|")
+  for setting in args.settings.split(","):
+    pe, pr = (float(x) for x in setting.split(":"))
+    policy = SimulatedPolicy(problems, p_error=pe, p_recover=pr)
+    for method in ("omegaprm", "math_shepherd", "sequential"):
+      r = dict(run_method(method, problems, policy, args.k, args.searches, args.seed),
+               p_error=pe, p_recover=pr)
+      rows.append(r)
+      print(f"| {pe} | {pr} | {method} | {r['localised']} | {r['rollouts_per_solution']:.1f} | "
+            f"{r['calls_per_solution']:.1f} | {r['tokens_per_solution']:.0f} | "
+            f"{r['localisation_acc']:.3f} | {r['root_localisation_acc']:.3f} | {r['fn_rate']:.3f} ({r['fn_closed_form']:.3f}) | "
+            f"{r['fp_rate']:.3f} ({r['fp_closed_form']:.3f}) |", flush=True)
+  for pe_pr in sorted({(r["p_error"], r["p_recover"]) for r in rows}):
+    o, m = (next(r for r in rows if (r["p_error"], r["p_recover"]) == pe_pr and r["method"] == x)
+            for x in ("omegaprm", "math_shepherd"))
+    print(f"p_err={pe_pr[0]} p_rec={pe_pr[1]}: Math-Shepherd uses "
+          f"{m['rollouts_per_solution'] / max(o['rollouts_per_solution'], 1e-9):.2f}x the "
+          f"rollouts of OmegaPRM per localised solution (accuracy {m['localisation_acc']:.3f} "
+          f"vs {o['localisation_acc']:.3f})")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+  main()
