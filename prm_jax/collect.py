@@ -86,7 +86,10 @@ def read_questions(path: str, question_field: str = "question", answer_field: st
         errors.append({"line": n, "error": f"{path}:{n}: duplicate {id_field} {qid!r}"})
         continue
       seen.add(qid)
-      out.append({"id": qid, "question": str(rec[question_field]), "answer": answer})
+      q = {"id": qid, "question": str(rec[question_field]), "answer": answer}
+      if isinstance(rec.get("problem"), dict):   # arithmetic env problems (Problem.to_json)
+        q["problem"] = rec["problem"]
+      out.append(q)
       if limit and len(out) >= limit:
         break
   for e in errors:
@@ -100,7 +103,8 @@ def make_policy(pcfg, questions: list[dict]):
   if pcfg.kind == "simulated":
     from prm_jax.envs.simulated import SimulatedPolicy
     if any("problem" not in q for q in questions):
-      raise ValueError("policy.kind='simulated' needs questions.source='arithmetic'")
+      raise ValueError("policy.kind='simulated' needs arithmetic problems: questions.source="
+                       "'arithmetic', or JSONL lines with a 'problem' field (Problem.to_json)")
     return SimulatedPolicy([arithmetic.Problem.from_json(q["problem"]) for q in questions],
                            p_error=pcfg.p_error, p_recover=pcfg.p_recover)
   sampling = dict(temperature=pcfg.temperature, top_p=pcfg.top_p, stop=tuple(pcfg.stop))

@@ -90,7 +90,7 @@ def _preprocessors(task_id: int) -> list:
           seqio.preprocessors.append_eos_after_trim]
 
 
-def _register(name: str, rows_by_split: dict[str, list[dict]], vocab, task_id: int,
+def register_rows(name: str, rows_by_split: dict[str, list[dict]], vocab, task_id: int,
               metric_fns: Sequence[Callable] = ()) -> str:
   """A seqio Task over in-memory rows {"inputs", "targets", "references"} per split."""
   def dataset_fn(split, shuffle_files=False, seed=None):
@@ -132,7 +132,7 @@ def make_synthetic_tasks(vocab, table: Optional[TaskIdTable] = None, *, seed: in
       head = f"Definition: {task.definition}\n\n" if with_definition else ""
       rows[split] = _rows((f"{head}Input: {e['input']}\nOutput: ", [e["output"]]) for e in exs)
     tname = prefix + name
-    out.append(_register(tname, rows, vocab, table[tname] if table else i,
+    out.append(register_rows(tname, rows, vocab, table[tname] if table else i,
                          [metrics.rouge_em_metrics]))
   return out
 
@@ -150,7 +150,7 @@ def make_pretrain_task(vocab, *, seed: int = 0, num_train: int = 4000, num_eval:
       for e in synthetic.examples(tname, split, per, seed=seed + 1):
         docs.extend([e["input"], e["output"] + " " + e["input"][::-1]])
     rows[split] = [{"inputs": "", "targets": d, "references": d} for d in docs[:n]]
-  return _register(name, rows, vocab, 0)
+  return register_rows(name, rows, vocab, 0)
 
 
 def sni_rows(sni_dir: str, protocol: str = "within_task",
@@ -183,7 +183,7 @@ def make_sni_tasks(sni_dir: str, vocab, table: Optional[TaskIdTable] = None, *,
       _register_tfds(tname, tfds_builders.sni_tfds_name(protocol, num_pos), tfds_data_dir,
                      name, {s: len(r) for s, r in rows.items() if r}, vocab, tid)
     else:
-      _register(tname, rows, vocab, tid, [metrics.rouge_em_metrics])
+      register_rows(tname, rows, vocab, tid, [metrics.rouge_em_metrics])
     for split in out:
       if rows[split]:
         out[split].append(tname)
@@ -218,7 +218,7 @@ def make_math_task(path_by_split: dict[str, str], vocab, *, kind: str = "gsm8k",
   """A seqio Task over GSM8K or MATH JSONL files (see `math_rows`)."""
   reader = {"gsm8k": math_data.read_gsm8k, "math": math_data.read_math}[kind]
   rows = {split: math_rows(reader(path)) for split, path in path_by_split.items()}
-  return _register(name or kind, rows, vocab, task_id, [metrics.math_answer_metrics])
+  return register_rows(name or kind, rows, vocab, task_id, [metrics.math_answer_metrics])
 
 
 def make_mixture(name: str, task_names: Sequence[str], *, rate: str = "examples",

@@ -37,9 +37,16 @@ def adapter_config(acfg_dict, num_tasks: int):
   return AdapterConfig(**d)
 
 
+# Data kinds added by other packages (e.g. prm_jax's "arith"): kind -> fn(dcfg, vocab, workdir)
+# returning (train task names, eval task names, TaskIdTable).
+DATA_KINDS: dict = {}
+
+
 def build_data(dcfg, vocab, workdir: str):
   """(train mixture name, eval task names, TaskIdTable) from a `data` config block."""
-  if dcfg.kind == "synthetic":
+  if dcfg.kind in DATA_KINDS:
+    names, evals, table = DATA_KINDS[dcfg.kind](dcfg, vocab, workdir)
+  elif dcfg.kind == "synthetic":
     kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval)
     if dcfg.get("only_tasks"):
       kw["names"] = tuple(n[len("syn_"):] if n.startswith("syn_") else n
@@ -61,7 +68,8 @@ def build_data(dcfg, vocab, workdir: str):
     table = tasks.TaskIdTable({names[0]: 0})
     evals = []
   else:
-    raise ValueError(f"data.kind={dcfg.kind!r}: expected synthetic, sni or pretrain")
+    raise ValueError(f"data.kind={dcfg.kind!r}: expected synthetic, sni, pretrain or one of "
+                     f"{sorted(DATA_KINDS)}")
   mix = tasks.make_mixture(f"{dcfg.kind}_{len(names)}_{names[0]}_mix", names,
                            rate="examples",
                            maximum=dcfg.get("mix_maximum") or None,

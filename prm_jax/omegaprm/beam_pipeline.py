@@ -1,0 +1,158 @@
+"""The collection of `prm_jax.collect` as an Apache Beam pipeline: questions -> searches ->
+records, for millions of labels on Dataflow / Flink / Spark workers.
+
+    python -m prm_jax.omegaprm.beam_pipeline --config=configs/omegaprm_arith.py \
+        --output=runs/beam --set questions.num=64 -- --runner=DirectRunner
+
+    # Dataflow, questions from a JSONL on GCS, a served policy (vLLM/SGLang/JetStream):
+    python -m prm_jax.omegaprm.beam_pipeline --config=configs/omegaprm_arith.py \
+        --output=gs://BUCKET/omegaprm/math \
+        --set questions.source=jsonl --set questions.path=gs://BUCKET/math_train.jsonl \
+        --set questions.grader=math --set policy.kind=http \
+        --set policy.url=http://POLICY_HOST:8000 --set policy.model=policy -- \
+        --runner=DataflowRunner --project=PROJECT --region=REGION \
+        --temp_location=gs://BUCKET/tmp --requirements_file=requirements.txt \
+        --max_num_workers=64 --experiments=use_runner_v2
+    # Flink: -- --runner=FlinkRunner --flink_master=HOST:8081 --environment_type=LOOPBACK
+
+Each question is one element, searched by `SearchFn` with the seed `collect.question_seed(seed,
+question id)`, so a question's records are the same as `prm_jax.collect` with concurrency 1
+(and do not depend on which worker runs it). Outputs: `<output>/records-*.jsonl` (one record per
+labelled prefix), `<output>/questions-*.jsonl` (per-question summaries) and
+`<output>/input_errors-*.jsonl` (malformed input lines: file, line text, error). JSONL questions
+without an id field get the hash of their line as id. Beam retries a
+failed bundle, and the outputs are written by Beam's file sinks (atomic per shard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+from typing import Optional
+
+import apache_beam as beam
+
+from prm_jax import collect, graders
+from prm_jax.omegaprm.tree import drive
+
+
+class SearchFn(beam.DoFn):
+  """question dict -> records (main output) and its summary (tagged "summaries")."""
+
+  def __init__(self, config_dict: dict):
+    self.config_dict = config_dict
+    self.policy = None
+
+  def setup(self):
+    import ml_collections
+    self.config = ml_collections.ConfigDict(self.config_dict)
+    self.is_correct = graders.get(self.config.questions.grader)
+    vocab = None
+    if self.config.splitter.kind == "token_spans":
+      from mode_jax.data.vocab import make_vocab
+      vocab = make_vocab("bytes")
+    self.splitter = collect.make_splitter(self.config.splitter, vocab)
+    if self.config.policy.kind != "simulated":   # one policy per worker
+      self.policy = collect.make_policy(self.config.policy, [])
+
+  def process(self, q: dict):
+    policy = self.policy or collect.make_policy(self.config.policy, [q])
+    search = collect.make_search(self.config, q, self.is_correct, self.splitter)
+    results, _ = drive({q["id"]: (q["question"], search)}, policy,
+                       seed=collect.question_seed(self.config.seed, q["id"]))
+    res = results[q["id"]]
+    for rec in res.records(q["question"], q["id"], q["answer"]):
+      yield rec
+    yield beam.pvalue.TaggedOutput("summaries", dict(question_id=q["id"], **res.summary()))
+
+
+def parse_line(line: str, qcfg: dict):
+  """A JSONL line -> question dict, or a tagged input error (with the file and the line text:
+  Beam's parallel text reader does not know line numbers)."""
+  try:
+    rec = json.loads(line)
+    answer = str(rec[qcfg["answer_field"]])
+    question = rec[qcfg["question_field"]]
+    if not isinstance(question, str):
+      raise TypeError(f"field {qcfg['question_field']!r} is not a string")
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    yield beam.pvalue.TaggedOutput("errors", {"file": qcfg["path"], "text": line[:500],
+                                              "error": f"{type(e).__name__}: {e}"})
+    return
+  if "####" in answer:
+    answer = answer.rsplit("####", 1)[1].strip()
+  q = {"id": str(rec.get(qcfg["id_field"], hashlib.sha1(line.encode()).hexdigest()[:16])),
+       "question": question, "answer": answer}
+  if isinstance(rec.get("problem"), dict):     # arithmetic env problems (Problem.to_json)
+    q["problem"] = rec["problem"]
+  yield q
+
+
+def build(p, config, output: str):
+  """Adds the pipeline to `p`; returns the records PCollection."""
+  qcfg = config.questions
+  if qcfg.source == "jsonl":
+    lines = p | "ReadLines" >> beam.io.ReadFromText(qcfg.path)
+    parsed = (lines | "Parse" >> beam.FlatMap(parse_line, dict(qcfg)).with_outputs(
+        "errors", main="questions"))
+    questions, errors = parsed.questions, parsed.errors
+    if qcfg.num:
+      questions = (questions | "Limit" >> beam.combiners.Sample.FixedSizeGlobally(qcfg.num)
+                   | "Flatten" >> beam.FlatMap(lambda xs: xs))
+  else:
+    qs, errs = collect.load_questions(qcfg)
+    questions = p | "Questions" >> beam.Create(qs)
+    errors = p | "Errors" >> beam.Create(errs)
+  out = (questions | "Spread" >> beam.Reshuffle()
+         | "Search" >> beam.ParDo(SearchFn(config.to_dict())).with_outputs(
+             "summaries", main="records"))
+  for name, pcoll in (("records", out.records), ("questions", out.summaries),
+                      ("input_errors", errors)):
+    (pcoll | f"Json_{name}" >> beam.Map(json.dumps, sort_keys=True)
+     | f"Write_{name}" >> beam.io.WriteToText(f"{output}/{name}", file_name_suffix=".jsonl"))
+  return out.records
+
+
+def load_config(path: str, overrides: Optional[list] = None):
+  """An ml_collections config file with `a.b=value` overrides (values as Python literals)."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("collect_config", path)
+  if spec is None:
+    raise FileNotFoundError(f"config file {path!r} not found")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  cfg = mod.get_config()
+  for item in overrides or []:
+    key, _, raw = item.partition("=")
+    if not _:
+      raise ValueError(f"--set {item!r}: expected key=value")
+    try:
+      value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+      value = raw
+    *parents, leaf = key.split(".")
+    node = cfg
+    for k in parents:
+      node = node[k]
+    if leaf not in node:
+      raise KeyError(f"--set {key}: the config has no field {leaf!r}")
+    node[leaf] = value
+  return cfg
+
+
+def main(argv=None):
+  from apache_beam.options.pipeline_options import PipelineOptions
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--config", default="configs/omegaprm_arith.py")
+  ap.add_argument("--output", required=True)
+  ap.add_argument("--set", action="append", default=[], help="config override key=value")
+  args, beam_args = ap.parse_known_args(argv)
+  config = load_config(args.config, args.set)
+  with beam.Pipeline(options=PipelineOptions([a for a in beam_args if a != "--"])) as p:
+    build(p, config, args.output)
+
+
+if __name__ == "__main__":
+  main()
