@@ -4,9 +4,8 @@
     # Math-Shepherd / the sequential scan on the same questions:
     python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/shepherd \
         --config.method=math_shepherd
-    # the tiny trained policy (prm_jax.policy.sft) instead of the simulator:
-    python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/omegaprm_jax \
-        --config.policy.kind=jax --config.policy.checkpoint=runs/policy/policy_model
+    # the tiny trained policy (python -m prm_jax.policy.sft, runs/policy) instead:
+    python -m prm_jax.collect --config=configs/omegaprm_arith.py:jax --workdir=runs/omegaprm_jax
     # a served model (vLLM / SGLang / JetStream / prm_jax.policy.server) on GSM8K:
     python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/gsm8k \
         --config.questions.source=jsonl --config.questions.path=../shared/data/gsm8k/train.jsonl \
@@ -17,7 +16,18 @@ Search settings are the paper's (alpha .5, beta .9, L 500, c_puct .125, k 8, 100
 32 root rollouts with the 0/32 and 32/32 filter).
 """
 
+import importlib.util
+import os
+
 import ml_collections
+
+
+def _sibling(name):
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
 
 
 def policy_block(kind="simulated"):
@@ -32,7 +42,8 @@ def policy_block(kind="simulated"):
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  del arg
+  """arg "" : the simulated policy on 8-16 step problems; arg "jax": the tiny trained policy
+  (runs/policy/policy_model from configs/policy_arith.py) on the problems it was trained on."""
   c = ml_collections.ConfigDict()
   c.method = "omegaprm"                # omegaprm | math_shepherd | sequential
   c.seed = 0
@@ -52,4 +63,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       k=8, root_rollouts=32, filter_root=True, max_solutions=32, rollout_budget=0,
       annotate="incorrect"))
   c.splitter = ml_collections.ConfigDict(dict(kind="delimiter", delimiter="\n", span=0))
+  if arg == "jax":
+    c.policy.kind = "jax"
+    c.policy.checkpoint = "runs/policy/policy_model"
+    c.policy.max_new_tokens = 80
+    c.questions.seed = 7               # not the policy's training or evaluation problems
+    c.questions.arith = _sibling("policy_arith").ARITH
+    c.concurrency = 16
+  elif arg:
+    raise ValueError(f"configs/omegaprm_arith.py: unknown variant {arg!r} (expected '' or 'jax')")
   return c

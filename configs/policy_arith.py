@@ -38,7 +38,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data.num_eval = 200
   c.data.arith = ARITH
   c.data.template = TEMPLATE
-  c.train = base.train_block(steps=600, lr=3e-3, batch=32, warmup=50)
+  c.train = base.train_block(steps=1000, lr=3e-3, batch=32, warmup=50)
   c.train.ckpt_every = 200
   c.mesh = base.get_config().mesh
   c.eval = ml_collections.ConfigDict(dict(num_problems=100, samples=8, temperature=1.0,

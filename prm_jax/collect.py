@@ -273,7 +273,9 @@ def collect(config, workdir: str, *, policy=None, log=print) -> dict:
 
 def main(argv):
   del argv
-  from absl import flags
+  from absl import flags, logging
+  if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
+    logging.set_verbosity(logging.WARNING)
   cfg = flags.FLAGS.config
   collect(cfg, flags.FLAGS.workdir)
 

@@ -92,7 +92,9 @@ def run(config, workdir: str, log=print) -> dict:
 
 def main(argv):
   del argv
-  from absl import flags
+  from absl import flags, logging
+  if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
+    logging.set_verbosity(logging.WARNING)
   run(flags.FLAGS.config, flags.FLAGS.workdir)
 
 
