@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) -m mode_jax.model.bench_sampling
 	$(PY) -m mode_jax.adapters.bench
 	$(PY) -m mode_jax.data.bench
+	$(PY) -m prm_jax.omegaprm.bench
 
 clean:
 	rm -rf runs .pytest_cache

@@ -16,18 +16,9 @@ Search settings are the paper's (alpha .5, beta .9, L 500, c_puct .125, k 8, 100
 32 root rollouts with the 0/32 and 32/32 filter).
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-
-def _sibling(name):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+from prm_jax.policy.sft import POLICY_ARITH
 
 
 def policy_block(kind="simulated"):
@@ -68,7 +59,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.policy.checkpoint = "runs/policy/policy_model"
     c.policy.max_new_tokens = 80
     c.questions.seed = 7               # not the policy's training or evaluation problems
-    c.questions.arith = _sibling("policy_arith").ARITH
+    c.questions.arith = dict(POLICY_ARITH)
     c.concurrency = 16
   elif arg:
     raise ValueError(f"configs/omegaprm_arith.py: unknown variant {arg!r} (expected '' or 'jax')")

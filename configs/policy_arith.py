@@ -9,6 +9,8 @@ import os
 
 import ml_collections
 
+from prm_jax.policy.sft import POLICY_ARITH, TEMPLATE
+
 
 def _sibling(name):
   spec = importlib.util.spec_from_file_location(
@@ -18,9 +20,6 @@ def _sibling(name):
   return mod
 
 
-ARITH = dict(min_ops=2, max_ops=4, max_start=20, max_operand=9, max_factor=3, max_value=60,
-             allow_negative=False, ops=("+", "-"))
-TEMPLATE = "Question: {question}\nAnswer:\n"
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -36,7 +35,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.data = base.data_block("arith", inputs_len=112, targets_len=80)
   c.data.num_train = 20000
   c.data.num_eval = 200
-  c.data.arith = ARITH
+  c.data.arith = POLICY_ARITH
   c.data.template = TEMPLATE
   c.train = base.train_block(steps=1000, lr=3e-3, batch=32, warmup=50)
   c.train.ckpt_every = 200

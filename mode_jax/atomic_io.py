@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 
 @contextlib.contextmanager
@@ -69,3 +69,25 @@ def read_json(path: str, error=ValueError):
       return json.load(f)
   except json.JSONDecodeError as e:
     raise error(f"{path}: invalid JSON ({e})") from None
+
+
+def jsonl_records(path: str, errors: Optional[list] = None,
+                  error_cls: type = ValueError) -> Iterator[tuple[int, dict]]:
+  """(line number, object) per non-empty line of a JSONL file. A malformed line raises
+  `error_cls` naming the file and line or, when `errors` is a list, is appended to it as
+  {"line", "error"} and skipped."""
+  with open(path, encoding="utf-8") as f:
+    for n, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        rec = json.loads(line)
+        msg = None if isinstance(rec, dict) else f"{path}:{n}: expected an object"
+      except json.JSONDecodeError as e:
+        msg = f"{path}:{n}: invalid JSON ({e.msg})"
+      if msg is None:
+        yield n, rec
+      elif errors is None:
+        raise error_cls(msg)
+      else:
+        errors.append({"line": n, "error": msg})

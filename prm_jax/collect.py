@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from mode_jax.atomic_io import read_json, write_json_atomic
+from mode_jax.atomic_io import jsonl_records, read_json, write_json_atomic
 from prm_jax import graders, steps
 from prm_jax.envs import arithmetic
 from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search
@@ -64,34 +64,26 @@ def read_questions(path: str, question_field: str = "question", answer_field: st
   if not os.path.exists(path):
     raise FileNotFoundError(f"questions.path {path!r} does not exist")
   out, errors, seen = [], [], set()
-  with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        rec = json.loads(line)
-      except json.JSONDecodeError as e:
-        errors.append({"line": n, "error": f"{path}:{n}: invalid JSON ({e.msg})"})
-        continue
-      bad = [k for k in (question_field, answer_field)
-             if not isinstance(rec, dict) or not isinstance(rec.get(k), (str, int, float))]
-      if bad:
-        errors.append({"line": n, "error": f"{path}:{n}: missing or non-text field {bad[0]!r}"})
-        continue
-      answer = str(rec[answer_field])
-      if "####" in answer:
-        answer = answer.rsplit("####", 1)[1].strip()
-      qid = str(rec.get(id_field, f"line-{n}"))
-      if qid in seen:
-        errors.append({"line": n, "error": f"{path}:{n}: duplicate {id_field} {qid!r}"})
-        continue
-      seen.add(qid)
-      q = {"id": qid, "question": str(rec[question_field]), "answer": answer}
-      if isinstance(rec.get("problem"), dict):   # arithmetic env problems (Problem.to_json)
-        q["problem"] = rec["problem"]
-      out.append(q)
-      if limit and len(out) >= limit:
-        break
+  for n, rec in jsonl_records(path, errors):
+    bad = [k for k in (question_field, answer_field)
+           if not isinstance(rec.get(k), (str, int, float))]
+    if bad:
+      errors.append({"line": n, "error": f"{path}:{n}: missing or non-text field {bad[0]!r}"})
+      continue
+    answer = str(rec[answer_field])
+    if "####" in answer:
+      answer = answer.rsplit("####", 1)[1].strip()
+    qid = str(rec.get(id_field, f"line-{n}"))
+    if qid in seen:
+      errors.append({"line": n, "error": f"{path}:{n}: duplicate {id_field} {qid!r}"})
+      continue
+    seen.add(qid)
+    q = {"id": qid, "question": str(rec[question_field]), "answer": answer}
+    if isinstance(rec.get("problem"), dict):   # arithmetic env problems (Problem.to_json)
+      q["problem"] = rec["problem"]
+    out.append(q)
+    if limit and len(out) >= limit:
+      break
   for e in errors:
     logging.warning("skipping input line: %s", e["error"])
   return out, errors

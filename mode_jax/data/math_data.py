@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterator
+
+from mode_jax.atomic_io import jsonl_records
 
 _CALC = re.compile(r"<<[^>]*>>")
 
 
 class MathDataError(ValueError):
   """A malformed line; the message names the file, line number and field."""
-
-
-def _records(path: str) -> Iterator[tuple[int, dict]]:
-  with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        rec = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise MathDataError(f"{path}:{n}: invalid JSON ({e})") from None
-      if not isinstance(rec, dict):
-        raise MathDataError(f"{path}:{n}: expected an object")
-      yield n, rec
 
 
 def _need(rec: dict, key: str, where: str) -> str:
@@ -51,7 +38,7 @@ def normalize_number(s: str) -> str:
 def read_gsm8k(path: str, keep_calculator: bool = False) -> list[dict]:
   """[{"id", "question", "steps", "answer"}] ("answer" normalised, e.g. "1,000" -> "1000")."""
   out = []
-  for n, rec in _records(path):
+  for n, rec in jsonl_records(path, error_cls=MathDataError):
     where = f"{path}:{n}"
     q, a = _need(rec, "question", where), _need(rec, "answer", where)
     if "####" not in a:
@@ -68,7 +55,7 @@ def read_gsm8k(path: str, keep_calculator: bool = False) -> list[dict]:
 def read_math(path: str) -> list[dict]:
   """[{"id", "question", "steps", "answer", "subject", "level"}] from prm800k math_splits."""
   out = []
-  for n, rec in _records(path):
+  for n, rec in jsonl_records(path, error_cls=MathDataError):
     where = f"{path}:{n}"
     sol = _need(rec, "solution", where)
     out.append({"id": str(rec.get("unique_id", f"math-{n}")),

@@ -73,11 +73,13 @@ class SearchResult:
   wall_seconds: float = 0.0
 
   def records(self, question: str, question_id: str = "", gold: str = "") -> list[dict]:
-    """One record per labelled prefix (every state but the root)."""
+    """One record per labelled prefix (every state but the root): its pieces, the index of
+    its last piece, the MC value (the soft label), 1[MC > 0] (the hard label), rollouts."""
     out = []
     for s in self.states[1:]:
       out.append({"question_id": question_id, "question": question, "gold": gold,
                   "steps": list(s.pieces), "last_step": len(s.pieces) - 1, "mc": s.mc,
+                  "hard_label": int(s.mc > 0),
                   "rollouts": s.rollouts, "correct_rollouts": s.correct,
                   "terminal": s.terminal, "state_id": s.id, "parent_id": s.parent,
                   "method": self.method})

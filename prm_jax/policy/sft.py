@@ -22,6 +22,11 @@ import numpy as np
 from prm_jax.envs import arithmetic
 
 TASK = "arith_solutions"
+# The problems the tiny policy is trained on (configs/policy_arith.py; the ":jax" variant of
+# configs/omegaprm_arith.py collects on the same distribution).
+POLICY_ARITH = dict(min_ops=2, max_ops=4, max_start=20, max_operand=9, max_factor=3,
+                    max_value=60, allow_negative=False, ops=("+", "-"))
+TEMPLATE = "Question: {question}\nAnswer:\n"
 
 
 def arith_rows(dcfg, split: str) -> list[dict]:
