@@ -14,7 +14,11 @@ and with k rollouts and the "MC > 0" rule a correct prefix is labelled wrong wit
 (1 - v)^k (false negative) and a wrong prefix labelled right with 1 - (1 - rho)^k (false
 positive), the formulas of Qwen's "Lessons of developing PRMs". Every request is sampled from
 its own generator seeded by (seed, question, prefix), so results do not depend on batching.
-Tokens are counted as UTF-8 bytes (the byte vocabulary of the tiny models).
+Tokens are counted as UTF-8 bytes (the byte vocabulary of the tiny models). `vary_format` writes
+each step in one of a few spacing variants the checker accepts, so that, as with natural-language
+solutions, two rollouts rarely share a correct prefix word for word (with one fixed format every
+correct prefix of a question is the same text, and OmegaPRM's and the scans' state sharing make
+estimates unrealistically cheap).
 """
 
 from __future__ import annotations
@@ -26,15 +30,18 @@ from prm_jax.envs import arithmetic
 from prm_jax.policy.base import Completion
 
 
+_FORMATS = ("{a} {op} {b} = {c}", "{a}{op}{b}={c}", "{a} {op} {b} = {c}.", "{a} {op} {b}= {c}")
+
+
 class SimulatedPolicy:
 
   def __init__(self, problems: Iterable[arithmetic.Problem], p_error: float = 0.1,
-               p_recover: float = 0.0):
+               p_recover: float = 0.0, vary_format: bool = False):
     for name, p in (("p_error", p_error), ("p_recover", p_recover)):
       if not 0.0 <= p <= 1.0:
         raise ValueError(f"SimulatedPolicy.{name} must be in [0, 1], got {p}")
     self.problems = {p.question: p for p in problems}
-    self.p_error, self.p_recover = p_error, p_recover
+    self.p_error, self.p_recover, self.vary_format = p_error, p_recover, vary_format
 
   def _problem(self, question: str) -> arithmetic.Problem:
     try:
@@ -78,9 +85,10 @@ class SimulatedPolicy:
         res = arithmetic.apply(w, op, b)
         if res == vals[i + 1]:
           res += 1
-      out.append(f"{w} {op} {b} = {res}")
+      fmt = rng.choice(_FORMATS) if self.vary_format else _FORMATS[0]
+      out.append(fmt.format(a=w, op=op, b=b, c=res))
       w = res
-    out.append(f"The answer is {w}.")
+    out.append(f"The answer is {w}" + (rng.choice((".", "")) if self.vary_format else "."))
     return "\n".join(out)
 
   def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,

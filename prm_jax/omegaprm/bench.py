@@ -90,19 +90,23 @@ def main(argv=None):
   ap.add_argument("--settings", default="0.05:0.0,0.05:0.1,0.1:0.1,0.1:0.3",
                   help="p_error:p_recover pairs")
   ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--fixed_format", action="store_true",
+                  help="one step format: correct prefixes coincide and states are shared")
   ap.add_argument("--json", default="", help="also write the rows here")
   args = ap.parse_args(argv)
   cfg = A.ArithmeticConfig(min_ops=args.ops, max_ops=args.ops, max_value=1000)
   problems = A.make_problems(args.questions, cfg, seed=args.seed)
   rows = []
   print(f"{args.questions} questions x {args.ops + 1} steps, k={args.k}, at most "
-        f"{args.searches} localised solutions per question")
+        f"{args.searches} localised solutions per question, "
+        f"{'one step format' if args.fixed_format else 'varied step formats'}")
   print("| p_err | p_rec | method | solutions | rollouts/sol | calls/sol | tokens/sol | "
         "loc. acc | loc. acc (root rollouts) | FN (closed form) | FP (closed form) |")
   print("|---|---|---|---|---|---|---|---|---|---|---|")
   for setting in args.settings.split(","):
     pe, pr = (float(x) for x in setting.split(":"))
-    policy = SimulatedPolicy(problems, p_error=pe, p_recover=pr)
+    policy = SimulatedPolicy(problems, p_error=pe, p_recover=pr,
+                             vary_format=not args.fixed_format)
     for method in ("omegaprm", "math_shepherd", "sequential"):
       r = dict(run_method(method, problems, policy, args.k, args.searches, args.seed),
                p_error=pe, p_recover=pr)

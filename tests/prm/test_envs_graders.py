@@ -132,3 +132,15 @@ def test_gsm8k_grader_on_real_solutions():
     assert graders.gsm8k_is_correct(as_text, gold)
     wrong = str(graders.gsm8k_answer(r["answer"]) + rng.choice([-2, -1, 1, 3]))
     assert not graders.gsm8k_is_correct(r["answer"], wrong)
+
+
+def test_simulated_format_variants_are_read_by_the_checker():
+  probs = A.make_problems(5, A.ArithmeticConfig(min_ops=6, max_ops=9), seed=2)
+  pol = SimulatedPolicy(probs, p_error=0.0, vary_format=True)
+  texts = {p.question: [c.text for c in pol.rollout([(p.question, "")], 6, seed=0)[0]]
+           for p in probs}
+  for p in probs:
+    assert len(set(texts[p.question])) > 1             # different spellings of one solution
+    for t in texts[p.question]:
+      c = A.check(p, t)
+      assert c.first_error is None and c.complete and c.answer_correct
