@@ -190,3 +190,29 @@ def test_bench_runs_and_matches_closed_form_without_recovery(tmp_path, capsys):
     assert r["fp_rate"] == 0.0 and r["fp_closed_form"] == 0.0 and r["localised"] > 0
   assert rows[1]["rollouts_per_solution"] > rows[0]["rollouts_per_solution"]
   assert "Math-Shepherd uses" in capsys.readouterr().out
+
+
+def test_token_span_pieces_are_probed_at_span_boundaries():
+  from prm_jax import steps
+  enc = lambda s: list(s.encode())
+  dec = lambda ids: bytes(ids).decode()
+  bad = "abcdefghijklmnopANSWER 0"          # 24 bytes -> 6 pieces of 4 tokens
+
+  class Spans:
+    log = []
+
+    def rollout(self, requests, n, *, seed):
+      out = []
+      for _, prefix in requests:
+        self.log.append(prefix)
+        texts = (["ANSWER 42"] * (n - 1) + [bad]) if prefix == "" else (
+            ["ANSWER 42"] * (n // 2) + ["ANSWER 0"] * (n - n // 2))
+        out.append([Completion(t, len(t)) for t in texts])
+      return out
+
+  pol = Spans()
+  gen = omegaprm_search("q", GOLD, is_correct, OmegaPRMConfig(search_limit=1),
+                        splitter=steps.by_token_spans(enc, dec, 4))
+  res = drive({0: ("q", gen)}, pol, seed=0)[0][0]
+  assert [len(p) for p in pol.log] == [0, 12, 16, 20]        # pieces 3, 4 (of 6), then 5
+  assert res.localisations[0].predicted == 5                   # MC > 0 everywhere: last piece
