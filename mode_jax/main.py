@@ -99,10 +99,24 @@ def main(argv):
     import jax
     jax.distributed.initialize()
   config = _CONFIG.value
-  if config.job not in JOBS:
-    raise app.UsageError(f"config.job={config.job!r}; known jobs: {sorted(JOBS)}")
+  job = resolve_job(config.job)
   os.makedirs(_WORKDIR.value, exist_ok=True)
-  JOBS[config.job](config, _WORKDIR.value)
+  job(config, _WORKDIR.value)
+
+
+def resolve_job(name: str):
+  """A name in JOBS, or "package.module:function" for jobs other packages define (e.g.
+  "prm_jax.prm.train:prm_train"), imported here so mode_jax never imports them itself."""
+  if name in JOBS:
+    return JOBS[name]
+  if ":" in name:
+    import importlib
+    mod, _, fn = name.partition(":")
+    try:
+      return getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as e:
+      raise app.UsageError(f"config.job={name!r}: cannot load it ({e})") from None
+  raise app.UsageError(f"config.job={name!r}; known jobs: {sorted(JOBS)} or 'module:function'")
 
 
 if __name__ == "__main__":

@@ -113,14 +113,16 @@ def count_leaves(tree) -> int:
   return int(sum(np.prod(np.shape(x)) for x in jax.tree.leaves(tree)))
 
 
-def param_report(params, name: str = "") -> dict:
+def param_report(params, name: str = "", full: bool = False) -> dict:
   """Trainable (adapter) / frozen (base) parameter counts and the paper's "% added params"
-  (adapter / base). For a model without adapters everything is trainable (full fine-tuning)."""
+  (adapter / base). For a model without adapters, or with `full=True`, everything is trainable
+  (full fine-tuning)."""
   base, ad = split(nn.meta.unbox(params))
   n_base, n_ad = count_leaves(base), count_leaves(ad)
-  if n_ad == 0:
-    return {"trainable": n_base, "frozen": 0, "added_pct": 0.0,
-            "line": f"{name or 'full fine-tuning'}: trainable {n_base:,} (all parameters)"}
+  if n_ad == 0 or full:
+    n = n_base + n_ad
+    return {"trainable": n, "frozen": 0, "added_pct": 0.0,
+            "line": f"{name or 'full fine-tuning'}: trainable {n:,} (all parameters)"}
   pct = 100.0 * n_ad / n_base
   return {"trainable": n_ad, "frozen": n_base, "added_pct": pct,
           "line": f"{name or 'adapter'}: trainable {n_ad:,} / frozen {n_base:,} "

@@ -243,12 +243,14 @@ def get_dataset(name: str, split: str, lengths: dict[str, int], *, batch_size: i
                 seed: int = 0, shuffle: bool = True, pack: bool = True,
                 num_epochs: Optional[int] = None, shard_index: int = 0, num_shards: int = 1,
                 loss_on_targets_only: bool = True, bos_id: Optional[int] = None,
-                start_batch: int = 0, use_cached: bool = False) -> tf.data.Dataset:
+                start_batch: int = 0, use_cached: bool = False,
+                feature_converter: Optional[seqio.FeatureConverter] = None) -> tf.data.Dataset:
   """Batched model features of a task or mixture. Deterministic given (seed, shard): a run
   resumed at step s with start_batch=s sees the batches an uninterrupted run would. Each host
-  passes its (shard_index, num_shards) and reads its own shard."""
-  conv = TaskPrefixLMFeatureConverter(pack=pack, loss_on_targets_only=loss_on_targets_only,
-                                      bos_id=bos_id)
+  passes its (shard_index, num_shards) and reads its own shard. `feature_converter` replaces
+  the default `TaskPrefixLMFeatureConverter(pack, loss_on_targets_only, bos_id)`."""
+  conv = feature_converter or TaskPrefixLMFeatureConverter(
+      pack=pack, loss_on_targets_only=loss_on_targets_only, bos_id=bos_id)
   ds = seqio.get_dataset(
       name, task_feature_lengths=dict(lengths), dataset_split=split, shuffle=shuffle,
       num_epochs=num_epochs, seed=seed, use_cached=use_cached, feature_converter=conv,

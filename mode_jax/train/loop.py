@@ -74,13 +74,16 @@ class MetricLog:
 
 def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], workdir: str,
           base_params=None, mesh_cfg=None, eval_fn=None, meta: Optional[dict] = None,
-          log: Callable[[str], None] = print) -> dict:
+          log: Callable[[str], None] = print, model=None, loss=None) -> dict:
   """Runs (or resumes) training in `workdir`; returns {"state", "frozen", "metrics", ...}.
 
   tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
   eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests).
   `eval_fn(step, trainable, frozen) -> {"eval_loss", ...}` runs every eval_every steps and at
   the end; the state with the lowest eval_loss is kept in <workdir>/checkpoint_best.
+  `model` (default `Transformer(model_cfg, adapter=acfg)`) and `loss` (default the LM loss, see
+  `step.make_train_step`) let other heads train through the same loop, e.g. prm_jax's PRM: a
+  module called like `Transformer` whose extra trainable leaves sit under an "adapter" key.
   """
   full = acfg is None
   mesh_cfg = mesh_cfg or {}
@@ -89,7 +92,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
                                 mesh_cfg.get("shape", (-1, 1, 1)),
                                 jax.devices()[:n_dev] if n_dev else None)
   rules = partitioning.rules_from_config(mesh_cfg.get("rules"))
-  model = Transformer(model_cfg, adapter=acfg)
+  model = model if model is not None else Transformer(model_cfg, adapter=acfg)
   task_aware = acfg is not None and acfg.uses_task_router
   tokens = jnp.zeros((1, 8), jnp.int32)
   task_ids = jnp.zeros((1,), jnp.int32) if task_aware else None
@@ -109,7 +112,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   make_state = lambda p: TrainState(step=jnp.zeros((), jnp.int32), params=p, opt_state=tx.init(p))
   n_train = adapter_params.count_leaves(train_abs)
   report = adapter_params.param_report(
-      train_abs if full else abstract, "full fine-tuning" if full else acfg.describe())
+      train_abs if full else abstract, "full fine-tuning" if full else acfg.describe(), full=full)
   log(report["line"])
 
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=tcfg.keep,
@@ -137,7 +140,12 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
     log(f"resumed from {ckpt.directory}/{start}")
   else:
     if full and base_params is not None:
-      trainable = jax.device_put(base_only, train_sh)
+      base_sh, extra_sh = adapter_params.split(train_sh)
+      trainable = jax.device_put(base_only, base_sh)
+      if extra_sh:   # leaves the base lacks (e.g. a PRM head under "adapter"): initialised
+        extra = jax.jit(lambda k: adapter_params.split(init_all(k))[1],
+                        out_shardings=extra_sh)(key)
+        trainable = adapter_params.combine(trainable, extra, where="full fine-tuning init")
     else:   # adapters (or a full model from scratch) from their initialisers
       trainable = jax.jit(lambda k: adapter_params.split(init_all(k))[1] if not full
                           else init_all(k), out_shardings=train_sh)(key)
@@ -145,7 +153,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   start = int(start or 0)
 
   bsh = partitioning.batch_sharding(mesh, rules)
-  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full),
+  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss),
                     in_shardings=(state_sh, frozen_sh, bsh),
                     out_shardings=(state_sh, None), donate_argnums=(0,))
   total = int(tcfg.steps) * accum

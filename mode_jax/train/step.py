@@ -54,9 +54,13 @@ def loss_fn(trainable, frozen, batch, model, full: bool):
                 "tokens": real.astype(jnp.float32), "target_tokens": s_w}
 
 
-def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool):
+def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool, loss=None):
+  """`loss(trainable, frozen, batch, model, full) -> (loss, metrics)` defaults to the LM
+  `loss_fn`; metrics need "loss", "accuracy" and "tokens" (the loop logs them)."""
+  loss = loss or loss_fn
+
   def train_step(state: TrainState, frozen, batch):
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    grad_fn = jax.value_and_grad(loss, has_aux=True)
     (_, metrics), grads = grad_fn(state.params, frozen, batch, model, full)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)

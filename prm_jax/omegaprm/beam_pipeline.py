@@ -20,7 +20,8 @@ question id)`, so a question's records are the same as `prm_jax.collect` with co
 (and do not depend on which worker runs it). Outputs: `<output>/records-*.jsonl` (one record per
 labelled prefix), `<output>/questions-*.jsonl` (per-question summaries) and
 `<output>/input_errors-*.jsonl` (malformed input lines: file, line text, error). JSONL questions
-without an id field get the hash of their line as id. Beam retries a
+without an id field get the hash of their line as id; with `questions.num > 0` a JSONL source is
+sampled at random to that many questions (a parallel read has no file order). Beam retries a
 failed bundle, and the outputs are written by Beam's file sinks (atomic per shard).
 """
 

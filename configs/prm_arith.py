@@ -1,0 +1,44 @@
+"""A PRM on OmegaPRM labels of the arithmetic env, through the mode_jax trainer:
+
+    python -m mode_jax.main --config=configs/prm_arith.py --workdir=runs/prm_omegaprm
+    # on Math-Shepherd labels, with the pairwise objective, or through MoDE adapters:
+    ... --config.prm.records=runs/shepherd_jax/records.jsonl
+    ... --config.prm.objective=pairwise
+    ... --config.adapter.method=mode --config.adapter.experts=4 --config.adapter.rank=8
+
+The backbone starts from the tiny policy (runs/policy/policy_model, from
+configs/policy_arith.py) and the records default to runs/omegaprm_jax/records.jsonl
+(`python -m prm_jax.collect --config=configs/omegaprm_arith.py:jax`).
+"""
+
+import ml_collections
+
+from prm_jax.policy.sft import TEMPLATE
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  del arg
+  c = ml_collections.ConfigDict()
+  c.job = "prm_jax.prm.train:prm_train"
+  c.seed = 0
+  c.model = ml_collections.ConfigDict(dict(
+      name="tiny", dtype="float32", param_dtype="float32", scan_layers=False, remat=False,
+      max_seq_len=512, overrides=dict(embed_dim=128, num_layers=4, num_heads=4,
+                                      num_kv_heads=2, head_dim=32, mlp_dim=384)))
+  c.checkpoint = ml_collections.ConfigDict(dict(hf_path="runs/policy/policy_model"))
+  c.vocab = ml_collections.ConfigDict(dict(kind="bytes", path=""))
+  c.adapter = ml_collections.ConfigDict(dict(method="none"))
+  c.prm = ml_collections.ConfigDict(dict(
+      objective="soft",            # soft | hard | pairwise | orm
+      threshold=0.0,               # hard / orm: label 1[MC > threshold]
+      records=("runs/omegaprm_jax/records.jsonl",),
+      outcomes="",                 # orm: JSONL {"question", "solution", "correct"}
+      template=TEMPLATE, dev_fraction=0.1, max_len=256, max_positions=1024, dev_batches=4))
+  c.train = ml_collections.ConfigDict(dict(
+      steps=300, batch_size=16, seed=0, lr=1e-3, warmup_steps=20, decay="cosine",
+      end_lr_frac=0.1, optimizer="adamw", weight_decay=0.0, grad_clip=1.0, grad_accum=1,
+      log_every=50, eval_every=100, ckpt_every=100, keep=2, async_ckpt=True, peak_flops=0.0,
+      crash_at_step=-1))
+  c.mesh = ml_collections.ConfigDict(dict(axes=("data", "fsdp", "tensor"), shape=(-1, 1, 1),
+                                          rules=(), num_devices=0))
+  return c

@@ -1,0 +1,149 @@
+"""PRM training data: OmegaPRM / Math-Shepherd records -> token sequences with labels at step
+ends -> a seqio task -> packed batches whose labels stay on their tokens.
+
+Records of one question form a tree (each record is a labelled prefix: its pieces and MC).
+One sequence per leaf prefix (a record no other record extends): prompt + all its pieces, with
+the MC label of every prefix that is a record put on that prefix's last token. Each record is
+labelled once (in the first sequence that contains it), so shared prefixes are not counted
+twice. Siblings (records with the same parent state) share a group id, which the pairwise
+objective pairs on; sequences of one question are kept together so siblings mostly land in one
+batch (shuffle at question level for the pairwise objective).
+
+Labels are ints: 0 = none, 1 + round(1000 * MC) otherwise; groups: 0 = none, else id + 1.
+`PRMFeatureConverter` packs (decoder_input_tokens, prm_labels, prm_groups) with seqio's packer,
+shifting values by one around it (seqio's packer treats 0 as padding).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable, Iterable, Mapping, Optional, Sequence
+
+LABEL_SCALE = 1000
+
+
+def encode_label(mc: float) -> int:
+  if not 0.0 <= mc <= 1.0:
+    raise ValueError(f"MC label {mc} outside [0, 1]")
+  return 1 + int(round(LABEL_SCALE * mc))
+
+
+def decode_label(x: int) -> Optional[float]:
+  return None if x <= 0 else (x - 1) / LABEL_SCALE
+
+
+def _qkey(r: dict) -> str:
+  return str(r.get("question_id") or r["question"])
+
+
+def check_record(r, where: str) -> None:
+  for key, typ in (("question", str), ("steps", list), ("mc", (int, float))):
+    if not isinstance(r.get(key), typ):
+      raise ValueError(f"{where}: field {key!r} missing or not {getattr(typ, '__name__', typ)}")
+  if not all(isinstance(s, str) for s in r["steps"]) or not r["steps"]:
+    raise ValueError(f"{where}: field 'steps' must be a non-empty list of strings")
+
+
+def sequences_from_records(records: Iterable[dict], encode: Callable[[str], Sequence[int]],
+                           template: str = "Question: {question}\nAnswer:\n") -> list[dict]:
+  """[{"question_id", "targets", "labels", "groups"}] (int lists of equal length)."""
+  by_q: dict[str, list] = {}
+  for r in records:
+    by_q.setdefault(_qkey(r), []).append(r)
+  out, group_ids = [], {}
+  for qid, recs in by_q.items():
+    states = {tuple(r["steps"]): r for r in recs}
+    inner = {k[:i] for k in states for i in range(1, len(k))}
+    leaves = sorted(k for k in states if k not in inner)
+    labelled: set = set()
+    prompt = list(encode(template.format(question=recs[0]["question"])))
+    for leaf in leaves:
+      toks, labels, groups = list(prompt), [0] * len(prompt), [0] * len(prompt)
+      for i, step in enumerate(leaf):
+        ids = list(encode(step))
+        toks += ids
+        labels += [0] * len(ids)
+        groups += [0] * len(ids)
+        key = leaf[:i + 1]
+        if key in states and key not in labelled and ids:
+          labelled.add(key)
+          rec = states[key]
+          labels[-1] = encode_label(float(rec["mc"]))
+          if rec.get("parent_id") is not None:
+            gid = group_ids.setdefault((qid, rec["parent_id"]), len(group_ids))
+            groups[-1] = gid + 1
+      out.append({"question_id": qid, "targets": toks, "labels": labels, "groups": groups})
+  return out
+
+
+def outcome_sequences(items: Iterable[tuple[str, str, bool]],
+                      encode: Callable[[str], Sequence[int]],
+                      template: str = "Question: {question}\nAnswer:\n") -> list[dict]:
+  """ORM data: (question, complete solution, correct) -> one label on the last token."""
+  out = []
+  for q, solution, ok in items:
+    toks = list(encode(template.format(question=q))) + list(encode(solution))
+    labels = [0] * len(toks)
+    labels[-1] = encode_label(1.0 if ok else 0.0)
+    out.append({"question_id": q, "targets": toks, "labels": labels, "groups": [0] * len(toks)})
+  return out
+
+
+def shuffle_by_question(seqs: list[dict], seed: int) -> list[dict]:
+  """Question order shuffled, each question's sequences kept together (pairwise batches)."""
+  by_q: dict[str, list] = {}
+  for s in seqs:
+    by_q.setdefault(s["question_id"], []).append(s)
+  keys = sorted(by_q)
+  random.Random(seed).shuffle(keys)
+  return [s for k in keys for s in by_q[k]]
+
+
+def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> str:
+  """A seqio Task whose examples are already tokenized sequences with labels and groups."""
+  import seqio
+  import tensorflow as tf
+  feats = ("targets", "labels", "groups")
+
+  def dataset_fn(split, shuffle_files=False, seed=None):
+    del shuffle_files, seed
+    seqs = seqs_by_split[split]
+
+    def gen():
+      for s in seqs:
+        yield {k: s[k] for k in feats}
+    return tf.data.Dataset.from_generator(
+        gen, output_signature={k: tf.TensorSpec([None], tf.int32) for k in feats})
+
+  ints = seqio.PassThroughVocabulary(size=1 << 30)
+  seqio.TaskRegistry.remove(name)
+  seqio.TaskRegistry.add(
+      name,
+      source=seqio.FunctionDataSource(
+          dataset_fn, splits=list(seqs_by_split),
+          num_input_examples={s: len(v) for s, v in seqs_by_split.items()}),
+      preprocessors=[],
+      output_features={
+          "targets": seqio.Feature(vocab, add_eos=False, dtype=tf.int32),
+          "labels": seqio.Feature(ints, add_eos=False, dtype=tf.int32, required=True),
+          "groups": seqio.Feature(ints, add_eos=False, dtype=tf.int32, required=True)})
+  return name
+
+
+def feature_converter(pack: bool = True):
+  from prm_jax.prm.features import PRMFeatureConverter
+  return PRMFeatureConverter(pack=pack)
+
+
+def batches(name: str, length: int, batch_size: int, *, seed: int = 0, shuffle: bool = True,
+            split: str = "train", num_epochs: Optional[int] = None):
+  """`fn(start_batch) -> iterator of numpy batches` for `mode_jax.train.loop.train`."""
+  from mode_jax.data import tasks
+
+  def fn(start_batch: int):
+    ds = tasks.get_dataset(name, split, {"targets": length, "labels": length, "groups": length},
+                           batch_size=batch_size, seed=seed, shuffle=shuffle,
+                           num_epochs=num_epochs, start_batch=start_batch,
+                           feature_converter=feature_converter())
+    return ds.as_numpy_iterator()
+  return fn

@@ -1,0 +1,118 @@
+"""A process reward model: the `mode_jax` backbone plus a scalar head read at step ends.
+
+`PRMModel(cfg, adapter)` is called like `Transformer` and returns one logit per token
+([B, T] float32); the PRM's score of step i is the sigmoid of the logit at the last token of
+step i. The backbone's params sit at the top level (`nn.share_scope`), so an HF checkpoint of
+the backbone loads as is (drop its `lm_head`); the head lives under "adapter/prm_head", so with
+LoRA / MoDE adapters (`adapter=AdapterConfig(...)`) the trainer's adapter split trains the
+adapters and the head and freezes the base, and `save_adapter` exports both.
+
+`StepScorer` scores (question, steps) pairs in padded, length-bucketed jitted batches.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mode_jax.adapters.config import AdapterConfig
+from mode_jax.model.config import ModelConfig
+from mode_jax.model.transformer import Transformer
+
+HEAD_KEY = "adapter"
+
+
+class PRMHead(nn.Module):
+  @nn.compact
+  def __call__(self, h):
+    k = self.param("kernel", nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
+                   (h.shape[-1],), jnp.float32)
+    b = self.param("bias", nn.initializers.zeros, (), jnp.float32)
+    return jnp.einsum("btd,d->bt", h.astype(jnp.float32), k) + b
+
+
+class _Head(nn.Module):
+  @nn.compact
+  def __call__(self, h):
+    return PRMHead(name="prm_head")(h)
+
+
+class PRMModel(nn.Module):
+  cfg: ModelConfig
+  adapter: Optional[AdapterConfig] = None
+
+  def setup(self):
+    self.backbone = Transformer(self.cfg, self.adapter)
+    nn.share_scope(self, self.backbone)
+    self.head = _Head(name=HEAD_KEY)
+
+  def __call__(self, tokens, *, positions=None, segment_ids=None, task_ids=None):
+    h = self.backbone(tokens, positions=positions, segment_ids=segment_ids, task_ids=task_ids,
+                      head=False)
+    return self.head(h)
+
+
+def backbone_params(params: dict) -> dict:
+  """Transformer params usable as a PRM base (the LM head is not part of a PRM)."""
+  return {k: v for k, v in params.items() if k != "lm_head"}
+
+
+def _bucket(n: int, minimum: int = 32) -> int:
+  b = minimum
+  while b < n:
+    b *= 2
+  return b
+
+
+class StepScorer:
+  """Per-step probabilities of a trained PRM for (question, steps) pairs."""
+
+  def __init__(self, cfg: ModelConfig, params, vocab, *, adapter=None,
+               template: str = "Question: {question}\nAnswer:\n", batch_size: int = 64,
+               task_id: Optional[int] = None):
+    self.cfg, self.vocab, self.template, self.batch_size = cfg, vocab, template, batch_size
+    self.task_id = task_id
+    self.params = jax.device_put(nn.meta.unbox(params))
+    model = PRMModel(cfg, adapter)
+    self._apply = jax.jit(lambda p, t, s, pos, tid: model.apply(
+        {"params": p}, t, segment_ids=s, positions=pos, task_ids=tid))
+
+  def encode(self, question: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
+    ids = list(self.vocab.encode(self.template.format(question=question)))
+    ends = []
+    for s in steps:
+      piece = list(self.vocab.encode(s))
+      ids += piece
+      ends.append(len(ids) - 1)   # an empty step is scored at the previous token
+    return ids, ends
+
+  def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+    """[(question, steps)] -> per item, the probability that each step is right so far."""
+    enc = [self.encode(q, s) for q, s in items]
+    out: list[np.ndarray] = [None] * len(enc)
+    order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))
+    for start in range(0, len(order), self.batch_size):
+      idx = order[start:start + self.batch_size]
+      longest = max(len(enc[i][0]) for i in idx)
+      t = min(_bucket(longest), self.cfg.max_seq_len)
+      if longest > t:
+        raise ValueError(f"a scored solution has {longest} tokens, more than max_seq_len "
+                         f"{self.cfg.max_seq_len}")
+      b = _bucket(len(idx), 8)
+      toks = np.zeros((b, t), np.int32)
+      seg = np.zeros((b, t), np.int32)
+      for r, i in enumerate(idx):
+        ids = enc[i][0]
+        toks[r, :len(ids)] = ids
+        seg[r, :len(ids)] = 1
+      pos = np.broadcast_to(np.arange(t, dtype=np.int32), (b, t))
+      tid = None if self.task_id is None else np.full((b,), self.task_id, np.int32)
+      logits = np.asarray(jax.device_get(self._apply(self.params, toks, seg, pos, tid)))
+      for r, i in enumerate(idx):
+        ends = enc[i][1]
+        out[i] = 1.0 / (1.0 + np.exp(-logits[r, ends])) if ends else np.zeros((0,))
+    return out

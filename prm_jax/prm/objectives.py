@@ -1,0 +1,97 @@
+"""PRM training objectives on per-token logits z [B, T] with labels at step ends.
+
+Labels arrive as ints (see `data.encode_label`): 0 = no label, else 1 + round(1000 * MC).
+- "soft": binary cross-entropy with the MC value as the target (the OmegaPRM paper's best).
+- "hard": BCE with target 1[MC > threshold] (threshold 0: the "any correct rollout" label).
+- "pairwise": Bradley-Terry between sibling steps (same group id > 0): with MC values p, q of
+  steps X, Y, the target P(X > Y) = (1 + p - q) / 2 and the loss is
+  -[P log sigmoid(z_X - z_Y) + (1 - P) log sigmoid(z_Y - z_X)], averaged over pairs
+  (paper Appendix B). Pairs are formed among the labelled positions of the batch.
+- "orm": an outcome reward model: "hard" on outcome labels at the last token of complete
+  solutions (the data, not the loss, differs).
+Every loss returns (mean loss, accuracy): pointwise, 1[z > 0] == 1[target > 0.5]; pairwise,
+the ordering agreement on pairs with p != q.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+OBJECTIVES = ("soft", "hard", "pairwise", "orm")
+
+
+def decode_labels(labels):
+  """(mask of labelled positions, MC values in [0, 1])."""
+  mask = labels > 0
+  return mask, jnp.where(mask, (labels - 1).astype(jnp.float32) / 1000.0, 0.0)
+
+
+def bce_with_logits(z, y):
+  return jnp.maximum(z, 0.0) - z * y + jnp.log1p(jnp.exp(-jnp.abs(z)))
+
+
+def pointwise(z, target, mask):
+  w = mask.astype(jnp.float32)
+  n = jnp.maximum(jnp.sum(w), 1.0)
+  loss = jnp.sum(bce_with_logits(z, target) * w) / n
+  acc = jnp.sum(((z > 0) == (target > 0.5)).astype(jnp.float32) * w) / n
+  return loss, acc
+
+
+def pairwise(z, mc, groups, mask, max_positions: int = 1024):
+  flat = mask.reshape(-1)
+  count = jnp.sum(flat)
+  idx = jnp.nonzero(flat, size=max_positions, fill_value=0)[0]
+  valid = jnp.arange(max_positions) < count
+  zf, pf, gf = z.reshape(-1)[idx], mc.reshape(-1)[idx], groups.reshape(-1)[idx]
+  upper = jnp.triu(jnp.ones((max_positions, max_positions), bool), k=1)
+  pairs = (upper & valid[:, None] & valid[None, :] & (gf[:, None] == gf[None, :])
+           & (gf[:, None] > 0))
+  target = (1.0 + pf[:, None] - pf[None, :]) / 2.0
+  diff = zf[:, None] - zf[None, :]
+  nll = -(target * jax.nn.log_sigmoid(diff) + (1.0 - target) * jax.nn.log_sigmoid(-diff))
+  w = pairs.astype(jnp.float32)
+  loss = jnp.sum(nll * w) / jnp.maximum(jnp.sum(w), 1.0)
+  ordered = pairs & (pf[:, None] != pf[None, :])
+  agree = (diff > 0) == (pf[:, None] > pf[None, :])
+  acc = jnp.sum((agree & ordered).astype(jnp.float32)) / jnp.maximum(jnp.sum(ordered), 1.0)
+  return loss, acc
+
+
+def objective_loss(objective: str, z, labels, groups=None, *, threshold: float = 0.0,
+                   max_positions: int = 1024):
+  if objective not in OBJECTIVES:
+    raise ValueError(f"PRM objective {objective!r}: expected one of {OBJECTIVES}")
+  mask, mc = decode_labels(labels)
+  if objective == "soft":
+    return pointwise(z, mc, mask)
+  if objective in ("hard", "orm"):
+    return pointwise(z, (mc > threshold).astype(jnp.float32), mask)
+  if groups is None:
+    raise ValueError("the pairwise objective needs sibling group ids")
+  return pairwise(z, mc, groups, mask, max_positions)
+
+
+def make_loss(objective: str, *, threshold: float = 0.0, max_positions: int = 1024):
+  """A loss for `mode_jax.train.loop.train(..., loss=...)` over PRM batches."""
+  from mode_jax.adapters.params import combine
+  if objective not in OBJECTIVES:
+    raise ValueError(f"PRM objective {objective!r}: expected one of {OBJECTIVES}")
+
+  def loss(trainable, frozen, batch, model, full):
+    params = trainable if full else combine(frozen, trainable, where="PRM train step")
+    z, state = model.apply(
+        {"params": params}, batch["decoder_input_tokens"],
+        positions=batch.get("decoder_positions"), segment_ids=batch.get("decoder_segment_ids"),
+        task_ids=batch.get("decoder_task_ids"), mutable=["aux_loss"])
+    value, acc = objective_loss(objective, z, batch["prm_labels"], batch.get("prm_groups"),
+                                threshold=threshold, max_positions=max_positions)
+    aux = sum((jnp.sum(x) for x in jax.tree.leaves(state.get("aux_loss", {}))),
+              jnp.float32(0.0))
+    seg = batch.get("decoder_segment_ids")
+    real = jnp.sum(seg > 0) if seg is not None else jnp.sum(batch["decoder_input_tokens"] >= 0)
+    labelled = jnp.sum(batch["prm_labels"] > 0).astype(jnp.float32)
+    return value + aux, {"loss": value, "aux_loss": aux, "accuracy": acc,
+                         "tokens": real.astype(jnp.float32), "labelled_steps": labelled}
+  return loss

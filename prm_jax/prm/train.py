@@ -1,0 +1,212 @@
+"""PRM training through the `mode_jax` trainer and entry point:
+
+    python -m mode_jax.main --config=configs/prm_arith.py --workdir=runs/prm_omegaprm
+
+(config.job = "prm_jax.prm.train:prm_train"). The backbone starts from `checkpoint.hf_path`
+(by default the tiny policy: a PRM initialised from its policy) and is trained fully
+(`adapter.method=none`) or through LoRA / MoDE adapters; the head always trains. Records are
+split into train / dev by question (a hash of the question id, `prm.dev_fraction`), so no
+question is in both. The same checkpoints, metrics.jsonl / TensorBoard and resume behaviour as
+every `mode_jax` run (in `<workdir>/train`); the trained PRM is saved in `<workdir>/prm_model`
+(`save_prm` / `load_prm`: all params for full fine-tuning, adapters + head and the base path
+otherwise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mode_jax.atomic_io import atomic_directory, jsonl_records, read_json
+from prm_jax.prm import data as prm_data
+from prm_jax.prm.model import PRMModel, StepScorer, backbone_params
+from prm_jax.prm.objectives import make_loss, objective_loss
+
+CONFIG_FILE, WEIGHTS_FILE = "prm_config.json", "prm.safetensors"
+
+
+def read_records(paths, errors: list) -> list[dict]:
+  """Records from JSONL files; malformed lines and records go to `errors` and are skipped."""
+  out = []
+  for path in ([paths] if isinstance(paths, str) else list(paths)):
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"prm.records: {path!r} does not exist (collect labels first: "
+                              "python -m prm_jax.collect ...)")
+    for n, rec in jsonl_records(path, errors):
+      try:
+        prm_data.check_record(rec, f"{path}:{n}")
+      except ValueError as e:
+        errors.append({"line": n, "error": str(e)})
+        continue
+      out.append(rec)
+  return out
+
+
+def is_dev(question_key: str, fraction: float) -> bool:
+  return zlib.crc32(question_key.encode()) % 10_000 < fraction * 10_000
+
+
+def save_prm(path: str, model_cfg, params, acfg, meta: dict) -> None:
+  from safetensors.numpy import save_file
+
+  from mode_jax.adapters.export import _flatten
+  from mode_jax.adapters.params import split
+  import flax.linen as nn
+  params = nn.meta.unbox(params)
+  keep = params if acfg is None else split(params)[1]
+  tensors = {k: np.ascontiguousarray(np.asarray(jax.device_get(v)))
+             for k, v in _flatten(keep).items()}
+  cfg = {"model": dataclasses.asdict(model_cfg), "adapter": None if acfg is None else
+         acfg.to_dict(), "full": acfg is None, **meta}
+  with atomic_directory(path) as tmp:
+    with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
+      json.dump(cfg, f, indent=2, default=str)
+    save_file(tensors, os.path.join(tmp, WEIGHTS_FILE))
+
+
+def load_prm(path: str):
+  """(model_cfg, params, adapter config or None, meta) of a `save_prm` directory."""
+  from safetensors.numpy import load_file
+
+  from mode_jax.adapters.config import AdapterConfig
+  from mode_jax.adapters.params import combine
+  from mode_jax.model import hf_io
+  from mode_jax.model.config import ModelConfig, RopeScaling
+  cfg_path = os.path.join(path, CONFIG_FILE)
+  if not os.path.exists(cfg_path):
+    raise FileNotFoundError(f"load_prm: {cfg_path} missing (not a saved PRM)")
+  meta = read_json(cfg_path)
+  m = dict(meta["model"])
+  m["rope_scaling"] = RopeScaling(**m["rope_scaling"])
+  model_cfg = ModelConfig(**m)
+  tree: dict = {}
+  for key, arr in load_file(os.path.join(path, WEIGHTS_FILE)).items():
+    node = tree
+    *parents, leaf = key.split("/")
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = arr
+  acfg = None
+  if not meta["full"]:
+    acfg = AdapterConfig.from_dict(meta["adapter"], where=f"{cfg_path}: field 'adapter'")
+    _, base = hf_io.load_hf_checkpoint(meta["base"])
+    tree = combine(backbone_params(base), tree, where=f"PRM {path}")
+  return model_cfg, tree, acfg, meta
+
+
+def scorer_from_dir(path: str, vocab=None, batch_size: int = 64) -> StepScorer:
+  from mode_jax.data.vocab import make_vocab
+  model_cfg, params, acfg, meta = load_prm(path)
+  return StepScorer(model_cfg, params, vocab or make_vocab("bytes"), adapter=acfg,
+                    template=meta.get("template", "Question: {question}\nAnswer:\n"),
+                    batch_size=batch_size)
+
+
+def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
+  """({"train": seqs, "validation": seqs}, info) from config.prm."""
+  errors: list = []
+  if pcfg.objective == "orm":
+    rows = _read_outcomes(pcfg.outcomes, errors)
+    split = {"train": [], "validation": []}
+    for q, sol, ok in rows:
+      split["validation" if is_dev(q, pcfg.dev_fraction) else "train"].append((q, sol, ok))
+    seqs = {k: prm_data.outcome_sequences(v, vocab.encode, pcfg.template)
+            for k, v in split.items()}
+  else:
+    recs = read_records(pcfg.records, errors)
+    split = {"train": [], "validation": []}
+    for r in recs:
+      split["validation" if is_dev(prm_data._qkey(r), pcfg.dev_fraction) else "train"].append(r)
+    seqs = {k: prm_data.sequences_from_records(v, vocab.encode, pcfg.template)
+            for k, v in split.items()}
+  if not seqs["train"]:
+    raise ValueError(f"prm: no training sequences from {pcfg.records or pcfg.outcomes}")
+  if pcfg.objective == "pairwise":
+    seqs["train"] = prm_data.shuffle_by_question(seqs["train"], 0)
+  info = {"input_errors": errors[:50], "num_input_errors": len(errors),
+          **{f"{k}_sequences": len(v) for k, v in seqs.items()},
+          **{f"{k}_labels": int(sum(sum(x > 0 for x in s["labels"]) for s in v))
+             for k, v in seqs.items()}}
+  return seqs, info
+
+
+def _read_outcomes(path: str, errors: list) -> list[tuple[str, str, bool]]:
+  """ORM data: JSONL of {"question", "solution", "correct"}."""
+  out = []
+  for n, rec in jsonl_records(path, errors):
+    if not (isinstance(rec.get("question"), str) and isinstance(rec.get("solution"), str)
+            and isinstance(rec.get("correct"), bool)):
+      errors.append({"line": n, "error": f"{path}:{n}: need question, solution (str), "
+                                         "correct (bool)"})
+      continue
+    out.append((rec["question"], rec["solution"], rec["correct"]))
+  return out
+
+
+def prm_train(config, workdir: str, log=print) -> dict:
+  import ml_collections
+
+  from mode_jax.data.vocab import make_vocab
+  from mode_jax.model import hf_io
+  from mode_jax.train import evaluate, jobs
+  from mode_jax.train.loop import train
+  pcfg = config.prm
+  vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
+  seqs, info = build_sequences(pcfg, vocab)
+  name = "prm_" + str(abs(hash(workdir)) % 10**8)
+  prm_data.register_task(name, seqs, vocab)
+  log(f"PRM ({pcfg.objective}): {info['train_sequences']} train / "
+      f"{info['validation_sequences']} dev sequences, {info['train_labels']} / "
+      f"{info['validation_labels']} labelled steps")
+  if config.checkpoint.hf_path:
+    model_cfg, base = hf_io.load_hf_checkpoint(config.checkpoint.hf_path)
+    base = backbone_params(base)
+  else:
+    model_cfg, base = jobs.model_config(config.model), None
+  acfg = jobs.adapter_config(config.adapter, 1)
+  model = PRMModel(model_cfg, acfg)
+  tcfg = ml_collections.ConfigDict(config.train.to_dict())
+  tcfg.seq_len = pcfg.max_len
+  loss = make_loss(pcfg.objective, threshold=pcfg.threshold, max_positions=pcfg.max_positions)
+  dev = list(prm_data.batches(name, pcfg.max_len, tcfg.batch_size, shuffle=False,
+                              split="validation", num_epochs=1)(0)) if seqs["validation"] else []
+
+  @jax.jit
+  def dev_loss(params, batch):
+    z = model.apply({"params": params}, batch["decoder_input_tokens"],
+                    positions=batch["decoder_positions"],
+                    segment_ids=batch["decoder_segment_ids"])
+    return objective_loss(pcfg.objective, z, batch["prm_labels"], batch["prm_groups"],
+                          threshold=pcfg.threshold, max_positions=pcfg.max_positions)
+
+  def eval_fn(step, trainable, frozen):
+    del step
+    params = evaluate.full_params(trainable, frozen, acfg is None)
+    vals = [jax.device_get(dev_loss(params, {k: jnp.asarray(v) for k, v in b.items()}))
+            for b in dev[:pcfg.dev_batches]]
+    return {"eval_loss": float(np.mean([v[0] for v in vals])),
+            "eval_accuracy": float(np.mean([v[1] for v in vals]))}
+
+  out = train(model_cfg, acfg, tcfg, batches=prm_data.batches(
+                  name, pcfg.max_len, tcfg.batch_size, seed=tcfg.seed,
+                  shuffle=pcfg.objective != "pairwise"),
+              workdir=os.path.join(workdir, "train"), base_params=base,
+              mesh_cfg=config.mesh.to_dict(), log=log, meta={"job": "prm_train"},
+              eval_fn=eval_fn if (dev and tcfg.eval_every) else None, model=model, loss=loss)
+  params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"], acfg is None))
+  save_prm(os.path.join(workdir, "prm_model"), model_cfg, params, acfg,
+           {"template": pcfg.template, "objective": pcfg.objective,
+            "base": config.checkpoint.hf_path})
+  summary = {"objective": pcfg.objective, **info, "final": out["metrics"]}
+  if dev:
+    summary["dev"] = eval_fn(0, out["state"].params, out["frozen"])
+  with open(os.path.join(workdir, "prm_train.json"), "w") as f:
+    json.dump(summary, f, indent=2, default=float)
+  log(json.dumps({k: v for k, v in summary.items() if k != "input_errors"}, default=float))
+  return summary

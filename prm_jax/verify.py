@@ -1,0 +1,117 @@
+"""Verification at inference: score N sampled solutions, pick an answer, measure accuracy vs N.
+
+Solution score from step scores (`aggregate`): "product" (Lightman et al.), "min"
+(Math-Shepherd), "last" (can beat both for MC-trained PRMs, per Qwen's lessons), "mean".
+Selection (`select`):
+- "majority": the most frequent answer (self-consistency);
+- "best_of_n": the answer of the highest-scoring solution;
+- "weighted": PRM-weighted self-consistency, argmax_a sum_i score_i * 1[a_i = a];
+- ORM-weighted vote is "weighted" with outcome-model scores.
+Ties go to the answer seen first. Solutions without an answer (None) never win.
+
+`accuracy_curves` subsamples n of the N sampled solutions per question (n = 1, 2, 4, ...) and
+bootstraps over questions: mean accuracy and a 95% percentile interval per (method, n).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+AGGREGATIONS = ("product", "min", "last", "mean")
+
+
+def aggregate(step_probs: Sequence[float], how: str = "product") -> float:
+  p = np.asarray(step_probs, float)
+  if how not in AGGREGATIONS:
+    raise ValueError(f"aggregation {how!r}: expected one of {AGGREGATIONS}")
+  if len(p) == 0:
+    return 0.0
+  return float({"product": np.prod, "min": np.min, "mean": np.mean,
+                "last": lambda x: x[-1]}[how](p))
+
+
+def select(answers: Sequence[Optional[str]], scores: Optional[Sequence[float]] = None,
+           method: str = "majority") -> Optional[str]:
+  idx = [i for i, a in enumerate(answers) if a is not None]
+  if not idx:
+    return None
+  if method == "majority":
+    weights = {i: 1.0 for i in idx}
+  elif method in ("weighted", "best_of_n"):
+    if scores is None:
+      raise ValueError(f"selection {method!r} needs scores")
+    if method == "best_of_n":
+      return answers[max(idx, key=lambda i: (scores[i], -i))]
+    weights = {i: float(scores[i]) for i in idx}
+  else:
+    raise ValueError(f"selection {method!r}: expected majority, best_of_n or weighted")
+  totals: dict = {}
+  for i in idx:
+    totals[answers[i]] = totals.get(answers[i], 0.0) + weights[i]
+  first = {}
+  for i in idx:
+    first.setdefault(answers[i], i)
+  return max(totals, key=lambda a: (totals[a], -first[a]))
+
+
+def accuracy_curves(questions: Sequence[Mapping], methods: Mapping[str, tuple],
+                    ns: Sequence[int], *, n_boot: int = 200, seed: int = 0) -> dict:
+  """questions: [{"gold", "answers": [N], "scores": {name: [N]}}]; methods: {label:
+  (selection, score name or None)} -> {label: {n: {"mean", "lo", "hi"}}}."""
+  rng = np.random.default_rng(seed)
+  n_q = len(questions)
+  n_max = min(len(q["answers"]) for q in questions)
+  out: dict = {m: {} for m in methods}
+  for n in ns:
+    if n > n_max:
+      raise ValueError(f"n={n} > {n_max} samples per question")
+    # one random subset of n samples per (replicate, question), shared by all methods
+    subsets = [[rng.choice(n_max, n, replace=False) for _ in range(n_q)] for _ in range(n_boot)]
+    picks = [rng.integers(0, n_q, n_q) for _ in range(n_boot)]
+    for label, (method, score) in methods.items():
+      correct = np.zeros((n_boot, n_q))
+      for b in range(n_boot):
+        for qi, q in enumerate(questions):
+          sub = subsets[b][qi]
+          ans = [q["answers"][i] for i in sub]
+          sc = None if score is None else [q["scores"][score][i] for i in sub]
+          correct[b, qi] = select(ans, sc, method) == q["gold"]
+      point = correct.mean()                           # all questions, random subsets
+      boot = np.array([correct[b, picks[b]].mean() for b in range(n_boot)])
+      out[label][n] = {"mean": float(point), "lo": float(np.percentile(boot, 2.5)),
+                       "hi": float(np.percentile(boot, 97.5))}
+  return out
+
+
+def curves_markdown(curves: dict) -> str:
+  ns = sorted(next(iter(curves.values())))
+  lines = ["| method | " + " | ".join(f"N={n}" for n in ns) + " |",
+           "|---|" + "---|" * len(ns)]
+  for label, by_n in curves.items():
+    lines.append(f"| {label} | " + " | ".join(
+        f"{100 * by_n[n]['mean']:.1f} [{100 * by_n[n]['lo']:.1f}, {100 * by_n[n]['hi']:.1f}]"
+        for n in ns) + " |")
+  return "\n".join(lines)
+
+
+def plot_curves(curves: dict, path: str, title: str = "") -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for label, by_n in curves.items():
+    ns = sorted(by_n)
+    mean = [100 * by_n[n]["mean"] for n in ns]
+    ax.plot(ns, mean, marker="o", label=label)
+    ax.fill_between(ns, [100 * by_n[n]["lo"] for n in ns], [100 * by_n[n]["hi"] for n in ns],
+                    alpha=0.15)
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("N sampled solutions")
+  ax.set_ylabel("accuracy (%)")
+  ax.set_title(title)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)

@@ -1,0 +1,156 @@
+"""PRM objectives, evaluation and verification on literal / closed-form cases."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from prm_jax import evaluate as E
+from prm_jax import verify as V
+from prm_jax.prm import data as D
+from prm_jax.prm.objectives import objective_loss
+
+sig = lambda x: 1 / (1 + math.exp(-x))
+
+
+def _lab(*mcs):
+  return jnp.array([[0 if m is None else D.encode_label(m) for m in mcs]], jnp.int32)
+
+
+def test_soft_and_hard_bce_literal():
+  z = jnp.array([[2.0, -1.0, 0.5, 3.0]])
+  labels = _lab(0.75, 0.0, None, 0.25)
+  loss, acc = objective_loss("soft", z, labels)
+  want = np.mean([-(0.75 * math.log(sig(2)) + 0.25 * math.log(1 - sig(2))),
+                  -math.log(1 - sig(-1)),
+                  -(0.25 * math.log(sig(3)) + 0.75 * math.log(1 - sig(3)))])
+  assert float(loss) == pytest.approx(want, rel=1e-5)
+  assert float(acc) == pytest.approx(2 / 3)             # 0.25 target vs z = 3 is wrong
+  loss, acc = objective_loss("hard", z, labels)         # targets 1, 0, 1
+  want = np.mean([-math.log(sig(2)), -math.log(1 - sig(-1)), -math.log(sig(3))])
+  assert float(loss) == pytest.approx(want, rel=1e-5) and float(acc) == 1.0
+  loss, _ = objective_loss("hard", z, labels, threshold=0.5)   # targets 1, 0, 0
+  want = np.mean([-math.log(sig(2)), -math.log(1 - sig(-1)), -math.log(1 - sig(3))])
+  assert float(loss) == pytest.approx(want, rel=1e-5)
+  with pytest.raises(ValueError, match="objective 'nope'"):
+    objective_loss("nope", z, labels)
+
+
+def test_pairwise_bradley_terry_literal():
+  """X (MC .8, z 1) and Y (MC .4, z 0) are siblings: P(X > Y) = (1 + .8 - .4) / 2 = .7;
+  Z (group 2) has no sibling and adds no pair."""
+  z = jnp.array([[1.0, 0.0, 5.0, 0.0]])
+  labels = _lab(0.8, 0.4, 0.1, None)
+  groups = jnp.array([[1, 1, 2, 0]])
+  loss, acc = objective_loss("pairwise", z, labels, groups, max_positions=8)
+  want = -(0.7 * math.log(sig(1.0)) + 0.3 * math.log(sig(-1.0)))
+  assert float(loss) == pytest.approx(want, rel=1e-5) and float(acc) == 1.0
+  loss, acc = objective_loss("pairwise", jnp.array([[0.0, 1.0, 5.0, 0.0]]), labels, groups,
+                             max_positions=8)
+  assert float(acc) == 0.0
+
+
+def test_label_encoding_round_trip():
+  for mc in (0.0, 0.125, 1 / 3, 1.0):
+    assert D.decode_label(D.encode_label(mc)) == pytest.approx(mc, abs=5e-4)
+  assert D.decode_label(0) is None
+  with pytest.raises(ValueError, match="outside"):
+    D.encode_label(1.5)
+
+
+def test_sequences_label_each_record_once_at_its_last_token():
+  enc = lambda s: [ord(c) for c in s]
+  recs = [
+      {"question_id": "q", "question": "Q", "steps": ["a\n"], "mc": 0.5, "parent_id": 0},
+      {"question_id": "q", "question": "Q", "steps": ["a\n", "bb\n"], "mc": 0.25, "parent_id": 1},
+      {"question_id": "q", "question": "Q", "steps": ["a\n", "cc\n"], "mc": 0.0, "parent_id": 1},
+  ]
+  seqs = D.sequences_from_records(recs, enc, template="{question}:")
+  assert len(seqs) == 2                                     # leaves: a+bb, a+cc
+  first, second = seqs
+  assert first["targets"] == enc("Q:a\nbb\n")
+  lab = {i: D.decode_label(x) for i, x in enumerate(first["labels"]) if x}
+  assert lab == {3: 0.5, 6: 0.25}                           # ends of "a\n" and "bb\n"
+  lab2 = {i: D.decode_label(x) for i, x in enumerate(second["labels"]) if x}
+  assert lab2 == {6: 0.0}                                   # "a\n" already labelled
+  g1 = [x for x in first["groups"] if x]
+  g2 = [x for x in second["groups"] if x]
+  assert g1[1] == g2[0] != g1[0]                            # bb and cc are siblings
+
+
+def test_auroc_closed_form_and_step_metrics():
+  assert E.auroc([0.9, 0.8, 0.2, 0.1], [1, 1, 0, 0]) == 1.0
+  assert E.auroc([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0]) == 0.0
+  assert E.auroc([0.5] * 4, [1, 0, 1, 0]) == 0.5
+  # pairs (pos, neg): (0.9,0.5) win, (0.9,0.7) win, (0.6,0.5) win, (0.6,0.7) loss, ties 1/2
+  assert E.auroc([0.9, 0.6, 0.5, 0.7], [1, 1, 0, 0]) == 0.75
+  assert E.auroc([0.5, 0.5, 0.1], [1, 0, 0]) == pytest.approx(0.75)
+  assert math.isnan(E.auroc([0.1, 0.2], [1, 1]))
+  m = E.step_metrics([0.9, 0.4, 0.6], [1, 0, 0])
+  assert m["accuracy"] == pytest.approx(2 / 3) and m["auroc"] == 1.0
+
+
+def test_processbench_scores_and_threshold():
+  assert E.predict_first_error([0.9, 0.8, 0.3, 0.9], 0.5) == 2
+  assert E.predict_first_error([0.9, 0.8], 0.5) == -1
+  s = E.processbench_scores([2, -1, 1, -1, 0], [2, 1, 1, -1, -1])
+  assert s["acc_err"] == pytest.approx(2 / 3) and s["acc_cor"] == 0.5
+  assert s["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+  probs = [[0.9, 0.6, 0.9], [0.9, 0.9, 0.9], [0.3, 0.9, 0.9]]
+  gold = [1, -1, 0]
+  t = E.choose_threshold(probs, gold)
+  assert 0.6 < t <= 0.9                 # below 0.6 (step 1 of the first), not below 0.9
+  assert E.processbench(probs, gold, probs, gold)["f1"] == 1.0
+
+
+def test_read_processbench_names_bad_lines(tmp_path):
+  import json
+  p = tmp_path / "pb.jsonl"
+  p.write_text("\n".join([json.dumps({"problem": "q", "steps": ["a", "b"], "label": 1}),
+                          json.dumps({"problem": "q", "steps": ["a"], "label": 3}),
+                          "{oops"]) + "\n")
+  items, errors = E.read_processbench(str(p))
+  assert items == [{"question": "q", "steps": ["a", "b"], "first_error": 1}]
+  assert sorted(e["line"] for e in errors) == [2, 3]
+
+
+def test_aggregations_and_selection_literal():
+  p = [0.9, 0.5, 0.8]
+  assert V.aggregate(p, "product") == pytest.approx(0.36)
+  assert V.aggregate(p, "min") == 0.5 and V.aggregate(p, "last") == 0.8
+  assert V.aggregate(p, "mean") == pytest.approx(2.2 / 3)
+  answers = ["7", "7", "7", "9", "9", None]
+  scores = [0.1, 0.1, 0.1, 0.4, 0.35, 0.99]
+  assert V.select(answers, method="majority") == "7"
+  assert V.select(answers, scores, "weighted") == "9"          # .75 vs .3
+  assert V.select(answers, scores, "best_of_n") == "9"         # None never wins
+  assert V.select(["1", "2"], method="majority") == "1"       # tie: first seen
+  assert V.select([None, None]) is None
+  with pytest.raises(ValueError, match="needs scores"):
+    V.select(answers, None, "weighted")
+
+
+def test_accuracy_curves_closed_form_and_shrinking_intervals():
+  """Each sample is right with probability 1/2 independently; scores mark the right ones
+  perfectly, so best-of-N accuracy is 1 - 2^-n; majority over n = 1 is 1/2."""
+  rng = np.random.default_rng(0)
+  def make(nq):
+    qs = []
+    for _ in range(nq):
+      right = rng.random(16) < 0.5
+      qs.append({"gold": "g", "answers": ["g" if r else f"w{i}" for i, r in enumerate(right)],
+                 "scores": {"oracle": right.astype(float)}})
+    return qs
+  qs = make(400)
+  c = V.accuracy_curves(qs, {"best": ("best_of_n", "oracle"), "maj": ("majority", None)},
+                        [1, 2, 4], n_boot=50)
+  for n in (1, 2, 4):
+    emp = np.mean([any(q["answers"][i] == "g" for i in range(16)) for q in qs])
+    assert c["best"][n]["mean"] == pytest.approx(min(1 - 0.5 ** n, emp), abs=0.05)
+  assert c["maj"][1]["mean"] == pytest.approx(0.5, abs=0.06)
+  small = V.accuracy_curves(make(25), {"maj": ("majority", None)}, [1], n_boot=100)
+  big = V.accuracy_curves(make(400), {"maj": ("majority", None)}, [1], n_boot=100)
+  width = lambda x: x["maj"][1]["hi"] - x["maj"][1]["lo"]
+  assert width(big) < width(small)
+  assert "N=1" in V.curves_markdown(c)
