@@ -85,6 +85,28 @@ def accuracy_curves(questions: Sequence[Mapping], methods: Mapping[str, tuple],
   return out
 
 
+def paired_difference(questions: Sequence[Mapping], method_a: tuple, method_b: tuple, n: int,
+                      *, n_boot: int = 200, seed: int = 0) -> dict:
+  """Accuracy of method_a minus method_b with n samples per question: both methods see the
+  same random subsets; questions are resampled for the 95% interval. The difference is
+  significant at that level when the interval excludes 0."""
+  rng = np.random.default_rng(seed)
+  n_q = len(questions)
+  diffs = np.zeros((n_boot, n_q))
+  for b in range(n_boot):
+    for qi, q in enumerate(questions):
+      sub = rng.choice(len(q["answers"]), n, replace=False)
+      ans = [q["answers"][i] for i in sub]
+      got = []
+      for method, score in (method_a, method_b):
+        sc = None if score is None else [q["scores"][score][i] for i in sub]
+        got.append(select(ans, sc, method) == q["gold"])
+      diffs[b, qi] = float(got[0]) - float(got[1])
+  boot = np.array([diffs[b, rng.integers(0, n_q, n_q)].mean() for b in range(n_boot)])
+  return {"n": n, "mean": float(diffs.mean()), "lo": float(np.percentile(boot, 2.5)),
+          "hi": float(np.percentile(boot, 97.5))}
+
+
 def curves_markdown(curves: dict) -> str:
   ns = sorted(next(iter(curves.values())))
   lines = ["| method | " + " | ".join(f"N={n}" for n in ns) + " |",

@@ -100,3 +100,25 @@ class SimulatedPolicy:
       texts = [self.continuation(problem, prefix, rng) for _ in range(n)]
       result.append([Completion(t, len(t.encode())) for t in texts])
     return result
+
+
+class SimulatedBackend:
+  """The simulator behind a text-completion interface (`policy.base.Backend`): prompts are
+  template(question) + prefix, as `TemplatePolicy` and the pipeline's sampling build them. For
+  tests and dry runs of code written against backends (e.g. `prm_jax.pipeline`)."""
+
+  def __init__(self, policy: SimulatedPolicy, template: str = "Question: {question}\nAnswer:\n"):
+    head, _, tail = template.partition("{question}")
+    if not tail:
+      raise ValueError(f"template must contain '{{question}}' followed by text: {template!r}")
+    self.policy, self.head, self.tail = policy, head, tail
+
+  def complete(self, prompts, n, *, seed, **unused):
+    del unused
+    reqs = []
+    for p in prompts:
+      if not p.startswith(self.head) or self.tail not in p:
+        raise ValueError(f"prompt does not follow the template: {p[:80]!r}")
+      q, _, prefix = p[len(self.head):].partition(self.tail)
+      reqs.append((q, prefix))
+    return self.policy.rollout(reqs, n, seed=seed)

@@ -31,8 +31,8 @@ class PRMHead(nn.Module):
   def __call__(self, h):
     k = self.param("kernel", nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
                    (h.shape[-1],), jnp.float32)
-    b = self.param("bias", nn.initializers.zeros, (), jnp.float32)
-    return jnp.einsum("btd,d->bt", h.astype(jnp.float32), k) + b
+    b = self.param("bias", nn.initializers.zeros, (1,), jnp.float32)   # (1,): safetensors
+    return jnp.einsum("btd,d->bt", h.astype(jnp.float32), k) + b[0]     # has no 0-d arrays
 
 
 class _Head(nn.Module):

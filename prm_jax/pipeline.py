@@ -1,0 +1,301 @@
+"""The end-to-end process-supervision pipeline on the arithmetic env:
+
+    python -m prm_jax.pipeline --config=configs/prm_arith.py --workdir=runs/prm_pipeline
+
+1. trains the tiny policy (`prm_jax.policy.sft`; skipped when `pipeline.policy_checkpoint`
+   is set or `<workdir>/policy/policy_model` exists);
+2. collects OmegaPRM labels on `train_questions` problems with the in-process policy, then
+   Math-Shepherd labels on the same problems with the same rollouts per question;
+3. samples `orm_samples` graded solutions per training problem (outcome-model data);
+4. trains a PRM on each label set (the `config.prm` objective) and an ORM, all through the
+   `mode_jax` trainer (`prm_jax.prm.train.prm_train`);
+5. on `eval_questions` held-out problems samples `max_n` solutions each and reports: step
+   accuracy / AUROC against the exact checker, ProcessBench-style F1 (threshold chosen on the
+   first half of the problems, reported on the second), the "answer right, process wrong"
+   slice, and accuracy vs N of majority vote, PRM-weighted self-consistency (four
+   aggregations), best-of-N and ORM-weighted vote with bootstrap intervals, plus the paired
+   difference PRM-weighted minus majority at N = `compare_n`.
+Writes `<workdir>/report.md`, `report.json` and PNG plots. Every stage resumes: finished
+stages are skipped on a re-run (their outputs exist), collection resumes per question.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import ml_collections
+import numpy as np
+
+from mode_jax.atomic_io import write_json_atomic, write_jsonl_atomic
+from prm_jax import collect, evaluate, verify
+from prm_jax.envs import arithmetic as A
+
+
+def _load_sibling(name: str):
+  import importlib.util
+  here = os.path.dirname(os.path.abspath(_CONFIG_PATH[0]))
+  spec = importlib.util.spec_from_file_location(name, os.path.join(here, f"{name}.py"))
+  if spec is None or not os.path.exists(os.path.join(here, f"{name}.py")):
+    raise FileNotFoundError(f"pipeline: {name}.py not found beside {_CONFIG_PATH[0]}")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+_CONFIG_PATH = ["configs/prm_arith.py"]
+
+
+def stage_policy(config, wd, log) -> str:
+  p = config.pipeline
+  if p.policy_checkpoint:
+    return p.policy_checkpoint
+  from prm_jax.policy import sft
+  pc = _load_sibling("policy_arith").get_config()
+  pc.train.steps = p.policy_steps
+  out = os.path.join(wd, "policy")
+  if not os.path.exists(os.path.join(out, "policy_eval.json")):
+    log("== 1. policy (tiny backbone, SFT on generated solutions)")
+    sft.run(pc, out, log=log)
+  return os.path.join(out, "policy_model")
+
+
+def collect_config(config, method: str, policy_ckpt: str, budget: int = 0):
+  p = config.pipeline
+  c = _load_sibling("omegaprm_arith").get_config("jax")
+  c.method = method
+  c.policy.checkpoint = policy_ckpt
+  c.questions.num = p.train_questions
+  c.questions.seed = p.train_seed
+  c.search.search_limit = p.search_limit
+  c.shepherd.k = c.search.k
+  c.shepherd.rollout_budget = budget
+  c.shepherd.max_solutions = 32
+  c.log_every = 1000
+  return c
+
+
+def stage_collect(config, wd, policy_ckpt, log, policy=None) -> dict:
+  out = {}
+  log("== 2. OmegaPRM labels")
+  out["omegaprm"] = collect.collect(collect_config(config, "omegaprm", policy_ckpt),
+                                    os.path.join(wd, "collect_omegaprm"), log=log,
+                                    policy=policy)
+  per_q = math.ceil(out["omegaprm"]["rollouts"] / max(1, out["omegaprm"]["questions"]))
+  log(f"== 2b. Math-Shepherd labels, {per_q} rollouts per question (OmegaPRM's average)")
+  out["math_shepherd"] = collect.collect(
+      collect_config(config, "math_shepherd", policy_ckpt, budget=per_q),
+      os.path.join(wd, "collect_shepherd"), log=log, policy=policy)
+  return out
+
+
+def sample_solutions(backend, template, problems, n, seed) -> list[list[str]]:
+  prompts = [template.format(question=p.question) for p in problems]
+  return [[c.text for c in comps] for comps in backend.complete(prompts, n, seed=seed)]
+
+
+def stage_orm_data(config, wd, backend, log) -> str:
+  p = config.pipeline
+  path = os.path.join(wd, "orm_outcomes.jsonl")
+  if not os.path.exists(path):
+    log(f"== 3. ORM data: {p.orm_samples} graded samples per training problem")
+    probs = A.make_problems(p.train_questions, A.ArithmeticConfig(**dict(
+        collect_config(config, "omegaprm", "").questions.arith)), seed=p.train_seed)
+    sols = sample_solutions(backend, config.prm.template, probs, p.orm_samples, seed=1)
+    write_jsonl_atomic(path, [{"question": pr.question, "solution": s,
+                               "correct": A.is_correct(s, pr.answer)}
+                              for pr, ss in zip(probs, sols) for s in ss])
+  return path
+
+
+def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, log=print):
+  from prm_jax.prm.train import prm_train
+  out = os.path.join(wd, f"prm_{name}")
+  done = os.path.join(out, "prm_train.json")
+  if os.path.exists(done):
+    return json.load(open(done))
+  c = ml_collections.ConfigDict(config.to_dict())
+  if records:
+    c.prm.records = (records,)
+  c.prm.outcomes = outcomes
+  if objective:
+    c.prm.objective = objective
+  c.train.steps = config.pipeline.prm_steps
+  log(f"== 4. PRM '{name}' ({c.prm.objective})")
+  return prm_train(c, out, log=log)
+
+
+def exact_step_labels(problem, steps) -> list[int]:
+  fe = A.first_error(problem, steps)
+  return [int(fe is None or i < fe) for i in range(len(steps))]
+
+
+def stage_eval(config, wd, backend, log) -> dict:
+  from prm_jax import steps as steps_lib
+  from prm_jax.prm.train import scorer_from_dir
+  p = config.pipeline
+  arith = A.ArithmeticConfig(**dict(collect_config(config, "omegaprm", "").questions.arith))
+  problems = A.make_problems(p.eval_questions, arith, seed=p.eval_seed, prefix="heldout")
+  cache = os.path.join(wd, "eval_samples.json")
+  if os.path.exists(cache):
+    sols = json.load(open(cache))
+  else:
+    log(f"== 5. sampling {p.max_n} solutions for each of {len(problems)} held-out problems")
+    sols = sample_solutions(backend, config.prm.template, problems, p.max_n, seed=2)
+    write_json_atomic(cache, sols)
+  split = steps_lib.by_delimiter()
+  items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
+  owner = [i for i, ss in enumerate(sols) for _ in ss]
+  exact = [exact_step_labels(problems[owner[j]], st) for j, (_, st) in enumerate(items)]
+  checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
+  gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
+  scorers = {"omegaprm": "prm_omegaprm", "math_shepherd": "prm_math_shepherd", "orm": "prm_orm"}
+  probs = {}
+  for name, d in scorers.items():
+    t0 = time.perf_counter()
+    probs[name] = scorer_from_dir(os.path.join(wd, d, "prm_model")).score(items)
+    log(f"   scored {len(items)} solutions with {name} in {time.perf_counter() - t0:.1f} s")
+  res: dict = {"eval_problems": len(problems), "samples_per_problem": p.max_n,
+               "sample_accuracy": float(np.mean([c.answer_correct for c in checks])),
+               "process_correct_rate": float(np.mean([g == -1 and c.complete
+                                                      for g, c in zip(gold_fe, checks)]))}
+  half = len(problems) // 2
+  dev = [j for j in range(len(items)) if owner[j] < half]
+  test = [j for j in range(len(items)) if owner[j] >= half]
+  for name in ("omegaprm", "math_shepherd"):
+    flat_p = np.concatenate([probs[name][j] for j in test])
+    flat_y = np.concatenate([exact[j] for j in test])
+    pb = evaluate.processbench([probs[name][j] for j in dev], [gold_fe[j] for j in dev],
+                               [probs[name][j] for j in test], [gold_fe[j] for j in test])
+    slice_ = [j for j in test if checks[j].answer_correct and gold_fe[j] != -1]
+    clean = [j for j in test if checks[j].answer_correct and gold_fe[j] == -1]
+    flag = lambda js: float(np.mean([min(probs[name][j]) < pb["threshold"] for j in js])) \
+        if js else float("nan")
+    res[name] = {"step": evaluate.step_metrics(flat_p, flat_y), "processbench": pb,
+                 "answer_right_process_wrong": {"solutions": len(slice_),
+                                                "flagged": flag(slice_),
+                                                "flagged_when_process_right": flag(clean)}}
+  qs = []
+  for i, pr in enumerate(problems):
+    js = [j for j in range(len(items)) if owner[j] == i]
+    q = {"gold": pr.answer, "answers": [A.extract_answer("".join(items[j][1])) for j in js],
+         "scores": {}}
+    for name in ("omegaprm", "math_shepherd"):
+      for agg in verify.AGGREGATIONS:
+        q["scores"][f"{name}_{agg}"] = [verify.aggregate(probs[name][j], agg) for j in js]
+    q["scores"]["orm"] = [float(probs["orm"][j][-1]) if len(probs["orm"][j]) else 0.0
+                          for j in js]
+    qs.append(q)
+  methods = {"majority vote": ("majority", None)}
+  for agg in verify.AGGREGATIONS:
+    methods[f"PRM-weighted ({agg}), OmegaPRM"] = ("weighted", f"omegaprm_{agg}")
+  methods["PRM-weighted (product), Math-Shepherd"] = ("weighted", "math_shepherd_product")
+  methods["best-of-N (product), OmegaPRM"] = ("best_of_n", "omegaprm_product")
+  methods["best-of-N (product), Math-Shepherd"] = ("best_of_n", "math_shepherd_product")
+  methods["ORM-weighted vote"] = ("weighted", "orm")
+  ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
+  t0 = time.perf_counter()
+  res["curves"] = verify.accuracy_curves(qs, methods, ns, n_boot=p.n_boot, seed=0)
+  res["paired"] = {}
+  for label in ("PRM-weighted (product), OmegaPRM", "PRM-weighted (last), OmegaPRM",
+                "PRM-weighted (product), Math-Shepherd"):
+    res["paired"][label] = verify.paired_difference(
+        qs, methods[label], methods["majority vote"], min(p.compare_n, p.max_n),
+        n_boot=p.n_boot, seed=1)
+  log(f"   accuracy curves in {time.perf_counter() - t0:.1f} s")
+  return res
+
+
+def write_report(wd: str, res: dict, stats: dict) -> str:
+  from prm_jax import verify as V
+  V.plot_curves(res["curves"], os.path.join(wd, "accuracy_vs_n.png"),
+                "held-out arithmetic problems")
+  lines = ["# Process supervision on the arithmetic env", ""]
+  col = stats["collect"]
+  lines += ["## Labels", "", "| labels | questions | rollouts | policy calls | labelled prefixes |",
+            "|---|---|---|---|---|"]
+  for k, s in col.items():
+    lines.append(f"| {k} | {s['questions']} | {s['rollouts']} | {s['policy_calls']} | "
+                 f"{s['labelled_prefixes']} |")
+  lines += ["", "## Step-level (test half, exact labels from the checker)", "",
+            "| PRM trained on | step acc | step AUROC | ProcessBench F1 (acc_err / acc_cor, "
+            "threshold) | answer-right-process-wrong flagged | flagged when process right |",
+            "|---|---|---|---|---|---|"]
+  for k in ("omegaprm", "math_shepherd"):
+    r = res[k]
+    pb, sl = r["processbench"], r["answer_right_process_wrong"]
+    lines.append(f"| {k} | {r['step']['accuracy']:.3f} | {r['step']['auroc']:.3f} | "
+                 f"{pb['f1']:.3f} ({pb['acc_err']:.3f} / {pb['acc_cor']:.3f}, "
+                 f"{pb['threshold']:.2f}) | {sl['flagged']:.3f} of {sl['solutions']} | "
+                 f"{sl['flagged_when_process_right']:.3f} |")
+  lines += ["", f"## Accuracy vs N ({res['eval_problems']} held-out problems, sample "
+                f"accuracy {100 * res['sample_accuracy']:.1f}%; mean [95% bootstrap interval])",
+            "", V.curves_markdown(res["curves"]), "", "![accuracy vs N](accuracy_vs_n.png)", "",
+            "## PRM-weighted self-consistency minus majority vote (paired bootstrap)", "",
+            "| method | N | difference (points) | 95% interval |", "|---|---|---|---|"]
+  for label, d in res["paired"].items():
+    lines.append(f"| {label} | {d['n']} | {100 * d['mean']:+.1f} | "
+                 f"[{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] |")
+  md = "\n".join(lines) + "\n"
+  with open(os.path.join(wd, "report.md"), "w") as f:
+    f.write(md)
+  write_json_atomic(os.path.join(wd, "report.json"), {"eval": res, **stats})
+  return md
+
+
+def run(config, wd: str, log=print, backend=None) -> dict:
+  """`backend` (tests): a text-completion backend used instead of training and loading the
+  policy (e.g. `envs.simulated.SimulatedBackend`)."""
+  from prm_jax.policy.base import TemplatePolicy
+  from prm_jax.policy.jax_policy import load_backend
+  t0 = time.perf_counter()
+  os.makedirs(wd, exist_ok=True)
+  timings = {}
+  policy_ckpt = "" if backend is not None else stage_policy(config, wd, log)
+  timings["policy"] = time.perf_counter() - t0
+  col = stage_collect(config, wd, policy_ckpt, log, policy=None if backend is None else
+                      TemplatePolicy(backend, config.prm.template))
+  timings["collect"] = time.perf_counter() - t0 - sum(timings.values())
+  if backend is None:
+    backend = load_backend(policy_ckpt, max_new_tokens=96, temperature=1.0, max_batch=512)
+  outcomes = stage_orm_data(config, wd, backend, log)
+  trained = {
+      "omegaprm": stage_train(config, wd, "omegaprm", records=os.path.join(
+          wd, "collect_omegaprm", "records.jsonl"), log=log),
+      "math_shepherd": stage_train(config, wd, "math_shepherd", records=os.path.join(
+          wd, "collect_shepherd", "records.jsonl"), log=log),
+      "orm": stage_train(config, wd, "orm", outcomes=outcomes, objective="orm", log=log)}
+  timings["train"] = time.perf_counter() - t0 - sum(timings.values())
+  res = stage_eval(config, wd, backend, log)
+  timings["eval"] = time.perf_counter() - t0 - sum(timings.values())
+  timings["total"] = time.perf_counter() - t0
+  stats = {"collect": {k: {kk: v[kk] for kk in ("questions", "rollouts", "policy_calls",
+                                                 "labelled_prefixes", "tokens")}
+                       for k, v in col.items()},
+           "prm_train": {k: {kk: v.get(kk) for kk in ("train_labels", "validation_labels",
+                                                       "dev")} for k, v in trained.items()},
+           "timings_s": timings}
+  md = write_report(wd, res, stats)
+  log(md)
+  log(f"pipeline done in {timings['total']:.0f} s; report in {wd}/report.md")
+  return {"eval": res, **stats}
+
+
+def main(argv):
+  del argv
+  from absl import flags, logging
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  _CONFIG_PATH[0] = flags.FLAGS["config"].config_filename
+  run(flags.FLAGS.config, flags.FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  from absl import app, flags
+  from ml_collections import config_flags
+  config_flags.DEFINE_config_file("config", "configs/prm_arith.py", "PRM config.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", "runs/prm_pipeline", "Output directory.")
+  app.run(main)

@@ -1,0 +1,116 @@
+"""PRM training through `python -m mode_jax.main` (full fine-tuning) and in-process with LoRA,
+save / load / score, and the end-to-end pipeline on a simulated backend."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import omegaprm_arith, prm_arith
+from mode_jax.model import Transformer, hf_io, presets
+from prm_jax import collect
+from prm_jax.envs import arithmetic as A
+from prm_jax.envs.simulated import SimulatedBackend, SimulatedPolicy
+from prm_jax.policy.sft import POLICY_ARITH
+from prm_jax.prm.train import load_prm, prm_train, scorer_from_dir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+  wd = tmp_path_factory.mktemp("labels")
+  c = omegaprm_arith.get_config()
+  c.questions.arith = dict(POLICY_ARITH, min_ops=3, max_ops=4)
+  c.questions.num = 16
+  c.policy.p_error, c.policy.p_recover = 0.15, 0.05
+  c.search.search_limit = 10
+  c.log_every = 1000
+  collect.collect(c, str(wd), log=lambda *_: None)
+  return str(wd / "records.jsonl")
+
+
+def _small(config, records, steps=4):
+  config.checkpoint.hf_path = ""
+  config.prm.records = (records,)
+  config.prm.max_len = 128
+  config.train.update(dict(steps=steps, batch_size=4, log_every=2, eval_every=2, ckpt_every=2))
+  return config
+
+
+def test_prm_through_mode_jax_main_and_scoring(records, tmp_path):
+  wd = tmp_path / "prm"
+  args = [sys.executable, "-m", "mode_jax.main", f"--config={ROOT}/configs/prm_arith.py",
+          f"--workdir={wd}", "--config.checkpoint.hf_path=", f"--config.prm.records=('{records}',)",
+          "--config.prm.max_len=128", "--config.train.steps=4", "--config.train.batch_size=4",
+          "--config.train.log_every=2", "--config.train.eval_every=2",
+          "--config.train.ckpt_every=2"]
+  p = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+  assert p.returncode == 0, p.stderr[-3000:]
+  summary = json.load(open(wd / "prm_train.json"))
+  assert summary["objective"] == "soft" and summary["train_labels"] > 0
+  assert "eval_loss" in summary["dev"]
+  rows = [json.loads(l) for l in open(wd / "train" / "metrics.jsonl")]
+  assert any("labelled_steps" in r for r in rows) and any("eval_loss" in r for r in rows)
+  cfg, params, acfg, meta = load_prm(str(wd / "prm_model"))
+  assert acfg is None and meta["objective"] == "soft" and "adapter" in params
+  scorer = scorer_from_dir(str(wd / "prm_model"))
+  out = scorer.score([("Start with 3. Add 4. What is the result?", ["3 + 4 = 7\n", "The answer is 7."]),
+                      ("q", ["a\n"])])
+  assert [len(x) for x in out] == [2, 1] and all(((0 < x) & (x < 1)).all() for x in out)
+  # resuming the finished run trains nothing more and keeps the saved PRM loadable
+  p = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+  assert p.returncode == 0 and "resumed from" in p.stdout + p.stderr
+
+
+def test_prm_with_lora_trains_adapters_and_head_only(records, tmp_path):
+  cfg = presets.get("tiny", embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1,
+                    head_dim=32, mlp_dim=128)
+  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
+  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  c = _small(prm_arith.get_config(), records, steps=6)
+  c.checkpoint.hf_path = str(tmp_path / "base")
+  c.adapter = {"method": "lora", "experts": 1, "rank": 4, "targets": ("q", "v")}
+  c.prm.objective = "pairwise"
+  summary = prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  assert summary["objective"] == "pairwise"
+  _, params, acfg, _ = load_prm(str(tmp_path / "run" / "prm_model"))
+  assert acfg.method == "lora"
+  _, base_loaded = hf_io.load_hf_checkpoint(str(tmp_path / "base"))
+  np.testing.assert_array_equal(params["embedder"]["embedding"],
+                                base_loaded["embedder"]["embedding"])     # frozen base
+  assert np.abs(params["adapter"]["prm_head"]["kernel"]).sum() > 0       # trained head
+  assert "adapter" in params["layers_0"]["attn"]["q"]
+
+
+def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
+  c = prm_arith.get_config()
+  c.checkpoint.hf_path = ""
+  c.model.overrides = dict(embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1, head_dim=32,
+                           mlp_dim=128)
+  c.prm.max_len = 128
+  c.train.update(dict(batch_size=4, log_every=1000, eval_every=0, ckpt_every=1000))
+  c.pipeline.update(dict(train_questions=10, search_limit=6, orm_samples=4, prm_steps=4,
+                         eval_questions=8, max_n=8, n_boot=10, compare_n=4))
+  arith = A.ArithmeticConfig(**POLICY_ARITH)
+  probs = (A.make_problems(10, arith, seed=c.pipeline.train_seed)
+           + A.make_problems(8, arith, seed=c.pipeline.eval_seed, prefix="heldout"))
+  backend = SimulatedBackend(SimulatedPolicy(probs, p_error=0.2, p_recover=0.1))
+  from prm_jax import pipeline
+  pipeline._CONFIG_PATH[0] = os.path.join(ROOT, "configs", "prm_arith.py")
+  out = pipeline.run(c, str(tmp_path), log=lambda *_: None, backend=backend)
+  report = (tmp_path / "report.md").read_text()
+  assert "majority vote" in report and "ProcessBench" in report
+  assert (tmp_path / "accuracy_vs_n.png").stat().st_size > 1000
+  curves = out["eval"]["curves"]
+  assert set(curves["majority vote"]) == {1, 2, 4, 8}
+  assert 0.0 <= curves["ORM-weighted vote"][8]["mean"] <= 1.0
+  assert out["collect"]["math_shepherd"]["questions"] == 10
+  # resuming skips every finished stage
+  again = pipeline.run(c, str(tmp_path), log=lambda *_: None, backend=backend)
+  assert again["eval"]["curves"]["majority vote"] == curves["majority vote"]
