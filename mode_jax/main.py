@@ -1,7 +1,9 @@
 """Main entry point: `python -m mode_jax.main --config=configs/X.py --workdir=DIR`.
 
 The config (an ml_collections file, locked: a misspelt override is an error) names the job in
-`config.job`. Jobs: `sample_demo` (build/load a model, HF round trip, sample).
+`config.job`. Jobs: `sample_demo` (build/load a model, HF round trip, sample), `train`,
+`mode_synthetic`, or "package.module:function" for jobs defined elsewhere (configs/prm_arith.py
+uses "prm_jax.prm.train:prm_train").
 """
 
 from __future__ import annotations

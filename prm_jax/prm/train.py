@@ -183,12 +183,30 @@ def prm_train(config, workdir: str, log=print) -> dict:
                     positions=batch["decoder_positions"],
                     segment_ids=batch["decoder_segment_ids"])
     return objective_loss(pcfg.objective, z, batch["prm_labels"], batch["prm_groups"],
-                          threshold=pcfg.threshold, max_positions=pcfg.max_positions)
+                          threshold=pcfg.threshold, max_positions=pcfg.max_positions) + (z,)
+
+  def dev_step_metrics(params) -> dict:
+    """Per-step accuracy / AUROC on every dev batch against the MC labels: hard 1[MC > 0]
+    (AUROC, and accuracy of 1[p > .5]) and 1[MC > .5] (accuracy)."""
+    from prm_jax.evaluate import auroc
+    ps, mcs = [], []
+    for b in dev:
+      z = np.asarray(jax.device_get(dev_loss(params, {k: jnp.asarray(v)
+                                                      for k, v in b.items()})[2]))
+      lab = b["prm_labels"]
+      ps.append(1 / (1 + np.exp(-z[lab > 0])))
+      mcs.append((lab[lab > 0] - 1) / prm_data.LABEL_SCALE)
+    if not ps:
+      return {}
+    p, mc = np.concatenate(ps), np.concatenate(mcs)
+    return {"dev_steps": int(len(p)), "dev_auroc_mc_gt_0": auroc(p, mc > 0),
+            "dev_acc_mc_gt_0": float(((p > 0.5) == (mc > 0)).mean()),
+            "dev_acc_mc_gt_half": float(((p > 0.5) == (mc > 0.5)).mean())}
 
   def eval_fn(step, trainable, frozen):
     del step
     params = evaluate.full_params(trainable, frozen, acfg is None)
-    vals = [jax.device_get(dev_loss(params, {k: jnp.asarray(v) for k, v in b.items()}))
+    vals = [jax.device_get(dev_loss(params, {k: jnp.asarray(v) for k, v in b.items()})[:2])
             for b in dev[:pcfg.dev_batches]]
     return {"eval_loss": float(np.mean([v[0] for v in vals])),
             "eval_accuracy": float(np.mean([v[1] for v in vals]))}
@@ -205,7 +223,8 @@ def prm_train(config, workdir: str, log=print) -> dict:
             "base": config.checkpoint.hf_path})
   summary = {"objective": pcfg.objective, **info, "final": out["metrics"]}
   if dev:
-    summary["dev"] = eval_fn(0, out["state"].params, out["frozen"])
+    summary["dev"] = dict(eval_fn(0, out["state"].params, out["frozen"]),
+                          **dev_step_metrics(params))
   with open(os.path.join(workdir, "prm_train.json"), "w") as f:
     json.dump(summary, f, indent=2, default=float)
   log(json.dumps({k: v for k, v in summary.items() if k != "input_errors"}, default=float))

@@ -79,6 +79,28 @@ def test_sequences_label_each_record_once_at_its_last_token():
   assert g1[1] == g2[0] != g1[0]                            # bb and cc are siblings
 
 
+def test_packed_batches_keep_labels_on_their_tokens():
+  """Through the seqio task and PRMFeatureConverter's packing, every label (MC 0 included)
+  stays on the token it was put on, and segments / positions restart per sequence."""
+  from mode_jax.data.vocab import make_vocab
+  v = make_vocab("bytes")
+  recs = [{"question_id": f"q{i}", "question": f"Q{i}", "steps": ["1 + 1 = 2\n", "2 + 2 = 4\n"],
+           "mc": m, "parent_id": 0} for i, m in enumerate((0.0, 0.5, 1.0, 0.25))]
+  recs += [dict(r, steps=r["steps"][:1], mc=0.75) for r in recs]
+  seqs = D.sequences_from_records(recs, v.encode, template="{question}:")
+  D.register_task("prm_packing_test", {"train": seqs}, v)
+  batch = next(D.batches("prm_packing_test", 64, 1, shuffle=False)(0))
+  seg, toks, lab = batch["decoder_segment_ids"][0], batch["decoder_input_tokens"][0], \
+      batch["prm_labels"][0]
+  assert seg.max() >= 2                                   # several sequences per packed row
+  for k in range(1, seg.max() + 1):
+    s = seqs[k - 1]
+    where = seg == k
+    assert list(toks[where]) == s["targets"] and list(lab[where]) == s["labels"]
+    assert list(batch["decoder_positions"][0][where]) == list(range(len(s["targets"])))
+  assert (lab[seg == 0] == 0).all()
+
+
 def test_auroc_closed_form_and_step_metrics():
   assert E.auroc([0.9, 0.8, 0.2, 0.1], [1, 1, 0, 0]) == 1.0
   assert E.auroc([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0]) == 0.0

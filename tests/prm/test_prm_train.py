@@ -63,6 +63,15 @@ def test_prm_through_mode_jax_main_and_scoring(records, tmp_path):
   out = scorer.score([("Start with 3. Add 4. What is the result?", ["3 + 4 = 7\n", "The answer is 7."]),
                       ("q", ["a\n"])])
   assert [len(x) for x in out] == [2, 1] and all(((0 < x) & (x < 1)).all() for x in out)
+  # ProcessBench-style evaluation of the saved PRM on a local JSONL
+  from prm_jax import evaluate
+  pb = tmp_path / "pb.jsonl"
+  pb.write_text("\n".join(json.dumps({"problem": f"Start with {i}. Add 1. What is the result?",
+                                      "steps": [f"{i} + 1 = {i + 1 + (i % 2)}",
+                                                f"The answer is {i + 1}."],
+                                      "label": 0 if i % 2 else -1}) for i in range(6)) + "\n")
+  res = evaluate.main([f"--prm={wd / 'prm_model'}", f"--data={pb}"])
+  assert res["dev"] == 3 and res["test"] == 3 and 0.0 <= res["f1"] <= 1.0
   # resuming the finished run trains nothing more and keeps the saved PRM loadable
   p = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
   assert p.returncode == 0 and "resumed from" in p.stdout + p.stderr
