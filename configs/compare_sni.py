@@ -12,16 +12,14 @@ Without `checkpoint.hf_path` the base is the tiny byte-level model pretrained in
 in `make run` (a plumbing check on CPU, not a meaningful SNI result).
 """
 
-import importlib.util
 import os
 
 import ml_collections
 
+from mode_jax.config_files import sibling
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location("compare_synthetic_cfg",
-                                               os.path.join(_HERE, "compare_synthetic.py"))
-base_cfg = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(base_cfg)
+base_cfg = sibling(__file__, "compare_synthetic")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -6,16 +6,11 @@ Same base (pretrained in the workdir as in `make run`), mixture, steps and seed 
 method; budgets matched to MoDE 4x8 on q, k, v, o (methods with rank 0 get the closest rank).
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-_spec = importlib.util.spec_from_file_location(
-    "mode_synthetic_cfg", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                       "mode_synthetic.py"))
-base_cfg = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(base_cfg)
+from mode_jax.config_files import sibling
+
+base_cfg = sibling(__file__, "mode_synthetic")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -12,16 +12,11 @@ bf16, adapters and optimizer float32). Adapted modules are not stated in the pap
 is the default here (its appendix analyses q, k, v, o LoRAs).
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
-_spec = importlib.util.spec_from_file_location(
-    "mode_synthetic_cfg", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                       "mode_synthetic.py"))
-base_cfg = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(base_cfg)
+from mode_jax.config_files import sibling
+
+base_cfg = sibling(__file__, "mode_synthetic")
 
 VARIANTS = {
     "mode6x4": dict(method="mode", experts=6, rank=4, block=1),

@@ -4,27 +4,17 @@ on generated step-by-step solutions, a few minutes on 2 CPU cores.
     python -m prm_jax.policy.sft --config=configs/policy_arith.py --workdir=runs/policy
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
+from mode_jax.config_files import sibling
 from prm_jax.policy.sft import POLICY_ARITH, TEMPLATE
-
-
-def _sibling(name):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
 
 
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   del arg
-  base = _sibling("mode_synthetic")
+  base = sibling(__file__, "mode_synthetic")
   c = ml_collections.ConfigDict()
   c.job = "policy_sft"
   c.seed = 0

@@ -13,6 +13,7 @@ configs/policy_arith.py) and the records default to runs/omegaprm_jax/records.js
 
 import ml_collections
 
+from mode_jax.config_files import sibling
 from prm_jax.policy.sft import TEMPLATE
 
 
@@ -21,10 +22,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.job = "prm_jax.prm.train:prm_train"
   c.seed = 0
-  c.model = ml_collections.ConfigDict(dict(
-      name="tiny", dtype="float32", param_dtype="float32", scan_layers=False, remat=False,
-      max_seq_len=512, overrides=dict(embed_dim=128, num_layers=4, num_heads=4,
-                                      num_kv_heads=2, head_dim=32, mlp_dim=384)))
+  c.model = sibling(__file__, "mode_synthetic").get_config().model   # without a checkpoint
   c.checkpoint = ml_collections.ConfigDict(dict(hf_path="runs/policy/policy_model"))
   c.vocab = ml_collections.ConfigDict(dict(kind="bytes", path=""))
   c.adapter = ml_collections.ConfigDict(dict(method="none"))

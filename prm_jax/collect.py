@@ -263,19 +263,6 @@ def collect(config, workdir: str, *, policy=None, log=print) -> dict:
   return stats
 
 
-def main(argv):
-  del argv
-  from absl import flags, logging
-  if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
-    logging.set_verbosity(logging.WARNING)
-  cfg = flags.FLAGS.config
-  collect(cfg, flags.FLAGS.workdir)
-
-
 if __name__ == "__main__":
-  from absl import app, flags
-  from ml_collections import config_flags
-  config_flags.DEFINE_config_file("config", "configs/omegaprm_arith.py", "Collection config.",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", "runs/omegaprm", "Output directory.")
-  app.run(main)
+  from prm_jax import cli
+  cli.run(collect, "configs/omegaprm_arith.py", "runs/omegaprm")

@@ -30,19 +30,14 @@ import ml_collections
 import numpy as np
 
 from mode_jax.atomic_io import write_json_atomic, write_jsonl_atomic
+from mode_jax.config_files import sibling
 from prm_jax import collect, evaluate, verify
 from prm_jax.envs import arithmetic as A
 
 
 def _load_sibling(name: str):
-  import importlib.util
-  here = os.path.dirname(os.path.abspath(_CONFIG_PATH[0]))
-  spec = importlib.util.spec_from_file_location(name, os.path.join(here, f"{name}.py"))
-  if spec is None or not os.path.exists(os.path.join(here, f"{name}.py")):
-    raise FileNotFoundError(f"pipeline: {name}.py not found beside {_CONFIG_PATH[0]}")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+  """A config beside the pipeline's config file (policy_arith, omegaprm_arith)."""
+  return sibling(_CONFIG_PATH[0], name)
 
 
 _CONFIG_PATH = ["configs/prm_arith.py"]
@@ -283,19 +278,12 @@ def run(config, wd: str, log=print, backend=None) -> dict:
   return {"eval": res, **stats}
 
 
-def main(argv):
-  del argv
-  from absl import flags, logging
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
-  _CONFIG_PATH[0] = flags.FLAGS["config"].config_filename
-  run(flags.FLAGS.config, flags.FLAGS.workdir)
+def _cli_job(config, workdir):
+  from prm_jax import cli
+  _CONFIG_PATH[0] = cli.config_path()
+  run(config, workdir)
 
 
 if __name__ == "__main__":
-  from absl import app, flags
-  from ml_collections import config_flags
-  config_flags.DEFINE_config_file("config", "configs/prm_arith.py", "PRM config.",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", "runs/prm_pipeline", "Output directory.")
-  app.run(main)
+  from prm_jax import cli
+  cli.run(_cli_job, "configs/prm_arith.py", "runs/prm_pipeline")

@@ -98,16 +98,25 @@ def register_rows(name: str, rows_by_split: dict[str, list[dict]], vocab, task_i
     rows = rows_by_split[split]
     return tf.data.Dataset.from_tensor_slices(
         {k: [r[k] for r in rows] for k in ("inputs", "targets", "references")})
+  return register_function_task(
+      name, dataset_fn, {s: len(r) for s, r in rows_by_split.items()}, output_features(vocab),
+      preprocessors=_preprocessors(task_id), postprocess_fn=metrics.postprocess,
+      metric_fns=metric_fns)
+
+
+def register_function_task(name: str, dataset_fn: Callable, num_examples: dict,
+                           features: dict, *, preprocessors: Sequence = (),
+                           postprocess_fn: Optional[Callable] = None,
+                           metric_fns: Sequence[Callable] = ()) -> str:
+  """(Re-)registers a seqio Task over `dataset_fn(split, shuffle_files, seed)` with
+  `num_examples` per split."""
   seqio.TaskRegistry.remove(name)
   seqio.TaskRegistry.add(
       name,
-      source=seqio.FunctionDataSource(
-          dataset_fn, splits=list(rows_by_split),
-          num_input_examples={s: len(r) for s, r in rows_by_split.items()}),
-      preprocessors=_preprocessors(task_id),
-      output_features=output_features(vocab),
-      postprocess_fn=metrics.postprocess,
-      metric_fns=list(metric_fns))
+      source=seqio.FunctionDataSource(dataset_fn, splits=list(num_examples),
+                                      num_input_examples=dict(num_examples)),
+      preprocessors=list(preprocessors), output_features=features,
+      postprocess_fn=postprocess_fn, metric_fns=list(metric_fns))
   return name
 
 

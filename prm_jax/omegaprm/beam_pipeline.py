@@ -118,13 +118,8 @@ def build(p, config, output: str):
 
 def load_config(path: str, overrides: Optional[list] = None):
   """An ml_collections config file with `a.b=value` overrides (values as Python literals)."""
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("collect_config", path)
-  if spec is None:
-    raise FileNotFoundError(f"config file {path!r} not found")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  cfg = mod.get_config()
+  from mode_jax.config_files import load_module
+  cfg = load_module(path).get_config()
   for item in overrides or []:
     key, _, raw = item.partition("=")
     if not _:

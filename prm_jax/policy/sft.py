@@ -95,18 +95,6 @@ def run(config, workdir: str, log=print) -> dict:
   return res
 
 
-def main(argv):
-  del argv
-  from absl import flags, logging
-  if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
-    logging.set_verbosity(logging.WARNING)
-  run(flags.FLAGS.config, flags.FLAGS.workdir)
-
-
 if __name__ == "__main__":
-  from absl import app, flags
-  from ml_collections import config_flags
-  config_flags.DEFINE_config_file("config", "configs/policy_arith.py", "Policy config.",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", "runs/policy", "Output directory.")
-  app.run(main)
+  from prm_jax import cli
+  cli.run(run, "configs/policy_arith.py", "runs/policy")

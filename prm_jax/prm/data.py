@@ -115,19 +115,13 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
     return tf.data.Dataset.from_generator(
         gen, output_signature={k: tf.TensorSpec([None], tf.int32) for k in feats})
 
+  from mode_jax.data.tasks import register_function_task
   ints = seqio.PassThroughVocabulary(size=1 << 30)
-  seqio.TaskRegistry.remove(name)
-  seqio.TaskRegistry.add(
-      name,
-      source=seqio.FunctionDataSource(
-          dataset_fn, splits=list(seqs_by_split),
-          num_input_examples={s: len(v) for s, v in seqs_by_split.items()}),
-      preprocessors=[],
-      output_features={
-          "targets": seqio.Feature(vocab, add_eos=False, dtype=tf.int32),
-          "labels": seqio.Feature(ints, add_eos=False, dtype=tf.int32, required=True),
-          "groups": seqio.Feature(ints, add_eos=False, dtype=tf.int32, required=True)})
-  return name
+  return register_function_task(
+      name, dataset_fn, {s: len(v) for s, v in seqs_by_split.items()},
+      {"targets": seqio.Feature(vocab, add_eos=False, dtype=tf.int32),
+       "labels": seqio.Feature(ints, add_eos=False, dtype=tf.int32),
+       "groups": seqio.Feature(ints, add_eos=False, dtype=tf.int32)})
 
 
 def feature_converter(pack: bool = True):
