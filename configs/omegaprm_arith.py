@@ -45,7 +45,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       source="arithmetic", num=32, seed=0, grader="arithmetic",
       arith=dict(min_ops=7, max_ops=15, max_start=20, max_operand=20, max_factor=5,
                  max_value=1000, allow_negative=False, ops=("+", "-", "*", "/")),
-      path="", question_field="question", answer_field="answer", id_field="id"))
+      path="", question_field="question", answer_field="answer", id_field="id",
+      task_field="task"))
   c.policy = policy_block()
   c.search = ml_collections.ConfigDict(dict(
       alpha=0.5, beta=0.9, length_scale=500.0, c_puct=0.125, k=8, search_limit=100,

@@ -49,18 +49,20 @@ def load_questions(qcfg) -> tuple[list[dict], list[dict]]:
   if qcfg.source == "arithmetic":
     probs = arithmetic.make_problems(qcfg.num, arithmetic.ArithmeticConfig(**dict(qcfg.arith)),
                                      seed=qcfg.seed)
-    return [{"id": p.id, "question": p.question, "answer": p.answer, "problem": p.to_json()}
-            for p in probs], []
+    return [{"id": p.id, "question": p.question, "answer": p.answer, "problem": p.to_json(),
+             "task": "arithmetic"} for p in probs], []
   if qcfg.source == "jsonl":
     return read_questions(qcfg.path, qcfg.question_field, qcfg.answer_field, qcfg.id_field,
-                          limit=qcfg.num)
+                          limit=qcfg.num, task_field=qcfg.get("task_field", "task"))
   raise ValueError(f"questions.source={qcfg.source!r}: expected 'arithmetic' or 'jsonl'")
 
 
 def read_questions(path: str, question_field: str = "question", answer_field: str = "answer",
-                   id_field: str = "id", limit: int = 0) -> tuple[list[dict], list[dict]]:
-  """Questions from JSONL; a GSM8K-style answer ("... #### 18") keeps its final part. Bad
-  lines are returned as errors ({"line", "error"}) and skipped."""
+                   id_field: str = "id", limit: int = 0,
+                   task_field: str = "task") -> tuple[list[dict], list[dict]]:
+  """Questions from JSONL; a GSM8K-style answer ("... #### 18") keeps its final part; the
+  optional `task_field` (a domain name) is copied to the records, where a multi-task PRM reads
+  it. Bad lines are returned as errors ({"line", "error"}) and skipped."""
   if not os.path.exists(path):
     raise FileNotFoundError(f"questions.path {path!r} does not exist")
   out, errors, seen = [], [], set()
@@ -78,7 +80,8 @@ def read_questions(path: str, question_field: str = "question", answer_field: st
       errors.append({"line": n, "error": f"{path}:{n}: duplicate {id_field} {qid!r}"})
       continue
     seen.add(qid)
-    q = {"id": qid, "question": str(rec[question_field]), "answer": answer}
+    q = {"id": qid, "question": str(rec[question_field]), "answer": answer,
+         "task": str(rec.get(task_field) or "")}
     if isinstance(rec.get("problem"), dict):   # arithmetic env problems (Problem.to_json)
       q["problem"] = rec["problem"]
     out.append(q)
@@ -234,6 +237,8 @@ def collect(config, workdir: str, *, policy=None, log=print) -> dict:
     def on_done(qid, res):
       q = by_id[qid]
       recs = res.records(q["question"], qid, q["answer"])
+      for r in recs:
+        r["task"] = q.get("task", "")
       summary = dict(question_id=qid, **res.summary())
       session["questions"] += 1
       session["rollouts"] += res.cost.rollouts

@@ -65,6 +65,7 @@ class SearchFn(beam.DoFn):
                        seed=collect.question_seed(self.config.seed, q["id"]))
     res = results[q["id"]]
     for rec in res.records(q["question"], q["id"], q["answer"]):
+      rec["task"] = q.get("task", "")
       yield rec
     yield beam.pvalue.TaggedOutput("summaries", dict(question_id=q["id"], **res.summary()))
 
@@ -85,7 +86,8 @@ def parse_line(line: str, qcfg: dict):
   if "####" in answer:
     answer = answer.rsplit("####", 1)[1].strip()
   q = {"id": str(rec.get(qcfg["id_field"], hashlib.sha1(line.encode()).hexdigest()[:16])),
-       "question": question, "answer": answer}
+       "question": question, "answer": answer,
+       "task": str(rec.get(qcfg.get("task_field", "task")) or "")}
   if isinstance(rec.get("problem"), dict):     # arithmetic env problems (Problem.to_json)
     q["problem"] = rec["problem"]
   yield q

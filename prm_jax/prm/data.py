@@ -9,7 +9,8 @@ twice. Siblings (records with the same parent state) share a group id, which the
 objective pairs on; sequences of one question are kept together so siblings mostly land in one
 batch (shuffle at question level for the pairwise objective).
 
-Labels are ints: 0 = none, 1 + round(1000 * MC) otherwise; groups: 0 = none, else id + 1.
+Labels are ints: 0 = none, 1 + round(1000 * MC) otherwise; groups: 0 = none, else id + 1;
+tasks: the record's task id on every token (for task-routed adapters).
 `PRMFeatureConverter` packs (decoder_input_tokens, prm_labels, prm_groups) with seqio's packer,
 shifting values by one around it (seqio's packer treats 0 as padding).
 """
@@ -45,8 +46,11 @@ def check_record(r, where: str) -> None:
 
 
 def sequences_from_records(records: Iterable[dict], encode: Callable[[str], Sequence[int]],
-                           template: str = "Question: {question}\nAnswer:\n") -> list[dict]:
-  """[{"question_id", "targets", "labels", "groups"}] (int lists of equal length)."""
+                           template: str = "Question: {question}\nAnswer:\n",
+                           task_ids: Optional[Mapping[str, int]] = None) -> list[dict]:
+  """[{"question_id", "targets", "labels", "groups", "tasks"}] (int lists of equal length).
+  `task_ids` maps a record's "task" field (domain; "default" when absent) to the id that
+  task-routed adapters read, so one PRM can route per domain."""
   by_q: dict[str, list] = {}
   for r in records:
     by_q.setdefault(_qkey(r), []).append(r)
@@ -57,6 +61,7 @@ def sequences_from_records(records: Iterable[dict], encode: Callable[[str], Sequ
     leaves = sorted(k for k in states if k not in inner)
     labelled: set = set()
     prompt = list(encode(template.format(question=recs[0]["question"])))
+    task = (task_ids or {}).get(recs[0].get("task") or "default", 0)
     for leaf in leaves:
       toks, labels, groups = list(prompt), [0] * len(prompt), [0] * len(prompt)
       for i, step in enumerate(leaf):
@@ -72,7 +77,8 @@ def sequences_from_records(records: Iterable[dict], encode: Callable[[str], Sequ
           if rec.get("parent_id") is not None:
             gid = group_ids.setdefault((qid, rec["parent_id"]), len(group_ids))
             groups[-1] = gid + 1
-      out.append({"question_id": qid, "targets": toks, "labels": labels, "groups": groups})
+      out.append({"question_id": qid, "targets": toks, "labels": labels, "groups": groups,
+                  "tasks": [task] * len(toks)})
   return out
 
 
@@ -85,7 +91,8 @@ def outcome_sequences(items: Iterable[tuple[str, str, bool]],
     toks = list(encode(template.format(question=q))) + list(encode(solution))
     labels = [0] * len(toks)
     labels[-1] = encode_label(1.0 if ok else 0.0)
-    out.append({"question_id": q, "targets": toks, "labels": labels, "groups": [0] * len(toks)})
+    out.append({"question_id": q, "targets": toks, "labels": labels, "groups": [0] * len(toks),
+                "tasks": [0] * len(toks)})
   return out
 
 
@@ -103,7 +110,7 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
   """A seqio Task whose examples are already tokenized sequences with labels and groups."""
   import seqio
   import tensorflow as tf
-  feats = ("targets", "labels", "groups")
+  feats = ("targets", "labels", "groups", "tasks")
 
   def dataset_fn(split, shuffle_files=False, seed=None):
     del shuffle_files, seed
@@ -121,7 +128,8 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
       name, dataset_fn, {s: len(v) for s, v in seqs_by_split.items()},
       {"targets": seqio.Feature(vocab, add_eos=False, dtype=tf.int32),
        "labels": seqio.Feature(ints, add_eos=False, dtype=tf.int32),
-       "groups": seqio.Feature(ints, add_eos=False, dtype=tf.int32)})
+       "groups": seqio.Feature(ints, add_eos=False, dtype=tf.int32),
+       "tasks": seqio.Feature(ints, add_eos=False, dtype=tf.int32)})
 
 
 def feature_converter(pack: bool = True):
@@ -135,7 +143,8 @@ def batches(name: str, length: int, batch_size: int, *, seed: int = 0, shuffle: 
   from mode_jax.data import tasks
 
   def fn(start_batch: int):
-    ds = tasks.get_dataset(name, split, {"targets": length, "labels": length, "groups": length},
+    ds = tasks.get_dataset(name, split, {k: length for k in ("targets", "labels", "groups",
+                                                             "tasks")},
                            batch_size=batch_size, seed=seed, shuffle=shuffle,
                            num_epochs=num_epochs, start_batch=start_batch,
                            feature_converter=feature_converter())

@@ -8,8 +8,8 @@
 split into train / dev by question (a hash of the question id, `prm.dev_fraction`), so no
 question is in both. The same checkpoints, metrics.jsonl / TensorBoard and resume behaviour as
 every `mode_jax` run (in `<workdir>/train`); the trained PRM is saved in `<workdir>/prm_model`
-(`save_prm` / `load_prm`: all params for full fine-tuning, adapters + head and the base path
-otherwise).
+(`save_prm` / `load_prm`: all params for full fine-tuning or a randomly initialised base,
+else adapters + head and the base checkpoint path).
 """
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ def save_prm(path: str, model_cfg, params, acfg, meta: dict) -> None:
   from mode_jax.adapters.params import split
   import flax.linen as nn
   params = nn.meta.unbox(params)
-  keep = params if acfg is None else split(params)[1]
+  whole = acfg is None or not meta.get("base")   # no base checkpoint to load the rest from
+  keep = params if whole else split(params)[1]
   tensors = {k: np.ascontiguousarray(np.asarray(jax.device_get(v)))
              for k, v in _flatten(keep).items()}
   cfg = {"model": dataclasses.asdict(model_cfg), "adapter": None if acfg is None else
-         acfg.to_dict(), "full": acfg is None, **meta}
+         acfg.to_dict(), "full": acfg is None, "whole_tree": whole, **meta}
   with atomic_directory(path) as tmp:
     with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
       json.dump(cfg, f, indent=2, default=str)
@@ -95,22 +96,29 @@ def load_prm(path: str):
   acfg = None
   if not meta["full"]:
     acfg = AdapterConfig.from_dict(meta["adapter"], where=f"{cfg_path}: field 'adapter'")
+  if not meta.get("whole_tree", meta["full"]):
     _, base = hf_io.load_hf_checkpoint(meta["base"])
     tree = combine(backbone_params(base), tree, where=f"PRM {path}")
   return model_cfg, tree, acfg, meta
 
 
-def scorer_from_dir(path: str, vocab=None, batch_size: int = 64) -> StepScorer:
+def scorer_from_dir(path: str, vocab=None, batch_size: int = 64, task: str = "") -> StepScorer:
+  """A StepScorer for a saved PRM; `task` (a record "task" name seen in training) picks the
+  task id that task-routed adapters read."""
   from mode_jax.data.vocab import make_vocab
   model_cfg, params, acfg, meta = load_prm(path)
+  ids = meta.get("task_ids", {"default": 0})
+  if task and task not in ids:
+    raise KeyError(f"PRM {path} was trained on tasks {sorted(ids)}, not {task!r}")
   return StepScorer(model_cfg, params, vocab or make_vocab("bytes"), adapter=acfg,
                     template=meta.get("template", "Question: {question}\nAnswer:\n"),
-                    batch_size=batch_size)
+                    batch_size=batch_size, task_id=ids[task] if task else None)
 
 
 def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
   """({"train": seqs, "validation": seqs}, info) from config.prm."""
   errors: list = []
+  task_ids = {"default": 0}
   if pcfg.objective == "orm":
     rows = _read_outcomes(pcfg.outcomes, errors)
     split = {"train": [], "validation": []}
@@ -120,16 +128,18 @@ def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
             for k, v in split.items()}
   else:
     recs = read_records(pcfg.records, errors)
+    names = sorted({r.get("task") or "default" for r in recs})
+    task_ids = {n: i for i, n in enumerate(names)}
     split = {"train": [], "validation": []}
     for r in recs:
       split["validation" if is_dev(prm_data._qkey(r), pcfg.dev_fraction) else "train"].append(r)
-    seqs = {k: prm_data.sequences_from_records(v, vocab.encode, pcfg.template)
+    seqs = {k: prm_data.sequences_from_records(v, vocab.encode, pcfg.template, task_ids)
             for k, v in split.items()}
   if not seqs["train"]:
     raise ValueError(f"prm: no training sequences from {pcfg.records or pcfg.outcomes}")
   if pcfg.objective == "pairwise":
     seqs["train"] = prm_data.shuffle_by_question(seqs["train"], 0)
-  info = {"input_errors": errors[:50], "num_input_errors": len(errors),
+  info = {"input_errors": errors[:50], "num_input_errors": len(errors), "task_ids": task_ids,
           **{f"{k}_sequences": len(v) for k, v in seqs.items()},
           **{f"{k}_labels": int(sum(sum(x > 0 for x in s["labels"]) for s in v))
              for k, v in seqs.items()}}
@@ -169,7 +179,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
     base = backbone_params(base)
   else:
     model_cfg, base = jobs.model_config(config.model), None
-  acfg = jobs.adapter_config(config.adapter, 1)
+  acfg = jobs.adapter_config(config.adapter, len(info["task_ids"]))
   model = PRMModel(model_cfg, acfg)
   tcfg = ml_collections.ConfigDict(config.train.to_dict())
   tcfg.seq_len = pcfg.max_len
@@ -181,7 +191,8 @@ def prm_train(config, workdir: str, log=print) -> dict:
   def dev_loss(params, batch):
     z = model.apply({"params": params}, batch["decoder_input_tokens"],
                     positions=batch["decoder_positions"],
-                    segment_ids=batch["decoder_segment_ids"])
+                    segment_ids=batch["decoder_segment_ids"],
+                    task_ids=batch.get("decoder_task_ids"))
     return objective_loss(pcfg.objective, z, batch["prm_labels"], batch["prm_groups"],
                           threshold=pcfg.threshold, max_positions=pcfg.max_positions) + (z,)
 
@@ -220,7 +231,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
   params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"], acfg is None))
   save_prm(os.path.join(workdir, "prm_model"), model_cfg, params, acfg,
            {"template": pcfg.template, "objective": pcfg.objective,
-            "base": config.checkpoint.hf_path})
+            "base": config.checkpoint.hf_path, "task_ids": info["task_ids"]})
   summary = {"objective": pcfg.objective, **info, "final": out["metrics"]}
   if dev:
     summary["dev"] = dict(eval_fn(0, out["state"].params, out["frozen"]),

@@ -123,3 +123,26 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   # resuming skips every finished stage
   again = pipeline.run(c, str(tmp_path), log=lambda *_: None, backend=backend)
   assert again["eval"]["curves"]["majority vote"] == curves["majority vote"]
+
+
+def test_multi_task_prm_routes_by_record_task(records, tmp_path):
+  """Records of two domains train one MoDE PRM with a task router; the task ids reach the
+  adapters through packing, and the saved PRM scores per domain."""
+  recs = [json.loads(l) for l in open(records)]
+  for i, r in enumerate(recs):
+    r["task"] = "even" if int(r["question_id"].rsplit("-", 1)[1]) % 2 == 0 else "odd"
+  path = tmp_path / "two_tasks.jsonl"
+  path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+  c = _small(prm_arith.get_config(), str(path), steps=3)
+  c.model.overrides = dict(embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1, head_dim=32,
+                           mlp_dim=128)
+  c.adapter = {"method": "mode", "experts": 2, "rank": 4, "targets": ("q", "v"),
+               "router": "task"}
+  summary = prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  assert summary["task_ids"] == {"even": 0, "odd": 1}
+  item = [("Start with 3. Add 4. What is the result?", ["3 + 4 = 7\n", "The answer is 7."])]
+  even = scorer_from_dir(str(tmp_path / "run" / "prm_model"), task="even").score(item)[0]
+  odd = scorer_from_dir(str(tmp_path / "run" / "prm_model"), task="odd").score(item)[0]
+  assert even.shape == odd.shape == (2,)
+  with pytest.raises(KeyError, match="not 'math'"):
+    scorer_from_dir(str(tmp_path / "run" / "prm_model"), task="math")
