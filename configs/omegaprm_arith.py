@@ -50,10 +50,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.policy = policy_block()
   c.search = ml_collections.ConfigDict(dict(
       alpha=0.5, beta=0.9, length_scale=500.0, c_puct=0.125, k=8, search_limit=100,
-      root_rollouts=32, filter_root=True))
+      root_rollouts=32, filter_root=True, record_root_rollouts=False))
   c.shepherd = ml_collections.ConfigDict(dict(
       k=8, root_rollouts=32, filter_root=True, max_solutions=32, rollout_budget=0,
-      annotate="incorrect"))
+      annotate="incorrect", record_root_rollouts=False))
   c.splitter = ml_collections.ConfigDict(dict(kind="delimiter", delimiter="\n", span=0))
   if arg == "jax":
     c.policy.kind = "jax"

@@ -42,7 +42,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # python -m prm_jax.pipeline --config=configs/prm_arith.py --workdir=runs/prm_pipeline
   c.pipeline = ml_collections.ConfigDict(dict(
       policy_checkpoint="",        # set to skip policy training (e.g. runs/policy/policy_model)
-      policy_steps=1000, train_questions=160, train_seed=7, search_limit=100,
-      orm_samples=8, prm_steps=250, eval_questions=100, eval_seed=11, max_n=64,
+      policy_steps=1000, train_questions=240, train_seed=7, search_limit=100,
+      record_root_rollouts=True,   # label the 32 graded root rollouts too (both methods)
+      orm_samples=8, prm_steps=400, eval_questions=100, eval_seed=11, max_n=64,
       n_boot=100, compare_n=16))
   return c

@@ -68,6 +68,7 @@ def collect_config(config, method: str, policy_ckpt: str, budget: int = 0):
   c.shepherd.k = c.search.k
   c.shepherd.rollout_budget = budget
   c.shepherd.max_solutions = 32
+  c.search.record_root_rollouts = c.shepherd.record_root_rollouts = p.record_root_rollouts
   c.log_every = 1000
   return c
 

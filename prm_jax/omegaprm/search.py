@@ -16,6 +16,11 @@ again); the incorrect rollouts of probes with 0 < MC < 1 join the pool (identica
 one state once). The first-error
 prefix is a state with MC = 0 (probed, or the complete rollout itself when hi = M). The search
 stops after `search_limit` iterations or when the pool is empty.
+
+`record_root_rollouts` (not in the paper, off by default) also records every distinct root
+rollout as a complete-solution state labelled by its correctness. The tree's only other
+complete solutions are the wrong rollouts whose last step is their first error, so without
+these a PRM sees final steps labelled wrong only.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class OmegaPRMConfig:
   search_limit: int = 100
   root_rollouts: int = 32
   filter_root: bool = True        # drop questions with 0/root_rollouts or all correct
+  record_root_rollouts: bool = False   # also label the graded root rollouts (complete)
 
   def __post_init__(self):
     for f in ("alpha", "beta"):
@@ -103,6 +109,8 @@ def omegaprm_search(question: str, gold: str, is_correct, cfg: OmegaPRMConfig = 
   if cfg.filter_root and tree.root.mc in (0.0, 1.0):
     return tree.result("omegaprm", localisations=[], filtered=True)
   add(tree.root, graded)
+  if cfg.record_root_rollouts:
+    tree.record_complete(graded)
   locs, iterations = [], 0
   while pool and iterations < cfg.search_limit:
     total = sum(s.visits for s in tree.states)

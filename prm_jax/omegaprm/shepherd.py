@@ -29,6 +29,7 @@ class ShepherdConfig:
   max_solutions: int = 32         # root rollouts annotated per question
   rollout_budget: int = 0         # stop annotating new solutions past this (0: none)
   annotate: str = "incorrect"     # or "all" (correct solutions get labels too)
+  record_root_rollouts: bool = False   # as OmegaPRMConfig.record_root_rollouts
 
   def __post_init__(self):
     if self.mode not in ("per_step", "sequential"):
@@ -48,6 +49,8 @@ def shepherd_search(question: str, gold: str, is_correct, cfg: ShepherdConfig = 
   graded = tree.estimate(tree.root, comps)
   if cfg.filter_root and tree.root.mc in (0.0, 1.0):
     return tree.result(method, localisations=[], filtered=True)
+  if cfg.record_root_rollouts:
+    tree.record_complete(graded)
   chosen = [g for g in graded if not g[2] and g[0]]
   if cfg.annotate == "all":
     chosen += [g for g in graded if g[2] and g[0]]

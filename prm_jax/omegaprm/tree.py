@@ -144,6 +144,12 @@ class Tree:
     s.mc = float(bool(self.is_correct(text, self.gold)))
     return s
 
+  def record_complete(self, graded) -> None:
+    """Every distinct complete rollout from the root as a terminal state (MC = correctness)."""
+    for pieces, _, _ in graded:
+      if pieces:
+        self.terminal(pieces, self.root.id)
+
   def result(self, method: str, **kw) -> SearchResult:
     return SearchResult(method=method, states=self.states, cost=self.cost,
                         root_mc=self.root.mc, root_tokens=self.root_tokens, **kw)

@@ -216,3 +216,15 @@ def test_token_span_pieces_are_probed_at_span_boundaries():
   res = drive({0: ("q", gen)}, pol, seed=0)[0][0]
   assert [len(p) for p in pol.log] == [0, 12, 16, 20]        # pieces 3, 4 (of 6), then 5
   assert res.localisations[0].predicted == 5                   # MC > 0 everywhere: last piece
+
+
+def test_record_root_rollouts_labels_complete_solutions_both_ways():
+  root = lambda n: [sol(0, 8)] * (n - 1) + [sol(0, 8, good=False)]
+  pol = Scripted({t: 0.5 for t in range(9)}, root=root)
+  recs, _ = run_omegaprm("q", GOLD, pol, is_correct,
+                         OmegaPRMConfig(search_limit=1, record_root_rollouts=True), seed=0)
+  term = sorted((r["mc"], len(r["steps"])) for r in recs if r["terminal"])
+  assert term == [(0.0, 9), (1.0, 9)]     # one right, one wrong; the search reuses the wrong one
+  recs, _ = run_math_shepherd("q", GOLD, Scripted({t: 0.5 for t in range(9)}, root=root),
+                              is_correct, ShepherdConfig(record_root_rollouts=True), seed=0)
+  assert sorted(r["mc"] for r in recs if r["terminal"]) == [0.0, 1.0]
