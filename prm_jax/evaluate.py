@@ -54,8 +54,14 @@ def processbench_scores(predicted: Sequence[int], gold: Sequence[int]) -> dict:
 
 
 def choose_threshold(step_probs: Sequence[Sequence[float]], gold: Sequence[int],
-                     grid: Sequence[float] = tuple(np.linspace(0.02, 0.98, 49))) -> float:
-  """The threshold with the best ProcessBench F1 on these (dev) solutions."""
+                     grid: Sequence[float] = ()) -> float:
+  """The threshold with the best ProcessBench F1 on these (dev) solutions. Candidates: `grid`,
+  or 0.02..0.98 plus the 1st..99th percentiles of the dev step scores (a PRM whose scores
+  sit in a narrow band still gets a fine grid)."""
+  if not len(grid):
+    flat = np.concatenate([np.asarray(p, float) for p in step_probs if len(p)] or [[0.5]])
+    grid = np.unique(np.concatenate([np.linspace(0.02, 0.98, 49),
+                                     np.percentile(flat, np.arange(1, 100))]))
   best, best_f1 = 0.5, -1.0
   for t in grid:
     f1 = processbench_scores([predict_first_error(p, t) for p in step_probs], gold)["f1"]
