@@ -7,7 +7,6 @@ GSM8K lines: {"question", "answer"}; the answer's lines are steps with calculato
 
 from __future__ import annotations
 
-import json
 import re
 
 from mode_jax.atomic_io import jsonl_records

@@ -11,7 +11,6 @@ rank whose added parameters come closest to the reference method's.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 

@@ -20,8 +20,6 @@ import argparse
 import json
 import time
 
-import numpy as np
-
 from prm_jax.envs import arithmetic as A
 from prm_jax.envs.simulated import SimulatedPolicy
 from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search

@@ -19,7 +19,6 @@ import numpy as np
 from prm_jax.policy.base import Completion, check_shape
 
 Requests = list            # [(prefix, n)]
-Search = Generator[Requests, list, "SearchResult"]
 
 
 @dataclasses.dataclass

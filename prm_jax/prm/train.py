@@ -169,7 +169,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
   pcfg = config.prm
   vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
   seqs, info = build_sequences(pcfg, vocab)
-  name = "prm_" + str(abs(hash(workdir)) % 10**8)
+  name = f"prm_{zlib.crc32(os.path.abspath(workdir).encode()):08x}"   # one seqio task per run
   prm_data.register_task(name, seqs, vocab)
   log(f"PRM ({pcfg.objective}): {info['train_sequences']} train / "
       f"{info['validation_sequences']} dev sequences, {info['train_labels']} / "

@@ -1,6 +1,5 @@
 """Vocabularies: bytes, SentencePiece (a model trained here), HF tokenizer.json vs transformers."""
 
-import numpy as np
 import pytest
 import tensorflow as tf
 

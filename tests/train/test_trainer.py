@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 HARNESS = os.path.join(os.path.dirname(__file__), "trainer_harness.py")
 
