@@ -57,6 +57,26 @@ def load_questions(qcfg) -> tuple[list[dict], list[dict]]:
   raise ValueError(f"questions.source={qcfg.source!r}: expected 'arithmetic' or 'jsonl'")
 
 
+def question_from_record(rec: dict, default_id: str, *, question_field: str = "question",
+                         answer_field: str = "answer", id_field: str = "id",
+                         task_field: str = "task") -> dict:
+  """One input object -> {"id", "question", "answer", "task"[, "problem"]}; a GSM8K-style
+  answer ("... #### 18") keeps its final part; arithmetic env problems (Problem.to_json under
+  "problem") pass through for the simulated policy. ValueError names a bad field."""
+  if not isinstance(rec.get(question_field), str):
+    raise ValueError(f"missing or non-string field {question_field!r}")
+  if not isinstance(rec.get(answer_field), (str, int, float)):
+    raise ValueError(f"missing or non-text field {answer_field!r}")
+  answer = str(rec[answer_field])
+  if "####" in answer:
+    answer = answer.rsplit("####", 1)[1].strip()
+  q = {"id": str(rec.get(id_field, default_id)), "question": rec[question_field],
+       "answer": answer, "task": str(rec.get(task_field) or "")}
+  if isinstance(rec.get("problem"), dict):
+    q["problem"] = rec["problem"]
+  return q
+
+
 def read_questions(path: str, question_field: str = "question", answer_field: str = "answer",
                    id_field: str = "id", limit: int = 0,
                    task_field: str = "task") -> tuple[list[dict], list[dict]]:
@@ -66,24 +86,18 @@ def read_questions(path: str, question_field: str = "question", answer_field: st
   if not os.path.exists(path):
     raise FileNotFoundError(f"questions.path {path!r} does not exist")
   out, errors, seen = [], [], set()
+  fields = dict(question_field=question_field, answer_field=answer_field, id_field=id_field,
+                task_field=task_field)
   for n, rec in jsonl_records(path, errors):
-    bad = [k for k in (question_field, answer_field)
-           if not isinstance(rec.get(k), (str, int, float))]
-    if bad:
-      errors.append({"line": n, "error": f"{path}:{n}: missing or non-text field {bad[0]!r}"})
+    try:
+      q = question_from_record(rec, f"line-{n}", **fields)
+    except ValueError as e:
+      errors.append({"line": n, "error": f"{path}:{n}: {e}"})
       continue
-    answer = str(rec[answer_field])
-    if "####" in answer:
-      answer = answer.rsplit("####", 1)[1].strip()
-    qid = str(rec.get(id_field, f"line-{n}"))
-    if qid in seen:
-      errors.append({"line": n, "error": f"{path}:{n}: duplicate {id_field} {qid!r}"})
+    if q["id"] in seen:
+      errors.append({"line": n, "error": f"{path}:{n}: duplicate {id_field} {q['id']!r}"})
       continue
-    seen.add(qid)
-    q = {"id": qid, "question": str(rec[question_field]), "answer": answer,
-         "task": str(rec.get(task_field) or "")}
-    if isinstance(rec.get("problem"), dict):   # arithmetic env problems (Problem.to_json)
-      q["problem"] = rec["problem"]
+    seen.add(q["id"])
     out.append(q)
     if limit and len(out) >= limit:
       break

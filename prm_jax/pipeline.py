@@ -123,9 +123,9 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
   return prm_train(c, out, log=log)
 
 
-def exact_step_labels(problem, steps) -> list[int]:
-  fe = A.first_error(problem, steps)
-  return [int(fe is None or i < fe) for i in range(len(steps))]
+def step_labels(first_error, num_steps: int) -> list[int]:
+  """1 for every step before the first error (all steps when there is none)."""
+  return [int(first_error is None or i < first_error) for i in range(num_steps)]
 
 
 def stage_eval(config, wd, backend, log) -> dict:
@@ -144,8 +144,9 @@ def stage_eval(config, wd, backend, log) -> dict:
   split = steps_lib.by_delimiter()
   items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
   owner = [i for i, ss in enumerate(sols) for _ in ss]
-  exact = [exact_step_labels(problems[owner[j]], st) for j, (_, st) in enumerate(items)]
+  starts = np.cumsum([0] + [len(ss) for ss in sols])   # items of problem i: a contiguous block
   checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
+  exact = [step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
   gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
   scorers = {"omegaprm": "prm_omegaprm", "math_shepherd": "prm_math_shepherd", "orm": "prm_orm"}
   probs = {}
@@ -175,7 +176,7 @@ def stage_eval(config, wd, backend, log) -> dict:
                                                 "flagged_when_process_right": flag(clean)}}
   qs = []
   for i, pr in enumerate(problems):
-    js = [j for j in range(len(items)) if owner[j] == i]
+    js = range(starts[i], starts[i] + len(sols[i]))
     q = {"gold": pr.answer, "answers": [A.extract_answer("".join(items[j][1])) for j in js],
          "scores": {}}
     for name in ("omegaprm", "math_shepherd"):

@@ -71,25 +71,21 @@ class SearchFn(beam.DoFn):
 
 
 def parse_line(line: str, qcfg: dict):
-  """A JSONL line -> question dict, or a tagged input error (with the file and the line text:
-  Beam's parallel text reader does not know line numbers)."""
+  """A JSONL line -> question dict (`collect.question_from_record`; id defaults to a hash of
+  the line), or a tagged input error with the file and the line text (Beam's parallel text
+  reader does not know line numbers)."""
   try:
     rec = json.loads(line)
-    answer = str(rec[qcfg["answer_field"]])
-    question = rec[qcfg["question_field"]]
-    if not isinstance(question, str):
-      raise TypeError(f"field {qcfg['question_field']!r} is not a string")
-  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    if not isinstance(rec, dict):
+      raise ValueError("expected an object")
+    q = collect.question_from_record(
+        rec, hashlib.sha1(line.encode()).hexdigest()[:16],
+        **{k: qcfg[k] for k in ("question_field", "answer_field", "id_field")},
+        task_field=qcfg.get("task_field", "task"))
+  except ValueError as e:
     yield beam.pvalue.TaggedOutput("errors", {"file": qcfg["path"], "text": line[:500],
                                               "error": f"{type(e).__name__}: {e}"})
     return
-  if "####" in answer:
-    answer = answer.rsplit("####", 1)[1].strip()
-  q = {"id": str(rec.get(qcfg["id_field"], hashlib.sha1(line.encode()).hexdigest()[:16])),
-       "question": question, "answer": answer,
-       "task": str(rec.get(qcfg.get("task_field", "task")) or "")}
-  if isinstance(rec.get("problem"), dict):     # arithmetic env problems (Problem.to_json)
-    q["problem"] = rec["problem"]
   yield q
 
 

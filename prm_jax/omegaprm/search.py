@@ -113,10 +113,10 @@ def omegaprm_search(question: str, gold: str, is_correct, cfg: OmegaPRMConfig = 
     tree.record_complete(graded)
   locs, iterations = [], 0
   while pool and iterations < cfg.search_limit:
-    total = sum(s.visits for s in tree.states)
+    # sum_i N(s_i) = selections so far (each selection visits exactly one state)
     best = max(range(len(pool)), key=lambda i: (
         q_value(pool[i].state.mc, pool[i].tokens, cfg)
-        + u_value(pool[i].state.visits, total, cfg)))
+        + u_value(pool[i].state.visits, iterations, cfg)))
     cand = pool.pop(best)
     cand.state.visits += 1
     iterations += 1

@@ -91,7 +91,8 @@ class OpenAICompletions:
     choices = sorted(choices, key=lambda c: c.get("index", 0))
     counts = []
     for c in choices:
-      toks = (c.get("logprobs") or {}).get("tokens") if isinstance(c.get("logprobs"), dict) else None
+      lp = c.get("logprobs")
+      toks = lp.get("tokens") if isinstance(lp, dict) else None
       counts.append(len(toks) if isinstance(toks, list) else None)
     if any(x is None for x in counts):
       total = (resp.get("usage") or {}).get("completion_tokens")

@@ -60,8 +60,8 @@ def evaluate_policy(backend, dcfg, *, num: int, samples: int, seed: int) -> dict
   sampled = backend.complete(prompts, samples, seed=seed + 1)
   g = [arithmetic.is_correct(c[0].text, p.answer) for c, p in zip(greedy, probs)]
   s = [[arithmetic.is_correct(x.text, p.answer) for x in c] for c, p in zip(sampled, probs)]
-  proc = [[arithmetic.check(p, x.text).first_error is None and arithmetic.check(p, x.text).complete
-           for x in c] for c, p in zip(sampled, probs)]
+  checks = [[arithmetic.check(p, x.text) for x in c] for c, p in zip(sampled, probs)]
+  proc = [[k.first_error is None and k.complete for k in row] for row in checks]
   solved = np.array(s).mean(axis=1)
   return {"problems": num, "samples_per_problem": samples,
           "greedy_accuracy": float(np.mean(g)), "sampled_accuracy": float(np.mean(s)),

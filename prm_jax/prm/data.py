@@ -33,7 +33,7 @@ def decode_label(x: int) -> Optional[float]:
   return None if x <= 0 else (x - 1) / LABEL_SCALE
 
 
-def _qkey(r: dict) -> str:
+def question_key(r: dict) -> str:
   return str(r.get("question_id") or r["question"])
 
 
@@ -53,7 +53,7 @@ def sequences_from_records(records: Iterable[dict], encode: Callable[[str], Sequ
   task-routed adapters read, so one PRM can route per domain."""
   by_q: dict[str, list] = {}
   for r in records:
-    by_q.setdefault(_qkey(r), []).append(r)
+    by_q.setdefault(question_key(r), []).append(r)
   out, group_ids = [], {}
   for qid, recs in by_q.items():
     states = {tuple(r["steps"]): r for r in recs}

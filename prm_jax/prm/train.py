@@ -132,7 +132,7 @@ def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
     task_ids = {n: i for i, n in enumerate(names)}
     split = {"train": [], "validation": []}
     for r in recs:
-      split["validation" if is_dev(prm_data._qkey(r), pcfg.dev_fraction) else "train"].append(r)
+      split["validation" if is_dev(prm_data.question_key(r), pcfg.dev_fraction) else "train"].append(r)
     seqs = {k: prm_data.sequences_from_records(v, vocab.encode, pcfg.template, task_ids)
             for k, v in split.items()}
   if not seqs["train"]:
@@ -196,31 +196,29 @@ def prm_train(config, workdir: str, log=print) -> dict:
     return objective_loss(pcfg.objective, z, batch["prm_labels"], batch["prm_groups"],
                           threshold=pcfg.threshold, max_positions=pcfg.max_positions) + (z,)
 
-  def dev_step_metrics(params) -> dict:
-    """Per-step accuracy / AUROC on every dev batch against the MC labels: hard 1[MC > 0]
-    (AUROC, and accuracy of 1[p > .5]) and 1[MC > .5] (accuracy)."""
+  def dev_eval(params, batches) -> dict:
+    """Objective loss / accuracy and per-step metrics against the MC labels (AUROC and
+    accuracy of 1[p > .5] vs 1[MC > 0]; accuracy vs 1[MC > .5]), one forward per batch."""
     from prm_jax.evaluate import auroc
-    ps, mcs = [], []
-    for b in dev:
-      z = np.asarray(jax.device_get(dev_loss(params, {k: jnp.asarray(v)
-                                                      for k, v in b.items()})[2]))
+    vals, ps, mcs = [], [], []
+    for b in batches:
+      loss_v, acc_v, z = jax.device_get(dev_loss(params, {k: jnp.asarray(v)
+                                                          for k, v in b.items()}))
+      vals.append((loss_v, acc_v))
       lab = b["prm_labels"]
-      ps.append(1 / (1 + np.exp(-z[lab > 0])))
+      ps.append(1 / (1 + np.exp(-np.asarray(z)[lab > 0])))
       mcs.append((lab[lab > 0] - 1) / prm_data.LABEL_SCALE)
-    if not ps:
-      return {}
     p, mc = np.concatenate(ps), np.concatenate(mcs)
-    return {"dev_steps": int(len(p)), "dev_auroc_mc_gt_0": auroc(p, mc > 0),
+    return {"eval_loss": float(np.mean([v[0] for v in vals])),
+            "eval_accuracy": float(np.mean([v[1] for v in vals])),
+            "dev_steps": int(len(p)), "dev_auroc_mc_gt_0": auroc(p, mc > 0),
             "dev_acc_mc_gt_0": float(((p > 0.5) == (mc > 0)).mean()),
             "dev_acc_mc_gt_half": float(((p > 0.5) == (mc > 0.5)).mean())}
 
   def eval_fn(step, trainable, frozen):
     del step
-    params = evaluate.full_params(trainable, frozen, acfg is None)
-    vals = [jax.device_get(dev_loss(params, {k: jnp.asarray(v) for k, v in b.items()})[:2])
-            for b in dev[:pcfg.dev_batches]]
-    return {"eval_loss": float(np.mean([v[0] for v in vals])),
-            "eval_accuracy": float(np.mean([v[1] for v in vals]))}
+    return dev_eval(evaluate.full_params(trainable, frozen, acfg is None),
+                    dev[:pcfg.dev_batches])
 
   out = train(model_cfg, acfg, tcfg, batches=prm_data.batches(
                   name, pcfg.max_len, tcfg.batch_size, seed=tcfg.seed,
@@ -234,8 +232,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
             "base": config.checkpoint.hf_path, "task_ids": info["task_ids"]})
   summary = {"objective": pcfg.objective, **info, "final": out["metrics"]}
   if dev:
-    summary["dev"] = dict(eval_fn(0, out["state"].params, out["frozen"]),
-                          **dev_step_metrics(params))
+    summary["dev"] = dev_eval(params, dev)
   with open(os.path.join(workdir, "prm_train.json"), "w") as f:
     json.dump(summary, f, indent=2, default=float)
   log(json.dumps({k: v for k, v in summary.items() if k != "input_errors"}, default=float))
