@@ -106,6 +106,26 @@ class Problem:
                                                                  for o, b in d["ops"]))
 
 
+_QUESTION = re.compile(r"^Start with (-?\d+)\. (.*)\. What is the result\?$")
+_OP_WORDS = [(re.compile(r"^" + w.replace("{b}", r"(-?\d+)") + r"$", re.IGNORECASE), op)
+             for op, w in _WORDS.items()]
+
+
+def parse_question(question: str, pid: str = "") -> Optional[Problem]:
+  """The `Problem` behind a question text written by `Problem.question` (None for any other
+  text), so records that carry only the question can be checked exactly."""
+  m = _QUESTION.match(question.strip())
+  if not m:
+    return None
+  ops = []
+  for part in m.group(2).split(", then "):
+    got = next(((op, int(mm.group(1))) for rx, op in _OP_WORDS if (mm := rx.match(part))), None)
+    if got is None:
+      return None
+    ops.append(got)
+  return Problem(id=pid, start=int(m.group(1)), ops=tuple(ops))
+
+
 def apply(a: int, op: str, b: int) -> int:
   if op == "+":
     return a + b

@@ -94,25 +94,31 @@ class StepScorer:
     """[(question, steps)] -> per item, the probability that each step is right so far."""
     enc = [self.encode(q, s) for q, s in items]
     out: list[np.ndarray] = [None] * len(enc)
-    order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))
-    for start in range(0, len(order), self.batch_size):
-      idx = order[start:start + self.batch_size]
-      longest = max(len(enc[i][0]) for i in idx)
-      t = min(_bucket(longest), self.cfg.max_seq_len)
-      if longest > t:
-        raise ValueError(f"a scored solution has {longest} tokens, more than max_seq_len "
-                         f"{self.cfg.max_seq_len}")
-      b = _bucket(len(idx), 8)
-      toks = np.zeros((b, t), np.int32)
-      seg = np.zeros((b, t), np.int32)
-      for r, i in enumerate(idx):
-        ids = enc[i][0]
-        toks[r, :len(ids)] = ids
-        seg[r, :len(ids)] = 1
-      pos = np.broadcast_to(np.arange(t, dtype=np.int32), (b, t))
-      tid = None if self.task_id is None else np.full((b,), self.task_id, np.int32)
+    for idx, toks, seg, pos in padded_batches([e[0] for e in enc], self.batch_size,
+                                              self.cfg.max_seq_len):
+      tid = None if self.task_id is None else np.full((len(toks),), self.task_id, np.int32)
       logits = np.asarray(jax.device_get(self._apply(self.params, toks, seg, pos, tid)))
       for r, i in enumerate(idx):
         ends = enc[i][1]
         out[i] = 1.0 / (1.0 + np.exp(-logits[r, ends])) if ends else np.zeros((0,))
     return out
+
+
+def padded_batches(seqs: Sequence[Sequence[int]], batch_size: int, max_len: int):
+  """Yields (indices into seqs, tokens [B, T], segment_ids, positions) over `seqs` in order of
+  length, with B and T rounded up to powers of two (few jit shapes); padding rows and columns
+  have segment id 0. ValueError if a sequence is longer than max_len."""
+  order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+  for start in range(0, len(order), batch_size):
+    idx = order[start:start + batch_size]
+    longest = max(len(seqs[i]) for i in idx)
+    t = min(_bucket(longest), max_len)
+    if longest > t:
+      raise ValueError(f"a sequence has {longest} tokens, more than max_seq_len {max_len}")
+    b = _bucket(len(idx), 8)
+    toks = np.zeros((b, t), np.int32)
+    seg = np.zeros((b, t), np.int32)
+    for r, i in enumerate(idx):
+      toks[r, :len(seqs[i])] = seqs[i]
+      seg[r, :len(seqs[i])] = 1
+    yield idx, toks, seg, np.broadcast_to(np.arange(t, dtype=np.int32), (b, t))

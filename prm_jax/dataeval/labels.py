@@ -1,0 +1,125 @@
+"""Quality of process-supervision labels (OmegaPRM / Math-Shepherd records, `omegaprm.tree`).
+
+A record labels one solution prefix (its `steps`) with MC, the fraction of the policy's
+rollouts from that prefix that reached the right answer (graded complete solutions: 1 or 0);
+the hard label is 1[MC > threshold] (threshold 0 as in the paper). Intervals are cluster
+bootstraps over questions (records of one question share prefixes and rollouts).
+
+- MC distribution: histogram, shares of MC = 0, MC = 1 and 0 < MC < 1.
+- balance: the positive share overall and per step position (number of steps in the prefix);
+  OmegaPRM's binary search is meant to give balanced positives and negatives.
+- agreement with exact labels, where an `exact` checker knows whether a prefix is right (the
+  arithmetic environment does): accuracy of the hard label, false-positive rate
+  P(label 1 | prefix wrong), false-negative rate P(label 0 | prefix right), and AUROC of MC
+  against the exact label.
+- estimated error rates without exact labels: for a right prefix with value v, k rollouts all
+  fail with probability (1 - v)^k, so the mean of (1 - MC)^k over positive rollout-labelled
+  records is a plug-in estimate of the false-negative rate (it treats positives as right and
+  MC as v); the share of positives supported by one rollout (MC = 1/k) flags the
+  likeliest false positives (a wrong prefix whose rollout recovered).
+- conflicts: the same (question, prefix) labelled both 1 and 0.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from prm_jax.dataeval import stats
+
+MC_BINS = (0.0, 1e-9, 0.25, 0.5, 0.75, 1.0 - 1e-9, 1.0 + 1e-9)
+MC_BIN_NAMES = ("0", "(0, .25)", "[.25, .5)", "[.5, .75)", "[.75, 1)", "1")
+
+
+def arithmetic_exact(record: dict, question_field: str = "question",
+                     steps_field: str = "steps") -> Optional[int]:
+  """1 if the record's prefix is right so far, 0 if it has a wrong step, None if the question
+  is not an arithmetic-environment question."""
+  from prm_jax.envs import arithmetic
+  prob = arithmetic.parse_question(str(record.get(question_field, "")))
+  if prob is None:
+    return None
+  return int(arithmetic.first_error(prob, record[steps_field]) is None)
+
+
+EXACT: dict[str, Callable] = {"arithmetic": arithmetic_exact}
+
+
+def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field: str = "steps",
+                  question_field: str = "question", qid_field: str = "question_id",
+                  rollouts_field: str = "rollouts", threshold: float = 0.0,
+                  exact: Optional[Callable[[dict], Optional[int]]] = None,
+                  n_boot: int = 200, seed: int = 0) -> dict:
+  n = len(records)
+  if n == 0:
+    raise ValueError("label_quality: no records")
+  for i, r in enumerate(records):
+    if not isinstance(r.get(mc_field), (int, float)) or not isinstance(r.get(steps_field), list):
+      raise ValueError(f"record {i}: field {mc_field!r} (number) or {steps_field!r} (list) "
+                       "missing")
+  mc = np.array([float(r[mc_field]) for r in records])
+  hard = (mc > threshold).astype(int)
+  pos = np.array([len(r[steps_field]) for r in records])
+  groups = [str(r.get(qid_field) or r.get(question_field)) for r in records]
+  k = np.array([int(r.get(rollouts_field) or 0) for r in records])
+  boot = dict(groups=groups, n_boot=n_boot, seed=seed)
+
+  def rate(mask_fn):
+    return lambda idx: float(mask_fn(idx).mean()) if len(idx) else float("nan")
+
+  out = {"records": n, "questions": len(set(groups)), "threshold": threshold,
+         "mc_histogram": dict(zip(MC_BIN_NAMES, np.histogram(mc, MC_BINS)[0].tolist())),
+         "mc_zero": stats.bootstrap(rate(lambda i: mc[i] == 0), n, **boot),
+         "mc_one": stats.bootstrap(rate(lambda i: mc[i] == 1), n, **boot),
+         "mc_between": stats.bootstrap(rate(lambda i: (mc[i] > 0) & (mc[i] < 1)), n, **boot),
+         "positive": stats.bootstrap(rate(lambda i: hard[i] == 1), n, **boot)}
+  out["by_position"] = {}
+  for p in sorted(set(pos.tolist())):
+    sel = np.flatnonzero(pos == p)
+    out["by_position"][int(p)] = {
+        "records": int(len(sel)), "mean_mc": float(mc[sel].mean()),
+        "positive": stats.bootstrap(lambda idx, s=sel: float(hard[s[idx]].mean()), len(sel),
+                                    groups=[groups[j] for j in sel], n_boot=n_boot, seed=seed)}
+  rolled = np.flatnonzero((k > 0) & (hard == 1))
+  if len(rolled):
+    fn_plug = (1.0 - mc[rolled]) ** k[rolled]
+    single = mc[rolled] <= 1.0 / k[rolled] + 1e-9
+    out["estimated_fn"] = stats.bootstrap(lambda idx: float(fn_plug[idx].mean()), len(rolled),
+                                          groups=[groups[j] for j in rolled], n_boot=n_boot,
+                                          seed=seed)
+    out["single_rollout_positives"] = stats.bootstrap(
+        lambda idx: float(single[idx].mean()), len(rolled), groups=[groups[j] for j in rolled],
+        n_boot=n_boot, seed=seed)
+  seen: dict = {}
+  for g, r, h in zip(groups, records, hard):
+    seen.setdefault((g, "".join(r[steps_field])), set()).add(int(h))
+  out["duplicate_prefixes"] = n - len(seen)
+  out["conflicting_prefixes"] = sum(len(v) > 1 for v in seen.values())
+  if exact is not None:
+    out["exact"] = _agreement(records, exact, mc, hard, groups, n_boot, seed)
+  return out
+
+
+def _agreement(records, exact, mc, hard, groups, n_boot, seed) -> Optional[dict]:
+  from prm_jax.evaluate import auroc
+  ex = [exact(r) for r in records]
+  known = np.array([e is not None for e in ex])
+  if not known.any():
+    return None
+  idx_known = np.flatnonzero(known)
+  y = np.array([ex[i] for i in idx_known])
+  h, m = hard[idx_known], mc[idx_known]
+  g = [groups[i] for i in idx_known]
+  boot = dict(groups=g, n_boot=n_boot, seed=seed)
+
+  def cond_rate(label_value, truth):
+    def f(idx):
+      sel = y[idx] == truth
+      return float((h[idx][sel] == label_value).mean()) if sel.any() else float("nan")
+    return f
+  return {"records": int(len(idx_known)), "right_share": float(y.mean()),
+          "accuracy": stats.bootstrap(lambda i: float((h[i] == y[i]).mean()), len(y), **boot),
+          "false_positive": stats.bootstrap(cond_rate(1, 0), len(y), **boot),
+          "false_negative": stats.bootstrap(cond_rate(0, 1), len(y), **boot),
+          "auroc_mc": stats.bootstrap(lambda i: auroc(m[i], y[i]), len(y), **boot)}
