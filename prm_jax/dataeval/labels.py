@@ -10,8 +10,10 @@ bootstraps over questions (records of one question share prefixes and rollouts).
   OmegaPRM's binary search is meant to give balanced positives and negatives.
 - agreement with exact labels, where an `exact` checker knows whether a prefix is right (the
   arithmetic environment does): accuracy of the hard label, false-positive rate
-  P(label 1 | prefix wrong), false-negative rate P(label 0 | prefix right), and AUROC of MC
-  against the exact label.
+  P(label 1 | prefix wrong), false-negative rate P(label 0 | prefix right), AUROC of MC
+  against the exact label, and the false-discovery rate P(prefix wrong | label 1); split into
+  graded complete solutions and rollout-labelled prefixes when records say which (`terminal`):
+  a complete solution with the right answer after a wrong step is a false positive too.
 - estimated error rates without exact labels: for a right prefix with value v, k rollouts all
   fail with probability (1 - v)^k, so the mean of (1 - MC)^k over positive rollout-labelled
   records is a plug-in estimate of the false-negative rate (it treats positives as right and
@@ -118,8 +120,26 @@ def _agreement(records, exact, mc, hard, groups, n_boot, seed) -> Optional[dict]
       sel = y[idx] == truth
       return float((h[idx][sel] == label_value).mean()) if sel.any() else float("nan")
     return f
-  return {"records": int(len(idx_known)), "right_share": float(y.mean()),
-          "accuracy": stats.bootstrap(lambda i: float((h[i] == y[i]).mean()), len(y), **boot),
-          "false_positive": stats.bootstrap(cond_rate(1, 0), len(y), **boot),
-          "false_negative": stats.bootstrap(cond_rate(0, 1), len(y), **boot),
-          "auroc_mc": stats.bootstrap(lambda i: auroc(m[i], y[i]), len(y), **boot)}
+  def false_discovery(idx):
+    sel = h[idx] == 1
+    return float((y[idx][sel] == 0).mean()) if sel.any() else float("nan")
+  out = {"records": int(len(idx_known)), "right_share": float(y.mean()),
+         "accuracy": stats.bootstrap(lambda i: float((h[i] == y[i]).mean()), len(y), **boot),
+         "false_positive": stats.bootstrap(cond_rate(1, 0), len(y), **boot),
+         "false_negative": stats.bootstrap(cond_rate(0, 1), len(y), **boot),
+         "false_discovery": stats.bootstrap(false_discovery, len(y), **boot),
+         "auroc_mc": stats.bootstrap(lambda i: auroc(m[i], y[i]), len(y), **boot)}
+  term = np.array([records[i].get("terminal") for i in idx_known])
+  if all(t in (True, False) for t in term):
+    out["by_source"] = {}
+    for name, want in (("complete solutions (graded)", True), ("prefixes (rollout MC)", False)):
+      sel = np.flatnonzero(term == want)
+      if len(sel):
+        sub = dict(groups=[g[j] for j in sel], n_boot=n_boot, seed=seed)
+        out["by_source"][name] = {
+            "records": int(len(sel)), "right_share": float(y[sel].mean()),
+            "false_positive": stats.bootstrap(lambda i, s=sel: cond_rate(1, 0)(s[i]), len(sel),
+                                              **sub),
+            "false_discovery": stats.bootstrap(lambda i, s=sel: false_discovery(s[i]),
+                                               len(sel), **sub)}
+  return out

@@ -76,14 +76,15 @@ def markdown(res: dict) -> str:
     lk = res["leakage"]
     md.append(f"- leakage of {lk['test_items']} test items: exact {fmt(lk['exact'])}, "
               f"shared word {lk['n']}-gram {fmt(lk['ngram'])}")
-  if "labels" in res:
-    md += ["", _labels_md(res["labels"])]
+  for key, title in (("labels", "generated"), ("labels_reference", "reference")):
+    if key in res:
+      md += ["", _labels_md(res[key], title)]
   md += ["", "Plots: " + ", ".join(f"`{p}`" for p in res.get("plots", []))]
   return "\n".join(md) + "\n"
 
 
-def _labels_md(lab: dict) -> str:
-  md = ["## Process-supervision labels", "",
+def _labels_md(lab: dict, title: str) -> str:
+  md = [f"## Process-supervision labels ({title})", "",
         f"{lab['records']} records over {lab['questions']} questions; hard label = "
         f"1[MC > {lab['threshold']}]. {lab['duplicate_prefixes']} duplicate prefixes, "
         f"{lab['conflicting_prefixes']} labelled both ways.", ""]
@@ -101,7 +102,11 @@ def _labels_md(lab: dict) -> str:
              ["exact: hard-label accuracy", fmt(ex["accuracy"])],
              ["exact: false-positive rate P(1 | wrong)", fmt(ex["false_positive"])],
              ["exact: false-negative rate P(0 | right)", fmt(ex["false_negative"])],
+             ["exact: false-discovery rate P(wrong | 1)", fmt(ex["false_discovery"])],
              ["exact: AUROC of MC", fmt(ex["auroc_mc"])]]
+    for name, v in ex.get("by_source", {}).items():
+      rows += [[f"exact, {name} ({v['records']}, {100 * v['right_share']:.1f}% right): "
+                "FP rate / FDR", f"{fmt(v['false_positive'])} / {fmt(v['false_discovery'])}"]]
   md += _table(["quantity", "value [95% CI]"], rows)
   md += ["", "Balance by step position (steps in the labelled prefix):", ""]
   md += _table(["position", "records", "mean MC", "positive share"],
@@ -178,11 +183,15 @@ def plots(res: dict, out: str) -> list[str]:
     axes[0].set_xticklabels(names, fontsize=8)
     axes[0].set_xlabel("MC label")
     axes[0].set_ylabel("records")
-    pos = list(lab["by_position"])
-    v = [lab["by_position"][p]["positive"] for p in pos]
-    axes[1].errorbar(pos, [e["value"] for e in v], marker="o",
-                     yerr=[[max(0, e["value"] - e["lo"]) for e in v],
-                           [max(0, e["hi"] - e["value"]) for e in v]])
+    for key, name in (("labels", "generated"), ("labels_reference", "reference")):
+      if key not in res:
+        continue
+      pos = list(res[key]["by_position"])
+      v = [res[key]["by_position"][p]["positive"] for p in pos]
+      axes[1].errorbar(pos, [e["value"] for e in v], marker="o", label=name, capsize=2,
+                       yerr=[[max(0, e["value"] - e["lo"]) for e in v],
+                             [max(0, e["hi"] - e["value"]) for e in v]])
+    axes[1].legend(fontsize=8)
     axes[1].axhline(0.5, color="grey", lw=0.8, ls="--")
     axes[1].set_xlabel("step position")
     axes[1].set_ylabel("positive share")

@@ -164,13 +164,14 @@ def build(gen: list[dict], ref: list[dict], test: list[dict], args, encoder=None
     train_q = [str(it.get(args.question_field, it["_text"])) for it in gen]
     res["leakage"] = overlap.leakage(sorted(set(train_q)), [t["_text"] for t in test],
                                      n=args.leak_n, n_boot=args.n_boot, seed=args.seed)
-  if all(isinstance(it.get(args.mc_field), (int, float)) for it in gen[:100]) and gen:
-    log("process-supervision labels")
-    exact = None if args.exact == "none" else labels.EXACT[args.exact]
-    res["labels"] = labels.label_quality(
-        gen, mc_field=args.mc_field, steps_field=args.steps_field,
-        question_field=args.question_field, qid_field=args.qid_field, exact=exact,
-        n_boot=args.n_boot, seed=args.seed)
+  exact = None if args.exact == "none" else labels.EXACT[args.exact]
+  for key, items in (("labels", gen), ("labels_reference", ref)):
+    if items and all(isinstance(it.get(args.mc_field), (int, float)) for it in items[:100]):
+      log(f"process-supervision labels ({key})")
+      res[key] = labels.label_quality(
+          items, mc_field=args.mc_field, steps_field=args.steps_field,
+          question_field=args.question_field, qid_field=args.qid_field, exact=exact,
+          n_boot=args.n_boot, seed=args.seed)
   return res
 
 

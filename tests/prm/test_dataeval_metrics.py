@@ -123,6 +123,13 @@ def test_label_quality_against_exact_labels():
   assert ex["false_positive"]["value"] == pytest.approx(1 / 2)
   assert ex["false_negative"]["value"] == pytest.approx(1 / 3)
   assert ex["accuracy"]["value"] == pytest.approx(3 / 5)
+  assert ex["false_discovery"]["value"] == pytest.approx(1 / 3)
+  assert "by_source" not in ex                         # the records do not say "terminal"
+  for r, t in zip(recs, (False, False, False, True, False)):
+    r["terminal"] = t
+  src = labels.label_quality(recs, exact=labels.EXACT["arithmetic"], n_boot=5)["exact"]["by_source"]
+  assert src["complete solutions (graded)"]["false_discovery"]["value"] == 1.0
+  assert src["prefixes (rollout MC)"]["false_positive"]["value"] == 0.0
   assert got["positive"]["value"] == pytest.approx(3 / 5)
   assert got["mc_zero"]["value"] == pytest.approx(2 / 5)
   assert got["duplicate_prefixes"] == 1 and got["conflicting_prefixes"] == 1

@@ -82,7 +82,8 @@ def test_report_on_records_identity_labels_and_leakage(records, tmp_path):
   assert res["bias"]["coverage"]["difficulty"]["rows"]
   md = open(os.path.join(out, "report.md")).read()
   for section in ("## Diversity", "## Distribution match", "## Coverage and bias",
-                  "## Duplicates and leakage", "## Process-supervision labels"):
+                  "## Duplicates and leakage", "## Process-supervision labels (generated)",
+                  "## Process-supervision labels (reference)"):
     assert section in md
   json.load(open(os.path.join(out, "report.json")))
 
