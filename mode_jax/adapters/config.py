@@ -30,7 +30,7 @@ METHODS = ("lora", "molora", "molora_sd", "mode")
 TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 ROUTERS = ("token", "task", "token+task")
 INITS = ("normal", "kaiming_uniform")
-IMPLS = ("xla", "naive")
+IMPLS = ("xla", "naive", "pallas")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,12 @@ class AdapterConfig:
       would never specialise. Token router: N(0, (router_init_std / sqrt(P))^2), i.e. logits of
       std ~router_init_std for unit-RMS inputs; task table: N(0, router_init_std^2).
     param_dtype: dtype of the adapter parameters (float32 even when the base is bf16).
-    impl: "xla" (dense ops) or "naive" (loop over experts and blocks; reference/benchmark only).
+    impl: "xla" (dense ops), "naive" (loop over experts and blocks; reference/benchmark only)
+      or "pallas" (the fused kernel `mode_jax.kernels.adapter_matmul` computes x W0 and the
+      adapter term in one pass; GPU / TPU, or interpret mode on CPU).
+    kernel_block_sizes: (block_m, block_n, block_k) for impl="pallas" (None: per-backend
+      defaults, `kernels.adapter_matmul.BlockSizes.default`).
+    kernel_interpret: run the Pallas kernel in interpret mode (None: only on CPU).
   """
 
   method: str = "lora"
@@ -75,6 +80,8 @@ class AdapterConfig:
   router_init_std: float = 0.1
   param_dtype: str = "float32"
   impl: str = "xla"
+  kernel_block_sizes: Optional[tuple] = None
+  kernel_interpret: Optional[bool] = None
 
   def __post_init__(self):
     object.__setattr__(self, "targets", tuple(self.targets))
@@ -106,6 +113,11 @@ class AdapterConfig:
       bad("init", f"{self.init!r} is not one of {INITS}")
     if self.impl not in IMPLS:
       bad("impl", f"{self.impl!r} is not one of {IMPLS}")
+    if self.kernel_block_sizes is not None:
+      object.__setattr__(self, "kernel_block_sizes", tuple(self.kernel_block_sizes))
+      if len(self.kernel_block_sizes) != 3:
+        bad("kernel_block_sizes", f"expected (block_m, block_n, block_k), got "
+                                  f"{self.kernel_block_sizes}")
     if self.param_dtype not in ("float32", "bfloat16", "float16"):
       bad("param_dtype", f"unsupported {self.param_dtype!r}")
 

@@ -60,7 +60,9 @@ class Adapter(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: Array, task_ids: Optional[Array] = None) -> Array:
+  def __call__(self, x: Array, task_ids: Optional[Array] = None,
+               base_kernel: Optional[Array] = None) -> Array:
+    """The adapter term; with impl="pallas", x W0 + the term (W0 = `base_kernel`)."""
     a = self.acfg
     n_in = len(self.in_axes)
     in_shape = tuple(x.shape[x.ndim - n_in:])
@@ -110,6 +112,17 @@ class Adapter(nn.Module):
       from mode_jax.adapters import reference   # deliberately slow; benchmarks and tests only
       return reference.naive_delta(x, params, a, task_ids, n_in=n_in).astype(dt)
 
+    if a.impl == "pallas":
+      if base_kernel is None:
+        raise ValueError("adapter impl='pallas' fuses x W0: call it with base_kernel=W0 "
+                         "(model.layers.Projection does)")
+      weights = None
+      if a.routed:
+        weights, probs = routing.gate_weights(logits, a.top_k)
+        self._sow_routing(logits, weights, probs, task_ids, lead)
+        weights = jnp.broadcast_to(weights, tuple(lead) + weights.shape[-2:])
+      return self._fused(x, base_kernel, A, B, weights, lead, fan_in).astype(dt)
+
     h = jnp.tensordot(x.astype(dt), A.astype(dt), axes=n_in)   # [..., r] or [..., m, r]
     if not a.routed:
       return a.scale * jnp.tensordot(h, B[0].astype(dt), axes=1)
@@ -122,6 +135,20 @@ class Adapter(nn.Module):
     z = jnp.swapaxes(weights, -1, -2).astype(dt)[..., None] * hb  # [..., m, nb, p]
     z = z.reshape(z.shape[:-3] + (m, r))
     return a.scale * jnp.tensordot(z, B.astype(dt), axes=2)
+
+  def _fused(self, x, w0, A, B, weights, lead, fan_in):
+    from mode_jax.kernels import adapter_matmul as K
+    a, dt = self.acfg, self.dtype
+    q = math.prod(self.out_shape)
+    interpret = (jax.default_backend() == "cpu" if a.kernel_interpret is None
+                 else a.kernel_interpret)
+    bs = K.BlockSizes(*a.kernel_block_sizes) if a.kernel_block_sizes else None
+    y = K.adapter_matmul(
+        x.astype(dt).reshape(*lead, fan_in), w0.astype(dt).reshape(fan_in, q),
+        A.astype(dt).reshape(fan_in, -1), B.astype(dt).reshape(a.experts * a.rank, q),
+        weights, experts=a.experts, scale=float(a.scale), shared_down=a.shared_down,
+        block_sizes=bs, interpret=interpret)
+    return y.reshape(*lead, *self.out_shape)
 
   def _sow_routing(self, logits, weights, probs, task_ids, lead):
     a = self.acfg

@@ -57,7 +57,8 @@ class Projection(nn.Module):
   This is the unit the adapters wrap: attention has q, k, v, o and the MLP gate, up, down, each
   a `Projection` with that name. `in_axes`/`out_axes` are the logical names of the kernel dims.
   With `adapter` set, an `adapters.Adapter` sub-module named "adapter" adds its term to the
-  frozen x W0 (+ b); the kernel and bias are unchanged.
+  frozen x W0 (+ b); the kernel and bias are unchanged. With `adapter.impl="pallas"` the
+  Adapter computes x W0 + its term in one fused kernel (`mode_jax.kernels.adapter_matmul`).
   """
 
   out_shape: Sequence[int]
@@ -75,16 +76,23 @@ class Projection(nn.Module):
     kernel = self.param(
         "kernel", nn.with_logical_partitioning(_INIT, tuple(self.in_axes) + tuple(self.out_axes)),
         tuple(in_shape) + tuple(self.out_shape), self.param_dtype)
-    y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=n_in)
+    fused = self.adapter is not None and self.adapter.impl == "pallas"
+    if fused:   # the kernel computes x W0 and the adapter term together
+      y = self._adapter()(x, task_ids, base_kernel=kernel)
+    else:
+      y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=n_in)
     if self.use_bias:
       bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros,
                                                              tuple(self.out_axes)),
                         tuple(self.out_shape), self.param_dtype)
       y = y + bias.astype(self.dtype)
-    if self.adapter is not None:
-      y = y + Adapter(self.adapter, tuple(self.out_shape), tuple(self.in_axes),
-                      tuple(self.out_axes), dtype=self.dtype, name="adapter")(x, task_ids)
+    if self.adapter is not None and not fused:
+      y = y + self._adapter()(x, task_ids)
     return y
+
+  def _adapter(self) -> Adapter:
+    return Adapter(self.adapter, tuple(self.out_shape), tuple(self.in_axes),
+                   tuple(self.out_axes), dtype=self.dtype, name="adapter")
 
 
 def _adapter_for(adapter: Optional[AdapterConfig], name: str) -> Optional[AdapterConfig]:
