@@ -14,7 +14,8 @@ from mode_jax.model import Transformer, presets
 
 ALL = ("q", "k", "v", "o", "gate", "up", "down")
 CASES = {
-    "mode_token_task": AdapterConfig("mode", experts=4, rank=8, block=2, targets=ALL,
+    "mode_token_task": AdapterConfig("mode", experts=4, rank=8, block=2,
+                                     targets=("q", "o", "up", "down"),
                                      router="token+task", num_tasks=3, scale=2.0),
     "mode_top2": AdapterConfig("mode", experts=4, rank=4, block=1, targets=("q", "v", "down"),
                                top_k=2),
