@@ -157,12 +157,9 @@ def _kernel_loop(x_ref, w_ref, a_ref, *rest, st: _Static):
   o_ref[...] = _epilogue(acc, hs, g_ref, b_ref, st).astype(o_ref.dtype)
 
 
-def _kernel_grid(x_ref, w_ref, a_ref, *rest, st: _Static):
-  """TPU form: grid (M/bm, Q/bn, P/bk), f32 accumulators in VMEM scratch."""
-  if st.routed:
-    g_ref, b_ref, o_ref, acc_ref, h_ref = rest
-  else:
-    g_ref, (b_ref, o_ref, acc_ref, h_ref) = None, rest
+def accumulate_step(x_ref, w_ref, a_block, acc_ref, h_ref):
+  """One P step of the TPU (grid) form: zero the f32 accumulators at the first step, then add
+  x W0 and x A for the resident x tile. Returns the step index k."""
   k = pl.program_id(2)
 
   @pl.when(k == 0)
@@ -172,7 +169,17 @@ def _kernel_grid(x_ref, w_ref, a_ref, *rest, st: _Static):
 
   xs = x_ref[...]
   acc_ref[...] += jnp.dot(xs, w_ref[...], preferred_element_type=jnp.float32)
-  h_ref[...] += jnp.dot(xs, a_ref[...], preferred_element_type=jnp.float32)
+  h_ref[...] += jnp.dot(xs, a_block, preferred_element_type=jnp.float32)
+  return k
+
+
+def _kernel_grid(x_ref, w_ref, a_ref, *rest, st: _Static):
+  """TPU form: grid (M/bm, Q/bn, P/bk), f32 accumulators in VMEM scratch."""
+  if st.routed:
+    g_ref, b_ref, o_ref, acc_ref, h_ref = rest
+  else:
+    g_ref, (b_ref, o_ref, acc_ref, h_ref) = None, rest
+  k = accumulate_step(x_ref, w_ref, a_ref[...], acc_ref, h_ref)
 
   @pl.when(k == pl.num_programs(2) - 1)
   def _():

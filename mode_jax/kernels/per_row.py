@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from mode_jax.kernels.adapter_matmul import BACKENDS, BlockSizes, _next_pow2, _pad_to
+from mode_jax.kernels.adapter_matmul import (BACKENDS, BlockSizes, _next_pow2, _pad_to,
+                                             accumulate_step)
 
 
 def reference(x, w0, a, b, ids, *, scale: float = 1.0):
@@ -100,15 +101,7 @@ def _kernel_gpu(tid_ref, x_ref, w_ref, a_ref, b_ref, o_ref, *, bk: int, scale: f
 
 def _kernel_tpu(tid_ref, x_ref, w_ref, a_ref, b_ref, o_ref, acc_ref, h_ref, *, scale: float):
   del tid_ref                                        # used by the index maps
-  k = pl.program_id(2)
-
-  @pl.when(k == 0)
-  def _():
-    acc_ref[...] = jnp.zeros_like(acc_ref)
-    h_ref[...] = jnp.zeros_like(h_ref)
-  xs = x_ref[...]
-  acc_ref[...] += jnp.dot(xs, w_ref[...], preferred_element_type=jnp.float32)
-  h_ref[...] += jnp.dot(xs, a_ref[0], preferred_element_type=jnp.float32)
+  k = accumulate_step(x_ref, w_ref, a_ref[0], acc_ref, h_ref)
 
   @pl.when(k == pl.num_programs(2) - 1)
   def _():
