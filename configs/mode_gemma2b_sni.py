@@ -39,7 +39,8 @@ def get_config(arg: str = "mode6x4") -> ml_collections.ConfigDict:
   c.checkpoint.hf_path = ""            # required: --config.checkpoint.hf_path=/ckpts/gemma-2b
   c.vocab = ml_collections.ConfigDict(dict(kind="sentencepiece", path=""))
   c.adapter = ml_collections.ConfigDict(dict(
-      VARIANTS[arg], targets=("q", "k", "v", "o"), scale=1.0, router="token", top_k=0))
+      VARIANTS[arg], targets=("q", "k", "v", "o"), scale=1.0, router="token", top_k=0,
+      impl="xla"))                     # --config.adapter.impl=pallas: the fused kernel
   c.data = base_cfg.data_block("sni", inputs_len=896, targets_len=128)
   c.data.bos_id = 2                    # Gemma <bos>
   c.train = base_cfg.train_block(steps=20000, lr=1e-3, batch=128, warmup=0,

@@ -46,7 +46,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.adapter = ml_collections.ConfigDict(dict(
       method="mode", experts=4, rank=8, block=1, targets=("q", "k", "v", "o", "gate", "up",
                                                           "down"),
-      scale=1.0, router="token", top_k=0))
+      scale=1.0, router="token", top_k=0, impl="xla"))   # impl: xla | pallas (fused kernel)
   c.data = data_block("synthetic", inputs_len=160, targets_len=32)
   c.train = train_block(steps=1000, lr=3e-3, batch=16, warmup=50)
   c.mesh = ml_collections.ConfigDict(dict(axes=("data", "fsdp", "tensor"), shape=(-1, 1, 1),
