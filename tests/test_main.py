@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -33,9 +35,10 @@ def test_misspelt_override_is_an_error(tmp_path):
   assert r.returncode != 0 and "temprature" in r.stderr
 
 
+@pytest.mark.slow   # `make run` runs this job at full size; colabs/mode_quickstart its stages
 def test_mode_synthetic_job_small(tmp_path):
   """`make run`'s job with small settings: base stage, adapter stage, per-task tables; a second
-  call reuses the base model and resumes the finished adapter run."""
+  call reuses the base model and resumes the finished adapter run. (`pytest -m slow`)"""
   small = ["--config.model.overrides.embed_dim=32", "--config.model.overrides.num_layers=1",
            "--config.model.overrides.head_dim=8", "--config.model.overrides.mlp_dim=64",
            "--config.base.train.steps=6", "--config.train.steps=6",

@@ -65,8 +65,9 @@ class AdapterMatmulCases:
     assert got.shape == want.shape == (37, 50) and got.dtype == dtype
     assert _rel(got, want) < TOL[dtype]
 
-  @pytest.mark.parametrize("form", ["gpu", "tpu"])
-  @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
+  @pytest.mark.parametrize("form,dtype", [("gpu", jnp.float32), ("tpu", jnp.float32),
+                                          ("gpu", jnp.bfloat16)],
+                           ids=["gpu-f32", "tpu-f32", "gpu-bf16"])
   @pytest.mark.parametrize("cfg", [CONFIGS[1], CONFIGS[3], CONFIGS[4], CONFIGS[8]],
                            ids=[CONFIGS[i][0] for i in (1, 3, 4, 8)])
   def test_gradients_match_reference(self, form, dtype, cfg):
