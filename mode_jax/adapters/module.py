@@ -112,14 +112,16 @@ class Adapter(nn.Module):
       from mode_jax.adapters import reference   # deliberately slow; benchmarks and tests only
       return reference.naive_delta(x, params, a, task_ids, n_in=n_in).astype(dt)
 
+    weights = None
+    if a.routed:
+      weights, probs = routing.gate_weights(logits, a.top_k)    # [..., nb, m] float32
+      self._sow_routing(logits, weights, probs, task_ids, lead)
+
     if a.impl == "pallas":
       if base_kernel is None:
         raise ValueError("adapter impl='pallas' fuses x W0: call it with base_kernel=W0 "
                          "(model.layers.Projection does)")
-      weights = None
-      if a.routed:
-        weights, probs = routing.gate_weights(logits, a.top_k)
-        self._sow_routing(logits, weights, probs, task_ids, lead)
+      if weights is not None:
         weights = jnp.broadcast_to(weights, tuple(lead) + weights.shape[-2:])
       return self._fused(x, base_kernel, A, B, weights, lead, fan_in).astype(dt)
 
@@ -127,8 +129,6 @@ class Adapter(nn.Module):
     if not a.routed:
       return a.scale * jnp.tensordot(h, B[0].astype(dt), axes=1)
 
-    weights, probs = routing.gate_weights(logits, a.top_k)      # [..., nb, m] float32
-    self._sow_routing(logits, weights, probs, task_ids, lead)
     hb = h.reshape(h.shape[:-1] + (nb, p))                       # [..., (m,) nb, p]
     if a.shared_down:
       hb = hb[..., None, :, :]                                   # [..., 1, nb, p]

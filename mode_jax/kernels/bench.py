@@ -88,7 +88,7 @@ def run(shapes, tokens, reps, dtype, interpret, with_pallas=True):
         for impl, f in fns.items():
           fwd = jax.jit(f)
 
-          def loss(x, a, b, g, f=f):
+          def loss(x, a, b, g, f=f, w0=w0):     # W0 frozen: no gradient for it
             return jnp.sum(f(x, w0, a, b, g).astype(jnp.float32))
           bwd = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2) if g is None
                                            else (0, 1, 2, 3)))

@@ -104,10 +104,10 @@ def self_bleu(tokenized: Sequence[Sequence[str]], max_n: int = 4, epsilon: float
 
 
 def _closest_other_length(lengths: list[int], c: int) -> int:
-  """The length closest to c among `lengths` (sorted, with one entry of c itself removed);
-  the shorter one on ties (NLTK's closest_ref_length)."""
-  i = bisect.bisect_left(lengths, c)
-  others = lengths[:i] + lengths[i + 1:] if i < len(lengths) and lengths[i] == c else lengths
-  j = bisect.bisect_left(others, c)
-  cands = [others[x] for x in (j - 1, j) if 0 <= x < len(others)]
+  """The length closest to c among `lengths` (sorted, holding c at least once) with one
+  occurrence of c left out; the shorter one on ties (NLTK's closest_ref_length). O(log n)."""
+  lo, hi = bisect.bisect_left(lengths, c), bisect.bisect_right(lengths, c)
+  if hi - lo > 1:
+    return c                              # another text has the same length
+  cands = [lengths[x] for x in (lo - 1, hi) if 0 <= x < len(lengths)]
   return min(cands, key=lambda L: (abs(L - c), L))

@@ -33,6 +33,13 @@ def estimate(value: float, lo: float, hi: float, n: int) -> Estimate:
   return {"value": float(value), "lo": float(lo), "hi": float(hi), "n": int(n)}
 
 
+def _normal(value: float, reps, n: int, z: float = Z95) -> Estimate:
+  """value +- z * sd of the finite replicates."""
+  reps = [r for r in reps if np.isfinite(r)]
+  sd = float(np.std(reps, ddof=1)) if len(reps) > 1 else float("nan")
+  return estimate(value, value - z * sd, value + z * sd, n)
+
+
 def _groups_index(n: int, groups: Optional[Sequence]) -> list[np.ndarray]:
   if groups is None:
     return [np.array([i]) for i in range(n)]
@@ -66,9 +73,7 @@ def bootstrap(stat: Callable[[np.ndarray], float], n: int, *, groups: Optional[S
     return estimate(value, float("nan"), float("nan"), n)
   a = (1 - level) / 2
   if normal:
-    z = Z95 if level == 0.95 else float(norm.ppf(1 - a))
-    sd = float(np.std(reps, ddof=1)) if len(reps) > 1 else float("nan")
-    return estimate(value, value - z * sd, value + z * sd, n)
+    return _normal(value, reps, n, float(norm.ppf(1 - a)))
   return estimate(value, np.quantile(reps, a), np.quantile(reps, 1 - a), n)
 
 
@@ -82,9 +87,7 @@ def half_sampling(stat: Callable[[np.ndarray], float], n: int, *, n_boot: int = 
     return estimate(value, float("nan"), float("nan"), n)
   rng = np.random.default_rng(seed)
   reps = [stat(np.sort(rng.choice(n, n // 2, replace=False))) for _ in range(n_boot)]
-  reps = [r for r in reps if np.isfinite(r)]
-  sd = float(np.std(reps, ddof=1)) if len(reps) > 1 else float("nan")
-  return estimate(value, value - Z95 * sd, value + Z95 * sd, n)
+  return _normal(value, reps, n)
 
 
 def half_sampling2(stat: Callable[[np.ndarray, np.ndarray], float], n_a: int, n_b: int, *,
@@ -96,9 +99,7 @@ def half_sampling2(stat: Callable[[np.ndarray, np.ndarray], float], n_a: int, n_
   rng = np.random.default_rng(seed)
   reps = [stat(np.sort(rng.choice(n_a, n_a // 2, replace=False)),
                np.sort(rng.choice(n_b, n_b // 2, replace=False))) for _ in range(n_boot)]
-  reps = [r for r in reps if np.isfinite(r)]
-  sd = float(np.std(reps, ddof=1)) if len(reps) > 1 else float("nan")
-  return estimate(value, value - Z95 * sd, value + Z95 * sd, n_a + n_b)
+  return _normal(value, reps, n_a + n_b)
 
 
 def gini(counts: Sequence[float]) -> float:

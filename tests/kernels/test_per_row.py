@@ -64,17 +64,3 @@ def test_merged_task_adapters_equal_task_routed_term():
                                  interpret=True)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
-
-def test_kernel_bench_runs_in_interpret_mode():
-  from mode_jax.kernels import bench
-  rows = bench.run([(64, 128)], [4], 1, "float32", interpret=True)
-  assert len(rows) == len(bench.ADAPTERS)
-  for r in rows:
-    assert {"base", "xla", "pallas"} <= set(r) and r["pallas"]["fwd_ms"] > 0
-    assert np.isfinite(r["xla_over_pallas"]) and np.isfinite(r["pallas_overhead"])
-  x = jnp.ones((4, 64))
-  w0 = jnp.eye(64, 128)
-  a, b = jnp.ones((64, 4)) / 64, jnp.ones((64, 128))
-  g = jax.nn.softmax(jnp.zeros((4, 4, 16)), -1)
-  np.testing.assert_allclose(bench.xla_adapted(x, w0, a, b, g, experts=16),
-                             K.reference(x, w0, a, b, g, experts=16), rtol=1e-5)
