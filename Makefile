@@ -25,10 +25,10 @@ test: $(STAMP)
 	$(PY) -m pytest tests
 
 bench: $(STAMP)
-	$(PY) -m mode_jax.model.bench_sampling
-	$(PY) -m mode_jax.adapters.bench
-	$(PY) -m mode_jax.data.bench
-	$(PY) -m prm_jax.omegaprm.bench
+	$(PY) -m benchmarks.sampling
+	$(PY) -m benchmarks.adapters
+	$(PY) -m benchmarks.data_pipeline
+	$(PY) -m benchmarks.omegaprm
 
 clean:
 	rm -rf runs .pytest_cache

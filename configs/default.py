@@ -1,6 +1,6 @@
-"""Embedded default (for now: the Foundation demo; MoDE training replaces it later).
+"""The sampling demo (`sample_demo` job; `make run` runs configs/mode_synthetic.py instead).
 
-    python -m mode_jax.main --config=configs/default.py --workdir=runs/default
+    python -m mode_jax.main --config=configs/default.py --workdir=runs/demo
     python -m mode_jax.main --config=configs/default.py --workdir=runs/x \
         --config.model.name=tiny --config.sampling.temperature=0.0
 

@@ -9,14 +9,15 @@
 Variants (the config argument): mode6x4 (default), mode16x4, lora64, molora16x4, molora_sd16x4.
 Mesh: TPU v5e-8 or one 8-GPU host -> `mesh.shape=(1, 8, 1)` (FSDP over 8 chips; the base is
 bf16, adapters and optimizer float32). Adapted modules are not stated in the paper; q, k, v, o
-is the default here (its appendix analyses q, k, v, o LoRAs).
+is the default here (its appendix analyses q, k, v, o LoRAs). `peak_flops` is the v5e-8 bf16
+peak (197 TFLOP/s per chip); use 989e12 * 8 for 8xH100 (dense bf16).
 """
 
 import ml_collections
 
 from mode_jax.config_files import sibling
 
-base_cfg = sibling(__file__, "mode_synthetic")
+blocks = sibling(__file__, "blocks")
 
 VARIANTS = {
     "mode6x4": dict(method="mode", experts=6, rank=4, block=1),
@@ -30,24 +31,24 @@ VARIANTS = {
 def get_config(arg: str = "mode6x4") -> ml_collections.ConfigDict:
   arg = arg or "mode6x4"
   if arg not in VARIANTS:
-    raise ValueError(f"unknown variant {arg!r}; choose from {sorted(VARIANTS)}")
-  c = base_cfg.get_config()
+    raise ValueError(f"configs/mode_gemma2b_sni.py: unknown variant {arg!r}; choose from "
+                     f"{sorted(VARIANTS)}")
+  c = ml_collections.ConfigDict()
   c.job = "train"
-  c.model = ml_collections.ConfigDict(dict(name="gemma_2b", dtype="bfloat16",
-                                           param_dtype="bfloat16", scan_layers=True,
-                                           remat=True, max_seq_len=8192, overrides={}))
-  c.checkpoint.hf_path = ""            # required: --config.checkpoint.hf_path=/ckpts/gemma-2b
+  c.seed = 0
+  c.model = ml_collections.ConfigDict(dict(
+      name="gemma_2b", dtype="bfloat16", param_dtype="bfloat16", scan_layers=True, remat=True,
+      max_seq_len=8192, overrides={}))
+  c.checkpoint = ml_collections.ConfigDict(dict(
+      hf_path=""))                     # required: --config.checkpoint.hf_path=/ckpts/gemma-2b
   c.vocab = ml_collections.ConfigDict(dict(kind="sentencepiece", path=""))
   c.adapter = ml_collections.ConfigDict(dict(
       VARIANTS[arg], targets=("q", "k", "v", "o"), scale=1.0, router="token", top_k=0,
       impl="xla"))                     # --config.adapter.impl=pallas: the fused kernel
-  c.data = base_cfg.data_block("sni", inputs_len=896, targets_len=128)
-  c.data.bos_id = 2                    # Gemma <bos>
-  c.train = base_cfg.train_block(steps=20000, lr=1e-3, batch=128, warmup=0,
-                                 optimizer="adafactor")
-  c.train.decay, c.train.log_every, c.train.ckpt_every, c.train.keep = "constant", 50, 1000, 3
-  c.train.peak_flops = 197e12 * 8      # v5e-8 bf16 peak; 989e12 * 8 for 8xH100 (dense)
-  c.mesh.shape = (1, 8, 1)
+  c.data = blocks.data_block("sni", inputs_len=896, targets_len=128, bos_id=2)  # Gemma <bos>
+  c.train = blocks.train_block(steps=20000, lr=1e-3, batch=128, warmup=0, optimizer="adafactor",
+                               decay="constant", log_every=50, ckpt_every=1000, keep=3,
+                               peak_flops=197e12 * 8)
+  c.mesh = blocks.mesh_block(shape=(1, 8, 1))
   c.eval = ml_collections.ConfigDict(dict(num_examples=100, max_new_tokens=128))
-  del c.base
   return c

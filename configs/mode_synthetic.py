@@ -11,21 +11,9 @@ job prints the per-task table (ROUGE-L, exact match) of the base and of the adap
 
 import ml_collections
 
+from mode_jax.config_files import sibling
 
-def train_block(steps, lr, batch, warmup=20, optimizer="adamw"):
-  return ml_collections.ConfigDict(dict(
-      steps=steps, batch_size=batch, seed=0, lr=lr, warmup_steps=warmup, decay="cosine",
-      end_lr_frac=0.1, optimizer=optimizer, weight_decay=0.0, grad_clip=1.0, grad_accum=1,
-      log_every=25, eval_every=0, ckpt_every=100, keep=2, async_ckpt=True, peak_flops=0.0,
-      crash_at_step=-1))
-
-
-def data_block(kind, inputs_len, targets_len, loss_on_targets_only=True):
-  return ml_collections.ConfigDict(dict(
-      kind=kind, seed=0, num_train=2000, num_eval=100, inputs_len=inputs_len,
-      targets_len=targets_len, loss_on_targets_only=loss_on_targets_only, bos_id=-1,
-      mix_maximum=0, mix_temperature=1.0, sni_dir="", protocol="within_task", num_pos=2,
-      only_tasks=()))
+blocks = sibling(__file__, "blocks")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -41,15 +29,15 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.checkpoint = ml_collections.ConfigDict(dict(hf_path=""))
   c.vocab = ml_collections.ConfigDict(dict(kind="bytes", path=""))
   c.base = ml_collections.ConfigDict(dict(
-      train=train_block(steps=600, lr=3e-3, batch=16),
-      data=data_block("pretrain", inputs_len=8, targets_len=120, loss_on_targets_only=False)))
+      train=blocks.train_block(steps=600, lr=3e-3, batch=16),
+      data=blocks.data_block("pretrain", inputs_len=8, targets_len=120,
+                             loss_on_targets_only=False)))
   c.adapter = ml_collections.ConfigDict(dict(
       method="mode", experts=4, rank=8, block=1, targets=("q", "k", "v", "o", "gate", "up",
                                                           "down"),
       scale=1.0, router="token", top_k=0, impl="xla"))   # impl: xla | pallas (fused kernel)
-  c.data = data_block("synthetic", inputs_len=160, targets_len=32)
-  c.train = train_block(steps=1000, lr=3e-3, batch=16, warmup=50)
-  c.mesh = ml_collections.ConfigDict(dict(axes=("data", "fsdp", "tensor"), shape=(-1, 1, 1),
-                                          rules=(), num_devices=0))
+  c.data = blocks.data_block("synthetic", inputs_len=160, targets_len=32)
+  c.train = blocks.train_block(steps=1000, lr=3e-3, batch=16, warmup=50)
+  c.mesh = blocks.mesh_block()
   c.eval = ml_collections.ConfigDict(dict(num_examples=30, max_new_tokens=24))
   return c

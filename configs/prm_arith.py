@@ -16,6 +16,8 @@ import ml_collections
 from mode_jax.config_files import sibling
 from prm_jax.policy.sft import TEMPLATE
 
+blocks = sibling(__file__, "blocks")
+
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   del arg
@@ -32,13 +34,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       records=("runs/omegaprm_jax/records.jsonl",),
       outcomes="",                 # orm: JSONL {"question", "solution", "correct"}
       template=TEMPLATE, dev_fraction=0.1, max_len=256, max_positions=1024, dev_batches=4))
-  c.train = ml_collections.ConfigDict(dict(
-      steps=300, batch_size=16, seed=0, lr=1e-3, warmup_steps=20, decay="cosine",
-      end_lr_frac=0.1, optimizer="adamw", weight_decay=0.0, grad_clip=1.0, grad_accum=1,
-      log_every=50, eval_every=100, ckpt_every=100, keep=2, async_ckpt=True, peak_flops=0.0,
-      crash_at_step=-1))
-  c.mesh = ml_collections.ConfigDict(dict(axes=("data", "fsdp", "tensor"), shape=(-1, 1, 1),
-                                          rules=(), num_devices=0))
+  c.train = blocks.train_block(steps=300, lr=1e-3, batch=16, log_every=50, eval_every=100)
+  c.mesh = blocks.mesh_block()
   # python -m prm_jax.pipeline --config=configs/prm_arith.py --workdir=runs/prm_pipeline
   c.pipeline = ml_collections.ConfigDict(dict(
       policy_checkpoint="",        # set to skip policy training (e.g. runs/policy/policy_model)

@@ -110,7 +110,7 @@ def read_questions(path: str, question_field: str = "question", answer_field: st
 def make_policy(pcfg, questions: list[dict]):
   from prm_jax.policy.base import TemplatePolicy
   if pcfg.kind == "simulated":
-    from prm_jax.envs.simulated import SimulatedPolicy
+    from prm_jax.policy.simulated import SimulatedPolicy
     if any("problem" not in q for q in questions):
       raise ValueError("policy.kind='simulated' needs arithmetic problems: questions.source="
                        "'arithmetic', or JSONL lines with a 'problem' field (Problem.to_json)")

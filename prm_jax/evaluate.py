@@ -1,79 +1,22 @@
-"""PRM evaluation: per-step accuracy and AUROC, ProcessBench-style first-error identification.
+"""ProcessBench-style evaluation of a saved PRM (`python -m prm_jax.evaluate --prm DIR --data F`).
 
-- `auroc(scores, labels)`: the Mann-Whitney statistic (ties count one half): the probability
-  that a random positive scores above a random negative.
-- `step_metrics(probs, labels)`: accuracy of 1[p > 0.5] and AUROC against binary step labels
-  (1 = the step and everything before it is right). Against MC labels use 1[MC > 0]; on the
-  arithmetic env use the exact checker.
-- ProcessBench (Zheng et al. 2024): the predicted first error of a solution is the first step
-  scored below a threshold (-1 if none); acc_err = exact match on erroneous solutions, acc_cor
-  = rate of -1 on correct ones, F1 = their harmonic mean. The threshold is chosen on a dev split
-  (best F1) and reported on test. `read_processbench` reads any JSONL of (question, steps,
-  first error index) with configurable field names (ProcessBench's own: problem, steps, label).
+`read_processbench` reads any JSONL of (question, steps, first error index) with configurable
+field names (ProcessBench's own: problem, steps, label); `main` scores it with the PRM, picks the
+threshold on a dev split and reports F1 on the rest. The metrics themselves live in
+`prm_jax.prm.metrics` (re-exported here).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+import json
 
 import numpy as np
-from scipy.stats import rankdata
 
 from mode_jax.atomic_io import jsonl_records
-
-
-def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
-  s, y = np.asarray(scores, float), np.asarray(labels, bool)
-  n_pos, n_neg = int(y.sum()), int((~y).sum())
-  if n_pos == 0 or n_neg == 0:
-    return float("nan")
-  ranks = rankdata(s)                       # average ranks for ties
-  return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def step_metrics(probs: Sequence[float], labels: Sequence[int], threshold: float = 0.5) -> dict:
-  p, y = np.asarray(probs, float), np.asarray(labels, int)
-  return {"steps": int(len(p)), "positive_rate": float(y.mean()) if len(y) else float("nan"),
-          "accuracy": float(((p > threshold) == (y > 0)).mean()) if len(p) else float("nan"),
-          "auroc": auroc(p, y)}
-
-
-def predict_first_error(step_probs: Sequence[float], threshold: float) -> int:
-  below = np.nonzero(np.asarray(step_probs) < threshold)[0]
-  return int(below[0]) if len(below) else -1
-
-
-def processbench_scores(predicted: Sequence[int], gold: Sequence[int]) -> dict:
-  p, g = np.asarray(predicted), np.asarray(gold)
-  err, cor = g != -1, g == -1
-  acc_err = float((p[err] == g[err]).mean()) if err.any() else float("nan")
-  acc_cor = float((p[cor] == -1).mean()) if cor.any() else float("nan")
-  f1 = (2 * acc_err * acc_cor / (acc_err + acc_cor)) if (acc_err + acc_cor) > 0 else 0.0
-  return {"acc_err": acc_err, "acc_cor": acc_cor, "f1": float(f1),
-          "erroneous": int(err.sum()), "correct": int(cor.sum())}
-
-
-def choose_threshold(step_probs: Sequence[Sequence[float]], gold: Sequence[int],
-                     grid: Sequence[float] = ()) -> float:
-  """The threshold with the best ProcessBench F1 on these (dev) solutions. Candidates: `grid`,
-  or 0.02..0.98 plus the 1st..99th percentiles of the dev step scores (a PRM whose scores
-  sit in a narrow band still gets a fine grid)."""
-  if not len(grid):
-    flat = np.concatenate([np.asarray(p, float) for p in step_probs if len(p)] or [[0.5]])
-    grid = np.unique(np.concatenate([np.linspace(0.02, 0.98, 49),
-                                     np.percentile(flat, np.arange(1, 100))]))
-  best, best_f1 = 0.5, -1.0
-  for t in grid:
-    f1 = processbench_scores([predict_first_error(p, t) for p in step_probs], gold)["f1"]
-    if f1 > best_f1:
-      best, best_f1 = float(t), f1
-  return best
-
-
-def processbench(dev_probs, dev_gold, test_probs, test_gold) -> dict:
-  t = choose_threshold(dev_probs, dev_gold)
-  return {"threshold": t, **processbench_scores(
-      [predict_first_error(p, t) for p in test_probs], test_gold)}
+from prm_jax.prm.metrics import (auroc, choose_threshold, predict_first_error,  # noqa: F401
+                                 processbench, processbench_scores, step_metrics)
+from prm_jax.prm.train import scorer_from_dir
 
 
 def read_processbench(path: str, question_field: str = "problem", steps_field: str = "steps",
@@ -95,8 +38,6 @@ def read_processbench(path: str, question_field: str = "problem", steps_field: s
 def main(argv=None):
   """python -m prm_jax.evaluate --prm=DIR --data=FILE.jsonl: ProcessBench-style F1 of a saved
   PRM on a local JSONL (threshold chosen on a seeded random `--dev_fraction` of it)."""
-  import argparse
-  import json
   ap = argparse.ArgumentParser(description=main.__doc__)
   ap.add_argument("--prm", required=True, help="a prm_model directory (prm_jax.prm.train)")
   ap.add_argument("--data", required=True)
@@ -108,7 +49,6 @@ def main(argv=None):
   ap.add_argument("--dev_fraction", type=float, default=0.5)
   ap.add_argument("--seed", type=int, default=0)
   args = ap.parse_args(argv)
-  from prm_jax.prm.train import scorer_from_dir
   items, errors = read_processbench(args.data, args.question_field, args.steps_field,
                                     args.label_field)
   if not items:

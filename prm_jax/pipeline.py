@@ -244,7 +244,7 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
 
 def run(config, wd: str, log=print, backend=None) -> dict:
   """`backend` (tests): a text-completion backend used instead of training and loading the
-  policy (e.g. `envs.simulated.SimulatedBackend`)."""
+  policy (e.g. `policy.simulated.SimulatedBackend`)."""
   from prm_jax.policy.base import TemplatePolicy
   from prm_jax.policy.jax_policy import load_backend
   t0 = time.perf_counter()

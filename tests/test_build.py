@@ -19,7 +19,7 @@ import re
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-PACKAGES = ("mode_jax", "prm_jax", "configs", "tests")
+PACKAGES = ("mode_jax", "prm_jax", "benchmarks", "configs", "tests")
 SKIP_DIRS = {".venv", "runs", "build", "dist", "__pycache__", ".git", ".pytest_cache"}
 
 
@@ -86,7 +86,8 @@ def _imports(path):
     elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
       names.add(node.module)
       names.update(f"{node.module}.{a.name}" for a in node.names)
-  return {n for n in names if n.split(".")[0] in ("mode_jax", "prm_jax", "configs", "conftest",
+  return {n for n in names if n.split(".")[0] in ("mode_jax", "prm_jax", "benchmarks", "configs",
+                                                  "conftest",
                                                   "trainer_harness", "distributed_worker")}
 
 
@@ -137,7 +138,7 @@ def test_entry_points_have_one_binary(build):
       mains.setdefault(t["main"], []).append(t["name"])
   entry = []
   for f in files:
-    if f.endswith(".py") and f.split("/")[0] in ("mode_jax", "prm_jax"):
+    if f.endswith(".py") and f.split("/")[0] in ("mode_jax", "prm_jax", "benchmarks"):
       with open(os.path.join(ROOT, f)) as fh:
         if re.search(r'^if __name__ == "__main__":', fh.read(), re.M):
           entry.append(f)

@@ -113,3 +113,49 @@ def test_recipes_only_set_flags_and_overrides(recipe, args, checks):
     for part in key.split("."):
       node = node[part]
     assert (tuple(node) if isinstance(want, tuple) else node) == want, key
+
+
+def test_accelerator_check_runs_kernel_tests_benchmarks_and_one_report(tmp_path):
+  out = str(tmp_path / "acc")
+  cmds = dry("accelerator_check.sh", out, env={"PYTHON": "py", "BATCH": "16"})
+  assert cmds[0] == ["mkdir", "-p", out]
+  tests, bench, step, report = cmds[1:]
+  assert tests[:3] == ["py", "-m", "pytest"]
+  assert "tests/kernels/test_adapter_matmul.py::TestAdapterMatmul" in tests
+  assert f"--junitxml={out}/kernel_tests.xml" in tests
+  assert bench == ["py", "-m", "benchmarks.kernels", f"--json={out}/kernel_bench.json"]
+  assert step[:3] == ["py", "-m", "benchmarks.train_step"] and "--batch=16" in step
+  assert "--preset=gemma_2b" in step and f"--out={out}/train_step.json" in step
+  assert report == ["py", "-m", "benchmarks.accelerator_report", out]
+  small = dry("accelerator_check.sh", out, env={"PYTHON": "py", "SMALL": "1"})
+  assert "--interpret" in small[2] and small[3][-1] == "--small"
+  for cmd in (tests, bench, step, report):   # every module the script names exists
+    mod = cmd[cmd.index("-m") + 1]
+    assert mod == "pytest" or os.path.exists(os.path.join(ROOT, *mod.split(".")) + ".py"), mod
+
+
+def test_accelerator_report_merges_stages_and_is_ok_only_when_kernels_ran(tmp_path):
+  import json
+  from benchmarks import accelerator_report as R
+  junit = ('<testsuites><testsuite><testcase classname="K" name="a"/>'
+           '<testcase classname="K" name="b"><skipped/></testcase>{}</testsuite></testsuites>')
+  (tmp_path / "kernel_tests.xml").write_text(junit.format(""))
+  for name in ("kernel_tests", "kernel_bench", "train_step"):
+    (tmp_path / f"{name}.rc").write_text("0\n")
+  (tmp_path / "kernel_bench.json").write_text(json.dumps({"rows": [{"xla_over_pallas": 1.5}]}))
+  (tmp_path / "train_step.json").write_text(json.dumps({"mfu": 0.41, "tokens_per_s": 9e4}))
+  rep = R.merge(str(tmp_path), with_platform=False)
+  assert rep["ok"] and rep["kernel_tests"]["summary"]["passed"] == 1
+  assert rep["kernel_tests"]["summary"]["skipped"] == 1
+  assert rep["train_step"]["result"]["mfu"] == 0.41
+  (tmp_path / "kernel_tests.xml").write_text(junit.format(
+      '<testcase classname="K" name="c"><failure message="x"/></testcase>'))
+  rep = R.merge(str(tmp_path), with_platform=False)
+  assert not rep["ok"] and rep["kernel_tests"]["summary"]["failures"] == ["K::c"]
+  (tmp_path / "train_step.rc").write_text("oops")
+  with pytest.raises(ValueError, match="train_step.rc"):
+    R.merge(str(tmp_path), with_platform=False)
+  (tmp_path / "train_step.rc").unlink()
+  (tmp_path / "kernel_tests.xml").write_text(junit.format(""))
+  rep = R.merge(str(tmp_path), with_platform=False)
+  assert rep["train_step"]["rc"] is None and not rep["ok"]    # a stage that did not run

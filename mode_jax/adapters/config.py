@@ -24,7 +24,11 @@ multiplied by their weights.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
+
+import flax.linen as nn
+
+from mode_jax.adapters import module
 
 METHODS = ("lora", "molora", "molora_sd", "mode")
 TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
@@ -149,6 +153,12 @@ class AdapterConfig:
   @property
   def shared_down(self) -> bool:
     return self.method != "molora"
+
+  def projection_module(self, out_shape: Sequence[int], in_axes: Sequence[str],
+                        out_axes: Sequence[str], dtype: Any, name: str) -> nn.Module:
+    """The adapted projection x W0 + term (`model.injection.ProjectionAdapter`)."""
+    return module.Adapter(self, tuple(out_shape), tuple(in_axes), tuple(out_axes), dtype=dtype,
+                          name=name)
 
   def replace(self, **kw) -> "AdapterConfig":
     return dataclasses.replace(self, **kw)

@@ -1,4 +1,9 @@
-"""`Adapter`: the Linen module a `model.layers.Projection` adds to its frozen output.
+"""`Adapter`: the Linen module that computes an adapted projection, x W0 + the adapter term.
+
+`AdapterConfig.projection_module` builds it for every projection the config targets (the
+model's `injection.ProjectionAdapter` contract): it is called with the frozen kernel W0 and always
+returns x W0 + term, whichever `impl` computes it (dense XLA ops, the naive reference loop, or
+the fused Pallas kernel).
 
 Parameter layout (input dims `*in` and output dims `*out` are the wrapped kernel's, so adapters
 shard with the same logical axis names as their base weight):
@@ -25,13 +30,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mode_jax.adapters import routing
-from mode_jax.adapters.config import AdapterConfig
+from mode_jax.adapters import reference, routing
+from mode_jax.kernels import adapter_matmul as K
 
 Array = jax.Array
 
 
-def _down_init(acfg: AdapterConfig, fan_in: int):
+def _down_init(acfg, fan_in: int):
   if acfg.init == "kaiming_uniform":   # PEFT: kaiming_uniform_(a=sqrt(5)) -> U(+-1/sqrt(fan_in))
     return _sym_uniform(1.0 / math.sqrt(fan_in))
   return nn.initializers.normal(stddev=acfg.init_std)
@@ -51,18 +56,31 @@ def _expand_to(t: Array, ndim: int) -> Array:
 
 
 class Adapter(nn.Module):
-  """Adapter path of one projection; returns the term added to x W0 (in `dtype`)."""
+  """One adapted projection: x W0 + the adapter term (in `dtype`).
 
-  acfg: AdapterConfig
+  Attributes:
+    acfg: the `AdapterConfig` (not imported here: the config builds this module).
+    out_shape / in_axes / out_axes: the wrapped kernel's output dims and logical axis names.
+  """
+
+  acfg: Any
   out_shape: Sequence[int]
   in_axes: Sequence[str]
   out_axes: Sequence[str]
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: Array, task_ids: Optional[Array] = None,
-               base_kernel: Optional[Array] = None) -> Array:
-    """The adapter term; with impl="pallas", x W0 + the term (W0 = `base_kernel`)."""
+  def __call__(self, x: Array, base_kernel: Array, task_ids: Optional[Array] = None) -> Array:
+    """x W0 + the adapter term.
+
+    Args:
+      x: [..., *in] inputs.
+      base_kernel: W0 [*in, *out], the frozen kernel of the projection.
+      task_ids: int [B] (one task per row) or [B, T] (per token); needed by task routers.
+
+    Returns:
+      [..., *out] in `dtype`.
+    """
     a = self.acfg
     n_in = len(self.in_axes)
     in_shape = tuple(x.shape[x.ndim - n_in:])
@@ -108,36 +126,37 @@ class Adapter(nn.Module):
                         len(lead) - task_ids.ndim + 1)
       logits = rows if logits is None else logits + rows
 
-    if a.impl == "naive":
-      from mode_jax.adapters import reference   # deliberately slow; benchmarks and tests only
-      return reference.naive_delta(x, params, a, task_ids, n_in=n_in).astype(dt)
+    if a.impl == "naive":   # deliberately slow; benchmarks and tests only
+      return self._base(x, base_kernel) + reference.naive_delta(
+          x, params, a, task_ids, n_in=n_in).astype(dt)
 
     weights = None
     if a.routed:
       weights, probs = routing.gate_weights(logits, a.top_k)    # [..., nb, m] float32
       self._sow_routing(logits, weights, probs, task_ids, lead)
 
-    if a.impl == "pallas":
-      if base_kernel is None:
-        raise ValueError("adapter impl='pallas' fuses x W0: call it with base_kernel=W0 "
-                         "(model.layers.Projection does)")
+    if a.impl == "pallas":   # one kernel computes x W0 and the term together
       if weights is not None:
         weights = jnp.broadcast_to(weights, tuple(lead) + weights.shape[-2:])
       return self._fused(x, base_kernel, A, B, weights, lead, fan_in).astype(dt)
 
     h = jnp.tensordot(x.astype(dt), A.astype(dt), axes=n_in)   # [..., r] or [..., m, r]
     if not a.routed:
-      return a.scale * jnp.tensordot(h, B[0].astype(dt), axes=1)
+      return self._base(x, base_kernel) + a.scale * jnp.tensordot(h, B[0].astype(dt), axes=1)
 
     hb = h.reshape(h.shape[:-1] + (nb, p))                       # [..., (m,) nb, p]
     if a.shared_down:
       hb = hb[..., None, :, :]                                   # [..., 1, nb, p]
     z = jnp.swapaxes(weights, -1, -2).astype(dt)[..., None] * hb  # [..., m, nb, p]
     z = z.reshape(z.shape[:-3] + (m, r))
-    return a.scale * jnp.tensordot(z, B.astype(dt), axes=2)
+    return self._base(x, base_kernel) + a.scale * jnp.tensordot(z, B.astype(dt), axes=2)
+
+  def _base(self, x, w0):
+    """x W0 in `dtype` (the frozen projection)."""
+    dt = self.dtype
+    return jnp.tensordot(x.astype(dt), w0.astype(dt), axes=len(self.in_axes))
 
   def _fused(self, x, w0, A, B, weights, lead, fan_in):
-    from mode_jax.kernels import adapter_matmul as K
     a, dt = self.acfg, self.dtype
     q = math.prod(self.out_shape)
     interpret = (jax.default_backend() == "cpu" if a.kernel_interpret is None

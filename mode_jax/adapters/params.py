@@ -7,7 +7,7 @@ the base checkpoint's paths are untouched and an adapter tree applies to a base 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -15,14 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from mode_jax.adapters.config import AdapterConfig
-
-if TYPE_CHECKING:
-  from mode_jax.model.config import ModelConfig
+from mode_jax.model.config import ModelConfig
+from mode_jax.model.transformer import Transformer
 
 ADAPTER_KEY = "adapter"
 
 
-def matrix_dims(cfg: "ModelConfig", target: str) -> tuple[int, int]:
+def matrix_dims(cfg: ModelConfig, target: str) -> tuple[int, int]:
   """(P, Q) of projection `target` (input and output dims of its flattened kernel)."""
   e, f = cfg.embed_dim, cfg.mlp_dim
   q, kv = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
@@ -44,7 +43,7 @@ def matrix_params(acfg: AdapterConfig, big_p: int, big_q: int) -> int:
   return n
 
 
-def count_params(cfg: "ModelConfig", acfg: AdapterConfig) -> int:
+def count_params(cfg: ModelConfig, acfg: AdapterConfig) -> int:
   """Total parameters `Transformer(cfg, adapter=acfg)` adds to the base, from the formulas."""
   per_layer = sum(matrix_params(acfg, *matrix_dims(cfg, t)) for t in acfg.targets)
   return cfg.num_layers * per_layer
@@ -129,11 +128,10 @@ def param_report(params, name: str = "", full: bool = False) -> dict:
                   f"({pct:.2f}% added params)"}
 
 
-def init_adapter(cfg: "ModelConfig", acfg: AdapterConfig, rng, *, seq_len: int = 8) -> dict:
+def init_adapter(cfg: ModelConfig, acfg: AdapterConfig, rng, *, seq_len: int = 8) -> dict:
   """Initialised adapter leaves only (boxed with logical axis names), for attaching to a loaded
   base checkpoint. Runs `init` of the adapted model under jit and returns only the adapter
   part, so XLA drops the base weights' random initialisation (cheap even for 8B models)."""
-  from mode_jax.model.transformer import Transformer   # local: model imports adapters
   model = Transformer(cfg, adapter=acfg)
   tokens = jnp.zeros((1, seq_len), jnp.int32)
   task_ids = jnp.zeros((1,), jnp.int32) if acfg.uses_task_router else None

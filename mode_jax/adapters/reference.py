@@ -14,11 +14,11 @@ import math
 import jax
 import jax.numpy as jnp
 
-from mode_jax.adapters.config import AdapterConfig
 
 
-def naive_delta(x, params: dict, acfg: AdapterConfig, task_ids=None, *, n_in: int = 1):
-  """x [..., *in]; params {"A", "B", optional "router", "task_router"} as stored by `Adapter`."""
+def naive_delta(x, params: dict, acfg, task_ids=None, *, n_in: int = 1):
+  """x [..., *in]; params {"A", "B", optional "router", "task_router"} as stored by `Adapter`;
+  acfg an `AdapterConfig`. Returns the adapter term [..., *out] (without x W0)."""
   if acfg.top_k:
     raise ValueError("the naive reference implements the paper's dense routing only (top_k=0)")
   lead, in_shape = x.shape[:x.ndim - n_in], x.shape[x.ndim - n_in:]

@@ -8,6 +8,7 @@ GSM8K lines: {"question", "answer"}; the answer's lines are steps with calculato
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from mode_jax.atomic_io import jsonl_records
 
@@ -63,3 +64,10 @@ def read_math(path: str) -> list[dict]:
                 "answer": _need(rec, "answer", where).strip(),
                 "subject": str(rec.get("subject", "")), "level": rec.get("level", "")})
   return out
+
+
+def math_rows(records: Sequence[dict]) -> list[dict]:
+  """Question -> step-by-step solution ending in "The answer is X."; reference = answer."""
+  return [{"inputs": f"Question: {r['question']}\nAnswer: ",
+           "targets": "\n".join(r["steps"] + [f"The answer is {r['answer']}."]),
+           "references": r["answer"]} for r in records]

@@ -14,6 +14,12 @@ import string
 from typing import Mapping, Optional, Sequence
 
 REF_SEP = "\x1e"   # joins several reference outputs into one string feature
+
+
+def reference_rows(pairs) -> list[dict]:
+  """[(input, [references])] -> task rows with the first reference as target and all of them,
+  joined by REF_SEP, as "references" (what the metrics split)."""
+  return [{"inputs": x, "targets": refs[0], "references": REF_SEP.join(refs)} for x, refs in pairs]
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _ANSWER = re.compile(r"answer is\s*:?\s*(.+?)\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
 _SCORER = None

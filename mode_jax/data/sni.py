@@ -19,6 +19,7 @@ import os
 import string
 from typing import Optional, Sequence
 
+from mode_jax.data import metrics
 from mode_jax.data.synthetic import stable_bucket
 
 ENGLISH = ["English"]
@@ -149,3 +150,15 @@ def task_splits(sni_dir: str, protocol: str = "within_task",
       if inst:
         out[split].append(dict(t, instances=inst))
   return out
+
+
+def sni_rows(sni_dir: str, protocol: str = "within_task",
+             names: Optional[Sequence[str]] = None, num_pos: int = 2) -> dict[str, dict]:
+  """{task name: {"train": rows, "validation": rows}}: the SNI prompt rows both the direct
+  JSON path and the TFDS builder produce."""
+  by_task: dict[str, dict[str, list[dict]]] = {}
+  for split, task_list in task_splits(sni_dir, protocol, names).items():
+    for t in task_list:
+      by_task.setdefault(t["name"], {"train": [], "validation": []})[split] = metrics.reference_rows(
+          (prompt(t, i["input"], num_pos), i["outputs"]) for i in t["instances"])
+  return by_task

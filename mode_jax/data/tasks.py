@@ -22,10 +22,9 @@ import seqio
 import tensorflow as tf
 
 from mode_jax.atomic_io import read_json, write_json_atomic
-from mode_jax.data import math_data, metrics, sni, synthetic
+from mode_jax.data import math_data, metrics, sni, synthetic, tfds_builders
 from mode_jax.data.features import TaskPrefixLMFeatureConverter
 
-from mode_jax.data.metrics import REF_SEP
 
 
 class TaskIdTable:
@@ -120,11 +119,6 @@ def register_function_task(name: str, dataset_fn: Callable, num_examples: dict,
   return name
 
 
-def _rows(pairs) -> list[dict]:
-  """[(input, [references])] -> rows with the first reference as target."""
-  return [{"inputs": x, "targets": refs[0], "references": REF_SEP.join(refs)} for x, refs in pairs]
-
-
 def make_synthetic_tasks(vocab, table: Optional[TaskIdTable] = None, *, seed: int = 0,
                          num_train: int = 2000, num_eval: int = 100,
                          names: Sequence[str] = synthetic.TASK_NAMES,
@@ -139,7 +133,7 @@ def make_synthetic_tasks(vocab, table: Optional[TaskIdTable] = None, *, seed: in
     for split, n in (("train", num_train), ("validation", num_eval)):
       exs = synthetic.examples(name, split, n, seed=seed)
       head = f"Definition: {task.definition}\n\n" if with_definition else ""
-      rows[split] = _rows((f"{head}Input: {e['input']}\nOutput: ", [e["output"]]) for e in exs)
+      rows[split] = metrics.reference_rows((f"{head}Input: {e['input']}\nOutput: ", [e["output"]]) for e in exs)
     tname = prefix + name
     out.append(register_rows(tname, rows, vocab, table[tname] if table else i,
                          [metrics.rouge_em_metrics]))
@@ -162,18 +156,6 @@ def make_pretrain_task(vocab, *, seed: int = 0, num_train: int = 4000, num_eval:
   return register_rows(name, rows, vocab, 0)
 
 
-def sni_rows(sni_dir: str, protocol: str = "within_task",
-             names: Optional[Sequence[str]] = None, num_pos: int = 2) -> dict[str, dict]:
-  """{task name: {"train": rows, "validation": rows}}: the SNI prompt rows both the direct
-  JSON path and the TFDS builder produce."""
-  by_task: dict[str, dict[str, list[dict]]] = {}
-  for split, task_list in sni.task_splits(sni_dir, protocol, names).items():
-    for t in task_list:
-      by_task.setdefault(t["name"], {"train": [], "validation": []})[split] = _rows(
-          (sni.prompt(t, i["input"], num_pos), i["outputs"]) for i in t["instances"])
-  return by_task
-
-
 def make_sni_tasks(sni_dir: str, vocab, table: Optional[TaskIdTable] = None, *,
                    protocol: str = "within_task", names: Optional[Sequence[str]] = None,
                    num_pos: int = 2, prefix: str = "sni_",
@@ -182,13 +164,12 @@ def make_sni_tasks(sni_dir: str, vocab, table: Optional[TaskIdTable] = None, *,
   With `tfds_data_dir`, each task reads the prepared `sni_tasks` TFDS dataset (see
   `tfds_builders.prepare_sni`) instead of the JSON files. Returns {"train": [task names],
   "validation": [task names]}."""
-  by_task = sni_rows(sni_dir, protocol, names, num_pos)
+  by_task = sni.sni_rows(sni_dir, protocol, names, num_pos)
   out = {"train": [], "validation": []}
   for k, (name, rows) in enumerate(sorted(by_task.items())):
     tname = seqio_name(prefix + name)
     tid = table[tname] if table else k
     if tfds_data_dir:
-      from mode_jax.data import tfds_builders   # registers the TFDS builders
       _register_tfds(tname, tfds_builders.sni_tfds_name(protocol, num_pos), tfds_data_dir,
                      name, {s: len(r) for s, r in rows.items() if r}, vocab, tid)
     else:
@@ -215,18 +196,11 @@ def _register_tfds(name: str, tfds_name: str, data_dir: str, source_task: str,
   return name
 
 
-def math_rows(records: Sequence[dict]) -> list[dict]:
-  """Question -> step-by-step solution ending in "The answer is X."; reference = answer."""
-  return [{"inputs": f"Question: {r['question']}\nAnswer: ",
-           "targets": "\n".join(r["steps"] + [f"The answer is {r['answer']}."]),
-           "references": r["answer"]} for r in records]
-
-
 def make_math_task(path_by_split: dict[str, str], vocab, *, kind: str = "gsm8k",
                    name: Optional[str] = None, task_id: int = 0) -> str:
-  """A seqio Task over GSM8K or MATH JSONL files (see `math_rows`)."""
+  """A seqio Task over GSM8K or MATH JSONL files (see `math_data.math_rows`)."""
   reader = {"gsm8k": math_data.read_gsm8k, "math": math_data.read_math}[kind]
-  rows = {split: math_rows(reader(path)) for split, path in path_by_split.items()}
+  rows = {split: math_data.math_rows(reader(path)) for split, path in path_by_split.items()}
   return register_rows(name or kind, rows, vocab, task_id, [metrics.math_answer_metrics])
 
 

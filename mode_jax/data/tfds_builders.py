@@ -5,7 +5,7 @@
     tasks.make_sni_tasks(sni_clone_dir, vocab, tfds_data_dir=data_dir)   # seqio.TfdsDataSource
     tfds_builders.prepare_gsm8k(gsm8k_dir, data_dir)            # train.jsonl / test.jsonl
 
-The rows are exactly those of the direct JSON path (`tasks.sni_rows`, `tasks.math_rows`), so
+The rows are exactly those of the direct JSON path (`sni.sni_rows`, `math_data.math_rows`), so
 both paths give the same examples. Importing this module registers the builders with TFDS.
 """
 
@@ -16,7 +16,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from mode_jax.data import math_data, tasks
+from mode_jax.data import math_data, sni
 
 _ROW = {"inputs": tfds.features.Text(), "targets": tfds.features.Text(),
         "references": tfds.features.Text()}
@@ -51,7 +51,7 @@ class SniTasks(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     c = self.builder_config
-    by_task = tasks.sni_rows(os.fspath(dl_manager.manual_dir), c.protocol, None, c.num_pos)
+    by_task = sni.sni_rows(os.fspath(dl_manager.manual_dir), c.protocol, None, c.num_pos)
     return {split: self._generate_examples(by_task, split) for split in ("train", "validation")}
 
   def _generate_examples(self, by_task, split):
@@ -77,7 +77,7 @@ class Gsm8kSteps(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, path):
     recs = math_data.read_gsm8k(path)
-    for rec, row in zip(recs, tasks.math_rows(recs)):
+    for rec, row in zip(recs, math_data.math_rows(recs)):
       yield rec["id"], dict(row, id=rec["id"])
 
 

@@ -4,8 +4,8 @@ A [T, P, r], B [T, r, Q], ids [M] in [0, T).
 
 A MoDE / MoLoRA adapter with a task router is one such low-rank pair per task: for task t its
 term is (x A (.) G_t) B = x (A diag(G_t)) B with G_t the task's constant gates, i.e. rank m r
-after merging (`merge_task_adapters` builds A_t, B_t), so a batch mixing tasks can be served by
-this kernel without per-token routing.
+after merging (`mode_jax.adapters.merge.task_pairs` builds A_t, B_t), so a batch mixing tasks
+can be served by this kernel without per-token routing.
 
 `per_row_adapter_matmul` sorts rows by adapter, pads each group to a multiple of block_m (so a
 row tile belongs to one adapter; at most min(T, M) extra tiles), runs one fused kernel tile per
@@ -49,19 +49,6 @@ def ragged_reference(x, w0, a, b, ids, *, scale: float = 1.0):
   delta = jnp.zeros_like(d).at[order].set(d)
   y = jnp.dot(x, w0, preferred_element_type=jnp.float32) + scale * delta
   return y.astype(x.dtype)
-
-
-def merge_task_adapters(a, b, task_gates, *, shared_down: bool = True):
-  """Per-task LoRA pairs of a task-routed adapter: A [P, r] (or [P, m r] per expert),
-  B [m r, Q], task_gates [T, nb, m] (softmax of the task table) -> A_t [T, P, m r],
-  B_t [T, m r, Q] with x A_t B_t = (x A tiled (.) G_t) B."""
-  from mode_jax.kernels.adapter_matmul import expand_gates
-  t, _, m = task_gates.shape
-  r = b.shape[0] // m
-  g = expand_gates(task_gates.astype(jnp.float32), r)                  # [T, m r]
-  a_rep = jnp.tile(a, (1, m)) if shared_down else a                    # [P, m r]
-  a_t = a_rep[None].astype(jnp.float32) * g[:, None, :]
-  return a_t.astype(a.dtype), jnp.broadcast_to(b, (t,) + b.shape)
 
 
 def _group_layout(ids, num_adapters: int, bm: int):

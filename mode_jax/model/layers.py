@@ -16,9 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mode_jax.adapters.config import AdapterConfig
-from mode_jax.adapters.module import Adapter
 from mode_jax.model.config import ModelConfig
+from mode_jax.model.injection import ProjectionAdapter, adapter_for
 
 Array = jax.Array
 # Large finite negative instead of -inf, so that fully masked rows never produce NaN.
@@ -56,9 +55,9 @@ class Projection(nn.Module):
 
   This is the unit the adapters wrap: attention has q, k, v, o and the MLP gate, up, down, each
   a `Projection` with that name. `in_axes`/`out_axes` are the logical names of the kernel dims.
-  With `adapter` set, an `adapters.Adapter` sub-module named "adapter" adds its term to the
-  frozen x W0 (+ b); the kernel and bias are unchanged. With `adapter.impl="pallas"` the
-  Adapter computes x W0 + its term in one fused kernel (`mode_jax.kernels.adapter_matmul`).
+  With `adapter` set (see `injection`), its sub-module named "adapter" computes x W0 + its term
+  from the frozen kernel (dense ops or one fused kernel, the adapter's choice), then the bias is
+  added; the kernel and bias are unchanged.
   """
 
   out_shape: Sequence[int]
@@ -67,7 +66,7 @@ class Projection(nn.Module):
   use_bias: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
-  adapter: Optional[AdapterConfig] = None
+  adapter: Optional[ProjectionAdapter] = None
 
   @nn.compact
   def __call__(self, x: Array, task_ids: Optional[Array] = None) -> Array:
@@ -76,27 +75,18 @@ class Projection(nn.Module):
     kernel = self.param(
         "kernel", nn.with_logical_partitioning(_INIT, tuple(self.in_axes) + tuple(self.out_axes)),
         tuple(in_shape) + tuple(self.out_shape), self.param_dtype)
-    fused = self.adapter is not None and self.adapter.impl == "pallas"
-    if fused:   # the kernel computes x W0 and the adapter term together
-      y = self._adapter()(x, task_ids, base_kernel=kernel)
-    else:
+    if self.adapter is None:
       y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=n_in)
+    else:   # x W0 + the adapter term (injection.ProjectionAdapter)
+      y = self.adapter.projection_module(tuple(self.out_shape), tuple(self.in_axes),
+                                         tuple(self.out_axes), self.dtype,
+                                         name="adapter")(x, kernel, task_ids)
     if self.use_bias:
       bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros,
                                                              tuple(self.out_axes)),
                         tuple(self.out_shape), self.param_dtype)
       y = y + bias.astype(self.dtype)
-    if self.adapter is not None and not fused:
-      y = y + self._adapter()(x, task_ids)
     return y
-
-  def _adapter(self) -> Adapter:
-    return Adapter(self.adapter, tuple(self.out_shape), tuple(self.in_axes),
-                   tuple(self.out_axes), dtype=self.dtype, name="adapter")
-
-
-def _adapter_for(adapter: Optional[AdapterConfig], name: str) -> Optional[AdapterConfig]:
-  return adapter if adapter is not None and name in adapter.targets else None
 
 
 def rope_inv_freq(cfg: ModelConfig) -> Array:
@@ -162,7 +152,7 @@ class Attention(nn.Module):
   """
 
   cfg: ModelConfig
-  adapter: Optional[AdapterConfig] = None
+  adapter: Optional[ProjectionAdapter] = None
 
   @nn.compact
   def __call__(self, x, rope, mask, kv=None, end=None, task_ids=None):
@@ -171,7 +161,7 @@ class Attention(nn.Module):
     h, k, d = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     proj = lambda name, shape, in_axes, out_axes, bias, inp: Projection(
         shape, in_axes, out_axes, use_bias=bias, dtype=dt, param_dtype=pdt,
-        adapter=_adapter_for(self.adapter, name), name=name)(inp, task_ids)
+        adapter=adapter_for(self.adapter, name), name=name)(inp, task_ids)
     q = proj("q", (h, d), ("embed",), ("heads", "head_dim"), cfg.qkv_bias, x)
     kk = proj("k", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias, x)
     v = proj("v", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias, x)
@@ -204,14 +194,14 @@ class MLP(nn.Module):
   """Gated MLP: down(act(gate(x)) * up(x)); SwiGLU for silu, GeGLU for gelu(_tanh)."""
 
   cfg: ModelConfig
-  adapter: Optional[AdapterConfig] = None
+  adapter: Optional[ProjectionAdapter] = None
 
   @nn.compact
   def __call__(self, x, task_ids=None):
     cfg = self.cfg
     mk = lambda name, shape, ia, oa, inp: Projection(
         shape, ia, oa, use_bias=cfg.mlp_bias, dtype=cfg.compute_dtype,
-        param_dtype=cfg.weight_dtype, adapter=_adapter_for(self.adapter, name),
+        param_dtype=cfg.weight_dtype, adapter=adapter_for(self.adapter, name),
         name=name)(inp, task_ids)
     gate = mk("gate", (cfg.mlp_dim,), ("embed",), ("mlp",), x)
     up = mk("up", (cfg.mlp_dim,), ("embed",), ("mlp",), x)
@@ -227,7 +217,7 @@ class DecoderLayer(nn.Module):
   """Pre-norm block: x + attn(norm(x)); x + mlp(norm(x)). Returns (x, updated kv or None)."""
 
   cfg: ModelConfig
-  adapter: Optional[AdapterConfig] = None
+  adapter: Optional[ProjectionAdapter] = None
 
   @nn.compact
   def __call__(self, x, rope, mask, task_ids, kv, end):

@@ -18,8 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mode_jax.adapters.config import AdapterConfig
 from mode_jax.model.config import ModelConfig
+from mode_jax.model.injection import ProjectionAdapter
 from mode_jax.model.kv_cache import KVCache
 from mode_jax.model.layers import (_INIT, DecoderLayer, RMSNorm, attention_mask, constrain,
                                    rope_table)
@@ -31,10 +31,11 @@ _PER_LAYER_COLLECTIONS = ("params", "aux_loss", "routing", "intermediates")
 
 
 class Transformer(nn.Module):
-  """Decoder backbone; `adapter` (an `adapters.AdapterConfig`) wraps its target projections."""
+  """Decoder backbone; `adapter` (e.g. an `adapters.AdapterConfig`, see `injection`) wraps its
+  target projections."""
 
   cfg: ModelConfig
-  adapter: Optional[AdapterConfig] = None
+  adapter: Optional[ProjectionAdapter] = None
 
   @nn.compact
   def __call__(self, tokens: Array, *, positions: Optional[Array] = None,

@@ -1,6 +1,8 @@
-"""Jobs of `mode_jax.main`: `train` (one training run from config) and `mode_synthetic` (the
-embedded default: a tiny base pretrained in the workdir, then adapters on the synthetic suite,
-evaluated per task against the base)."""
+"""Jobs of `mode_jax.main` (named in `mode_jax.resolve.JOBS`): `sample_demo` (build or load a
+model, check the HF round trip, sample), `train` (one training run from config) and
+`mode_synthetic` (the embedded default: a tiny base pretrained in the workdir, then adapters on
+the synthetic suite, evaluated per task against the base). Each is `fn(config, workdir) -> dict`.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +10,23 @@ import json
 import os
 import time
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging as absl_logging
 
+from mode_jax import resolve
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.export import save_adapter
-from mode_jax.data import synthetic, tasks
+from mode_jax.atomic_io import write_jsonl_atomic
+from mode_jax.data import tasks
 from mode_jax.data.vocab import make_vocab
-from mode_jax.model import hf_io, presets
+from mode_jax.model import Transformer, hf_io, presets, sampling
 from mode_jax.train import evaluate
 from mode_jax.train.loop import train
+from mode_jax.train.step import cross_entropy, forward
 
 
 def model_config(mcfg):
@@ -37,40 +45,14 @@ def adapter_config(acfg_dict, num_tasks: int):
   return AdapterConfig(**d)
 
 
-# Data kinds added by other packages (e.g. prm_jax's "arith"): kind -> fn(dcfg, vocab, workdir)
-# returning (train task names, eval task names, TaskIdTable).
-DATA_KINDS: dict = {}
-
-
 def build_data(dcfg, vocab, workdir: str):
-  """(train mixture name, eval task names, TaskIdTable) from a `data` config block."""
-  if dcfg.kind in DATA_KINDS:
-    names, evals, table = DATA_KINDS[dcfg.kind](dcfg, vocab, workdir)
-  elif dcfg.kind == "synthetic":
-    kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval)
-    if dcfg.get("only_tasks"):
-      kw["names"] = tuple(n[len("syn_"):] if n.startswith("syn_") else n
-                          for n in dcfg.only_tasks)
-    planned = ["syn_" + n for n in kw.get("names", synthetic.TASK_NAMES)]
-    table = tasks.TaskIdTable.load_or_create(workdir, planned)
-    names = evals = tasks.make_synthetic_tasks(vocab, table, **kw)
-  elif dcfg.kind == "sni":
-    kw = dict(protocol=dcfg.protocol, num_pos=dcfg.num_pos)
-    built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, **kw)
-    table = tasks.TaskIdTable.load_or_create(workdir, built["train"] + built["validation"])
-    built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, table, **kw)
-    names, evals = built["train"], built["validation"]
-    if dcfg.get("only_tasks"):   # seqio names ("sni_task363_...") of the tasks to keep
-      names = [n for n in names if n in set(dcfg.only_tasks)]
-      evals = [n for n in evals if n in set(dcfg.only_tasks)]
-  elif dcfg.kind == "pretrain":
-    names = [tasks.make_pretrain_task(vocab, seed=dcfg.seed)]
-    table = tasks.TaskIdTable({names[0]: 0})
-    evals = []
-  else:
-    raise ValueError(f"data.kind={dcfg.kind!r}: expected synthetic, sni, pretrain or one of "
-                     f"{sorted(DATA_KINDS)}")
-  mix = tasks.make_mixture(f"{dcfg.kind}_{len(names)}_{names[0]}_mix", names,
+  """(train mixture name, eval task names, TaskIdTable) from a `data` config block; the kind is
+  a built-in name or "module:function" (`mode_jax.resolve.DATA_KINDS`)."""
+  build = resolve.resolve(dcfg.kind, resolve.DATA_KINDS, "config.data.kind")
+  names, evals, table = build(dcfg, vocab, workdir)
+  if not names:
+    raise ValueError(f"config.data.kind={dcfg.kind!r} built no training tasks")
+  mix = tasks.make_mixture(f"{resolve.label(dcfg.kind)}_{len(names)}_{names[0]}_mix", names,
                            rate="examples",
                            maximum=dcfg.get("mix_maximum") or None,
                            temperature=dcfg.get("mix_temperature", 1.0))
@@ -96,9 +78,6 @@ def batch_fn(mix: str, dcfg, tcfg):
 def make_eval_fn(model_cfg, acfg, eval_names, dcfg, table, batch_size: int = 8):
   """Teacher-forced loss on one fixed validation batch per task, and (for routed adapters) the
   mean routing entropy per task: {"eval_loss", "eval_loss/<task>", "routing_entropy/<task>"}."""
-  import jax.numpy as jnp
-  from mode_jax.model.transformer import Transformer
-  from mode_jax.train.step import cross_entropy, forward
   lengths = {"inputs": dcfg.inputs_len, "targets": dcfg.targets_len}
   bos = dcfg.bos_id if dcfg.bos_id >= 0 else None
   batches = {n: next(tasks.get_dataset(n, "validation", lengths, batch_size=batch_size,
@@ -230,5 +209,54 @@ def mode_synthetic(config, workdir: str) -> dict:
              "adapted_exact_match": mean(res["scores"], "exact_match"),
              "added_params_pct": out["report"]["added_pct"],
              "total_seconds": time.perf_counter() - t_all}
+  print(json.dumps(summary))
+  return summary
+
+
+def sample_demo(config, workdir: str) -> dict:
+  """Builds (or loads) a model, checks the HF round trip, samples; returns a summary dict."""
+  m = config.model
+  overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat)
+  if config.checkpoint.hf_path:
+    cfg, params = hf_io.load_hf_checkpoint(config.checkpoint.hf_path, dtype=m.param_dtype,
+                                           scan_layers=m.scan_layers,
+                                           config_overrides=overrides)
+    source = config.checkpoint.hf_path
+  else:
+    cfg = presets.get(m.name, scan_layers=m.scan_layers, **overrides)
+    variables = Transformer(cfg).init(jax.random.key(config.seed), jnp.ones((1, 8), jnp.int32))
+    params = nn.meta.unbox(variables["params"])
+    source = f"preset {m.name} (random init, seed {config.seed})"
+  absl_logging.info("model: %s, %.2fM parameters", source, cfg.num_params() / 1e6)
+
+  hf_dir = os.path.join(workdir, "hf_checkpoint")
+  hf_io.save_hf_checkpoint(hf_dir, cfg, params)
+  cfg2, params2 = hf_io.load_hf_checkpoint(hf_dir, dtype=m.param_dtype,
+                                           scan_layers=m.scan_layers,
+                                           config_overrides=overrides)
+  same = jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), params, params2))
+  if not same:
+    raise RuntimeError(f"HF round trip through {hf_dir} changed the parameters")
+
+  vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
+  s = config.sampling
+  prompts = [list(vocab.encode(p)) for p in s.prompts for _ in range(s.num_samples)]
+  sampler = sampling.Sampler(cfg2, params2, vocab=vocab)
+  kw = dict(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
+            top_p=s.top_p, stop_strings=tuple(s.stop_strings), rng=config.seed)
+  sampler.generate(prompts, **kw)  # compile
+  t0 = time.perf_counter()
+  out = sampler.generate(prompts, **kw)
+  dt = time.perf_counter() - t0
+  rows = []
+  for i, text in enumerate(out.texts):
+    rows.append(dict(prompt=s.prompts[i // s.num_samples], completion=text,
+                     num_tokens=int(out.lengths[i]),
+                     logprob=float(np.sum(out.logprobs[i, :out.lengths[i]]))))
+    print(f"[{i}] {rows[-1]['prompt']!r} -> {text!r}")
+  write_jsonl_atomic(os.path.join(workdir, "samples.jsonl"), rows)
+  summary = dict(source=source, params=cfg.num_params(), hf_round_trip_exact=same,
+                 samples=len(rows), generated_tokens=int(out.lengths.sum()),
+                 tokens_per_s=float(out.lengths.sum() / dt))
   print(json.dumps(summary))
   return summary

@@ -108,7 +108,7 @@ def discriminator_scores(p: np.ndarray, q: np.ndarray, *, groups: Optional[Seque
 def discriminator_auc(p: np.ndarray, q: np.ndarray, *, groups: Optional[Sequence] = None,
                       folds: int = 5, seed: int = 0, n_boot: int = 200) -> stats.Estimate:
   """Held-out AUC with a bootstrap interval over the scored rows."""
-  from prm_jax.evaluate import auroc
+  from prm_jax.prm.metrics import auroc
   scores, y = discriminator_scores(p, q, groups=groups, folds=folds, seed=seed)
 
   def stat(idx):

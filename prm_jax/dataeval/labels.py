@@ -104,7 +104,7 @@ def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field:
 
 
 def _agreement(records, exact, mc, hard, groups, n_boot, seed) -> Optional[dict]:
-  from prm_jax.evaluate import auroc
+  from prm_jax.prm.metrics import auroc
   ex = [exact(r) for r in records]
   known = np.array([e is not None for e in ex])
   if not known.any():

@@ -14,9 +14,8 @@ import dataclasses
 import time
 from typing import Callable, Generator, Optional, Sequence
 
-import numpy as np
 
-from prm_jax.policy.base import Completion, check_shape
+from prm_jax.policy.base import Completion, call_seed, check_shape
 
 Requests = list            # [(prefix, n)]
 
@@ -152,10 +151,6 @@ class Tree:
   def result(self, method: str, **kw) -> SearchResult:
     return SearchResult(method=method, states=self.states, cost=self.cost,
                         root_mc=self.root.mc, root_tokens=self.root_tokens, **kw)
-
-
-def call_seed(seed: int, index: int) -> int:
-  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def drive(searches: dict, policy, *, seed: int, on_done=None) -> dict:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol, Sequence
 
+import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class Completion:
@@ -57,6 +59,11 @@ class TemplatePolicy:
     out = self.backend.complete([self.prompt(q, p) for q, p in requests], n, seed=seed)
     check_shape(out, len(requests), n, type(self.backend).__name__)
     return out
+
+
+def call_seed(seed: int, index: int) -> int:
+  """The seed of the `index`-th policy call (or prompt) of a run seeded with `seed`."""
+  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def check_shape(out, num_requests: int, n: int, who: str) -> None:

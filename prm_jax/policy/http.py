@@ -17,8 +17,7 @@ from typing import Optional, Sequence
 
 import requests
 
-from prm_jax.omegaprm.tree import call_seed
-from prm_jax.policy.base import Completion
+from prm_jax.policy.base import Completion, call_seed
 
 
 class PolicyHTTPError(RuntimeError):

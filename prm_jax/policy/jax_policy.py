@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from prm_jax.omegaprm.tree import call_seed
-from prm_jax.policy.base import DEFAULT_TEMPLATE, Completion, TemplatePolicy
+from prm_jax.policy.base import DEFAULT_TEMPLATE, Completion, TemplatePolicy, call_seed
 
 
 class SamplerBackend:

@@ -9,7 +9,8 @@ answer accuracy of greedy decoding and of sampling at the collection temperature
 often a sampled solution is right at every step (exact checker). The config aims the policy
 at 30-80% sampled accuracy so that OmegaPRM has real errors to find.
 
-Registers the data kind "arith" with `mode_jax.train.jobs` (seqio tasks "arith_solutions").
+Its data kind is `build_arith_data` (configs/policy_arith.py names it as
+`data.kind = "prm_jax.policy.sft:build_arith_data"`; seqio task "arith_solutions").
 """
 
 from __future__ import annotations
@@ -39,16 +40,12 @@ def arith_rows(dcfg, split: str) -> list[dict]:
 
 
 def build_arith_data(dcfg, vocab, workdir: str):
+  """The data kind of the policy (see `mode_jax.resolve`): generated problems -> solutions."""
   from mode_jax.data import metrics, tasks
   del workdir
   rows = {s: arith_rows(dcfg, s) for s in ("train", "validation")}
   tasks.register_rows(TASK, rows, vocab, 0, [metrics.math_answer_metrics])
   return [TASK], [TASK], tasks.TaskIdTable({TASK: 0})
-
-
-def register() -> None:
-  from mode_jax.train import jobs
-  jobs.DATA_KINDS["arith"] = build_arith_data
 
 
 def evaluate_policy(backend, dcfg, *, num: int, samples: int, seed: int) -> dict:
@@ -75,7 +72,6 @@ def run(config, workdir: str, log=print) -> dict:
   from mode_jax.model import hf_io
   from mode_jax.train import evaluate, jobs
   from prm_jax.policy.jax_policy import SamplerBackend
-  register()
   model_dir = os.path.join(workdir, "policy_model")
   if not os.path.exists(os.path.join(model_dir, "config.json")):
     out = jobs.run_training(config, os.path.join(workdir, "train"), log=log)

@@ -199,7 +199,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
   def dev_eval(params, batches) -> dict:
     """Objective loss / accuracy and per-step metrics against the MC labels (AUROC and
     accuracy of 1[p > .5] vs 1[MC > 0]; accuracy vs 1[MC > .5]), one forward per batch."""
-    from prm_jax.evaluate import auroc
+    from prm_jax.prm.metrics import auroc
     vals, ps, mcs = [], [], []
     for b in batches:
       loss_v, acc_v, z = jax.device_get(dev_loss(params, {k: jnp.asarray(v)

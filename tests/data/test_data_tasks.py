@@ -338,7 +338,7 @@ def test_tfds_gsm8k_matches_json(tmp_path):
   ds = builder.as_dataset(split="test").take(3)
   got = sorted((ex["id"].decode(), ex["targets"].decode()) for ex in ds.as_numpy_iterator())
   recs = {r["id"]: r for r in math_data.read_gsm8k(os.path.join(GSM_DIR, "test.jsonl"))}
-  rows = dict(zip(recs, tasks.math_rows(list(recs.values()))))
+  rows = dict(zip(recs, math_data.math_rows(list(recs.values()))))
   assert got and all(rows[i]["targets"] == t for i, t in got)
 
 

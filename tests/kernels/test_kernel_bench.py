@@ -9,7 +9,7 @@ from mode_jax.kernels import adapter_matmul as K
 
 
 def test_kernel_bench_runs_in_interpret_mode():
-  from mode_jax.kernels import bench
+  from benchmarks import kernels as bench
   rows = bench.run([(64, 128)], [4], 1, "float32", interpret=True)
   assert len(rows) == len(bench.ADAPTERS)
   for r in rows:

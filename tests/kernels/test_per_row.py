@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mode_jax.adapters import merge
+from mode_jax.adapters.config import AdapterConfig
 from mode_jax.kernels import adapter_matmul as K
 from mode_jax.kernels import per_row as R
 
@@ -54,11 +56,13 @@ def test_merged_task_adapters_equal_task_routed_term():
   k = jax.random.split(jax.random.PRNGKey(3), 5)
   a = jax.random.normal(k[0], (p, r))
   b = jax.random.normal(k[1], (m * r, q))
-  table = jax.nn.softmax(jax.random.normal(k[2], (t, nb, m)), -1)
+  logits = jax.random.normal(k[2], (t, nb, m))
+  table = jax.nn.softmax(logits, -1)
   x = jax.random.normal(k[3], (10, p))
   ids = jnp.asarray([0, 1, 2, 1, 0, 2, 2, 1, 0, 0])
   w0 = jnp.zeros((p, q))
-  a_t, b_t = R.merge_task_adapters(a, b, table)
+  acfg = AdapterConfig("mode", experts=m, rank=r, block=r // nb, router="task", num_tasks=t)
+  a_t, b_t = merge.task_pairs({"A": a, "B": b.reshape(m, r, q), "task_router": logits}, acfg)
   want = K.reference(x, w0, a, b, table[ids], experts=m)
   got = R.per_row_adapter_matmul(x, w0, a_t, b_t, ids, block_sizes=K.BlockSizes(16, 16, 16),
                                  interpret=True)

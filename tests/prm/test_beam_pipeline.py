@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from configs import omegaprm_arith
 from prm_jax import collect
 from prm_jax.envs import arithmetic as A
-from prm_jax.omegaprm import beam_pipeline
+from prm_jax import collect_beam
 
 
 def _config(num=6):
@@ -24,7 +24,7 @@ def _config(num=6):
 
 def _run(config, out):
   with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-    beam_pipeline.build(p, config, str(out))
+    collect_beam.build(p, config, str(out))
 
 
 def _rows(pattern, drop=()):
@@ -56,7 +56,7 @@ def test_beam_jsonl_input_with_malformed_lines(tmp_path):
   lines.insert(1, "{broken")
   lines.append(json.dumps({"id": "z", "question": 5, "answer": "1"}))
   path.write_text("\n".join(lines) + "\n")
-  config = beam_pipeline.load_config(omegaprm_arith.__file__, [
+  config = collect_beam.load_config(omegaprm_arith.__file__, [
       "questions.source=jsonl", f"questions.path={path}", "questions.num=0",
       "search.search_limit=3"])
   _run(config, tmp_path / "out")

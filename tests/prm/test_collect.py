@@ -13,7 +13,7 @@ import pytest
 from configs import omegaprm_arith
 from prm_jax import collect
 from prm_jax.envs import arithmetic as A
-from prm_jax.envs.simulated import SimulatedPolicy
+from prm_jax.policy.simulated import SimulatedPolicy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "configs", "omegaprm_arith.py")

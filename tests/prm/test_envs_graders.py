@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED_DATA
 from prm_jax import graders, steps
 from prm_jax.envs import arithmetic as A
-from prm_jax.envs.simulated import SimulatedPolicy
+from prm_jax.policy.simulated import SimulatedPolicy
 
 PROBLEM = A.Problem(id="p", start=7, ops=(("+", 5), ("*", 3), ("-", 4), ("/", 8)))
 

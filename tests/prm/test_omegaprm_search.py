@@ -6,7 +6,7 @@ import math
 import pytest
 
 from prm_jax.envs import arithmetic as A
-from prm_jax.envs.simulated import SimulatedPolicy
+from prm_jax.policy.simulated import SimulatedPolicy
 from prm_jax.omegaprm import (OmegaPRMConfig, ShepherdConfig, omegaprm_search,
                               run_math_shepherd, run_omegaprm)
 from prm_jax.omegaprm.search import q_value, u_value
@@ -179,7 +179,7 @@ def test_localisation_matches_exact_first_error_without_noise():
 
 
 def test_bench_runs_and_matches_closed_form_without_recovery(tmp_path, capsys):
-  from prm_jax.omegaprm import bench
+  from benchmarks import omegaprm as bench
   out = tmp_path / "rows.json"
   bench.main(["--questions=6", "--ops=7", "--searches=3", "--settings=0.1:0.0",
               f"--json={out}"])

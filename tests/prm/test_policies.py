@@ -14,8 +14,7 @@ import uvicorn
 
 from mode_jax.data.vocab import make_vocab
 from mode_jax.model import Transformer, presets
-from prm_jax.omegaprm.tree import call_seed
-from prm_jax.policy.base import TemplatePolicy
+from prm_jax.policy.base import TemplatePolicy, call_seed
 from prm_jax.policy.http import OpenAICompletions, PolicyHTTPError, PolicyResponseError
 from prm_jax.policy.jax_policy import SamplerBackend
 from prm_jax.policy.server import make_app

@@ -15,7 +15,7 @@ from configs import omegaprm_arith, prm_arith
 from mode_jax.model import Transformer, hf_io, presets
 from prm_jax import collect
 from prm_jax.envs import arithmetic as A
-from prm_jax.envs.simulated import SimulatedBackend, SimulatedPolicy
+from prm_jax.policy.simulated import SimulatedBackend, SimulatedPolicy
 from prm_jax.policy.sft import POLICY_ARITH
 from prm_jax.prm.train import load_prm, prm_train, scorer_from_dir
 

@@ -46,7 +46,7 @@ def main():
                     head_dim=8, mlp_dim=64)
   acfg = AdapterConfig("mode", experts=2, rank=4, targets=("q", "v", "down"))
   root = os.path.join(os.path.dirname(__file__), "..", "..")
-  tcfg = load_module(os.path.join(root, "configs", "mode_synthetic.py")).train_block(
+  tcfg = load_module(os.path.join(root, "configs", "blocks.py")).train_block(
       steps=STEPS, lr=1e-2, batch=BATCH, warmup=1)
   tcfg.log_every, tcfg.ckpt_every, tcfg.async_ckpt, tcfg.seq_len = 1, 1000, False, LEN
   per = BATCH // jax.process_count()

@@ -1,7 +1,7 @@
 """OmegaPRM vs Math-Shepherd vs the sequential scan on the arithmetic env with the simulated
 policy, where the first error of every solution and the closed-form label noise are known:
 
-    python -m prm_jax.omegaprm.bench [--questions=100] [--ops=15] [--searches=8] [--k=8]
+    python -m benchmarks.omegaprm [--questions=100] [--ops=15] [--searches=8] [--k=8]
 
 Per (p_error, p_recover) setting and method: rollouts, policy calls (prefix requests) and
 generated tokens per localised solution (root filter excluded; it is the same 32 rollouts for
@@ -21,7 +21,7 @@ import json
 import time
 
 from prm_jax.envs import arithmetic as A
-from prm_jax.envs.simulated import SimulatedPolicy
+from prm_jax.policy.simulated import SimulatedPolicy
 from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search
 from prm_jax.omegaprm.shepherd import ShepherdConfig, shepherd_search
 from prm_jax.omegaprm.tree import drive

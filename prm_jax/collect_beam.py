@@ -1,11 +1,11 @@
 """The collection of `prm_jax.collect` as an Apache Beam pipeline: questions -> searches ->
 records, for millions of labels on Dataflow / Flink / Spark workers.
 
-    python -m prm_jax.omegaprm.beam_pipeline --config=configs/omegaprm_arith.py \
+    python -m prm_jax.collect_beam --config=configs/omegaprm_arith.py \
         --output=runs/beam --set questions.num=64 -- --runner=DirectRunner
 
     # Dataflow, questions from a JSONL on GCS, a served policy (vLLM/SGLang/JetStream):
-    python -m prm_jax.omegaprm.beam_pipeline --config=configs/omegaprm_arith.py \
+    python -m prm_jax.collect_beam --config=configs/omegaprm_arith.py \
         --output=gs://BUCKET/omegaprm/math \
         --set questions.source=jsonl --set questions.path=gs://BUCKET/math_train.jsonl \
         --set questions.grader=math --set policy.kind=http \

@@ -1,7 +1,7 @@
 """Forward+backward time of one transformer block with each adapter (frozen base, adapters
 trainable), all in one run:
 
-    python -m mode_jax.adapters.bench [--tokens 1024] [--reps 7] [--dtype float32]
+    python -m benchmarks.adapters [--tokens 1024] [--reps 7] [--dtype float32]
 
 The block is `DecoderLayer` at hidden 1024, intermediate 4096, 8 heads (head_dim 128), adapters
 on q, k, v, o. Each row jits `grad(sum(block(x)^2))` with respect to x and the adapter params

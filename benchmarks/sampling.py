@@ -1,7 +1,7 @@
 """Sampling throughput: this package's jitted KV-cache sampler vs HF `transformers.generate()`.
 
-    python -m mode_jax.model.bench_sampling            # the issue's setting (below)
-    python -m mode_jax.model.bench_sampling --batch 64 --new_tokens 256
+    python -m benchmarks.sampling            # the issue's setting (below)
+    python -m benchmarks.sampling --batch 64 --new_tokens 256
 
 Default setting: batch 16, prompt 32, 128 new tokens, temperature 1.0 (no top-k / top-p), on a
 Llama-style model with vocab 512, hidden 256, intermediate 688, 4 layers, 8 heads, 4 KV heads,

@@ -1,7 +1,7 @@
 """Fused adapted projection vs XLA, at Gemma-2B projection shapes:
 
-    python -m mode_jax.kernels.bench                  # on a GPU / TPU
-    python -m mode_jax.kernels.bench --small --interpret   # CPU smoke run (not a timing)
+    python -m benchmarks.kernels                  # on a GPU / TPU
+    python -m benchmarks.kernels --small --interpret   # CPU smoke run (not a timing)
 
 For every (P, Q) in {(2048, 2048) q/o, (2048, 16384) gate/up, (16384, 2048) down} and tokens
 in {1, 16, 8192}, and for LoRA r=64 and MoDE 16x4 (p = 1), prints forward and forward+backward

@@ -1,6 +1,6 @@
 """Throughput of the packed training stream (examples/s and tokens/s after packing):
 
-    python -m mode_jax.data.bench [--batches 200] [--sni_dir ../shared/data/sni]
+    python -m benchmarks.data_pipeline [--batches 200] [--sni_dir ../shared/data/sni]
 
 Rows: the synthetic mixture (14 tasks, byte vocabulary, inputs 192 / targets 32, batch 32) and
 the shared SNI files (def + 2 pos, inputs 1024 / targets 64, batch 8), each read once cold

@@ -1,0 +1,76 @@
+"""PRM metrics: per-step accuracy and AUROC, ProcessBench-style first-error identification.
+
+- `auroc(scores, labels)`: the Mann-Whitney statistic (ties count one half): the probability
+  that a random positive scores above a random negative.
+- `step_metrics(probs, labels)`: accuracy of 1[p > 0.5] and AUROC against binary step labels
+  (1 = the step and everything before it is right). Against MC labels use 1[MC > 0]; on the
+  arithmetic env use the exact checker.
+- ProcessBench (Zheng et al. 2024): the predicted first error of a solution is the first step
+  scored below a threshold (-1 if none); acc_err = exact match on erroneous solutions, acc_cor
+  = rate of -1 on correct ones, F1 = their harmonic mean. The threshold is chosen on a dev split
+  (best F1) and reported on test (`processbench`).
+
+Pure numpy / scipy: the trainer's dev pass, the pipeline, the CLI `prm_jax.evaluate` and the
+dataset report all read these.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
+  s, y = np.asarray(scores, float), np.asarray(labels, bool)
+  n_pos, n_neg = int(y.sum()), int((~y).sum())
+  if n_pos == 0 or n_neg == 0:
+    return float("nan")
+  ranks = rankdata(s)                       # average ranks for ties
+  return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def step_metrics(probs: Sequence[float], labels: Sequence[int], threshold: float = 0.5) -> dict:
+  p, y = np.asarray(probs, float), np.asarray(labels, int)
+  return {"steps": int(len(p)), "positive_rate": float(y.mean()) if len(y) else float("nan"),
+          "accuracy": float(((p > threshold) == (y > 0)).mean()) if len(p) else float("nan"),
+          "auroc": auroc(p, y)}
+
+
+def predict_first_error(step_probs: Sequence[float], threshold: float) -> int:
+  below = np.nonzero(np.asarray(step_probs) < threshold)[0]
+  return int(below[0]) if len(below) else -1
+
+
+def processbench_scores(predicted: Sequence[int], gold: Sequence[int]) -> dict:
+  p, g = np.asarray(predicted), np.asarray(gold)
+  err, cor = g != -1, g == -1
+  acc_err = float((p[err] == g[err]).mean()) if err.any() else float("nan")
+  acc_cor = float((p[cor] == -1).mean()) if cor.any() else float("nan")
+  f1 = (2 * acc_err * acc_cor / (acc_err + acc_cor)) if (acc_err + acc_cor) > 0 else 0.0
+  return {"acc_err": acc_err, "acc_cor": acc_cor, "f1": float(f1),
+          "erroneous": int(err.sum()), "correct": int(cor.sum())}
+
+
+def choose_threshold(step_probs: Sequence[Sequence[float]], gold: Sequence[int],
+                     grid: Sequence[float] = ()) -> float:
+  """The threshold with the best ProcessBench F1 on these (dev) solutions. Candidates: `grid`,
+  or 0.02..0.98 plus the 1st..99th percentiles of the dev step scores (a PRM whose scores
+  sit in a narrow band still gets a fine grid)."""
+  if not len(grid):
+    flat = np.concatenate([np.asarray(p, float) for p in step_probs if len(p)] or [[0.5]])
+    grid = np.unique(np.concatenate([np.linspace(0.02, 0.98, 49),
+                                     np.percentile(flat, np.arange(1, 100))]))
+  best, best_f1 = 0.5, -1.0
+  for t in grid:
+    f1 = processbench_scores([predict_first_error(p, t) for p in step_probs], gold)["f1"]
+    if f1 > best_f1:
+      best, best_f1 = float(t), f1
+  return best
+
+
+def processbench(dev_probs, dev_gold, test_probs, test_gold) -> dict:
+  t = choose_threshold(dev_probs, dev_gold)
+  return {"threshold": t, **processbench_scores(
+      [predict_first_error(p, t) for p in test_probs], test_gold)}
