@@ -63,7 +63,7 @@ def test_adapter_returns_x_w0_plus_term_for_every_impl(method):
   k = jax.random.split(jax.random.PRNGKey(0), 3)
   x, w0 = jax.random.normal(k[0], (2, 5, 16)), jax.random.normal(k[1], (16, 8))
   mod = lambda impl: Adapter(acfg.replace(impl=impl), (8,), ("embed",), ("mlp",))
-  params = mod("xla").init(k[2], x, w0)["params"]
+  params = nn.meta.unbox(mod("xla").init(k[2], x, w0)["params"])
   params = dict(params, B=jax.random.normal(k[2], params["B"].shape))
   want = x @ w0 + reference.naive_delta(x, params, acfg)
   for impl in ("xla", "naive", "pallas"):
