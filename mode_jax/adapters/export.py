@@ -18,12 +18,12 @@ from typing import Optional
 import flax.linen as nn
 import jax
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.params import split
 from mode_jax.atomic_io import atomic_directory, read_json
+from mode_jax.model import hf_io
 
 FORMAT = "mode_jax-adapter-v1"
 CONFIG_FILE = "adapter_config.json"
@@ -70,11 +70,11 @@ def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
     raise ValueError(f"load_adapter: {cfg_path} has no 'adapter' field")
   acfg = AdapterConfig.from_dict(meta["adapter"], where=f"{cfg_path}: field 'adapter'")
   tree: dict = {}
-  with safe_open(w_path, framework="numpy") as f:
+  with hf_io.open_safetensors(w_path) as f:
     for name in f.keys():
       node = tree
       *parents, leaf = name.split("/")
       for p in parents:
         node = node.setdefault(p, {})
-      node[leaf] = f.get_tensor(name)
+      node[leaf] = hf_io.read_tensor(f, w_path, name)
   return tree, acfg

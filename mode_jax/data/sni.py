@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import string
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from mode_jax.data import metrics
 from mode_jax.data.synthetic import stable_bucket
@@ -81,14 +81,53 @@ def _end(s: str) -> str:
   return s if s and s[-1] in string.punctuation else s + "."
 
 
-def prompt(task: dict, instance_input: str, num_pos: int = 2) -> str:
-  """Tk-Instruct "def + k pos" source text for one instance."""
-  out = _end("Definition: " + task["definition"].strip()) + "\n\n"
-  for i, (x, y) in enumerate(task["positive"][:num_pos]):
-    out += (f" Positive Example {i + 1} -\n" + _end(f"Input: {x.strip()}") + "\n"
-            + _end(f" Output: {y.strip()}") + "\n\n")
-  return out + "Now complete the following example -\n" + _end(
+def prompt(task: dict, instance_input: str, num_pos: int = 2,
+           max_tokens: Optional[int] = None,
+           count: Optional[Callable[[str], int]] = None) -> str:
+  """Tk-Instruct "def + k pos" source text for one instance.
+
+  With `max_tokens` and `count` (text -> number of tokens), the prompt is fitted to the budget
+  so that training never loses the instance or the "Output:" cue to seqio's right-trim: as in
+  Tk-Instruct, positive examples are added only while they fit; then the definition is cut
+  (whole words, marked "..."); the instance input is cut (from its end) only when it alone is
+  over the budget, and the "Output: " suffix is always kept.
+  """
+  definition = _end("Definition: " + task["definition"].strip()) + "\n\n"
+  tail = "Now complete the following example -\n" + _end(
       f"Input: {instance_input.strip()}") + "\nOutput: "
+  examples = [(f" Positive Example {i + 1} -\n" + _end(f"Input: {x.strip()}") + "\n"
+               + _end(f" Output: {y.strip()}") + "\n\n")
+              for i, (x, y) in enumerate(task["positive"][:num_pos])]
+  if max_tokens is None or count is None:
+    return definition + "".join(examples) + tail
+  fits = lambda text: count(text) <= max_tokens
+  kept = ""
+  for ex in examples:                       # Tk-Instruct: add examples while they fit
+    if not fits(definition + kept + ex + tail):
+      break
+    kept += ex
+  if fits(definition + kept + tail):
+    return definition + kept + tail
+  words = task["definition"].strip().split()    # cut the definition, never the instance
+  lo, hi = 0, len(words) - 1                 # the longest prefix of words that fits
+  while lo < hi:
+    mid = (lo + hi + 1) // 2
+    if fits("Definition: " + " ".join(words[:mid]) + " ...\n\n" + tail):
+      lo = mid
+    else:
+      hi = mid - 1
+  if lo > 0:
+    return "Definition: " + " ".join(words[:lo]) + " ...\n\n" + tail
+  suffix = "\nOutput: "                       # the instance alone is over the budget
+  text = "Now complete the following example -\nInput: " + instance_input.strip()
+  lo, hi = 0, len(text)
+  while lo < hi:
+    mid = (lo + hi + 1) // 2
+    if fits(text[:mid] + suffix):
+      lo = mid
+    else:
+      hi = mid - 1
+  return text[:lo] + suffix
 
 
 def in_eval_split(task_name: str, instance_id: str, eval_percent: int = 10) -> bool:
@@ -153,12 +192,15 @@ def task_splits(sni_dir: str, protocol: str = "within_task",
 
 
 def sni_rows(sni_dir: str, protocol: str = "within_task",
-             names: Optional[Sequence[str]] = None, num_pos: int = 2) -> dict[str, dict]:
+             names: Optional[Sequence[str]] = None, num_pos: int = 2,
+             max_tokens: Optional[int] = None,
+             count: Optional[Callable[[str], int]] = None) -> dict[str, dict]:
   """{task name: {"train": rows, "validation": rows}}: the SNI prompt rows both the direct
-  JSON path and the TFDS builder produce."""
+  JSON path and the TFDS builder produce; prompts fitted to `max_tokens` (see `prompt`)."""
   by_task: dict[str, dict[str, list[dict]]] = {}
   for split, task_list in task_splits(sni_dir, protocol, names).items():
     for t in task_list:
       by_task.setdefault(t["name"], {"train": [], "validation": []})[split] = metrics.reference_rows(
-          (prompt(t, i["input"], num_pos), i["outputs"]) for i in t["instances"])
+          (prompt(t, i["input"], num_pos, max_tokens, count), i["outputs"])
+          for i in t["instances"])
   return by_task

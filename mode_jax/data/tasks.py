@@ -40,13 +40,14 @@ class TaskIdTable:
   @classmethod
   def load_or_create(cls, workdir: str, names: Sequence[str]) -> "TaskIdTable":
     """Loads `workdir/task_ids.json` (new names get the next ids and the file is rewritten)
-    or creates it with ids in the order of `names`."""
+    or creates it with ids 0..n-1 in first-seen order of `names` (repeats are ignored: SNI
+    passes its train and validation task lists, which name the same tasks)."""
     path = os.path.join(workdir, cls.FILE)
     ids = read_json(path) if os.path.exists(path) else {}
     if not isinstance(ids, dict) or not all(isinstance(v, int) for v in ids.values()):
       raise ValueError(f"{path}: expected an object mapping task name -> int id")
     table = cls(ids)
-    added = [n for n in names if n not in table.ids]
+    added = list(dict.fromkeys(n for n in names if n not in table.ids))
     for n in added:
       table.ids[n] = len(table.ids)
     if added or not os.path.exists(path):
@@ -159,12 +160,20 @@ def make_pretrain_task(vocab, *, seed: int = 0, num_train: int = 4000, num_eval:
 def make_sni_tasks(sni_dir: str, vocab, table: Optional[TaskIdTable] = None, *,
                    protocol: str = "within_task", names: Optional[Sequence[str]] = None,
                    num_pos: int = 2, prefix: str = "sni_",
-                   tfds_data_dir: Optional[str] = None) -> dict[str, list[str]]:
+                   tfds_data_dir: Optional[str] = None,
+                   max_input_tokens: Optional[int] = None) -> dict[str, list[str]]:
   """seqio Tasks over SNI task files (one per task; `sni.task_splits` decides the instances).
+  With `max_input_tokens` (the `inputs` length, less one for a BOS), every prompt is fitted to
+  it in `vocab`'s tokens (`sni.prompt`: examples dropped, then the definition cut, never the
+  instance), so seqio's right-trim never removes the instance or the "Output:" cue.
   With `tfds_data_dir`, each task reads the prepared `sni_tasks` TFDS dataset (see
-  `tfds_builders.prepare_sni`) instead of the JSON files. Returns {"train": [task names],
-  "validation": [task names]}."""
-  by_task = sni.sni_rows(sni_dir, protocol, names, num_pos)
+  `tfds_builders.prepare_sni`; prompts are not fitted there) instead of the JSON files.
+  Returns {"train": [task names], "validation": [task names]}."""
+  if tfds_data_dir and max_input_tokens:
+    raise ValueError("make_sni_tasks: max_input_tokens fits prompts on the JSON path; the TFDS "
+                     "path stores unfitted prompts (pass one or the other)")
+  count = (lambda text: len(vocab.encode(text))) if max_input_tokens else None
+  by_task = sni.sni_rows(sni_dir, protocol, names, num_pos, max_input_tokens, count)
   out = {"train": [], "validation": []}
   for k, (name, rows) in enumerate(sorted(by_task.items())):
     tname = seqio_name(prefix + name)

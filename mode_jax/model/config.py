@@ -58,6 +58,8 @@ class ModelConfig:
   max_seq_len: int = 2048
   bos_id: Optional[int] = None
   eos_id: Optional[int] = None
+  extra_eos_ids: tuple = ()          # further stop ids (HF eos_token_id lists: Llama-3-Instruct
+                                     # <|eot_id|>, Qwen <|im_end|>); see `eos_ids`
   pad_id: int = 0
   dtype: str = "float32"             # compute dtype (bfloat16 on accelerators)
   param_dtype: str = "float32"
@@ -77,11 +79,19 @@ class ModelConfig:
     need(self.activation in ACTIVATIONS, f"activation={self.activation!r} not in {ACTIVATIONS}")
     need(self.model_type in MODEL_TYPES, f"model_type={self.model_type!r} not in {MODEL_TYPES}")
     need(self.head_dim % 2 == 0, f"head_dim={self.head_dim} must be even for RoPE")
+    object.__setattr__(self, "extra_eos_ids", tuple(int(e) for e in self.extra_eos_ids))
     for name in ("dtype", "param_dtype"):
       try:
         jnp.dtype(getattr(self, name))
       except TypeError as e:
         raise ValueError(f"ModelConfig: {name}={getattr(self, name)!r} is not a dtype") from e
+
+  @property
+  def eos_ids(self) -> tuple:
+    """Every end-of-sequence id: `eos_id` first, then `extra_eos_ids` (what the sampler stops
+    on by default)."""
+    first = () if self.eos_id is None else (int(self.eos_id),)
+    return first + tuple(int(e) for e in self.extra_eos_ids if e != self.eos_id)
 
   @property
   def compute_dtype(self):

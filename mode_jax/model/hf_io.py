@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from mode_jax.atomic_io import atomic_directory, read_json
@@ -35,6 +35,25 @@ _ARCH = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gemma": "Gem
 
 class CheckpointError(ValueError):
   """A checkpoint directory that cannot be read as the model it claims to be."""
+
+
+_READ_ERRORS = (SafetensorError, OSError, ValueError)
+
+
+def open_safetensors(file: str):
+  """`safe_open(file)` (numpy); a truncated or corrupted file is a CheckpointError naming it."""
+  try:
+    return safe_open(file, framework="numpy")
+  except _READ_ERRORS as e:
+    raise CheckpointError(f"{file}: not a readable safetensors file ({e})") from e
+
+
+def read_tensor(handle, file: str, name: str) -> np.ndarray:
+  """One tensor of an open safetensors file; read errors name the file and the tensor."""
+  try:
+    return handle.get_tensor(name)
+  except _READ_ERRORS as e:
+    raise CheckpointError(f"{file}: tensor {name!r} cannot be read ({e})") from e
 
 
 # ----------------------------------------------------------------------------- config.json
@@ -70,13 +89,18 @@ def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
                           original_max_position_embeddings=int(rope.get(
                               "original_max_position_embeddings", 8192)))
   act = hf.get("hidden_activation") or hf.get("hidden_act") or "silu"
+  if mt == "gemma" and act == "gelu":
+    # Official Gemma v1 configs say hidden_act "gelu" but mean the tanh approximation;
+    # transformers runs them with gelu_pytorch_tanh (GemmaConfig converts the legacy value).
+    act = "gelu_pytorch_tanh"
   act_map = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh",
              "gelu_tanh": "gelu_tanh", "gelu": "gelu"}
   if act not in act_map:
     raise CheckpointError(f"{where}: unsupported hidden_act {act!r}")
   eos = hf.get("eos_token_id")
-  if isinstance(eos, list):
-    eos = eos[0] if eos else None
+  extra_eos: tuple = ()
+  if isinstance(eos, list):   # e.g. Llama-3-Instruct [<|end_of_text|>, <|eot_id|>]: keep all
+    eos, extra_eos = (eos[0], tuple(eos[1:])) if eos else (None, ())
   is_gemma = mt == "gemma"
   attention_bias = bool(hf.get("attention_bias", False))
   try:
@@ -91,7 +115,7 @@ def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
         o_bias=(mt == "llama") and attention_bias, mlp_bias=bool(hf.get("mlp_bias", False)),
         tie_embeddings=bool(hf.get("tie_word_embeddings", is_gemma)), rope_theta=float(theta),
         rope_scaling=scaling, max_seq_len=int(hf.get("max_position_embeddings", 2048)),
-        bos_id=hf.get("bos_token_id"), eos_id=eos,
+        bos_id=hf.get("bos_token_id"), eos_id=eos, extra_eos_ids=extra_eos,
         pad_id=int(hf["pad_token_id"]) if hf.get("pad_token_id") is not None else 0)
   except ValueError as e:
     raise CheckpointError(f"{where}: {e}") from e
@@ -106,6 +130,9 @@ def config_to_hf(cfg: ModelConfig, torch_dtype: str = "float32") -> dict:
                 high_freq_factor=rs.high_freq_factor,
                 original_max_position_embeddings=rs.original_max_position_embeddings)
   act = {"silu": "silu", "gelu_tanh": "gelu_pytorch_tanh", "gelu": "gelu"}[cfg.activation]
+  if cfg.model_type == "gemma" and act == "gelu":
+    raise ValueError("config_to_hf: a gemma config.json cannot express exact GELU (transformers "
+                     "reads hidden_act 'gelu' as the tanh approximation); use gelu_tanh")
   out = {
       "architectures": [_ARCH[cfg.model_type]], "model_type": cfg.model_type,
       "vocab_size": cfg.vocab_size, "hidden_size": cfg.embed_dim,
@@ -114,7 +141,9 @@ def config_to_hf(cfg: ModelConfig, torch_dtype: str = "float32") -> dict:
       "head_dim": cfg.head_dim, "hidden_act": act, "rms_norm_eps": cfg.norm_eps,
       "rope_theta": cfg.rope_theta, "rope_parameters": rope,
       "max_position_embeddings": cfg.max_seq_len, "tie_word_embeddings": cfg.tie_embeddings,
-      "bos_token_id": cfg.bos_id, "eos_token_id": cfg.eos_id, "pad_token_id": cfg.pad_id,
+      "bos_token_id": cfg.bos_id,
+      "eos_token_id": list(cfg.eos_ids) if len(cfg.eos_ids) > 1 else cfg.eos_id,
+      "pad_token_id": cfg.pad_id,
       "torch_dtype": torch_dtype, "dtype": torch_dtype,
   }
   if cfg.rope_scaling.rope_type != "default":
@@ -212,7 +241,7 @@ def _tensor_files(path: str) -> dict[str, str]:
     raise CheckpointError(f"{path}: no *.safetensors files (and no {_INDEX})")
   out: dict[str, str] = {}
   for fname in files:
-    with safe_open(os.path.join(path, fname), framework="numpy") as f:
+    with open_safetensors(os.path.join(path, fname)) as f:
       for name in f.keys():
         if name in out:
           raise CheckpointError(f"{path}: tensor {name!r} is in both {out[name]} and {fname}")
@@ -232,7 +261,7 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
 
   `scan_layers=True` returns the layers stacked for `nn.scan`; `config_overrides` replace
   ModelConfig fields (e.g. {"dtype": "bfloat16", "remat": True}; the compute dtype, while
-  `dtype` here is the dtype of the returned arrays). Raises `CheckpointError` naming the
+  `dtype` here is the dtype of the returned arrays, and the returned config's `param_dtype`). Raises `CheckpointError` naming the
   file and tensor on a missing file, unsupported model_type, a wrong shape, a missing tensor or
   an unexpected one; nothing is returned unless every tensor checked out.
   """
@@ -257,8 +286,8 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
                               f"{'/'.join(lpath)})")
       fname = files[hf_name]
       if fname not in handles:
-        handles[fname] = safe_open(os.path.join(path, fname), framework="numpy")
-      arr = handles[fname].get_tensor(hf_name)
+        handles[fname] = open_safetensors(os.path.join(path, fname))
+      arr = read_tensor(handles[fname], os.path.join(path, fname), hf_name)
       want = _hf_shape(lshape, n_in)
       if tuple(arr.shape) != want:
         raise CheckpointError(f"{os.path.join(path, fname)}: tensor {hf_name!r} has shape "
@@ -267,9 +296,9 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
     extra = sorted(n for n in files if n not in expected and not n.endswith(_IGNORED_SUFFIXES))
     if cfg.tie_embeddings and "lm_head.weight" in extra:
       # Some exports store the tied head anyway; accept it only if it is the embedding.
-      f = handles.get(files["lm_head.weight"]) or safe_open(
-          os.path.join(path, files["lm_head.weight"]), framework="numpy")
-      head = f.get_tensor("lm_head.weight")
+      head_file = os.path.join(path, files["lm_head.weight"])
+      f = handles.get(files["lm_head.weight"]) or open_safetensors(head_file)
+      head = read_tensor(f, head_file, "lm_head.weight")
       emb = np.asarray(params["embedder"]["embedding"], dtype=head.dtype)
       if head.shape != emb.shape or not np.array_equal(head, emb):
         raise CheckpointError(f"{path}: tie_word_embeddings=true but lm_head.weight differs "
@@ -283,7 +312,10 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
     handles.clear()
   if scan_layers:
     params = stack_layers(params, cfg.num_layers)
-  overrides = dict(config_overrides or {}, scan_layers=scan_layers)
+  # The config describes the arrays returned: param_dtype is `dtype` unless overridden (a
+  # full fine-tune initialised from this config would otherwise build float32 state).
+  overrides = dict({"param_dtype": jnp.dtype(dtype).name}, **(config_overrides or {}),
+                   scan_layers=scan_layers)
   return cfg.replace(**overrides), params
 
 

@@ -152,7 +152,8 @@ class Sampler:
   """Batched sampling from a `Transformer` with params; see the module docstring.
 
   vocab: anything with `decode(ids) -> str` and `encode(str) -> ids` (a seqio Vocabulary);
-  needed for `stop_strings` and `texts`. eos_ids default to `cfg.eos_id`. `adapter`: the
+  needed for `stop_strings` and `texts`. eos_ids default to `cfg.eos_ids` (every id of
+  the checkpoint's eos_token_id list). `adapter`: the
   `AdapterConfig` of adapted params (pass `task_ids` to `generate` when it routes by task).
   """
 
@@ -169,7 +170,7 @@ class Sampler:
     self.cfg, self.vocab, self.adapter = cfg, vocab, adapter
     self.params = jax.device_put(nn.meta.unbox(params), self._replicated)
     if eos_ids is None:
-      eos_ids = () if cfg.eos_id is None else (cfg.eos_id,)
+      eos_ids = cfg.eos_ids
     self.eos_ids = tuple(int(e) for e in eos_ids)
     # Batch buckets are powers of two and multiples of the device count.
     self.min_batch = max(min_batch, len(devices))

@@ -25,7 +25,8 @@ def synthetic(dcfg, vocab, workdir: str):
 
 def sni(dcfg, vocab, workdir: str):
   """Super-NaturalInstructions task files under `dcfg.sni_dir` (`data.sni` splits)."""
-  kw = dict(protocol=dcfg.protocol, num_pos=dcfg.num_pos)
+  budget = dcfg.inputs_len - (1 if dcfg.get("bos_id", -1) >= 0 else 0)   # BOS takes one
+  kw = dict(protocol=dcfg.protocol, num_pos=dcfg.num_pos, max_input_tokens=budget)
   built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, **kw)
   table = tasks.TaskIdTable.load_or_create(workdir, built["train"] + built["validation"])
   built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, table, **kw)

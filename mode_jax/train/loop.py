@@ -153,7 +153,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   start = int(start or 0)
 
   bsh = partitioning.batch_sharding(mesh, rules)
-  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss),
+  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss, grad_accum=accum),
                     in_shardings=(state_sh, frozen_sh, bsh),
                     out_shardings=(state_sh, None), donate_argnums=(0,))
   total = int(tcfg.steps) * accum

@@ -54,10 +54,15 @@ def loss_fn(trainable, frozen, batch, model, full: bool):
                 "tokens": real.astype(jnp.float32), "target_tokens": s_w}
 
 
-def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool, loss=None):
+def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool, loss=None,
+                    grad_accum: int = 1):
   """`loss(trainable, frozen, batch, model, full) -> (loss, metrics)` defaults to the LM
-  `loss_fn`; metrics need "loss", "accuracy" and "tokens" (the loop logs them)."""
+  `loss_fn`; metrics need "loss", "accuracy" and "tokens" (the loop logs them).
+
+  `state.step` counts micro-batches; with `grad_accum` > 1 (`optax.MultiSteps`) the schedule
+  advances once per optimizer update, so the logged lr is `lr_fn(step // grad_accum)`."""
   loss = loss or loss_fn
+  accum = max(int(grad_accum), 1)
 
   def train_step(state: TrainState, frozen, batch):
     grad_fn = jax.value_and_grad(loss, has_aux=True)
@@ -65,7 +70,7 @@ def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool, 
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads), lr=lr_fn(state.step),
+    metrics = dict(metrics, grad_norm=optax.global_norm(grads), lr=lr_fn(state.step // accum),
                    params_finite=finite)
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
   return train_step

@@ -136,6 +136,15 @@ def test_task_id_table_is_stable_across_runs(tmp_path):
     tasks.TaskIdTable.load_or_create(str(tmp_path), ["a"])
 
 
+def test_task_id_table_ignores_repeated_names(tmp_path):
+  """SNI passes train + validation task lists, which name the same tasks: ids stay 0..n-1 in
+  first-seen order (they used to be all n, out of range, and a resume raised)."""
+  t = tasks.TaskIdTable.load_or_create(str(tmp_path), ["a", "b", "c"] * 2)
+  assert t.ids == {"a": 0, "b": 1, "c": 2}
+  again = tasks.TaskIdTable.load_or_create(str(tmp_path), ["c", "d", "d", "a"])
+  assert again.ids == {"a": 0, "b": 1, "c": 2, "d": 3}
+
+
 def _first_batches(ds, n):
   it = ds.as_numpy_iterator()
   return [next(it) for _ in range(n)]
@@ -246,6 +255,47 @@ def test_sni_bad_files_and_non_ascii(tmp_path, caplog):
   with caplog.at_level(logging.WARNING):
     loaded = sni.load_tasks(str(d), ["empty", "good"])
   assert [t["name"] for t in loaded] == ["good"] and "empty" in caplog.text
+
+
+def _long_task(tmp_path, definition_words: int):
+  d = tmp_path / "sni" / "tasks"
+  d.mkdir(parents=True)
+  (tmp_path / "sni" / "splits" / "default").mkdir(parents=True)
+  task = {"Definition": [" ".join(f"rule{i}" for i in range(definition_words))],
+          "Positive Examples": [{"input": "x" * 120, "output": "y" * 40},
+                                {"input": "u" * 120, "output": "v" * 40}],
+          "Input_language": ["English"], "Output_language": ["English"],
+          "Instruction_language": ["English"],
+          "Instances": [{"id": f"t-{k}", "input": f"instance {k} " + "w" * 30,
+                         "output": ["ok"]} for k in range(40)]}
+  (d / "task001_long.json").write_text(json.dumps(task))
+  (tmp_path / "sni" / "splits" / "default" / "train_tasks.txt").write_text("task001_long\n")
+  (tmp_path / "sni" / "splits" / "default" / "test_tasks.txt").write_text("")
+  return str(tmp_path / "sni"), sni.read_task(str(d / "task001_long.json"))
+
+
+@pytest.mark.parametrize("words,budget,examples,cut", [
+    (5, 600, 2, False), (5, 400, 1, False), (40, 400, 0, False), (3000, 400, 0, True)])
+def test_sni_prompts_fit_the_budget_and_keep_the_instance(tmp_path, words, budget, examples,
+                                                          cut):
+  """Tk-Instruct fitting: positive examples are dropped first, then the definition is cut;
+  the instance and the "Output:" cue always survive (seqio used to right-trim them away)."""
+  vocab = make_vocab("bytes")
+  count = lambda text: len(vocab.encode(text))
+  sni_dir, task = _long_task(tmp_path, words)
+  inst = task["instances"][0]["input"]
+  p = sni.prompt(task, inst, 2, max_tokens=budget, count=count)
+  assert count(p) <= budget and p.endswith("Input: " + inst + ".\nOutput: ")
+  assert p.count("Positive Example") == examples
+  assert ("rule4" in p) and (("..." in p) == cut)
+  assert sni.prompt(task, inst, 2) == sni.prompt(task, inst, 2, max_tokens=10**6, count=count)
+  tiny = sni.prompt(task, "z" * 500, 2, max_tokens=100, count=count)
+  assert count(tiny) <= 100 and tiny.endswith("\nOutput: ") and "zzz" in tiny
+  # Through seqio at that budget: every training input ends with the cue.
+  names = tasks.make_sni_tasks(sni_dir, vocab, prefix=f"fit{words}_{budget}_",
+                               max_input_tokens=400)
+  for ex in tasks.task_examples(names["train"][0], "train")[:5]:
+    assert ex["inputs"].endswith("\nOutput: ") and count(ex["inputs"]) <= 400
 
 
 @needs_gsm
@@ -360,3 +410,19 @@ def test_tasks_evaluate_with_their_metric_fns_and_pretrain_task_builds():
                              loss_on_targets_only=False).as_numpy_iterator())
   w, seg = b["decoder_loss_weights"], b["decoder_segment_ids"]
   np.testing.assert_array_equal(w, (seg > 0).astype(w.dtype))   # loss on every real token
+
+
+@needs_sni
+def test_sni_data_kind_numbers_tasks_0_to_n_minus_1_and_resumes(tmp_path):
+  """The `sni` data kind on the shared files: every task's id is in [0, n) (task routers see a
+  real one-hot) and building it again in the same workdir (a resume) works."""
+  import ml_collections
+  from mode_jax.train import data_kinds
+  dcfg = ml_collections.ConfigDict(dict(sni_dir=SNI_DIR, protocol="within_task", num_pos=2,
+                                        only_tasks=(), inputs_len=1024, bos_id=-1))
+  vocab = make_vocab("bytes")
+  names, evals, table = data_kinds.sni(dcfg, vocab, str(tmp_path))
+  assert sorted(table.ids.values()) == list(range(len(table))) and len(table) == len(names)
+  assert set(evals) <= set(names)
+  _, _, again = data_kinds.sni(dcfg, vocab, str(tmp_path))
+  assert again.ids == table.ids

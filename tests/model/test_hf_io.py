@@ -41,6 +41,23 @@ def test_config_fields_follow_family(hf_checkpoint):
   assert cfg.o_bias and cfg.mlp_bias
 
 
+def test_gemma_v1_config_with_hidden_act_gelu_runs_tanh_gelu(hf_checkpoint, tokens):
+  """Official Gemma v1 config.json files say hidden_act "gelu" (no hidden_activation);
+  transformers runs them with the tanh approximation, so must we."""
+  model, path = hf_checkpoint("gemma_mqa")
+  cfg_path = os.path.join(path, "config.json")
+  hf = json.load(open(cfg_path))
+  hf.pop("hidden_activation", None)
+  hf["hidden_act"] = "gelu"
+  json.dump(hf, open(cfg_path, "w"))
+  cfg, params = hf_io.load_hf_checkpoint(path)
+  assert cfg.activation == "gelu_tanh"
+  ours = Transformer(cfg).apply({"params": params}, jnp.asarray(tokens))
+  np.testing.assert_allclose(np.asarray(ours), torch_logits(model, tokens), atol=1e-4, rtol=0)
+  with pytest.raises(ValueError, match="exact GELU"):
+    hf_io.config_to_hf(cfg.replace(activation="gelu"))
+
+
 @pytest.mark.parametrize("case", sorted(HF_CASES))
 def test_round_trip_is_exact_and_opens_in_transformers(hf_checkpoint, tokens, tmp_path, case):
   import transformers
@@ -92,6 +109,23 @@ def _rewrite(path, fn):
   save_file(tensors, f, metadata={"format": "pt"})
 
 
+def test_loaded_config_param_dtype_is_the_arrays_dtype(hf_checkpoint, tokens):
+  """Loading as bf16 returns a config whose param_dtype is bf16, so the model's own init (what a
+  full fine-tune's train state is built from) has the dtypes of the loaded arrays."""
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  cfg, params = hf_io.load_hf_checkpoint(path, dtype=jnp.bfloat16,
+                                         config_overrides={"dtype": "bfloat16"})
+  assert cfg.param_dtype == "bfloat16" and cfg.dtype == "bfloat16"
+  abstract = jax.eval_shape(lambda: Transformer(cfg).init(jax.random.key(0), jnp.asarray(tokens)))
+  import flax.linen as nn
+  got = {a.dtype for a in jax.tree.leaves(params)}
+  want = {a.dtype for a in jax.tree.leaves(nn.meta.unbox(abstract["params"]))}
+  assert got == want == {jnp.dtype(jnp.bfloat16)}
+  cfg32, _ = hf_io.load_hf_checkpoint(path, dtype=jnp.bfloat16,
+                                      config_overrides={"param_dtype": "float32"})
+  assert cfg32.param_dtype == "float32"      # an explicit override still wins
+
+
 def test_missing_directory_and_config(tmp_path):
   with pytest.raises(CheckpointError, match="does not exist"):
     hf_io.load_hf_checkpoint(str(tmp_path / "nope"))
@@ -123,6 +157,29 @@ def test_wrong_shape_names_file_and_tensor(hf_checkpoint):
   _rewrite(path, lambda t: t.__setitem__(name, t[name][:, :-1].copy()))
   with pytest.raises(CheckpointError, match=rf"model.safetensors: tensor '{name}' has shape"):
     hf_io.load_hf_checkpoint(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage_header"])
+def test_corrupted_safetensors_is_a_checkpoint_error_naming_the_file(hf_checkpoint, tmp_path,
+                                                                     damage):
+  """A cut-off download or a corrupted file raises CheckpointError naming the file (it used to
+  be the library's bare SafetensorError), for the HF loader and for adapter exports."""
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  f = os.path.join(path, "model.safetensors")
+  data = open(f, "rb").read()
+  bad = data[:len(data) // 2] if damage == "truncated" else b"\xff" * 16 + data[16:]
+  open(f, "wb").write(bad)
+  with pytest.raises(CheckpointError, match="model.safetensors"):
+    hf_io.load_hf_checkpoint(path)
+  from mode_jax import adapters
+  ad = tmp_path / "adapter"
+  acfg = adapters.AdapterConfig("lora", rank=2)
+  adapters.save_adapter(str(ad), {"layers_0": {"attn": {"q": {"adapter": {
+      "A": np.ones((4, 2), np.float32), "B": np.zeros((1, 2, 4), np.float32)}}}}}, acfg)
+  w = ad / "adapter.safetensors"
+  w.write_bytes(w.read_bytes()[:-8])
+  with pytest.raises(CheckpointError, match="adapter.safetensors"):
+    adapters.load_adapter(str(ad))
 
 
 def test_missing_and_unexpected_tensors(hf_checkpoint):

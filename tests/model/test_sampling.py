@@ -88,6 +88,23 @@ def test_eos_stops_each_row_and_pads(params):
   assert out.lengths[0] == 3
 
 
+def test_every_eos_id_of_an_hf_list_stops_the_sampler(params):
+  """An HF eos_token_id list (Llama-3-Instruct, Qwen chat) keeps every id: a config loaded
+  from it stops the sampler on the second id too, and writes the list back."""
+  from mode_jax.model import hf_io
+  ps = prompts()
+  free = sampling.Sampler(CFG, params, eos_ids=()).generate(ps, max_new_tokens=8,
+                                                            temperature=0.0)
+  second = int(free.tokens[0, 2])
+  hf = hf_io.config_to_hf(CFG)
+  hf["eos_token_id"] = [7 if second != 7 else 8, second]
+  cfg = hf_io.config_from_hf(hf)
+  assert cfg.eos_ids == tuple(hf["eos_token_id"])
+  assert hf_io.config_to_hf(cfg)["eos_token_id"] == hf["eos_token_id"]
+  out = sampling.Sampler(cfg, params).generate(ps, max_new_tokens=8, temperature=0.0)
+  assert out.lengths[0] <= 3 and int(out.tokens[0, out.lengths[0] - 1]) in cfg.eos_ids
+
+
 class CharVocab:
   """Every id is one distinct printable character, so any token run is a valid stop string."""
 

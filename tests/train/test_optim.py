@@ -50,3 +50,26 @@ def test_both_optimizers_with_clipping_update():
                                decay="constant"))
     u, _ = tx.update(g, tx.init(params), params)
     assert np.all(np.isfinite(np.asarray(u["w"]))) and float(jnp.abs(u["w"]).max()) > 0
+
+
+def test_logged_lr_follows_optimizer_updates_under_gradient_accumulation():
+  """With grad_accum=2 the schedule advances once per update, so micro-steps 0, 1 log s(0) and
+  2, 3 log s(1) (it used to log s(micro-step), twice as far along the warmup)."""
+  import jax
+  from mode_jax.train.step import TrainState, make_train_step
+  c = cfg(grad_accum=2, warmup_steps=4, decay="constant", steps=8)
+  tx, lr_fn = make_optimizer(c)
+
+  def loss(trainable, frozen, batch, model, full):
+    val = jnp.sum(trainable["w"] ** 2)
+    return val, {"loss": val, "accuracy": val, "tokens": val}
+  step = jax.jit(make_train_step(None, tx, lr_fn, True, loss, grad_accum=2))
+  params = {"w": jnp.ones(3)}
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+  lrs = []
+  for _ in range(6):
+    state, m = step(state, {}, {})
+    lrs.append(float(m["lr"]))
+  want = [float(lr_fn(k // 2)) for k in range(6)]
+  np.testing.assert_allclose(lrs, want)
+  assert lrs[2] == lrs[3] and abs(lrs[2] - 2.5e-3) < 1e-9 and abs(lrs[4] - 5e-3) < 1e-9
