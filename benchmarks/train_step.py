@@ -82,7 +82,7 @@ def run(args) -> dict:
       lr=1e-4, warmup_steps=0, decay="constant", end_lr_frac=0.1, optimizer=args.optimizer,
       weight_decay=0.0, grad_clip=1.0, grad_accum=1, log_every=args.warmup,
       eval_every=0, ckpt_every=10**9, keep=1, async_ckpt=False, peak_flops=peak,
-      crash_at_step=-1))
+      crash_at_step=-1, loss_chunk=args.loss_chunk))
   mesh = dict(axes=("data", "fsdp", "tensor"), shape=tuple(args.mesh), num_devices=0)
   lines = []
   t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def run(args) -> dict:
   res = {"benchmark": "train_step", "preset": args.preset, "adapter": args.adapter,
          "impl": args.impl, "params": cfg.num_params(), "trainable": out["report"]["trainable"],
          "added_pct": out["report"]["added_pct"], "batch": args.batch, "seq_len": args.seq_len,
-         "dtype": args.dtype, "remat": args.remat, "devices": len(devices), "device_kind": kind,
+         "dtype": args.dtype, "remat": args.remat, "loss_chunk": args.loss_chunk, "devices": len(devices), "device_kind": kind,
          "mesh": list(mesh["shape"]), "measured_steps": args.steps,
          "step_time_s": m["step_time_s"], "tokens_per_s": m["tokens_per_s"],
          "tokens_per_s_per_device": m["tokens_per_s"] / len(devices),
@@ -116,6 +116,8 @@ def parse(argv=None):
   ap.add_argument("--steps", type=int, default=10, help="measured steps")
   ap.add_argument("--warmup", type=int, default=3, help="steps before (incl. compilation)")
   ap.add_argument("--dtype", default="bfloat16")
+  ap.add_argument("--loss_chunk", type=int, default=64,
+                  help="positions per chunk of the LM loss (0: full [B, T, V] logits)")
   ap.add_argument("--optimizer", default="adafactor")
   ap.add_argument("--remat", type=int, default=1)
   ap.add_argument("--scan_layers", type=int, default=1)

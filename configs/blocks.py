@@ -13,7 +13,8 @@ def train_block(steps, lr, batch, warmup=20, optimizer="adamw", **kw):
   d = dict(steps=steps, batch_size=batch, seed=0, lr=lr, warmup_steps=warmup, decay="cosine",
            end_lr_frac=0.1, optimizer=optimizer, weight_decay=0.0, grad_clip=1.0, grad_accum=1,
            log_every=25, eval_every=0, ckpt_every=100, keep=2, async_ckpt=True, peak_flops=0.0,
-           crash_at_step=-1)
+           crash_at_step=-1,
+           loss_chunk=128)   # positions per chunk of the LM loss (0: full [B, T, V] logits)
   _update(d, kw, "train")
   return ml_collections.ConfigDict(d)
 

@@ -50,6 +50,14 @@ class RMSNorm(nn.Module):
     return (scale.astype(self.dtype) * y.astype(self.dtype)).astype(self.dtype)
 
 
+def vocab_logits(x: Array, weight: Array, *, tied: bool, dtype) -> Array:
+  """float32 logits [..., V] of final-normed states x [..., E]: x E^T with the tied embedding
+  [V, E], else x W with the LM head [E, V] (matmul in `dtype`, accumulated in float32)."""
+  spec = "...e,ve->...v" if tied else "...e,ev->...v"
+  return jnp.einsum(spec, x.astype(dtype), weight.astype(dtype),
+                    preferred_element_type=jnp.float32)
+
+
 class Projection(nn.Module):
   """Linear map contracting the trailing `len(in_axes)` dims of x into `out_shape`.
 

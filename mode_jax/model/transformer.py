@@ -22,7 +22,7 @@ from mode_jax.model.config import ModelConfig
 from mode_jax.model.injection import ProjectionAdapter
 from mode_jax.model.kv_cache import KVCache
 from mode_jax.model.layers import (_INIT, DecoderLayer, RMSNorm, attention_mask, constrain,
-                                   rope_table)
+                                   rope_table, vocab_logits)
 
 Array = jax.Array
 # Collections with one entry per layer (stacked along axis 0 under scan): parameters, and what
@@ -100,7 +100,7 @@ class Transformer(nn.Module):
       else:
         kernel = self.param("lm_head", nn.with_logical_partitioning(_INIT, ("embed", "vocab")),
                             (cfg.embed_dim, cfg.vocab_size), cfg.weight_dtype)
-        out = jnp.einsum("bte,ev->btv", x, kernel.astype(dt), preferred_element_type=jnp.float32)
+        out = vocab_logits(x, kernel, tied=False, dtype=dt)
       out = constrain(out.astype(jnp.float32), "batch", "length", "vocab")
     else:
       out = x
@@ -128,5 +128,12 @@ class Embedder(nn.Module):
     return x
 
   def attend(self, x: Array) -> Array:
-    return jnp.einsum("bte,ve->btv", x, self.embedding.astype(x.dtype),
-                      preferred_element_type=jnp.float32)
+    return vocab_logits(x, self.embedding, tied=True, dtype=x.dtype)
+
+
+def head_weight(cfg: ModelConfig, params: dict) -> Array:
+  """The vocabulary projection of `params`: the embedding [V, E] when tied, else lm_head
+  [E, V] (use with `layers.vocab_logits(x, w, tied=cfg.tie_embeddings, ...)`)."""
+  if cfg.tie_embeddings:
+    return params["embedder"]["embedding"]
+  return params["lm_head"]

@@ -78,7 +78,9 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   """Runs (or resumes) training in `workdir`; returns {"state", "frozen", "metrics", ...}.
 
   tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
-  eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests).
+  eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests),
+  loss_chunk (positions per chunk of the LM loss, `losses.chunked_cross_entropy`; 0 or absent:
+  full logits).
   `eval_fn(step, trainable, frozen) -> {"eval_loss", ...}` runs every eval_every steps and at
   the end; the state with the lowest eval_loss is kept in <workdir>/checkpoint_best.
   `model` (default `Transformer(model_cfg, adapter=acfg)`) and `loss` (default the LM loss, see
@@ -153,7 +155,8 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   start = int(start or 0)
 
   bsh = partitioning.batch_sharding(mesh, rules)
-  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss, grad_accum=accum),
+  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss, grad_accum=accum,
+                                    loss_chunk=int(tcfg.get("loss_chunk", 0))),
                     in_shardings=(state_sh, frozen_sh, bsh),
                     out_shardings=(state_sh, None), donate_argnums=(0,))
   total = int(tcfg.steps) * accum

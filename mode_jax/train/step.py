@@ -6,6 +6,7 @@ thing that gets gradients and optimizer state; the frozen base is an input of th
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.struct
@@ -14,6 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from mode_jax.adapters.params import combine
+from mode_jax.model.transformer import head_weight
+from mode_jax.train.losses import chunked_cross_entropy, cross_entropy
 
 
 @flax.struct.dataclass
@@ -23,28 +26,33 @@ class TrainState:
   opt_state: Any
 
 
-def cross_entropy(logits, targets, weights):
-  """Weighted token cross-entropy (float32): (sum loss, sum correct, sum weights)."""
-  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-  w = weights.astype(jnp.float32)
-  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
-  return jnp.sum(nll * w), jnp.sum(correct * w), jnp.sum(w)
-
-
-def forward(model, params, batch, mutable=("aux_loss",)):
+def forward(model, params, batch, mutable=("aux_loss",), **kw):
+  """`model.apply` on a batch's features; `kw` go to the model (e.g. head=False)."""
   out, state = model.apply(
       {"params": params}, batch["decoder_input_tokens"],
       positions=batch.get("decoder_positions"), segment_ids=batch.get("decoder_segment_ids"),
-      task_ids=batch.get("decoder_task_ids"), mutable=list(mutable))
+      task_ids=batch.get("decoder_task_ids"), mutable=list(mutable), **kw)
   return out, state
 
 
-def loss_fn(trainable, frozen, batch, model, full: bool):
+def lm_losses(model, params, batch, loss_chunk: int = 0, mutable=("aux_loss",)):
+  """((sum loss, sum correct, sum weights), mutable state) of the LM objective; with
+  `loss_chunk` > 0 through `losses.chunked_cross_entropy` (no [B, T, V] logits)."""
+  targets, weights = batch["decoder_target_tokens"], batch["decoder_loss_weights"]
+  if not loss_chunk:
+    logits, state = forward(model, params, batch, mutable)
+    return cross_entropy(logits, targets, weights), state
+  hidden, state = forward(model, params, batch, mutable, head=False)
+  cfg = model.cfg
+  sums = chunked_cross_entropy(hidden, head_weight(cfg, params), targets, weights,
+                               tied=cfg.tie_embeddings, chunk=loss_chunk,
+                               dtype=cfg.compute_dtype)
+  return sums, state
+
+
+def loss_fn(trainable, frozen, batch, model, full: bool, loss_chunk: int = 0):
   params = trainable if full else combine(frozen, trainable, where="train step")
-  logits, state = forward(model, params, batch)
-  s_loss, s_correct, s_w = cross_entropy(logits, batch["decoder_target_tokens"],
-                                         batch["decoder_loss_weights"])
+  (s_loss, s_correct, s_w), state = lm_losses(model, params, batch, loss_chunk)
   denom = jnp.maximum(s_w, 1.0)
   aux = sum((jnp.sum(x) for x in jax.tree.leaves(state.get("aux_loss", {}))), jnp.float32(0.0))
   loss = s_loss / denom + aux
@@ -55,13 +63,14 @@ def loss_fn(trainable, frozen, batch, model, full: bool):
 
 
 def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool, loss=None,
-                    grad_accum: int = 1):
+                    grad_accum: int = 1, loss_chunk: int = 0):
   """`loss(trainable, frozen, batch, model, full) -> (loss, metrics)` defaults to the LM
-  `loss_fn`; metrics need "loss", "accuracy" and "tokens" (the loop logs them).
+  `loss_fn` (chunked over `loss_chunk` positions when > 0); metrics need "loss", "accuracy" and
+  "tokens" (the loop logs them).
 
   `state.step` counts micro-batches; with `grad_accum` > 1 (`optax.MultiSteps`) the schedule
   advances once per optimizer update, so the logged lr is `lr_fn(step // grad_accum)`."""
-  loss = loss or loss_fn
+  loss = loss or functools.partial(loss_fn, loss_chunk=loss_chunk)
   accum = max(int(grad_accum), 1)
 
   def train_step(state: TrainState, frozen, batch):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mode_jax.adapters import merge
+from mode_jax.adapters.merge import task_pairs
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.kernels import adapter_matmul as K
 from mode_jax.kernels import per_row as R
@@ -62,7 +62,7 @@ def test_merged_task_adapters_equal_task_routed_term():
   ids = jnp.asarray([0, 1, 2, 1, 0, 2, 2, 1, 0, 0])
   w0 = jnp.zeros((p, q))
   acfg = AdapterConfig("mode", experts=m, rank=r, block=r // nb, router="task", num_tasks=t)
-  a_t, b_t = merge.task_pairs({"A": a, "B": b.reshape(m, r, q), "task_router": logits}, acfg)
+  a_t, b_t = task_pairs({"A": a, "B": b.reshape(m, r, q), "task_router": logits}, acfg)
   want = K.reference(x, w0, a, b, table[ids], experts=m)
   got = R.per_row_adapter_matmul(x, w0, a_t, b_t, ids, block_sizes=K.BlockSizes(16, 16, 16),
                                  interpret=True)
