@@ -9,6 +9,7 @@ q/k/v as [embed, heads, head_dim] and o as [heads, head_dim, embed].
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Optional, Sequence
 
@@ -52,10 +53,39 @@ class RMSNorm(nn.Module):
 
 def vocab_logits(x: Array, weight: Array, *, tied: bool, dtype) -> Array:
   """float32 logits [..., V] of final-normed states x [..., E]: x E^T with the tied embedding
-  [V, E], else x W with the LM head [E, V] (matmul in `dtype`, accumulated in float32)."""
-  spec = "...e,ve->...v" if tied else "...e,ev->...v"
-  return jnp.einsum(spec, x.astype(dtype), weight.astype(dtype),
-                    preferred_element_type=jnp.float32)
+  [V, E], else x W with the LM head [E, V] (matmul in `dtype`, accumulated in float32).
+
+  The backward casts the float32 logit cotangent to `dtype` before its two matmuls (float32
+  accumulation again), so a bf16 model never holds a float32 copy of the [V, E] head (3 GiB for
+  Gemma 7B's 256k x 3072), which mixed-dtype autodiff of the einsum would make."""
+  return _vocab_logits(x.astype(dtype), weight.astype(dtype), tied)
+
+
+def _logits_spec(tied: bool) -> str:
+  return "...e,ve->...v" if tied else "...e,ev->...v"
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _vocab_logits(x, w, tied):
+  return jnp.einsum(_logits_spec(tied), x, w, preferred_element_type=jnp.float32)
+
+
+def _vocab_logits_fwd(x, w, tied):
+  return _vocab_logits(x, w, tied), (x, w)
+
+
+def _vocab_logits_bwd(tied, res, g):
+  x, w = res
+  g = g.astype(x.dtype)
+  dx = jnp.einsum("...v,ve->...e" if tied else "...v,ev->...e", g, w,
+                  preferred_element_type=jnp.float32).astype(x.dtype)
+  xs, gs = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+  dw = (jnp.einsum("te,tv->ve", xs, gs, preferred_element_type=jnp.float32) if tied
+        else jnp.einsum("te,tv->ev", xs, gs, preferred_element_type=jnp.float32))
+  return dx, dw.astype(w.dtype)
+
+
+_vocab_logits.defvjp(_vocab_logits_fwd, _vocab_logits_bwd)
 
 
 class Projection(nn.Module):
@@ -94,7 +124,11 @@ class Projection(nn.Module):
                                                              tuple(self.out_axes)),
                         tuple(self.out_shape), self.param_dtype)
       y = y + bias.astype(self.dtype)
-    return y
+    # Rows stay sharded like the batch (and their cotangents too): with FSDP the kernel's
+    # input dim is sharded over the same mesh axis as the batch, and without this XLA may
+    # gather the whole global batch instead of the kernel.
+    return constrain(y, "batch", "length", *self.out_axes) if y.ndim == 2 + len(
+        self.out_axes) else y
 
 
 def rope_inv_freq(cfg: ModelConfig) -> Array:

@@ -72,27 +72,56 @@ class MetricLog:
       self.writer.flush()
 
 
-def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], workdir: str,
-          base_params=None, mesh_cfg=None, eval_fn=None, meta: Optional[dict] = None,
-          log: Callable[[str], None] = print, model=None, loss=None) -> dict:
-  """Runs (or resumes) training in `workdir`; returns {"state", "frozen", "metrics", ...}.
+@dataclasses.dataclass
+class Setup:
+  """Everything a run's train step is built from, before any array exists: the mesh and rules,
+  the abstract (shape-only) parameter trees and their shardings, the optimizer and the jitted
+  step. `train` runs it; `fit_check` lowers and compiles `step_fn` on `abstract_args(...)`."""
+  full: bool
+  mesh: object
+  rules: tuple
+  model: object
+  key: object
+  init_all: Callable
+  abstract: dict              # all parameters (ShapeDtypeStruct leaves)
+  frozen_abs: dict
+  train_abs: dict
+  frozen_sh: object
+  train_sh: object
+  state_sh: TrainState
+  tx: object
+  lr_fn: Callable
+  accum: int
+  make_state: Callable
+  n_train: int
+  report: dict
+  batch_sharding: object
+  step_fn: Callable           # jitted (state, frozen, batch) -> (state, metrics), donates state
+  task_aware: bool
 
-  tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
-  eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests),
-  loss_chunk (positions per chunk of the LM loss, `losses.chunked_cross_entropy`; 0 or absent:
-  full logits).
-  `eval_fn(step, trainable, frozen) -> {"eval_loss", ...}` runs every eval_every steps and at
-  the end; the state with the lowest eval_loss is kept in <workdir>/checkpoint_best.
-  `model` (default `Transformer(model_cfg, adapter=acfg)`) and `loss` (default the LM loss, see
-  `step.make_train_step`) let other heads train through the same loop, e.g. prm_jax's PRM: a
-  module called like `Transformer` whose extra trainable leaves sit under an "adapter" key.
-  """
+  def abstract_args(self, batch_size: int, seq_len: int) -> tuple:
+    """(state, frozen, batch) as sharded ShapeDtypeStructs, for `step_fn.lower(...)`."""
+    sds = lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh)
+    state = jax.tree.map(sds, jax.eval_shape(self.make_state, self.train_abs), self.state_sh)
+    frozen = jax.tree.map(sds, self.frozen_abs, self.frozen_sh)
+    tok = jax.ShapeDtypeStruct((batch_size, seq_len), jnp.int32, sharding=self.batch_sharding)
+    batch = {"decoder_input_tokens": tok, "decoder_target_tokens": tok,
+             "decoder_loss_weights": jax.ShapeDtypeStruct((batch_size, seq_len), jnp.float32,
+                                                          sharding=self.batch_sharding),
+             "decoder_segment_ids": tok, "decoder_positions": tok, "decoder_task_ids": tok}
+    return state, frozen, batch
+
+
+def setup(model_cfg, acfg, tcfg, *, mesh_cfg=None, model=None, loss=None, devices=None) -> Setup:
+  """The mesh, abstract sharded state and jitted step of a run (see `train` for the args);
+  `devices` overrides the mesh's devices (default: `mesh_cfg.num_devices` first, or all)."""
   full = acfg is None
   mesh_cfg = mesh_cfg or {}
   n_dev = int(mesh_cfg.get("num_devices", 0) or 0)
+  if devices is None:
+    devices = jax.devices()[:n_dev] if n_dev else None
   mesh = partitioning.make_mesh(mesh_cfg.get("axes", ("data", "fsdp", "tensor")),
-                                mesh_cfg.get("shape", (-1, 1, 1)),
-                                jax.devices()[:n_dev] if n_dev else None)
+                                mesh_cfg.get("shape", (-1, 1, 1)), devices)
   rules = partitioning.rules_from_config(mesh_cfg.get("rules"))
   model = model if model is not None else Transformer(model_cfg, adapter=acfg)
   task_aware = acfg is not None and acfg.uses_task_router
@@ -112,9 +141,41 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   rep = partitioning.replicated(mesh)
   state_sh = TrainState(step=rep, params=train_sh, opt_state=opt_sh)
   make_state = lambda p: TrainState(step=jnp.zeros((), jnp.int32), params=p, opt_state=tx.init(p))
-  n_train = adapter_params.count_leaves(train_abs)
   report = adapter_params.param_report(
       train_abs if full else abstract, "full fine-tuning" if full else acfg.describe(), full=full)
+  bsh = partitioning.batch_sharding(mesh, rules)
+  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss, grad_accum=accum,
+                                    loss_chunk=int(tcfg.get("loss_chunk", 0))),
+                    in_shardings=(state_sh, frozen_sh, bsh),
+                    out_shardings=(state_sh, None), donate_argnums=(0,))
+  return Setup(full=full, mesh=mesh, rules=rules, model=model, key=key, init_all=init_all,
+               abstract=abstract, frozen_abs=frozen_abs, train_abs=train_abs,
+               frozen_sh=frozen_sh, train_sh=train_sh, state_sh=state_sh, tx=tx, lr_fn=lr_fn,
+               accum=accum, make_state=make_state,
+               n_train=adapter_params.count_leaves(train_abs), report=report,
+               batch_sharding=bsh, step_fn=step_fn, task_aware=task_aware)
+
+
+def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], workdir: str,
+          base_params=None, mesh_cfg=None, eval_fn=None, meta: Optional[dict] = None,
+          log: Callable[[str], None] = print, model=None, loss=None) -> dict:
+  """Runs (or resumes) training in `workdir`; returns {"state", "frozen", "metrics", ...}.
+
+  tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
+  eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests),
+  loss_chunk (positions per chunk of the LM loss, `losses.chunked_cross_entropy`; 0 or absent:
+  full logits).
+  `eval_fn(step, trainable, frozen) -> {"eval_loss", ...}` runs every eval_every steps and at
+  the end; the state with the lowest eval_loss is kept in <workdir>/checkpoint_best.
+  `model` (default `Transformer(model_cfg, adapter=acfg)`) and `loss` (default the LM loss, see
+  `step.make_train_step`) let other heads train through the same loop, e.g. prm_jax's PRM: a
+  module called like `Transformer` whose extra trainable leaves sit under an "adapter" key.
+  """
+  st = setup(model_cfg, acfg, tcfg, mesh_cfg=mesh_cfg, model=model, loss=loss)
+  full, mesh, rules, model, key = st.full, st.mesh, st.rules, st.model, st.key
+  init_all, make_state, accum = st.init_all, st.make_state, st.accum
+  frozen_sh, train_sh, train_abs, state_sh = st.frozen_sh, st.train_sh, st.train_abs, st.state_sh
+  n_train, report, bsh, step_fn = st.n_train, st.report, st.batch_sharding, st.step_fn
   log(report["line"])
 
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=tcfg.keep,
@@ -154,18 +215,13 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
     state = jax.jit(make_state, out_shardings=state_sh)(trainable)
   start = int(start or 0)
 
-  bsh = partitioning.batch_sharding(mesh, rules)
-  step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss, grad_accum=accum,
-                                    loss_chunk=int(tcfg.get("loss_chunk", 0))),
-                    in_shardings=(state_sh, frozen_sh, bsh),
-                    out_shardings=(state_sh, None), donate_argnums=(0,))
   total = int(tcfg.steps) * accum
   flops_tok = model_flops_per_token(model_cfg, n_train, full, tcfg.seq_len)
   mlog = MetricLog(workdir)
   it = batches(start)
   t_last, pending_tokens, last = time.perf_counter(), [], {}
   t_start, s_start = t_last, start
-  with nn.logical_axis_rules(rules), mesh:
+  with partitioning.activate(mesh, rules):
     for step in range(start, total):
       if tcfg.get("crash_at_step", -1) == step:   # tests: die like SIGKILL between saves
         os.kill(os.getpid(), 9)

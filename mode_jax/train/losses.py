@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mode_jax.model.layers import vocab_logits
+from mode_jax.model.layers import constrain, vocab_logits
 
 
 def cross_entropy(logits, targets, weights):
@@ -55,7 +55,12 @@ def chunked_cross_entropy(hidden, head, targets, weights, *, tied: bool, chunk: 
 
   @jax.checkpoint
   def one(h, tg, w):
-    return cross_entropy(vocab_logits(h, head, tied=tied, dtype=dtype), tg, w)
+    # Keep each chunk's logits sharded like the batch (rows over data/fsdp, vocab over tensor):
+    # with an FSDP-sharded head, XLA would otherwise contract over the sharded embed dim and
+    # materialise logits for the whole global batch on every device.
+    logits = constrain(vocab_logits(constrain(h, "batch", "length", "embed"), head, tied=tied,
+                                    dtype=dtype), "batch", "length", "vocab")
+    return cross_entropy(logits, tg, w)
 
   def body(acc, xs):
     return jax.tree.map(jnp.add, acc, one(*xs)), None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Sequence
@@ -77,6 +78,17 @@ def shardings(boxed_tree, mesh: Mesh, rules) -> object:
     return NamedSharding(mesh, PartitionSpec(*spec))
   return jax.tree_util.tree_map_with_path(fit, named, shapes,
                                           is_leaf=lambda x: isinstance(x, NamedSharding))
+
+
+@contextlib.contextmanager
+def activate(mesh: Mesh, rules):
+  """The context a sharded program is traced in: the logical axis rules and `mesh` as the
+  global mesh. Both are needed for `nn.with_logical_constraint` to constrain anything: with
+  jax >= 0.10 the legacy `with mesh:` no longer sets the mesh flax looks up, and every
+  activation constraint silently became a no-op (the compiled Gemma-2B step then gathered the
+  global batch on every device; `mode_jax.train.fit_check` found it)."""
+  with nn.logical_axis_rules(rules), jax.set_mesh(mesh):
+    yield
 
 
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:

@@ -1,0 +1,240 @@
+"""Does a config fit its hardware? Compile its real programs on simulated devices and read their
+memory, no weights and no accelerator needed:
+
+    python -m mode_jax.train.fit_check --config=configs/mode_gemma2b_sni.py:mode16x4 \
+        --devices=8 --hbm_gib=16                     # TPU v5e-8: 16 GiB of HBM per chip
+    python -m mode_jax.train.fit_check --config=configs/mode_gemma2b_sni.py:lora64 \
+        --devices=8 --hbm_gib=80 --json=fit.json     # 8xH100
+
+It makes `--devices` CPU host devices (`--xla_force_host_platform_device_count`, set before
+JAX starts its backend), builds the run exactly as `loop.train` does (`loop.setup`: the config's
+mesh and logical axis rules, abstract parameters as sharded `jax.ShapeDtypeStruct`s, the
+optimizer, the jitted train step with donation), AOT-lowers and compiles
+
+- `train_step`: the real step at the config's batch and sequence length;
+- `eval_loss`: the teacher-forced eval loss (`jobs.make_eval_fn`'s program) at `--eval_batch`;
+
+and prints, per device, the argument / output / temporary bytes of
+`compiled.memory_analysis()` next to an analytical estimate (sharded weights, trainable
+parameters, optimizer state and gradients; saved activations under the config's remat; the
+peak of one layer's recomputation; one chunk of logits). It exits with status 1 when a program
+does not fit `--hbm_gib` by the compiled figure (or by either, with `--strict`).
+
+What this proves and what it does not: the programs compile for these shapes and shardings
+(every collective and buffer is assigned); the CPU compiler's buffer assignment is not a TPU's or
+a GPU's (it fuses and schedules differently; in one measurement a smaller batch reported more
+temp memory), so the compiled bytes are an indication and the analytical estimate is the
+cross-check. Timings need the hardware (`launch/accelerator_check.sh`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Optional
+
+GIB = 2**30
+
+
+def _force_devices(n: int) -> None:
+  flags = os.environ.get("XLA_FLAGS", "")
+  flag = f"--xla_force_host_platform_device_count={n}"
+  if "xla_force_host_platform_device_count" not in flags:
+    os.environ["XLA_FLAGS"] = (flags + " " + flag).strip()
+  os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def shard_factor(sharding, shape) -> int:
+  """How many ways a leaf of `shape` is split by its NamedSharding."""
+  mesh = sharding.mesh
+  n = 1
+  for axes in sharding.spec:
+    if axes is None:
+      continue
+    for a in (axes if isinstance(axes, tuple) else (axes,)):
+      n *= mesh.shape[a]
+  return n
+
+
+def sharded_bytes(abstract, shardings) -> int:
+  """Per-device bytes of a tree of ShapeDtypeStructs under a same-structure tree of shardings."""
+  import jax
+  leaves = jax.tree.leaves(abstract)
+  shs = jax.tree.leaves(shardings, is_leaf=lambda x: hasattr(x, "spec"))
+  total = 0
+  for x, sh in zip(leaves, shs):
+    total += math.prod(x.shape) * x.dtype.itemsize // shard_factor(sh, x.shape)
+  return total
+
+
+def analytic(st, model_cfg, tcfg, batch: int, seq: int) -> dict:
+  """Per-device estimate (bytes) of the train step: see the module docstring."""
+  import jax
+  import jax.numpy as jnp
+  mesh = st.mesh
+  ax = dict(mesh.shape)
+  batch_shards = ax.get("data", 1) * ax.get("fsdp", 1)
+  tensor = ax.get("tensor", 1)
+  b = max(1, batch // batch_shards)
+  cfg = model_cfg
+  act = jnp.dtype(cfg.dtype).itemsize
+  state_abs = jax.eval_shape(st.make_state, st.train_abs)
+  out = {
+      "frozen_weights": sharded_bytes(st.frozen_abs, st.frozen_sh),
+      "train_state": sharded_bytes(state_abs, st.state_sh),
+      "gradients": sharded_bytes(st.train_abs, st.train_sh),
+  }
+  e, h, k, d, f = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim
+  h_loc, k_loc, f_loc = max(1, h // tensor), max(1, k // tensor), max(1, f // tensor)
+  layer_in = b * seq * e * act
+  # saved per layer: the input only under full remat, every activation otherwise
+  one_layer = (b * seq * (3 * e + (h_loc + 2 * k_loc) * d * 2 + 3 * f_loc) * act
+               + b * h_loc * seq * seq * (4 + act))      # f32 attention logits + probs
+  out["saved_activations"] = cfg.num_layers * (layer_in if cfg.remat else one_layer)
+  out["layer_recompute_peak"] = 2 * one_layer            # forward + its gradient
+  chunk = int(tcfg.get("loss_chunk", 0)) or seq
+  v_loc = cfg.vocab_size // (tensor if cfg.vocab_size % tensor == 0 else 1)
+  out["logits_chunk"] = 3 * b * min(chunk, seq) * v_loc * 4   # logits, softmax, gradient (f32)
+  out["total"] = sum(out.values())
+  return out
+
+
+def memory(compiled) -> dict:
+  m = compiled.memory_analysis()
+  if m is None:
+    return {}
+  d = {"arguments": m.argument_size_in_bytes, "outputs": m.output_size_in_bytes,
+       "temporaries": m.temp_size_in_bytes, "aliased": m.alias_size_in_bytes,
+       "generated_code": m.generated_code_size_in_bytes}
+  d["total"] = d["arguments"] + d["outputs"] + d["temporaries"] - d["aliased"]
+  return d
+
+
+def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
+          num_tasks: int = 0, log=print) -> dict:
+  """Compiles the config's programs on `devices` host devices; returns the report dict."""
+  import jax
+
+  from mode_jax.adapters.params import combine
+  from mode_jax.train import jobs, loop, partitioning
+  from mode_jax.train.step import lm_losses
+  if jax.device_count() < devices:
+    raise RuntimeError(f"fit_check needs {devices} devices, JAX has {jax.device_count()}: run it "
+                       f"as its own process (XLA_FLAGS must be set before JAX starts)")
+  model_cfg = jobs.model_config(config.model)
+  acfg = jobs.adapter_config(config.adapter, num_tasks or 1)
+  tcfg = jobs._with_seq_len(config.train, config.data)
+  batch, seq = int(tcfg.batch_size), int(tcfg.seq_len)
+  mesh_cfg = dict(config.mesh.to_dict(), num_devices=devices)
+  st = loop.setup(model_cfg, acfg, tcfg, mesh_cfg=mesh_cfg,
+                  devices=jax.devices()[:devices])
+  log(f"{st.report['line']}; mesh {dict(st.mesh.shape)}; batch {batch} x {seq}; "
+      f"remat {model_cfg.remat}; loss_chunk {tcfg.get('loss_chunk', 0)}")
+  programs = {}
+  with partitioning.activate(st.mesh, st.rules):
+    args = st.abstract_args(batch, seq)
+    programs["train_step"] = st.step_fn.lower(*args).compile()
+    chunk = int(tcfg.get("loss_chunk", 0))
+    full = st.full
+
+    def eval_loss(trainable, frozen, b):
+      params = trainable if full else combine(frozen, trainable, where="eval")
+      return lm_losses(st.model, params, b, chunk)[0]
+    eval_args = st.abstract_args(eval_batch, seq)
+    ev = jax.jit(eval_loss, in_shardings=(st.train_sh, st.frozen_sh, st.batch_sharding))
+    programs["eval_loss"] = ev.lower(eval_args[0].params, eval_args[1], eval_args[2]).compile()
+  limit = hbm_gib * GIB
+  report = {"config": {"model": model_cfg.__class__.__name__, "params": model_cfg.num_params(),
+                       "adapter": None if acfg is None else acfg.describe(),
+                       "mesh": dict(st.mesh.shape), "batch": batch, "seq_len": seq,
+                       "remat": model_cfg.remat, "dtype": model_cfg.dtype,
+                       "param_dtype": model_cfg.param_dtype,
+                       "loss_chunk": int(tcfg.get("loss_chunk", 0)),
+                       "trainable": st.report["trainable"], "added_pct": st.report["added_pct"]},
+            "devices": devices, "hbm_gib": hbm_gib, "programs": {}}
+  est = analytic(st, model_cfg, tcfg, batch, seq)
+  for name, comp in programs.items():
+    mem = memory(comp)
+    row = {"compiled": mem}
+    if name == "train_step":
+      row["analytic"] = est
+    row["fits_compiled"] = bool(mem) and mem["total"] <= limit
+    row["fits_analytic"] = (row["analytic"]["total"] <= limit) if "analytic" in row else None
+    report["programs"][name] = row
+  return report
+
+
+def render(report: dict) -> str:
+  g = lambda x: f"{x / GIB:.2f}"
+  lines = ["| program | arguments | outputs | temporaries | total (compiled) | analytic | fits "
+           f"{report['hbm_gib']:g} GiB |", "|---|---|---|---|---|---|---|"]
+  for name, row in report["programs"].items():
+    m = row["compiled"]
+    an = row.get("analytic", {}).get("total")
+    fits = "yes" if row["fits_compiled"] else "NO"
+    if row["fits_analytic"] is not None:
+      fits += " / " + ("yes" if row["fits_analytic"] else "NO") + " (analytic)"
+    lines.append(f"| {name} | {g(m['arguments'])} | {g(m['outputs'])} | {g(m['temporaries'])} "
+                 f"| {g(m['total'])} | {g(an) if an is not None else '-'} | {fits} |")
+  est = report["programs"]["train_step"].get("analytic", {})
+  if est:
+    lines.append("")
+    lines.append("analytic train_step (GiB/device): " + ", ".join(
+        f"{k} {g(v)}" for k, v in est.items()))
+  return "\n".join(lines)
+
+
+def main(argv: Optional[list] = None) -> int:
+  import argparse
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--config", required=True, help="configs/X.py[:arg]")
+  ap.add_argument("--devices", type=int, default=8)
+  ap.add_argument("--hbm_gib", type=float, default=16.0)
+  ap.add_argument("--eval_batch", type=int, default=8)
+  ap.add_argument("--num_tasks", type=int, default=756,
+                  help="task-table rows for task-routed adapters (SNI: 756 train tasks)")
+  ap.add_argument("--set", action="append", default=[],
+                  help="config override KEY=VALUE (python literal), repeatable")
+  ap.add_argument("--strict", action="store_true",
+                  help="fail when either the compiled or the analytic figure does not fit")
+  ap.add_argument("--json", default="")
+  args = ap.parse_args(argv)
+  _force_devices(args.devices)
+  import ast
+
+  from mode_jax.config_files import load_module
+  path, _, variant = args.config.partition(":")
+  config = load_module(path).get_config(variant) if variant else load_module(path).get_config()
+  for item in args.set:
+    key, _, raw = item.partition("=")
+    try:
+      value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+      value = raw
+    node = config
+    *parents, leaf = key.split(".")
+    for p in parents:
+      node = node[p]
+    if leaf not in node:
+      raise SystemExit(f"--set {item}: config has no key {key!r}")
+    node[leaf] = tuple(value) if isinstance(value, list) else value
+  report = check(config, devices=args.devices, hbm_gib=args.hbm_gib,
+                 eval_batch=args.eval_batch, num_tasks=args.num_tasks)
+  report["command"] = " ".join(["python -m mode_jax.train.fit_check"] + list(
+      argv if argv is not None else sys.argv[1:]))
+  print(render(report))
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(report, f, indent=2)
+  bad = [n for n, r in report["programs"].items()
+         if not r["fits_compiled"] or (args.strict and r["fits_analytic"] is False)]
+  if bad:
+    print(f"does not fit {args.hbm_gib:g} GiB per device: {', '.join(bad)}")
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
