@@ -38,6 +38,7 @@ def get_config(arg: str = "mode6x4") -> ml_collections.ConfigDict:
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
       name="gemma_2b", dtype="bfloat16", param_dtype="bfloat16", scan_layers=True, remat=True,
+      remat_policy="nothing",          # or "dots" (keeps projection outputs; docs/fit.md)
       max_seq_len=8192, overrides={}))
   c.checkpoint = ml_collections.ConfigDict(dict(
       hf_path=""))                     # required: --config.checkpoint.hf_path=/ckpts/gemma-2b

@@ -29,6 +29,8 @@ from typing import Any, Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.core import meta as flax_meta
+from jax.sharding import PartitionSpec as P
 
 from mode_jax.adapters import reference, routing
 from mode_jax.kernels import adapter_matmul as K
@@ -162,11 +164,14 @@ class Adapter(nn.Module):
     interpret = (jax.default_backend() == "cpu" if a.kernel_interpret is None
                  else a.kernel_interpret)
     bs = K.BlockSizes(*a.kernel_block_sizes) if a.kernel_block_sizes else None
-    y = K.adapter_matmul(
-        x.astype(dt).reshape(*lead, fan_in), w0.astype(dt).reshape(fan_in, q),
-        A.astype(dt).reshape(fan_in, -1), B.astype(dt).reshape(a.experts * a.rank, q),
-        weights, experts=a.experts, scale=float(a.scale), shared_down=a.shared_down,
-        block_sizes=bs, interpret=interpret)
+
+    def kernel(x, w0, A, B, weights):
+      return K.adapter_matmul(x, w0, A, B, weights, experts=a.experts, scale=float(a.scale),
+                              shared_down=a.shared_down, block_sizes=bs, interpret=interpret)
+    args = (x.astype(dt).reshape(*lead, fan_in), w0.astype(dt).reshape(fan_in, q),
+            A.astype(dt).reshape(fan_in, -1), B.astype(dt).reshape(a.experts * a.rank, q),
+            weights)
+    y = sharded_kernel_call(kernel, args, self.out_axes, self.out_shape)
     return y.reshape(*lead, *self.out_shape)
 
   def _sow_routing(self, logits, weights, probs, task_ids, lead):
@@ -183,3 +188,38 @@ class Adapter(nn.Module):
                                     jnp.broadcast_to(probs, shape), task_ids, a.num_tasks)
       for name, value in stats.items():
         self.sow("routing", name, value)
+
+
+def sharded_kernel_call(kernel, args, out_axes, out_shape):
+  """`kernel(x, w0, A, B, weights)` -> y [*lead, Q], inside `jax.shard_map` when a mesh of more
+  than one device is active (`train.partitioning.activate`), since Mosaic (TPU) cannot
+  auto-partition a Pallas call over several chips. Each device runs the kernel on its rows (the
+  leading dim of x sharded like "batch"), with W0 / B column-split like the projection's first
+  output axis where the mesh divides it, and A and the kernel's inner dims whole (shard_map
+  gathers FSDP-sharded weights, as XLA does for the dense path). Single device or no mesh: the
+  plain call."""
+  mesh = flax_meta.get_global_mesh()
+  if mesh is None or mesh.size == 1:
+    return kernel(*args)
+  x, w0, A, B, weights = args
+  rules = nn.get_logical_axis_rules()
+  batch = nn.logical_to_mesh_axes(("batch",), rules)[0]
+  batch_axes = () if batch is None else (batch if isinstance(batch, tuple) else (batch,))
+  n_batch = math.prod(mesh.shape[ax] for ax in batch_axes)
+  row = batch if batch_axes and x.shape[0] % n_batch == 0 else None
+  col = nn.logical_to_mesh_axes((out_axes[0],), rules)[0] if out_axes else None
+  col_axes = () if col is None else (col if isinstance(col, tuple) else (col,))
+  if (any(ax in batch_axes for ax in col_axes)
+      or out_shape[0] % max(1, math.prod(mesh.shape[ax] for ax in col_axes))):
+    col = None
+  lead_rest = (None,) * (x.ndim - 2)
+  x_spec = P(row, *lead_rest, None)
+  specs = (x_spec, P(None, col), P(None, None), P(None, col))
+  out_spec = P(row, *lead_rest, col)
+  if weights is None:
+    fn = lambda x, w0, A, B: kernel(x, w0, A, B, None)
+    return jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=out_spec,
+                         check_vma=False)(x, w0, A, B)
+  w_spec = P(row, *lead_rest, None, None)
+  return jax.shard_map(kernel, mesh=mesh, in_specs=specs + (w_spec,), out_specs=out_spec,
+                       check_vma=False)(x, w0, A, B, weights)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
 ROPE_TYPES = ("default", "llama3", "linear")
 MODEL_TYPES = ("llama", "qwen2", "gemma")
+REMAT_POLICIES = ("nothing", "dots")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,9 @@ class ModelConfig:
   dtype: str = "float32"             # compute dtype (bfloat16 on accelerators)
   param_dtype: str = "float32"
   remat: bool = False                # nn.remat each layer
+  remat_policy: str = "nothing"      # with remat: what a layer keeps for the backward
+                                     # ("nothing": recompute all; "dots": keep the projection
+                                     # outputs, recompute attention and elementwise ops)
   scan_layers: bool = False          # nn.scan over layers (params stacked on a leading axis)
 
   def __post_init__(self):
@@ -79,6 +83,8 @@ class ModelConfig:
     need(self.activation in ACTIVATIONS, f"activation={self.activation!r} not in {ACTIVATIONS}")
     need(self.model_type in MODEL_TYPES, f"model_type={self.model_type!r} not in {MODEL_TYPES}")
     need(self.head_dim % 2 == 0, f"head_dim={self.head_dim} must be even for RoPE")
+    need(self.remat_policy in REMAT_POLICIES,
+         f"remat_policy={self.remat_policy!r} not in {REMAT_POLICIES}")
     object.__setattr__(self, "extra_eos_ids", tuple(int(e) for e in self.extra_eos_ids))
     for name in ("dtype", "param_dtype"):
       try:

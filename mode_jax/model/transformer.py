@@ -69,7 +69,9 @@ class Transformer(nn.Module):
       end = cache.end
     layer_cls = DecoderLayer
     if cfg.remat:
-      layer_cls = nn.remat(layer_cls, prevent_cse=not cfg.scan_layers)
+      policy = (jax.checkpoint_policies.dots_with_no_batch_dims_saveable
+                if cfg.remat_policy == "dots" else None)   # None: save nothing
+      layer_cls = nn.remat(layer_cls, prevent_cse=not cfg.scan_layers, policy=policy)
     new_k = new_v = None
     if cfg.scan_layers:
       kv = None if cache is None else (cache.k, cache.v)

@@ -92,7 +92,9 @@ def analytic(st, model_cfg, tcfg, batch: int, seq: int) -> dict:
   # saved per layer: the input only under full remat, every activation otherwise
   one_layer = (b * seq * (3 * e + (h_loc + 2 * k_loc) * d * 2 + 3 * f_loc) * act
                + b * h_loc * seq * seq * (4 + act))      # f32 attention logits + probs
-  out["saved_activations"] = cfg.num_layers * (layer_in if cfg.remat else one_layer)
+  dots = b * seq * ((h_loc + 2 * k_loc) * d + 2 * e + 3 * f_loc) * act   # projection outputs
+  saved = one_layer if not cfg.remat else layer_in + (dots if cfg.remat_policy == "dots" else 0)
+  out["saved_activations"] = cfg.num_layers * saved
   out["layer_recompute_peak"] = 2 * one_layer            # forward + its gradient
   chunk = int(tcfg.get("loss_chunk", 0)) or seq
   v_loc = cfg.vocab_size // (tensor if cfg.vocab_size % tensor == 0 else 1)
@@ -131,7 +133,7 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
   st = loop.setup(model_cfg, acfg, tcfg, mesh_cfg=mesh_cfg,
                   devices=jax.devices()[:devices])
   log(f"{st.report['line']}; mesh {dict(st.mesh.shape)}; batch {batch} x {seq}; "
-      f"remat {model_cfg.remat}; loss_chunk {tcfg.get('loss_chunk', 0)}")
+      f"remat {model_cfg.remat} ({model_cfg.remat_policy}); loss_chunk {tcfg.get('loss_chunk', 0)}")
   programs = {}
   with partitioning.activate(st.mesh, st.rules):
     args = st.abstract_args(batch, seq)
@@ -149,7 +151,8 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
   report = {"config": {"model": model_cfg.__class__.__name__, "params": model_cfg.num_params(),
                        "adapter": None if acfg is None else acfg.describe(),
                        "mesh": dict(st.mesh.shape), "batch": batch, "seq_len": seq,
-                       "remat": model_cfg.remat, "dtype": model_cfg.dtype,
+                       "remat": model_cfg.remat, "remat_policy": model_cfg.remat_policy,
+                       "dtype": model_cfg.dtype,
                        "param_dtype": model_cfg.param_dtype,
                        "loss_chunk": int(tcfg.get("loss_chunk", 0)),
                        "trainable": st.report["trainable"], "added_pct": st.report["added_pct"]},

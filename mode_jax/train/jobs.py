@@ -29,8 +29,14 @@ from mode_jax.train.loop import train
 from mode_jax.train.step import lm_losses
 
 
+def runtime_overrides(mcfg) -> dict:
+  """The ModelConfig fields a run sets on a loaded checkpoint's config (compute, not shapes)."""
+  return dict(dtype=mcfg.dtype, remat=mcfg.remat,
+              remat_policy=mcfg.get("remat_policy", "nothing"))
+
+
 def model_config(mcfg):
-  over = dict(dtype=mcfg.dtype, param_dtype=mcfg.param_dtype, remat=mcfg.remat,
+  over = dict(runtime_overrides(mcfg), param_dtype=mcfg.param_dtype,
               scan_layers=mcfg.scan_layers)
   over.update(dict(mcfg.get("overrides", {})))
   return presets.get(mcfg.name, **over)
@@ -125,7 +131,7 @@ def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=
       model_cfg, base_params = hf_io.load_hf_checkpoint(
           config.checkpoint.hf_path, dtype=config.model.param_dtype,
           scan_layers=config.model.scan_layers,
-          config_overrides=dict(dtype=config.model.dtype, remat=config.model.remat))
+          config_overrides=runtime_overrides(config.model))
     else:
       model_cfg = model_config(config.model)
   acfg = adapter_config(config.adapter, len(table))
@@ -176,7 +182,7 @@ def ensure_base(config, workdir: str):
     return hf_io.load_hf_checkpoint(
         config.checkpoint.hf_path, dtype=config.model.param_dtype,
         scan_layers=config.model.scan_layers,
-        config_overrides=dict(dtype=config.model.dtype, remat=config.model.remat))
+        config_overrides=runtime_overrides(config.model))
   base_dir = os.path.join(workdir, "base_model")
   if not os.path.exists(os.path.join(base_dir, "config.json")):
     pre = ml_collections.ConfigDict(config.to_dict())
@@ -187,7 +193,7 @@ def ensure_base(config, workdir: str):
     out = run_training(pre, os.path.join(workdir, "base_train"))
     hf_io.save_hf_checkpoint(base_dir, out["model_cfg"], evaluate.host(out["state"].params))
   return hf_io.load_hf_checkpoint(
-      base_dir, config_overrides=dict(dtype=config.model.dtype, remat=config.model.remat,
+      base_dir, config_overrides=dict(runtime_overrides(config.model),
                                       max_seq_len=config.model.get("max_seq_len", 512)))
 
 

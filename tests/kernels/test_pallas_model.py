@@ -71,3 +71,24 @@ def test_adapter_returns_x_w0_plus_term_for_every_impl(method):
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5, err_msg=impl)
   with pytest.raises(ValueError, match="kernel_block_sizes"):
     AdapterConfig("lora", rank=4, impl="pallas", kernel_block_sizes=(16, 16))
+
+
+def test_fused_kernel_under_a_multi_device_mesh_runs_in_shard_map_and_equals_one_device():
+  """impl=pallas under an 8-device FSDP mesh and a data x tensor mesh (interpret mode, in a fresh
+  process with 8 host devices): the kernel sits inside a shard_map (manual) region, as Mosaic
+  needs on a multi-chip TPU, and one train step gives the loss, gradient norm and updated
+  adapters of one device."""
+  import json
+  import os
+  import subprocess
+  import sys
+  worker = os.path.join(os.path.dirname(__file__), "pallas_mesh_worker.py")
+  r = subprocess.run([sys.executable, worker], capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0, r.stderr[-3000:]
+  res = json.loads(r.stdout.strip().splitlines()[-1])
+  assert not res["one"]["manual_region"]
+  for name in ("fsdp8", "data2_tensor4"):
+    assert res[name]["manual_region"], name
+    assert abs(res[name]["loss"] - res["one"]["loss"]) < 1e-5, name
+    assert abs(res[name]["grad_norm"] - res["one"]["grad_norm"]) < 1e-6, name
+    assert res[name]["max_param_diff"] < 1e-5, name
