@@ -9,11 +9,13 @@ The config (an ml_collections file, locked: a misspelt override is an error) nam
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from mode_jax import resolve
+from mode_jax.train import preemption
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py",
                                           "Experiment config file.", lock_config=True)
@@ -29,7 +31,11 @@ def main(argv):
   config = _CONFIG.value
   job = resolve_job(config.job)
   os.makedirs(_WORKDIR.value, exist_ok=True)
-  job(config, _WORKDIR.value)
+  try:
+    job(config, _WORKDIR.value)
+  except preemption.Preempted as e:   # SIGTERM on a spot VM: saved; the same command resumes
+    logging.warning("%s", e)
+    sys.exit(preemption.EXIT_CODE)
 
 
 def distributed_args(env) -> "dict | None":

@@ -26,6 +26,7 @@ from mode_jax.model.transformer import Transformer
 from mode_jax.train import partitioning
 from mode_jax.train.checkpoint import BestCheckpoint, Checkpointer
 from mode_jax.train.optim import make_optimizer
+from mode_jax.train.preemption import Preempted, PreemptionWatch
 from mode_jax.train.step import TrainState, make_train_step
 
 
@@ -221,7 +222,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   it = batches(start)
   t_last, pending_tokens, last = time.perf_counter(), [], {}
   t_start, s_start = t_last, start
-  with partitioning.activate(mesh, rules):
+  with partitioning.activate(mesh, rules), PreemptionWatch() as watch:
     for step in range(start, total):
       if tcfg.get("crash_at_step", -1) == step:   # tests: die like SIGKILL between saves
         os.kill(os.getpid(), 9)
@@ -231,6 +232,12 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
       state, m = step_fn(state, frozen, batch)
       pending_tokens.append(m["tokens"])
       done = step + 1
+      if watch.should_stop(done) and done < total:   # SIGTERM: save this step, then stop
+        ckpt.save(done, state, meta, force=True)
+        ckpt.close()
+        best.close()
+        log(f"preempted at step {done}: checkpoint saved in {ckpt.directory}")
+        raise Preempted(done, ckpt.directory)
       is_log = done % tcfg.log_every == 0 or done == total
       is_eval = bool(eval_fn is not None and tcfg.eval_every
                      and (done % tcfg.eval_every == 0 or done == total))

@@ -84,3 +84,30 @@ def test_eight_device_sharded_step_matches_single_device_and_restores_across_mes
   run(tmp_path / "y", dict(full, **{"mesh.num_devices": 1, "train.steps": 2}), devices=8)
   back, _, _ = run(tmp_path / "y", dict(full, **{"mesh.shape": [2, 2, 2]}), devices=8)
   same(single, back, exact=False)
+
+
+def test_sigterm_saves_at_the_next_step_boundary_and_exits_143(tmp_path):
+  """Spot-VM preemption: SIGTERM mid-run saves the checkpoint of the step being finished,
+  exits with 143, and the same run resumes from it."""
+  import signal
+  out = os.path.join(str(tmp_path), "out.npz")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+  over = {"train.steps": 400, "train.ckpt_every": 1000, "train.log_every": 1}
+  p = subprocess.Popen([sys.executable, HARNESS, str(tmp_path), out, json.dumps(over)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+  seen = []
+  for line in p.stdout:
+    seen.append(line)
+    if line.startswith("step 3/"):
+      p.send_signal(signal.SIGTERM)
+      break
+  rest, err = p.communicate(timeout=300)
+  text = "".join(seen) + rest
+  assert p.returncode == 143, err[-3000:]
+  saved = int(text.split("preempted at step ")[1].split(":")[0])
+  assert 3 <= saved < 400
+  ckpts = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit())
+  assert ckpts[-1] == saved
+  _, _, again = run(tmp_path, dict(over, **{"train.steps": saved + 2}))
+  assert f"resumed from {tmp_path}/checkpoints/{saved}" in again.stdout

@@ -40,8 +40,13 @@ def main():
   import jax
   import numpy as np
   from mode_jax.train import jobs
+  from mode_jax.train import preemption
   c = small_config(overrides)
-  res = jobs.run_training(c, workdir, log=lambda s: print(s, flush=True))
+  try:
+    res = jobs.run_training(c, workdir, log=lambda s: print(s, flush=True))
+  except preemption.Preempted as e:
+    print(e, flush=True)
+    sys.exit(preemption.EXIT_CODE)
   leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(res["state"].params))[0]
   arrays = {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
   arrays["__loss__"] = np.asarray(res["metrics"]["loss"])
