@@ -32,7 +32,8 @@ DEFAULT_RULES = (
 
 
 def make_mesh(axes: Sequence[str], shape: Sequence[int], devices=None) -> Mesh:
-  """Mesh over `devices` (default: all); one entry of `shape` may be -1 (filled in)."""
+  """Mesh over `devices` (default: all), topology-aware (`jax.make_mesh`); one entry of
+  `shape` may be -1 (filled in)."""
   devices = list(jax.devices() if devices is None else devices)
   shape = list(shape)
   if len(shape) != len(axes):
@@ -47,7 +48,13 @@ def make_mesh(axes: Sequence[str], shape: Sequence[int], devices=None) -> Mesh:
   if math.prod(shape) != len(devices):
     raise ValueError(f"mesh.shape {shape} needs {math.prod(shape)} devices, "
                      f"have {len(devices)}")
-  return Mesh(np.array(devices).reshape(shape), tuple(axes))
+  # jax.make_mesh orders devices by the physical topology (TPU torus, NVLink islands) through
+  # mesh_utils; Auto axes keep the sharding propagation the model's logical constraints use.
+  auto = (jax.sharding.AxisType.Auto,) * len(axes)
+  try:
+    return jax.make_mesh(tuple(shape), tuple(axes), auto, devices=devices)
+  except (ValueError, NotImplementedError, AssertionError):   # a device subset it cannot place
+    return Mesh(np.array(devices).reshape(shape), tuple(axes))
 
 
 def rules_from_config(rules) -> tuple:
