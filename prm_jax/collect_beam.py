@@ -28,13 +28,13 @@ failed bundle, and the outputs are written by Beam's file sinks (atomic per shar
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
 from typing import Optional
 
 import apache_beam as beam
 
+from mode_jax import config_files
 from prm_jax import collect, graders
 from prm_jax.omegaprm.tree import drive
 
@@ -115,25 +115,8 @@ def build(p, config, output: str):
 
 
 def load_config(path: str, overrides: Optional[list] = None):
-  """An ml_collections config file with `a.b=value` overrides (values as Python literals)."""
-  from mode_jax.config_files import load_module
-  cfg = load_module(path).get_config()
-  for item in overrides or []:
-    key, _, raw = item.partition("=")
-    if not _:
-      raise ValueError(f"--set {item!r}: expected key=value")
-    try:
-      value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-      value = raw
-    *parents, leaf = key.split(".")
-    node = cfg
-    for k in parents:
-      node = node[k]
-    if leaf not in node:
-      raise KeyError(f"--set {key}: the config has no field {leaf!r}")
-    node[leaf] = value
-  return cfg
+  """An ml_collections config file with `a.b=value` overrides (`config_files.load_config`)."""
+  return config_files.load_config(path, overrides or ())
 
 
 def main(argv=None):

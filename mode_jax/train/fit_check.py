@@ -205,24 +205,8 @@ def main(argv: Optional[list] = None) -> int:
   ap.add_argument("--json", default="")
   args = ap.parse_args(argv)
   _force_devices(args.devices)
-  import ast
-
-  from mode_jax.config_files import load_module
-  path, _, variant = args.config.partition(":")
-  config = load_module(path).get_config(variant) if variant else load_module(path).get_config()
-  for item in args.set:
-    key, _, raw = item.partition("=")
-    try:
-      value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-      value = raw
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    if leaf not in node:
-      raise SystemExit(f"--set {item}: config has no key {key!r}")
-    node[leaf] = tuple(value) if isinstance(value, list) else value
+  from mode_jax.config_files import load_config
+  config = load_config(args.config, args.set)
   report = check(config, devices=args.devices, hbm_gib=args.hbm_gib,
                  eval_batch=args.eval_batch, num_tasks=args.num_tasks)
   report["command"] = " ".join(["python -m mode_jax.train.fit_check"] + list(
