@@ -7,6 +7,7 @@ import os
 from typing import Optional, Sequence
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 import seqio
 
@@ -41,8 +42,11 @@ def generate_and_score(model_cfg, acfg, params, vocab, task_names: Sequence[str]
 
 
 def write_table(workdir: str, name: str, scores: dict, extra: Optional[dict] = None) -> str:
-  """Writes `<name>.json` and `<name>.md`; returns the markdown."""
+  """Writes `<name>.json` and `<name>.md` (process 0 only: every host evaluates, one writes);
+  returns the markdown."""
   table, md = metrics.per_task_table(scores)
+  if jax.process_index() != 0:
+    return md
   write_json_atomic(os.path.join(workdir, f"{name}.json"), dict(table, **(extra or {})))
   with atomic_file(os.path.join(workdir, f"{name}.md")) as f:
     f.write(md + "\n")
@@ -54,4 +58,11 @@ def full_params(trainable, frozen, full: bool):
 
 
 def host(tree):
-  return jax.tree.map(np.asarray, jax.device_get(tree))
+  """A numpy copy of `tree` on this host, also when its arrays span several hosts (FSDP over
+  hosts): those are gathered with `multihost_utils.process_allgather`, a collective, so every
+  process must call `host` (then one process writes)."""
+  def one(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+  return jax.tree.map(one, tree)

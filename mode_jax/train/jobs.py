@@ -146,8 +146,10 @@ def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=
               meta={"job": config.job}, eval_fn=eval_fn)
   out["train_seconds"] = time.perf_counter() - t0
   out.update(vocab=vocab, evals=evals, table=table, acfg=acfg, model_cfg=model_cfg)
-  if acfg is not None and jax.process_index() == 0:   # small; applies to the base by path
-    save_adapter(os.path.join(workdir, "adapter"), evaluate.host(out["state"].params), acfg,
+  if acfg is not None:   # small; applies to the base by path. Gathered on every host (a
+    trained = evaluate.host(out["state"].params)   # collective), written by process 0.
+  if acfg is not None and jax.process_index() == 0:
+    save_adapter(os.path.join(workdir, "adapter"), trained, acfg,
                  metadata={"base": config.checkpoint.hf_path or "trained in workdir",
                            "task_ids": table.ids})
   return out
@@ -191,10 +193,20 @@ def ensure_base(config, workdir: str):
     pre.adapter = {"method": "none"}
     print("== stage 1: pretraining the base model (full fine-tuning, generic text)")
     out = run_training(pre, os.path.join(workdir, "base_train"))
-    hf_io.save_hf_checkpoint(base_dir, out["model_cfg"], evaluate.host(out["state"].params))
+    base = evaluate.host(out["state"].params)          # every host (a collective)
+    if jax.process_index() == 0:
+      hf_io.save_hf_checkpoint(base_dir, out["model_cfg"], base)
+    _barrier("base_model saved")
   return hf_io.load_hf_checkpoint(
       base_dir, config_overrides=dict(runtime_overrides(config.model),
                                       max_seq_len=config.model.get("max_seq_len", 512)))
+
+
+def _barrier(name: str) -> None:
+  """Every process waits here (process 0 has finished writing) when there are several."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
 
 
 def mode_synthetic(config, workdir: str) -> dict:

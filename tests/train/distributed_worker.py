@@ -35,7 +35,6 @@ def main():
   if nproc > 1:
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=nproc, process_id=pid)
   import numpy as np
-  from jax.experimental import multihost_utils
 
   from mode_jax.adapters import AdapterConfig
   from mode_jax.config_files import load_module
@@ -57,9 +56,10 @@ def main():
       yield {k: v[pid * per:(pid + 1) * per] for k, v in g.items()}
 
   res = loop.train(cfg, acfg, tcfg, batches=batches, workdir=workdir,
-                   mesh_cfg=dict(axes=("data", "fsdp", "tensor"), shape=(-1, 1, 1)),
+                   mesh_cfg=dict(axes=("data", "fsdp", "tensor"), shape=(1, -1, 1)),   # FSDP over hosts
                    log=lambda s: print(f"[{pid}] {s}", flush=True))
-  params = multihost_utils.process_allgather(res["state"].params, tiled=True)
+  from mode_jax.train import evaluate
+  params = evaluate.host(res["state"].params)   # arrays span both processes: a collective
   if pid == 0:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       losses = [json.loads(line)["loss"] for line in f]

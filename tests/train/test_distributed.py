@@ -1,6 +1,8 @@
 """Multi-host correctness on one machine: two processes on 127.0.0.1 joined by
-`jax.distributed.initialize` (CPU, gloo collectives) run sharded data-parallel train steps and
-agree with one process holding both devices."""
+`jax.distributed.initialize` (CPU, gloo collectives) run FSDP train steps with the parameters
+sharded across the two hosts, agree with one process holding both devices, and gather the
+trained parameters back to the host (`train.evaluate.host`, a collective: a plain device_get
+fails on arrays spanning hosts)."""
 
 import os
 import socket
