@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import weakref
 from typing import Optional, Sequence
 
 import flax.linen as nn
@@ -191,7 +192,7 @@ class Sampler:
     if stop_strings:
       if self.vocab is None:
         raise ValueError("stop_strings need a vocab (Sampler(..., vocab=...))")
-      pieces = [_decode_one(self.vocab, i) for i in range(v)]
+      pieces = vocab_pieces(self.vocab, v)
       for s in stop_strings:
         if not s:
           raise ValueError("empty stop string")
@@ -266,6 +267,25 @@ class Sampler:
                for row, l in zip(toks, lengths)]
     return SampleOutput(tokens=np.asarray(toks), logprobs=np.asarray(lps),
                         lengths=np.asarray(lengths), texts=texts)
+
+
+_PIECES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def vocab_pieces(vocab, size: int) -> list:
+  """Every id's decoded text, computed once per vocabulary object (256k decodes for Gemma),
+  shared by every Sampler and stop-string set that uses it."""
+  try:
+    cached = _PIECES.get(vocab)
+  except TypeError:            # not weak-referenceable: no cache
+    cached = None
+  if cached is None or len(cached) != size:
+    cached = [_decode_one(vocab, i) for i in range(size)]
+    try:
+      _PIECES[vocab] = cached
+    except TypeError:
+      pass
+  return cached
 
 
 def _decode_one(vocab, i: int) -> str:

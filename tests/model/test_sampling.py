@@ -192,3 +192,20 @@ def test_bad_requests_are_rejected(params):
     s.generate([[5] * 200], max_new_tokens=100, temperature=0.0)
   with pytest.raises(ValueError, match="need a vocab"):
     s.generate([[5]], max_new_tokens=4, temperature=0.0, stop_strings=["\n"])
+
+
+def test_stop_string_pieces_are_decoded_once_per_vocabulary(params):
+  """The stop-string table decodes every id of the vocabulary: once per vocabulary object, not
+  once per Sampler and stop set (256k decodes each for Gemma)."""
+  class Counting(CharVocab):
+    calls = 0
+
+    def decode(self, ids):
+      Counting.calls += 1
+      return super().decode(ids)
+  vocab = Counting()
+  for stops in (("ab",), ("cd",)):
+    for _ in range(2):
+      s = sampling.Sampler(CFG, params, vocab=vocab, eos_ids=())
+      s._stop_tables(stops, ())
+  assert Counting.calls == CFG.vocab_size
