@@ -255,10 +255,36 @@ def _set(tree: dict, path: tuple, value) -> None:
   tree[path[-1]] = value
 
 
+def read_config(path: str) -> ModelConfig:
+  """The `ModelConfig` of the checkpoint directory `path` (its config.json only)."""
+  cfg_path = os.path.join(os.fspath(path), "config.json")
+  if not os.path.exists(cfg_path):
+    raise CheckpointError(f"{cfg_path}: missing (an HF checkpoint needs config.json)")
+  return config_from_hf(read_json(cfg_path, CheckpointError), cfg_path)
+
+
+def place(params: dict, shardings=None, *, where: str = "params") -> dict:
+  """Host (numpy) params -> jax arrays: on the default device, or straight into `shardings`
+  (a same-structure tree of `jax.sharding.Sharding`) with `jax.make_array_from_callback`, each
+  device receiving only its slice (no whole copy on one device first)."""
+  if shardings is None:
+    return jax.tree.map(jnp.asarray, params)
+  try:
+    return jax.tree.map(
+        lambda a, sh: jax.make_array_from_callback(a.shape, sh, lambda idx: a[idx]),
+        params, shardings)
+  except ValueError as e:
+    raise CheckpointError(f"{where}: shardings do not match the parameter tree ({e})") from e
+
+
 def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = False,
-                       config_overrides: Optional[dict] = None) -> tuple[ModelConfig, dict]:
+                       config_overrides: Optional[dict] = None,
+                       shardings=None) -> tuple[ModelConfig, dict]:
   """Reads `path` (config.json + safetensors) -> (ModelConfig, params) as jnp arrays of `dtype`.
 
+  `shardings` (a tree like the returned params, e.g. a run's frozen-base shardings) places
+  every tensor straight into its sharding (see `place`); without it the arrays are on the
+  default device. Tensors are read and converted on the host one at a time.
   `scan_layers=True` returns the layers stacked for `nn.scan`; `config_overrides` replace
   ModelConfig fields (e.g. {"dtype": "bfloat16", "remat": True}; the compute dtype, while
   `dtype` here is the dtype of the returned arrays, and the returned config's `param_dtype`). Raises `CheckpointError` naming the
@@ -274,6 +300,8 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
   hf_cfg = read_json(cfg_path, CheckpointError)
   cfg = config_from_hf(hf_cfg, cfg_path)
   files = _tensor_files(path)
+  host_dtype = _np_dtype(jnp.dtype(dtype).name) if jnp.dtype(dtype).name in (
+      "float32", "bfloat16", "float16") else np.dtype(dtype)
 
   params: dict = {}
   expected = set()
@@ -292,7 +320,7 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
       if tuple(arr.shape) != want:
         raise CheckpointError(f"{os.path.join(path, fname)}: tensor {hf_name!r} has shape "
                               f"{tuple(arr.shape)}, expected {want} for this config.json")
-      _set(params, lpath, jnp.asarray(_to_linen(arr, lshape, n_in), dtype=dtype))
+      _set(params, lpath, _to_linen(arr, lshape, n_in).astype(host_dtype, copy=False))
     extra = sorted(n for n in files if n not in expected and not n.endswith(_IGNORED_SUFFIXES))
     if cfg.tie_embeddings and "lm_head.weight" in extra:
       # Some exports store the tied head anyway; accept it only if it is the embedding.
@@ -311,7 +339,8 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
   finally:
     handles.clear()
   if scan_layers:
-    params = stack_layers(params, cfg.num_layers)
+    params = stack_layers(params, cfg.num_layers, stack=np.stack)
+  params = place(params, shardings, where=path)
   # The config describes the arrays returned: param_dtype is `dtype` unless overridden (a
   # full fine-tune initialised from this config would otherwise build float32 state).
   overrides = dict({"param_dtype": jnp.dtype(dtype).name}, **(config_overrides or {}),
@@ -383,11 +412,12 @@ def save_hf_checkpoint(path: str, cfg: ModelConfig, params: dict, *,
 # ----------------------------------------------------------------------------- scan layout
 
 
-def stack_layers(params: dict, num_layers: int) -> dict:
-  """Per-layer params (layers_0..layers_{L-1}) -> stacked under `layers` (for scan_layers)."""
+def stack_layers(params: dict, num_layers: int, stack=jnp.stack) -> dict:
+  """Per-layer params (layers_0..layers_{L-1}) -> stacked under `layers` (for scan_layers);
+  `stack=np.stack` keeps host arrays on the host."""
   layers = [params[f"layers_{i}"] for i in range(num_layers)]
   out = {k: v for k, v in params.items() if not k.startswith("layers_")}
-  out["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
+  out["layers"] = jax.tree.map(lambda *xs: stack(xs), *layers)
   return out
 
 

@@ -18,13 +18,14 @@ import numpy as np
 from absl import logging as absl_logging
 
 from mode_jax import resolve
+from mode_jax.adapters import params as adapter_params
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.export import save_adapter
 from mode_jax.atomic_io import write_jsonl_atomic
 from mode_jax.data import tasks
 from mode_jax.data.vocab import make_vocab
 from mode_jax.model import Transformer, hf_io, presets, sampling
-from mode_jax.train import evaluate
+from mode_jax.train import evaluate, loop
 from mode_jax.train.loop import train
 from mode_jax.train.step import lm_losses
 
@@ -116,6 +117,19 @@ def make_eval_fn(model_cfg, acfg, eval_names, dcfg, table, batch_size: int = 8,
   return eval_fn
 
 
+def load_sharded_base(config, acfg, tcfg):
+  """(model_cfg, base params) from config.checkpoint.hf_path, each tensor placed straight into
+  the sharding the run's mesh gives the frozen base (or the trainable base of a full
+  fine-tune): no whole copy on device 0 and no second copy beside the sharded one."""
+  path, m = config.checkpoint.hf_path, config.model
+  cfg = hf_io.read_config(path).replace(param_dtype=m.param_dtype, scan_layers=m.scan_layers,
+                                        **runtime_overrides(m))
+  st = loop.setup(cfg, acfg, tcfg, mesh_cfg=config.mesh.to_dict())
+  base_sh = st.frozen_sh if acfg is not None else adapter_params.split(st.train_sh)[0]
+  return hf_io.load_hf_checkpoint(path, dtype=m.param_dtype, scan_layers=m.scan_layers,
+                                  config_overrides=runtime_overrides(m), shardings=base_sh)
+
+
 def _with_seq_len(tcfg, dcfg):
   t = ml_collections.ConfigDict(tcfg.to_dict())
   t.seq_len = dcfg.inputs_len + dcfg.targets_len
@@ -126,16 +140,13 @@ def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=
   """One training run as configured (model, adapter, data, train, mesh); evaluates at the end."""
   vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
   mix, evals, table = build_data(config.data, vocab, workdir)
-  if model_cfg is None:
-    if config.checkpoint.hf_path:
-      model_cfg, base_params = hf_io.load_hf_checkpoint(
-          config.checkpoint.hf_path, dtype=config.model.param_dtype,
-          scan_layers=config.model.scan_layers,
-          config_overrides=runtime_overrides(config.model))
-    else:
-      model_cfg = model_config(config.model)
   acfg = adapter_config(config.adapter, len(table))
   tcfg = _with_seq_len(config.train, config.data)
+  if model_cfg is None:
+    if config.checkpoint.hf_path:
+      model_cfg, base_params = load_sharded_base(config, acfg, tcfg)
+    else:
+      model_cfg = model_config(config.model)
   eval_fn = None
   if tcfg.eval_every and evals:
     eval_fn = make_eval_fn(model_cfg, acfg, evals, config.data, table,

@@ -210,3 +210,48 @@ def test_untied_head_that_differs_is_rejected_when_tied(hf_checkpoint):
       "lm_head.weight", t["model.embed_tokens.weight"] + 1.0))
   with pytest.raises(CheckpointError, match="lm_head.weight differs"):
     hf_io.load_hf_checkpoint(path)
+
+
+_SHARDED_LOAD = """
+import json, sys
+import jax, numpy as np
+from mode_jax.adapters import AdapterConfig, params as ap
+from mode_jax.model import hf_io
+from mode_jax.train import loop
+path = sys.argv[1]
+cfg = hf_io.read_config(path).replace(scan_layers=True)
+tcfg = {"seed": 0, "lr": 1e-3, "warmup_steps": 0, "decay": "constant", "steps": 1,
+        "optimizer": "adamw", "weight_decay": 0.0, "grad_clip": 0.0, "grad_accum": 1}
+class C(dict):
+  __getattr__ = dict.__getitem__
+  def get(self, k, d=None):
+    return dict.get(self, k, d)
+st = loop.setup(cfg, AdapterConfig("lora", rank=2), C(tcfg), mesh_cfg={"shape": (1, 8, 1)})
+_, sharded = hf_io.load_hf_checkpoint(path, scan_layers=True, shardings=st.frozen_sh)
+_, plain = hf_io.load_hf_checkpoint(path, scan_layers=True)
+same = all(np.array_equal(np.asarray(a), np.asarray(b))
+           for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(plain)))
+placed = all(a.sharding == s for a, s in zip(jax.tree.leaves(sharded),
+                                             jax.tree.leaves(st.frozen_sh)))
+q = sharded["layers"]["attn"]["q"]["kernel"]
+print(json.dumps({"same": same, "placed": placed, "q_shape": list(q.shape),
+                  "q_shard": list(q.addressable_shards[0].data.shape),
+                  "devices": len(q.sharding.device_set)}))
+"""
+
+
+def test_loading_places_tensors_straight_into_their_shardings(hf_checkpoint):
+  """8 host devices (fresh process): loading with a run's FSDP shardings gives arrays with those
+  shardings (each device holds its slice) and the values of a plain load."""
+  import subprocess
+  import sys
+  _, path = hf_checkpoint("llama_gqa_headdim")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  r = subprocess.run([sys.executable, "-c", _SHARDED_LOAD, path], capture_output=True,
+                     text=True, env=env, timeout=300,
+                     cwd=os.path.join(os.path.dirname(__file__), "..", ".."))
+  assert r.returncode == 0, r.stderr[-3000:]
+  res = json.loads(r.stdout.strip().splitlines()[-1])
+  assert res["same"] and res["placed"] and res["devices"] == 8
+  assert res["q_shard"][1] * 8 == res["q_shape"][1]          # embed (32) split 8 ways

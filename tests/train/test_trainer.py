@@ -111,3 +111,21 @@ def test_sigterm_saves_at_the_next_step_boundary_and_exits_143(tmp_path):
   assert ckpts[-1] == saved
   _, _, again = run(tmp_path, dict(over, **{"train.steps": saved + 2}))
   assert f"resumed from {tmp_path}/checkpoints/{saved}" in again.stdout
+
+
+def test_training_from_an_hf_checkpoint_loads_it_sharded(tmp_path):
+  """run_training with checkpoint.hf_path on a 2-device FSDP mesh: the base is read from the
+  checkpoint straight into the frozen-base shardings (jobs.load_sharded_base) and trains."""
+  import jax
+  import jax.numpy as jnp
+  import flax.linen as nn
+  from mode_jax.model import Transformer, hf_io, presets
+  cfg = presets.get("tiny", embed_dim=32, num_layers=2, num_heads=4, num_kv_heads=2,
+                    head_dim=8, mlp_dim=64)
+  params = nn.meta.unbox(Transformer(cfg).init(jax.random.key(3),
+                                               jnp.ones((1, 8), jnp.int32))["params"])
+  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, params)
+  res, info, p = run(tmp_path / "run", {"checkpoint.hf_path": str(tmp_path / "base"),
+                                        "mesh.shape": [1, 2, 1], "train.steps": 2}, devices=2)
+  assert info["devices"] == 2 and np.isfinite(res["__loss__"])
+  assert "trainable" in p.stdout
