@@ -149,6 +149,34 @@ def _generate(params, prompt, prompt_len, row_valid, task_ids, max_new, temperat
   return toks, lps, lengths
 
 
+def sampler_mesh(devices) -> tuple:
+  """(mesh, row sharding, replicated sharding) of the sampler: the batch split over `devices`,
+  parameters replicated on each."""
+  mesh = Mesh(np.array(list(devices)), ("data",))
+  return mesh, NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
+
+
+def lower_generate(cfg: ModelConfig, abstract_params, *, batch: int, prompt_len: int,
+                   new_tokens: int, adapter=None, devices=None, min_batch: int = 8):
+  """`Sampler.generate`'s program (prefill + decode loop) AOT-lowered for these shapes, from
+  abstract parameters (unstacked layers, `jax.ShapeDtypeStruct` leaves), as a Sampler over
+  `devices` would run it: for compiling and reading memory without weights (fit_check)."""
+  devices = list(jax.local_devices() if devices is None else devices)
+  _, rows, rep = sampler_mesh(devices)
+  n = len(devices)
+  b = -(-bucket(batch, max(min_batch, n)) // n) * n
+  p, nb = bucket(prompt_len, 16), bucket(new_tokens, 16)
+  sds = lambda shape, dt, sh: jax.ShapeDtypeStruct(shape, dt, sharding=sh)
+  params = jax.tree.map(lambda x: sds(x.shape, x.dtype, rep), abstract_params)
+  i32, f32 = jnp.int32, jnp.float32
+  return _generate.lower(
+      params, sds((b, p), i32, rows), sds((b,), i32, rows), sds((b,), jnp.bool_, rows),
+      sds((b,), i32, rows), i32(new_tokens), f32(0.0), i32(0), f32(1.0), jax.random.key(0),
+      sds((cfg.vocab_size,), jnp.bool_, rep), sds((1, 1), i32, rep),
+      cfg=cfg.replace(scan_layers=False), adapter=adapter, new_bucket=nb, use_top_k=False,
+      use_top_p=False)
+
+
 class Sampler:
   """Batched sampling from a `Transformer` with params; see the module docstring.
 
@@ -165,9 +193,7 @@ class Sampler:
       params = unstack_layers(params, cfg.num_layers) if "layers" in params else params
       cfg = cfg.replace(scan_layers=False)
     devices = list(jax.local_devices() if devices is None else devices)
-    self.mesh = Mesh(np.array(devices), ("data",))
-    self._rows = NamedSharding(self.mesh, PartitionSpec("data"))
-    self._replicated = NamedSharding(self.mesh, PartitionSpec())
+    self.mesh, self._rows, self._replicated = sampler_mesh(devices)
     self.cfg, self.vocab, self.adapter = cfg, vocab, adapter
     self.params = jax.device_put(nn.meta.unbox(params), self._replicated)
     if eos_ids is None:

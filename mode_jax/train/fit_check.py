@@ -13,6 +13,8 @@ optimizer, the jitted train step with donation), AOT-lowers and compiles
 
 - `train_step`: the real step at the config's batch and sequence length;
 - `eval_loss`: the teacher-forced eval loss (`jobs.make_eval_fn`'s program) at `--eval_batch`;
+- `sample`: the sampler's prefill + decode loop (`sampling.lower_generate`, what generation-based
+  eval runs) at `--sample_batch` rows, the config's input length and `eval.max_new_tokens`;
 
 and prints, per device, the argument / output / temporary bytes of
 `compiled.memory_analysis()` next to an analytical estimate (sharded weights, trainable
@@ -103,6 +105,27 @@ def analytic(st, model_cfg, tcfg, batch: int, seq: int) -> dict:
   return out
 
 
+def sample_analytic(model_cfg, flat_params, *, batch: int, prompt_len: int, new_tokens: int,
+                    devices: int) -> dict:
+  """Per-device estimate (bytes) of the sampler: replicated parameters, the KV cache of its rows,
+  and the prefill's peak (one layer's attention logits and MLP activations)."""
+  import jax
+  import jax.numpy as jnp
+
+  from mode_jax.model.sampling import bucket
+  cfg = model_cfg
+  b = -(-bucket(batch, max(8, devices)) // devices)
+  p, n = bucket(prompt_len, 16), bucket(new_tokens, 16)
+  act = jnp.dtype(cfg.dtype).itemsize
+  out = {"parameters": sum(math.prod(x.shape) * x.dtype.itemsize
+                           for x in jax.tree.leaves(flat_params)),
+         "kv_cache": 2 * cfg.num_layers * b * cfg.num_kv_heads * cfg.head_dim * (p + n) * act,
+         "prefill_peak": b * p * (cfg.num_heads * (p + n) * (4 + act)
+                                  + 3 * cfg.mlp_dim * act + 4 * cfg.embed_dim * act)}
+  out["total"] = sum(out.values())
+  return out
+
+
 def memory(compiled) -> dict:
   m = compiled.memory_analysis()
   if m is None:
@@ -115,7 +138,7 @@ def memory(compiled) -> dict:
 
 
 def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
-          num_tasks: int = 0, log=print) -> dict:
+          sample_batch: int = 64, num_tasks: int = 0, log=print) -> dict:
   """Compiles the config's programs on `devices` host devices; returns the report dict."""
   import jax
 
@@ -147,6 +170,25 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
     eval_args = st.abstract_args(eval_batch, seq)
     ev = jax.jit(eval_loss, in_shardings=(st.train_sh, st.frozen_sh, st.batch_sharding))
     programs["eval_loss"] = ev.lower(eval_args[0].params, eval_args[1], eval_args[2]).compile()
+  # The sampler (generation-based eval): its own mesh (rows over the devices, parameters
+  # replicated), unstacked layers, the eval prompt and generation lengths.
+  import flax.linen as nn
+  import jax.numpy as jnp
+
+  from mode_jax.model import sampling
+  from mode_jax.model.transformer import Transformer
+  flat_cfg = model_cfg.replace(scan_layers=False)
+  tid = jnp.zeros((1,), jnp.int32) if st.task_aware else None
+  flat = jax.eval_shape(lambda k: nn.meta.unbox(Transformer(flat_cfg, adapter=acfg).init(
+      k, jnp.zeros((1, 8), jnp.int32), task_ids=tid)["params"]), st.key)
+  ecfg = config.get("eval")
+  new_tokens = int(ecfg.max_new_tokens) if ecfg is not None else 32
+  sample_est = sample_analytic(flat_cfg, flat, batch=sample_batch,
+                               prompt_len=int(config.data.inputs_len), new_tokens=new_tokens,
+                               devices=devices)
+  programs["sample"] = sampling.lower_generate(
+      flat_cfg, flat, batch=sample_batch, prompt_len=int(config.data.inputs_len),
+      new_tokens=new_tokens, adapter=acfg, devices=jax.devices()[:devices]).compile()
   limit = hbm_gib * GIB
   report = {"config": {"model": model_cfg.__class__.__name__, "params": model_cfg.num_params(),
                        "adapter": None if acfg is None else acfg.describe(),
@@ -163,6 +205,8 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
     row = {"compiled": mem}
     if name == "train_step":
       row["analytic"] = est
+    elif name == "sample":
+      row["analytic"] = sample_est
     row["fits_compiled"] = bool(mem) and mem["total"] <= limit
     row["fits_analytic"] = (row["analytic"]["total"] <= limit) if "analytic" in row else None
     report["programs"][name] = row
@@ -181,11 +225,11 @@ def render(report: dict) -> str:
       fits += " / " + ("yes" if row["fits_analytic"] else "NO") + " (analytic)"
     lines.append(f"| {name} | {g(m['arguments'])} | {g(m['outputs'])} | {g(m['temporaries'])} "
                  f"| {g(m['total'])} | {g(an) if an is not None else '-'} | {fits} |")
-  est = report["programs"]["train_step"].get("analytic", {})
-  if est:
-    lines.append("")
-    lines.append("analytic train_step (GiB/device): " + ", ".join(
-        f"{k} {g(v)}" for k, v in est.items()))
+  for name in ("train_step", "sample"):
+    est = report["programs"].get(name, {}).get("analytic", {})
+    if est:
+      lines.append(f"analytic {name} (GiB/device): " + ", ".join(
+          f"{k} {g(v)}" for k, v in est.items()))
   return "\n".join(lines)
 
 
@@ -196,6 +240,8 @@ def main(argv: Optional[list] = None) -> int:
   ap.add_argument("--devices", type=int, default=8)
   ap.add_argument("--hbm_gib", type=float, default=16.0)
   ap.add_argument("--eval_batch", type=int, default=8)
+  ap.add_argument("--sample_batch", type=int, default=64,
+                  help="rows per sampler call (generation-based eval sends 64)")
   ap.add_argument("--num_tasks", type=int, default=756,
                   help="task-table rows for task-routed adapters (SNI: 756 train tasks)")
   ap.add_argument("--set", action="append", default=[],
@@ -208,7 +254,8 @@ def main(argv: Optional[list] = None) -> int:
   from mode_jax.config_files import load_config
   config = load_config(args.config, args.set)
   report = check(config, devices=args.devices, hbm_gib=args.hbm_gib,
-                 eval_batch=args.eval_batch, num_tasks=args.num_tasks)
+                 eval_batch=args.eval_batch, sample_batch=args.sample_batch,
+                 num_tasks=args.num_tasks)
   report["command"] = " ".join(["python -m mode_jax.train.fit_check"] + list(
       argv if argv is not None else sys.argv[1:]))
   print(render(report))

@@ -1,6 +1,6 @@
-"""`python -m mode_jax.train.fit_check` compiles a config's train and eval programs on 8 simulated
-devices and reads their memory (small config here; the paper-scale table is in docs/); and the
-activation constraints it relies on are live under `partitioning.activate`."""
+"""`python -m mode_jax.train.fit_check` compiles a config's train, eval and sampling programs on
+8 simulated devices and reads their memory (small config here; the paper-scale table is in
+docs/); and the activation constraints it relies on are live under `partitioning.activate`."""
 
 import json
 import os
@@ -27,7 +27,8 @@ def run(tmp_path, *extra):
 def test_fit_check_compiles_train_and_eval_and_fails_when_too_small(tmp_path):
   r, rep = run(tmp_path, "--hbm_gib=1")
   assert r.returncode == 0, r.stderr[-3000:]
-  assert set(rep["programs"]) == {"train_step", "eval_loss"}
+  assert set(rep["programs"]) == {"train_step", "eval_loss", "sample"}
+  assert rep["programs"]["sample"]["analytic"]["parameters"] > 0
   assert rep["config"]["mesh"] == {"data": 1, "fsdp": 8, "tensor": 1}
   step = rep["programs"]["train_step"]
   assert step["compiled"]["total"] > 0 and step["analytic"]["total"] > 0
