@@ -213,6 +213,19 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
   return report
 
 
+def failures(report: dict, hbm_gib: Optional[float] = None, strict: bool = False) -> list:
+  """Programs that do not fit `hbm_gib` (default: the report's) per device: by the compiled
+  total, or with `strict` by either the compiled or the analytic total."""
+  limit = (report["hbm_gib"] if hbm_gib is None else hbm_gib) * GIB
+  bad = []
+  for name, row in report["programs"].items():
+    compiled = row["compiled"].get("total", math.inf)
+    analytic = row.get("analytic", {}).get("total")
+    if compiled > limit or (strict and analytic is not None and analytic > limit):
+      bad.append(name)
+  return bad
+
+
 def render(report: dict) -> str:
   g = lambda x: f"{x / GIB:.2f}"
   lines = ["| program | arguments | outputs | temporaries | total (compiled) | analytic | fits "
@@ -262,8 +275,7 @@ def main(argv: Optional[list] = None) -> int:
   if args.json:
     with open(args.json, "w") as f:
       json.dump(report, f, indent=2)
-  bad = [n for n, r in report["programs"].items()
-         if not r["fits_compiled"] or (args.strict and r["fits_analytic"] is False)]
+  bad = failures(report, strict=args.strict)
   if bad:
     print(f"does not fit {args.hbm_gib:g} GiB per device: {', '.join(bad)}")
     return 1

@@ -24,7 +24,7 @@ def run(tmp_path, *extra):
   return r, (json.loads(out.read_text()) if out.exists() else None)
 
 
-def test_fit_check_compiles_train_and_eval_and_fails_when_too_small(tmp_path):
+def test_fit_check_compiles_train_eval_and_sampling_and_decides_fit(tmp_path):
   r, rep = run(tmp_path, "--hbm_gib=1")
   assert r.returncode == 0, r.stderr[-3000:]
   assert set(rep["programs"]) == {"train_step", "eval_loss", "sample"}
@@ -34,8 +34,13 @@ def test_fit_check_compiles_train_and_eval_and_fails_when_too_small(tmp_path):
   assert step["compiled"]["total"] > 0 and step["analytic"]["total"] > 0
   assert step["analytic"]["frozen_weights"] > 0 and step["fits_compiled"]
   assert "| train_step |" in r.stdout
-  r, rep = run(tmp_path, "--hbm_gib=0.0001")
-  assert r.returncode == 1 and "does not fit" in r.stdout
+  from mode_jax.train import fit_check
+  assert fit_check.failures(rep) == []
+  assert fit_check.failures(rep, hbm_gib=0.0001) == ["train_step", "eval_loss", "sample"]
+  tight = step["compiled"]["total"] / 2**30 * 1.01   # compiled fits, a larger analytic not
+  rep["programs"]["train_step"]["analytic"]["total"] = 2**40
+  assert "train_step" not in fit_check.failures(rep, hbm_gib=tight)
+  assert "train_step" in fit_check.failures(rep, hbm_gib=tight, strict=True)
 
 
 def test_activation_constraints_are_live_under_activate():
