@@ -19,6 +19,24 @@ HF_CASES = {
                                                              original_max_position_embeddings=16))),
     "qwen2_tied_bias": ("qwen2", dict(num_key_value_heads=2, tie_word_embeddings=True)),
     "gemma_mqa": ("gemma", dict(num_key_value_heads=1, head_dim=16)),
+    # Sliding-window families: windows of 4 on 13-token sequences; small soft-caps so that
+    # capping changes the logits; Gemma 3's global layer uses linear-scaled RoPE, its local
+    # layers the unscaled local base.
+    "gemma2_window_softcap": ("gemma2", dict(num_hidden_layers=3, head_dim=16, sliding_window=4,
+                                             query_pre_attn_scalar=24,
+                                             attn_logit_softcapping=0.5,
+                                             final_logit_softcapping=0.8)),
+    "gemma3_local_global": ("gemma3_text", dict(
+        num_hidden_layers=3, num_key_value_heads=1, head_dim=16, sliding_window=4,
+        query_pre_attn_scalar=20,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 100.0},
+                         "full_attention": {"rope_type": "linear", "factor": 2.0,
+                                            "rope_theta": 1e6}})),
+    "qwen3_window": ("qwen3", dict(num_hidden_layers=3, head_dim=12, use_sliding_window=True,
+                                   sliding_window=4, max_window_layers=1)),
+    "qwen2_window": ("qwen2", dict(num_hidden_layers=3, use_sliding_window=True,
+                                   sliding_window=4, max_window_layers=1)),
 }
 
 
@@ -28,7 +46,10 @@ def make_hf_model(family: str, seed: int = 0, **overrides):
   import transformers as tr
   cls = {"llama": (tr.LlamaConfig, tr.LlamaForCausalLM),
          "qwen2": (tr.Qwen2Config, tr.Qwen2ForCausalLM),
-         "gemma": (tr.GemmaConfig, tr.GemmaForCausalLM)}[family]
+         "qwen3": (tr.Qwen3Config, tr.Qwen3ForCausalLM),
+         "gemma": (tr.GemmaConfig, tr.GemmaForCausalLM),
+         "gemma2": (tr.Gemma2Config, tr.Gemma2ForCausalLM),
+         "gemma3_text": (tr.Gemma3TextConfig, tr.Gemma3ForCausalLM)}[family]
   kw = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
   kw.update(overrides)

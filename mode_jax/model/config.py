@@ -1,8 +1,9 @@
 """`ModelConfig`: one frozen dataclass that describes every supported decoder.
 
-The Llama (3.x), Qwen2 and Gemma (v1) families differ only in a handful of switches
-(normalisation offset, embedding scale, MLP activation, biases, tying); they are all fields here
-so that one Linen `Transformer` covers them. Sizes use the MaxText/T5X names:
+The Llama (3.x), Qwen2 / Qwen3 and Gemma (v1, 2, 3) families differ only in switches
+(normalisation offset, embedding scale, MLP activation, biases, tying, q/k norms, sandwich
+norms, per-layer sliding-window attention with its own RoPE base, logit soft-capping); they are
+all fields here so that one Linen `Transformer` covers them. Sizes use the MaxText/T5X names:
 `embed` (hidden size), `mlp` (intermediate size), `heads`, `kv_heads`, `head_dim`.
 """
 
@@ -15,7 +16,8 @@ import jax.numpy as jnp
 
 ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
 ROPE_TYPES = ("default", "llama3", "linear")
-MODEL_TYPES = ("llama", "qwen2", "gemma")
+MODEL_TYPES = ("llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text")
+LAYER_TYPES = ("full_attention", "sliding_attention")   # HF `layer_types` values
 REMAT_POLICIES = ("nothing", "dots")
 
 
@@ -69,6 +71,18 @@ class ModelConfig:
                                      # ("nothing": recompute all; "dots": keep the projection
                                      # outputs, recompute attention and elementwise ops)
   scan_layers: bool = False          # nn.scan over layers (params stacked on a leading axis)
+  # --- Gemma 2 / Gemma 3 / Qwen3 switches (defaults: off) ---
+  layer_types: tuple = ()            # per layer "full_attention" | "sliding_attention" (HF
+                                     # `layer_types`); () = every layer full (global)
+  sliding_window: Optional[int] = None   # sliding layers: a query sees the `sliding_window`
+                                     # most recent keys, itself included (HF: kv > q - window)
+  rope_local_theta: Optional[float] = None   # RoPE base of sliding layers, unscaled (Gemma 3:
+                                     # 10,000 local vs rope_theta 1e6 global); None = rope_theta
+  qk_norm: bool = False              # RMSNorm over head_dim on q and k before RoPE (Gemma 3, Qwen3)
+  post_norms: bool = False           # Gemma 2/3 sandwich: norms after attention and MLP too
+  query_pre_attn_scalar: Optional[float] = None   # attention scale s**-0.5 (None: head_dim)
+  attn_softcap: Optional[float] = None    # Gemma 2: attention logits c * tanh(l / c)
+  final_softcap: Optional[float] = None   # Gemma 2: output logits c * tanh(l / c)
 
   def __post_init__(self):
     def need(ok, msg):
@@ -86,6 +100,18 @@ class ModelConfig:
     need(self.remat_policy in REMAT_POLICIES,
          f"remat_policy={self.remat_policy!r} not in {REMAT_POLICIES}")
     object.__setattr__(self, "extra_eos_ids", tuple(int(e) for e in self.extra_eos_ids))
+    object.__setattr__(self, "layer_types", tuple(str(t) for t in self.layer_types))
+    if self.layer_types:
+      need(len(self.layer_types) == self.num_layers,
+           f"layer_types has {len(self.layer_types)} entries for num_layers={self.num_layers}")
+      bad = sorted(set(self.layer_types) - set(LAYER_TYPES))
+      need(not bad, f"layer_types values {bad} not in {LAYER_TYPES}")
+    if "sliding_attention" in self.layer_types:
+      need(self.sliding_window is not None and int(self.sliding_window) > 0,
+           "sliding_attention layers need a positive sliding_window")
+    for name in ("attn_softcap", "final_softcap", "query_pre_attn_scalar"):
+      v = getattr(self, name)
+      need(v is None or float(v) > 0, f"{name} must be positive or None, got {v}")
     for name in ("dtype", "param_dtype"):
       try:
         jnp.dtype(getattr(self, name))
@@ -98,6 +124,18 @@ class ModelConfig:
     on by default)."""
     first = () if self.eos_id is None else (int(self.eos_id),)
     return first + tuple(int(e) for e in self.extra_eos_ids if e != self.eos_id)
+
+  def is_local(self, layer: int) -> bool:
+    """Whether `layer` is a sliding-window (local) layer: windowed mask, local RoPE base."""
+    return bool(self.layer_types) and self.layer_types[layer] == "sliding_attention"
+
+  @property
+  def has_local_layers(self) -> bool:
+    return "sliding_attention" in self.layer_types
+
+  @property
+  def attn_scale(self) -> float:
+    return float(self.query_pre_attn_scalar or self.head_dim) ** -0.5
 
   @property
   def compute_dtype(self):
@@ -121,6 +159,6 @@ class ModelConfig:
     attn = e * h * d * 2 + e * k * d * 2
     attn += (h * d + 2 * k * d) * self.qkv_bias + e * self.o_bias
     mlp = 3 * e * f + (2 * f + e) * self.mlp_bias
-    layer = attn + mlp + 2 * e
+    layer = attn + mlp + 2 * e + 2 * e * self.post_norms + 2 * d * self.qk_norm
     emb = self.vocab_size * e * (1 if self.tie_embeddings else 2)
     return self.num_layers * layer + emb + e

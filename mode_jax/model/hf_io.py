@@ -3,7 +3,11 @@
     cfg, params = load_hf_checkpoint("/path/to/gemma-2b")          # plain (unboxed) arrays
     save_hf_checkpoint("/tmp/out", cfg, params)                     # opens in `transformers`
 
-Supported `model_type`s: llama (incl. Llama 3.1 `llama3` RoPE scaling), qwen2, gemma (v1).
+Supported `model_type`s: llama (incl. Llama 3.1 / 3.2 `llama3` RoPE scaling), qwen2 (incl.
+sliding-window layers), qwen3, gemma (v1), gemma2, gemma3_text, and the text tower of a
+multimodal gemma3 checkpoint (`text_config`; tensors under `language_model.model.` or
+`model.language_model.`; the vision tower is skipped). Per-layer attention types come from
+`layer_types` when the config has it, else from the family's rule (`_default_layer_types`).
 Names/layouts: HF stores linear weights as [out, in]; here kernels are input-major and q/k/v/o
 keep their head axes (see `layers`). Loading validates every tensor (shape, presence, no
 leftovers) before returning, and every error names the file and the tensor.
@@ -30,7 +34,26 @@ _INDEX = "model.safetensors.index.json"
 _SINGLE = "model.safetensors"
 # Buffers some older checkpoints carry that hold no parameters.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
-_ARCH = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gemma": "GemmaForCausalLM"}
+_ARCH = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+         "gemma": "GemmaForCausalLM", "gemma2": "Gemma2ForCausalLM",
+         "gemma3_text": "Gemma3ForCausalLM"}
+_GEMMAS = ("gemma", "gemma2", "gemma3_text")
+# What each family's config.json can express: these switches are fixed by the model_type.
+_FAMILY = {
+    "llama": dict(norm_plus_one=False, embed_scale=False, qk_norm=False, post_norms=False),
+    "qwen2": dict(norm_plus_one=False, embed_scale=False, qk_norm=False, post_norms=False,
+                  qkv_bias=True),
+    "qwen3": dict(norm_plus_one=False, embed_scale=False, qk_norm=True, post_norms=False),
+    "gemma": dict(norm_plus_one=True, embed_scale=True, qk_norm=False, post_norms=False,
+                  qkv_bias=False),
+    "gemma2": dict(norm_plus_one=True, embed_scale=True, qk_norm=False, post_norms=True),
+    "gemma3_text": dict(norm_plus_one=True, embed_scale=True, qk_norm=True, post_norms=True),
+}
+# Multimodal Gemma 3 checkpoints: where the text tower's tensors live, and what else is there.
+_MM_PREFIXES = (("language_model.model.", "language_model.lm_head.weight"),
+                ("model.language_model.", "lm_head.weight"))
+_MM_OTHER = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.",
+             "model.multi_modal_projector.")
 
 
 class CheckpointError(ValueError):
@@ -59,13 +82,52 @@ def read_tensor(handle, file: str, name: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- config.json
 
 
+def _default_layer_types(mt: str, hf: dict, n: int) -> tuple:
+  """Per-layer attention types when config.json has no `layer_types` (older exports), by the
+  rules transformers applies: Gemma 2 alternates sliding / full starting with sliding; Gemma 3
+  has one full layer every `sliding_window_pattern` (6) layers, the others sliding; Qwen2/3
+  slide from layer `max_window_layers` on when `use_sliding_window`."""
+  sl, full = "sliding_attention", "full_attention"
+  if mt == "gemma2":
+    return tuple(sl if i % 2 == 0 else full for i in range(n))
+  if mt == "gemma3_text":
+    pattern = int(hf.get("sliding_window_pattern") or hf.get("_sliding_window_pattern") or 6)
+    return tuple(full if (i + 1) % pattern == 0 else sl for i in range(n))
+  if mt in ("qwen2", "qwen3") and hf.get("use_sliding_window"):
+    first = int(hf.get("max_window_layers", 0))
+    return tuple(sl if i >= first else full for i in range(n))
+  return ()
+
+
+def _rope(rope: dict, where: str) -> tuple[float, RopeScaling]:
+  theta = float(rope.get("rope_theta", 10_000.0))
+  rope_type = rope.get("rope_type", rope.get("type", "default"))
+  if rope_type not in ("default", "llama3", "linear"):
+    raise CheckpointError(f"{where}: unsupported rope_type {rope_type!r}")
+  if rope_type == "default":
+    return theta, RopeScaling()
+  return theta, RopeScaling(rope_type, factor=float(rope.get("factor", 1.0)),
+                            low_freq_factor=float(rope.get("low_freq_factor", 1.0)),
+                            high_freq_factor=float(rope.get("high_freq_factor", 4.0)),
+                            original_max_position_embeddings=int(rope.get(
+                                "original_max_position_embeddings", 8192)))
+
+
 def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
   """Maps an HF `config.json` dict to a `ModelConfig` (errors name `where` and the key)."""
   mt = hf.get("model_type")
+  if mt == "gemma3":   # multimodal: the text tower
+    if not isinstance(hf.get("text_config"), dict):
+      raise CheckpointError(f"{where}: model_type 'gemma3' without a text_config")
+    top = hf
+    hf = dict(hf["text_config"], model_type="gemma3_text")
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+      if hf.get(key) is None and top.get(key) is not None:
+        hf[key] = top[key]
+    mt = "gemma3_text"
   if mt not in _ARCH:
-    raise CheckpointError(f"{where}: unsupported model_type {mt!r}; supported: {sorted(_ARCH)}")
-  if hf.get("use_sliding_window"):
-    raise CheckpointError(f"{where}: use_sliding_window=true is not supported")
+    raise CheckpointError(f"{where}: unsupported model_type {mt!r}; supported: "
+                          f"{sorted(_ARCH) + ['gemma3']}")
 
   def req(key):
     if key not in hf:
@@ -74,20 +136,26 @@ def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
 
   heads = int(req("num_attention_heads"))
   embed = int(req("hidden_size"))
+  n_layers = int(req("num_hidden_layers"))
   rope = dict(hf.get("rope_parameters") or {})          # transformers >= 5
+  local_rope = None
+  if "full_attention" in rope or "sliding_attention" in rope:   # per layer type (Gemma 3)
+    local_rope = rope.get("sliding_attention")
+    rope = dict(rope.get("full_attention") or {})
   legacy = hf.get("rope_scaling") or {}                 # transformers < 5
   rope.update({k: v for k, v in legacy.items() if k not in rope})
-  theta = rope.get("rope_theta", hf.get("rope_theta", 10_000.0))
-  rope_type = rope.get("rope_type", rope.get("type", "default"))
-  if rope_type not in ("default", "llama3", "linear"):
-    raise CheckpointError(f"{where}: unsupported rope_type {rope_type!r}")
-  scaling = RopeScaling()
-  if rope_type != "default":
-    scaling = RopeScaling(rope_type, factor=float(rope.get("factor", 1.0)),
-                          low_freq_factor=float(rope.get("low_freq_factor", 1.0)),
-                          high_freq_factor=float(rope.get("high_freq_factor", 4.0)),
-                          original_max_position_embeddings=int(rope.get(
-                              "original_max_position_embeddings", 8192)))
+  if "rope_theta" not in rope and "rope_theta" in hf:
+    rope["rope_theta"] = hf["rope_theta"]
+  theta, scaling = _rope(rope, where)
+  rope_local_theta = None
+  if mt == "gemma3_text":
+    if local_rope is not None:
+      local_theta, local_scaling = _rope(local_rope, where)
+      if local_scaling.rope_type != "default":
+        raise CheckpointError(f"{where}: scaled RoPE on sliding layers is not supported")
+    else:
+      local_theta = float(hf.get("rope_local_base_freq", 10_000.0))
+    rope_local_theta = local_theta
   act = hf.get("hidden_activation") or hf.get("hidden_act") or "silu"
   if mt == "gemma" and act == "gelu":
     # Official Gemma v1 configs say hidden_act "gelu" but mean the tanh approximation;
@@ -101,28 +169,44 @@ def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
   extra_eos: tuple = ()
   if isinstance(eos, list):   # e.g. Llama-3-Instruct [<|end_of_text|>, <|eot_id|>]: keep all
     eos, extra_eos = (eos[0], tuple(eos[1:])) if eos else (None, ())
-  is_gemma = mt == "gemma"
+  is_gemma = mt in _GEMMAS
   attention_bias = bool(hf.get("attention_bias", False))
+  layer_types = tuple(hf.get("layer_types") or _default_layer_types(mt, hf, n_layers))
+  if "sliding_attention" not in layer_types:
+    layer_types = ()
+  window = hf.get("sliding_window") if layer_types else None
+  if layer_types and window is None:
+    raise CheckpointError(f"{where}: sliding_attention layers but no sliding_window")
+  fam = _FAMILY[mt]
+  qpas = hf.get("query_pre_attn_scalar") if mt in ("gemma2", "gemma3_text") else None
   try:
     return ModelConfig(
         vocab_size=int(req("vocab_size")), embed_dim=embed,
-        num_layers=int(req("num_hidden_layers")), num_heads=heads,
+        num_layers=n_layers, num_heads=heads,
         num_kv_heads=int(hf.get("num_key_value_heads") or heads),
         head_dim=int(hf.get("head_dim") or embed // heads),
         mlp_dim=int(req("intermediate_size")), model_type=mt, activation=act_map[act],
-        norm_eps=float(hf.get("rms_norm_eps", 1e-6)), norm_plus_one=is_gemma,
-        embed_scale=is_gemma, qkv_bias=(mt == "qwen2") or attention_bias,
+        norm_eps=float(hf.get("rms_norm_eps", 1e-6)), norm_plus_one=fam["norm_plus_one"],
+        embed_scale=fam["embed_scale"], qkv_bias=(mt == "qwen2") or attention_bias,
         o_bias=(mt == "llama") and attention_bias, mlp_bias=bool(hf.get("mlp_bias", False)),
-        tie_embeddings=bool(hf.get("tie_word_embeddings", is_gemma)), rope_theta=float(theta),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", is_gemma)), rope_theta=theta,
         rope_scaling=scaling, max_seq_len=int(hf.get("max_position_embeddings", 2048)),
         bos_id=hf.get("bos_token_id"), eos_id=eos, extra_eos_ids=extra_eos,
-        pad_id=int(hf["pad_token_id"]) if hf.get("pad_token_id") is not None else 0)
+        pad_id=int(hf["pad_token_id"]) if hf.get("pad_token_id") is not None else 0,
+        layer_types=layer_types, sliding_window=None if window is None else int(window),
+        rope_local_theta=rope_local_theta, qk_norm=fam["qk_norm"],
+        post_norms=fam["post_norms"],
+        query_pre_attn_scalar=None if qpas is None else float(qpas),
+        attn_softcap=hf.get("attn_logit_softcapping") if is_gemma else None,
+        final_softcap=hf.get("final_logit_softcapping") if is_gemma else None)
   except ValueError as e:
     raise CheckpointError(f"{where}: {e}") from e
 
 
 def config_to_hf(cfg: ModelConfig, torch_dtype: str = "float32") -> dict:
-  """The `config.json` dict `transformers` needs to rebuild `cfg`."""
+  """The `config.json` dict `transformers` needs to rebuild `cfg`; a setting the family's
+  config cannot express raises ValueError (never written silently)."""
+  mt = cfg.model_type
   rope: dict[str, Any] = {"rope_type": cfg.rope_scaling.rope_type, "rope_theta": cfg.rope_theta}
   if cfg.rope_scaling.rope_type != "default":
     rs = cfg.rope_scaling
@@ -130,11 +214,11 @@ def config_to_hf(cfg: ModelConfig, torch_dtype: str = "float32") -> dict:
                 high_freq_factor=rs.high_freq_factor,
                 original_max_position_embeddings=rs.original_max_position_embeddings)
   act = {"silu": "silu", "gelu_tanh": "gelu_pytorch_tanh", "gelu": "gelu"}[cfg.activation]
-  if cfg.model_type == "gemma" and act == "gelu":
+  if mt == "gemma" and act == "gelu":
     raise ValueError("config_to_hf: a gemma config.json cannot express exact GELU (transformers "
                      "reads hidden_act 'gelu' as the tanh approximation); use gelu_tanh")
   out = {
-      "architectures": [_ARCH[cfg.model_type]], "model_type": cfg.model_type,
+      "architectures": [_ARCH[mt]], "model_type": mt,
       "vocab_size": cfg.vocab_size, "hidden_size": cfg.embed_dim,
       "intermediate_size": cfg.mlp_dim, "num_hidden_layers": cfg.num_layers,
       "num_attention_heads": cfg.num_heads, "num_key_value_heads": cfg.num_kv_heads,
@@ -148,18 +232,49 @@ def config_to_hf(cfg: ModelConfig, torch_dtype: str = "float32") -> dict:
   }
   if cfg.rope_scaling.rope_type != "default":
     out["rope_scaling"] = dict(rope)
-  if cfg.model_type == "gemma":
+  if mt in _GEMMAS:
     out["hidden_activation"] = act
-  if cfg.model_type == "llama":
-    out["attention_bias"] = cfg.o_bias
+  if mt in ("llama", "qwen3"):
+    out["attention_bias"] = cfg.o_bias if mt == "llama" else cfg.qkv_bias
+  if mt == "llama":
     out["mlp_bias"] = cfg.mlp_bias
-  # Settings this config cannot express must not be written silently.
-  expected = {"llama": (False, False, cfg.o_bias), "qwen2": (False, False, True),
-              "gemma": (True, True, False)}[cfg.model_type]
-  if (cfg.norm_plus_one, cfg.embed_scale, cfg.qkv_bias) != expected:
-    raise ValueError(f"ModelConfig cannot be written as model_type={cfg.model_type!r}: "
-                     f"norm_plus_one/embed_scale/qkv_bias = "
-                     f"{(cfg.norm_plus_one, cfg.embed_scale, cfg.qkv_bias)}, HF needs {expected}")
+  layer_types = list(cfg.layer_types) or ["full_attention"] * cfg.num_layers
+  sliding = cfg.has_local_layers
+  if mt in ("gemma2", "gemma3_text", "qwen2", "qwen3"):
+    out["layer_types"] = layer_types
+    out["sliding_window"] = cfg.sliding_window
+  if mt in ("qwen2", "qwen3"):
+    out["use_sliding_window"] = sliding
+    out["max_window_layers"] = (layer_types.index("sliding_attention") if sliding
+                                else cfg.num_layers)
+  if mt in ("gemma2", "gemma3_text"):
+    qpas = float(cfg.query_pre_attn_scalar or cfg.head_dim)
+    out["query_pre_attn_scalar"] = int(qpas) if qpas.is_integer() else qpas   # HF wants an int
+    out["attn_logit_softcapping"] = cfg.attn_softcap
+    out["final_logit_softcapping"] = cfg.final_softcap
+  if mt == "gemma3_text":
+    local = cfg.rope_local_theta if cfg.rope_local_theta is not None else cfg.rope_theta
+    out["rope_parameters"] = {"full_attention": rope,
+                              "sliding_attention": {"rope_type": "default", "rope_theta": local}}
+    out["rope_local_base_freq"] = local
+    out.pop("rope_scaling", None)
+  # Settings this family's config cannot express must not be written silently.
+  fixed = dict(_FAMILY[mt])
+  if mt == "llama":
+    fixed["qkv_bias"] = cfg.o_bias        # Llama's attention_bias biases q, k, v and o at once
+  problems = [f"{k}={getattr(cfg, k)} (needs {v})" for k, v in fixed.items()
+              if getattr(cfg, k) != v]
+  if mt not in ("gemma2", "gemma3_text"):
+    problems += [f"{k}={getattr(cfg, k)} (needs None)" for k in
+                 ("attn_softcap", "final_softcap", "query_pre_attn_scalar")
+                 if getattr(cfg, k) is not None]
+  if mt in ("llama", "gemma") and sliding:
+    problems.append("sliding-window layers (needs none)")
+  if mt != "gemma3_text" and cfg.rope_local_theta is not None:
+    problems.append(f"rope_local_theta={cfg.rope_local_theta} (needs None)")
+  if problems:
+    raise ValueError(f"ModelConfig cannot be written as model_type={mt!r}: "
+                     + "; ".join(problems))
   return out
 
 
@@ -175,7 +290,15 @@ def _layer_specs(cfg: ModelConfig, i: int) -> Iterator[tuple[str, tuple, tuple, 
   e, h, k, d, f = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.mlp_dim
   pre, lp = f"model.layers.{i}.", (f"layers_{i}",)
   yield pre + "input_layernorm.weight", lp + ("attn_norm", "scale"), (e,), 0
-  yield pre + "post_attention_layernorm.weight", lp + ("mlp_norm", "scale"), (e,), 0
+  if cfg.post_norms:   # Gemma 2/3 sandwich norms
+    yield pre + "post_attention_layernorm.weight", lp + ("post_attn_norm", "scale"), (e,), 0
+    yield pre + "pre_feedforward_layernorm.weight", lp + ("mlp_norm", "scale"), (e,), 0
+    yield pre + "post_feedforward_layernorm.weight", lp + ("post_mlp_norm", "scale"), (e,), 0
+  else:
+    yield pre + "post_attention_layernorm.weight", lp + ("mlp_norm", "scale"), (e,), 0
+  if cfg.qk_norm:
+    yield pre + "self_attn.q_norm.weight", lp + ("attn", "q_norm", "scale"), (d,), 0
+    yield pre + "self_attn.k_norm.weight", lp + ("attn", "k_norm", "scale"), (d,), 0
   for name, n in (("q", h), ("k", k), ("v", k)):
     yield pre + f"self_attn.{name}_proj.weight", lp + ("attn", name, "kernel"), (e, n, d), 1
     if cfg.qkv_bias:
@@ -201,7 +324,7 @@ def tensor_specs(cfg: ModelConfig) -> list[tuple[str, tuple, tuple, int]]:
   return specs
 
 
-def _hf_shape(linen_shape: tuple, n_in: int) -> tuple:
+def hf_shape(linen_shape: tuple, n_in: int) -> tuple:
   if n_in == 0:
     return tuple(linen_shape)
   if n_in == -1:
@@ -209,15 +332,15 @@ def _hf_shape(linen_shape: tuple, n_in: int) -> tuple:
   return (int(np.prod(linen_shape[n_in:])), int(np.prod(linen_shape[:n_in])))
 
 
-def _to_linen(arr: np.ndarray, linen_shape: tuple, n_in: int) -> np.ndarray:
+def to_linen(arr: np.ndarray, linen_shape: tuple, n_in: int) -> np.ndarray:
   return arr.reshape(linen_shape) if n_in <= 0 else arr.T.reshape(linen_shape)
 
 
 def _to_hf(arr: np.ndarray, linen_shape: tuple, n_in: int) -> np.ndarray:
   if n_in <= 0:
-    return np.ascontiguousarray(arr.reshape(_hf_shape(linen_shape, n_in)))
-  hf_shape = _hf_shape(linen_shape, n_in)
-  return np.ascontiguousarray(arr.reshape(hf_shape[1], hf_shape[0]).T)
+    return np.ascontiguousarray(arr.reshape(hf_shape(linen_shape, n_in)))
+  out_in = hf_shape(linen_shape, n_in)
+  return np.ascontiguousarray(arr.reshape(out_in[1], out_in[0]).T)
 
 
 # ----------------------------------------------------------------------------- load
@@ -249,7 +372,25 @@ def _tensor_files(path: str) -> dict[str, str]:
   return out
 
 
-def _set(tree: dict, path: tuple, value) -> None:
+def _text_tower(files: dict[str, str], path: str) -> tuple[dict[str, str], dict[str, str]]:
+  """A multimodal Gemma 3 checkpoint's tensors under a text model's names (`model.layers...`),
+  the vision tower and projector dropped: (name -> file, name -> name stored in the file)."""
+  for prefix, head in _MM_PREFIXES:
+    if prefix + "embed_tokens.weight" in files:
+      break
+  else:
+    raise CheckpointError(f"{path}: model_type 'gemma3' but no text tower tensors under "
+                          f"{' or '.join(p for p, _ in _MM_PREFIXES)}")
+  out, stored = {}, {}
+  for name, fname in files.items():
+    new = ("model." + name[len(prefix):] if name.startswith(prefix) else
+           "lm_head.weight" if name == head else None if name.startswith(_MM_OTHER) else name)
+    if new is not None:
+      out[new], stored[new] = fname, name
+  return out, stored
+
+
+def set_path(tree: dict, path: tuple, value) -> None:
   for p in path[:-1]:
     tree = tree.setdefault(p, {})
   tree[path[-1]] = value
@@ -300,8 +441,10 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
   hf_cfg = read_json(cfg_path, CheckpointError)
   cfg = config_from_hf(hf_cfg, cfg_path)
   files = _tensor_files(path)
-  host_dtype = _np_dtype(jnp.dtype(dtype).name) if jnp.dtype(dtype).name in (
-      "float32", "bfloat16", "float16") else np.dtype(dtype)
+  stored = {}                  # name in this module -> name in the file, where they differ
+  if hf_cfg.get("model_type") == "gemma3":
+    files, stored = _text_tower(files, path)
+  host = host_dtype(dtype)
 
   params: dict = {}
   expected = set()
@@ -315,18 +458,18 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
       fname = files[hf_name]
       if fname not in handles:
         handles[fname] = open_safetensors(os.path.join(path, fname))
-      arr = read_tensor(handles[fname], os.path.join(path, fname), hf_name)
-      want = _hf_shape(lshape, n_in)
+      arr = read_tensor(handles[fname], os.path.join(path, fname), stored.get(hf_name, hf_name))
+      want = hf_shape(lshape, n_in)
       if tuple(arr.shape) != want:
         raise CheckpointError(f"{os.path.join(path, fname)}: tensor {hf_name!r} has shape "
                               f"{tuple(arr.shape)}, expected {want} for this config.json")
-      _set(params, lpath, _to_linen(arr, lshape, n_in).astype(host_dtype, copy=False))
+      set_path(params, lpath, to_linen(arr, lshape, n_in).astype(host, copy=False))
     extra = sorted(n for n in files if n not in expected and not n.endswith(_IGNORED_SUFFIXES))
     if cfg.tie_embeddings and "lm_head.weight" in extra:
       # Some exports store the tied head anyway; accept it only if it is the embedding.
       head_file = os.path.join(path, files["lm_head.weight"])
       f = handles.get(files["lm_head.weight"]) or open_safetensors(head_file)
-      head = read_tensor(f, head_file, "lm_head.weight")
+      head = read_tensor(f, head_file, stored.get("lm_head.weight", "lm_head.weight"))
       emb = np.asarray(params["embedder"]["embedding"], dtype=head.dtype)
       if head.shape != emb.shape or not np.array_equal(head, emb):
         raise CheckpointError(f"{path}: tie_word_embeddings=true but lm_head.weight differs "
@@ -338,9 +481,22 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
                             + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
   finally:
     handles.clear()
+  return finish_load(cfg, params, dtype, scan_layers=scan_layers,
+                     config_overrides=config_overrides, shardings=shardings, where=path)
+
+
+def host_dtype(dtype):
+  """The numpy dtype (ml_dtypes for bfloat16) host arrays of `dtype` are converted to."""
+  name = jnp.dtype(dtype).name
+  return _np_dtype(name) if name in ("float32", "bfloat16", "float16") else np.dtype(dtype)
+
+
+def finish_load(cfg: ModelConfig, params: dict, dtype, *, scan_layers: bool,
+                config_overrides: Optional[dict], shardings, where: str):
+  """Host params of a loaded checkpoint -> (config describing them, placed jax arrays)."""
   if scan_layers:
     params = stack_layers(params, cfg.num_layers, stack=np.stack)
-  params = place(params, shardings, where=path)
+  params = place(params, shardings, where=where)
   # The config describes the arrays returned: param_dtype is `dtype` unless overridden (a
   # full fine-tune initialised from this config would otherwise build float32 state).
   overrides = dict({"param_dtype": jnp.dtype(dtype).name}, **(config_overrides or {}),

@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mode_jax.model.config import ModelConfig
 from mode_jax.model.injection import ProjectionAdapter, adapter_for
@@ -37,11 +38,12 @@ class RMSNorm(nn.Module):
   plus_one: bool = False
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  axis_name: str = "embed"            # logical name of the normalised axis ("head_dim": q/k)
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     init = nn.initializers.zeros if self.plus_one else nn.initializers.ones
-    scale = self.param("scale", nn.with_logical_partitioning(init, ("embed",)),
+    scale = self.param("scale", nn.with_logical_partitioning(init, (self.axis_name,)),
                        (x.shape[-1],), self.param_dtype)
     xf = x.astype(jnp.float32)
     y = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + self.eps)
@@ -51,14 +53,21 @@ class RMSNorm(nn.Module):
     return (scale.astype(self.dtype) * y.astype(self.dtype)).astype(self.dtype)
 
 
-def vocab_logits(x: Array, weight: Array, *, tied: bool, dtype) -> Array:
+def softcap(x: Array, cap: Optional[float]) -> Array:
+  """Gemma 2 logit soft-capping cap * tanh(x / cap); identity for cap None."""
+  return x if cap is None else jnp.tanh(x / cap) * cap
+
+
+def vocab_logits(x: Array, weight: Array, *, tied: bool, dtype,
+                 cap: Optional[float] = None) -> Array:
   """float32 logits [..., V] of final-normed states x [..., E]: x E^T with the tied embedding
-  [V, E], else x W with the LM head [E, V] (matmul in `dtype`, accumulated in float32).
+  [V, E], else x W with the LM head [E, V] (matmul in `dtype`, accumulated in float32), then
+  soft-capped when `cap` is set (`ModelConfig.final_softcap`, Gemma 2).
 
   The backward casts the float32 logit cotangent to `dtype` before its two matmuls (float32
   accumulation again), so a bf16 model never holds a float32 copy of the [V, E] head (3 GiB for
   Gemma 7B's 256k x 3072), which mixed-dtype autodiff of the einsum would make."""
-  return _vocab_logits(x.astype(dtype), weight.astype(dtype), tied)
+  return softcap(_vocab_logits(x.astype(dtype), weight.astype(dtype), tied), cap)
 
 
 def _logits_spec(tied: bool) -> str:
@@ -131,9 +140,13 @@ class Projection(nn.Module):
         self.out_axes) else y
 
 
-def rope_inv_freq(cfg: ModelConfig) -> Array:
-  """Inverse frequencies of RoPE, with HF's `llama3` / `linear` scaling when configured."""
+def rope_inv_freq(cfg: ModelConfig, local: bool = False) -> Array:
+  """Inverse frequencies of RoPE, with HF's `llama3` / `linear` scaling when configured.
+  `local`: of sliding-window layers, which use `rope_local_theta` unscaled when it is set
+  (Gemma 3's rule), else the global table."""
   d = cfg.head_dim
+  if local and cfg.rope_local_theta is not None:
+    return 1.0 / (cfg.rope_local_theta ** (jnp.arange(0, d, 2, dtype=jnp.float32) / d))
   inv = 1.0 / (cfg.rope_theta ** (jnp.arange(0, d, 2, dtype=jnp.float32) / d))
   rs = cfg.rope_scaling
   if rs.rope_type == "linear":
@@ -151,9 +164,11 @@ def rope_inv_freq(cfg: ModelConfig) -> Array:
   return inv
 
 
-def rope_table(cfg: ModelConfig, positions: Array, dtype) -> tuple[Array, Array]:
-  """(cos, sin) [B, T, 1, D] for rotate-half RoPE; computed once per forward, shared by layers."""
-  freqs = positions.astype(jnp.float32)[..., None] * rope_inv_freq(cfg)   # [B, T, D/2]
+def rope_table(cfg: ModelConfig, positions: Array, dtype,
+               local: bool = False) -> tuple[Array, Array]:
+  """(cos, sin) [B, T, 1, D] for rotate-half RoPE; computed once per forward, shared by layers
+  (`local`: the sliding layers' table, see `rope_inv_freq`)."""
+  freqs = positions.astype(jnp.float32)[..., None] * rope_inv_freq(cfg, local)   # [B, T, D/2]
   emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
   return jnp.cos(emb).astype(dtype), jnp.sin(emb).astype(dtype)
 
@@ -166,22 +181,42 @@ def apply_rope(x: Array, rope: tuple[Array, Array]) -> Array:
 
 
 def attention_mask(t: int, segment_ids: Optional[Array], cache_end=None, cache_start=None,
-                   cache_len: int = 0) -> Array:
+                   cache_len: int = 0, window: Optional[int] = None) -> Array:
   """Boolean mask [B or 1, T, S]: causal (+ same segment), or by cache slot when decoding.
 
   With a cache, the queries sit at slots end..end+T-1 and a query at slot s sees the slots in
-  [start_b, s] (start_b > 0 for left-padded rows).
+  [start_b, s] (start_b > 0 for left-padded rows). `window` (sliding layers) also drops keys
+  `window` or more positions back: a query sees itself and the window - 1 before it, as HF's
+  `kv_idx > q_idx - sliding_window`. Within a packed segment and within a cached row, slots
+  are consecutive positions, so the window on indices is the window on positions. Decoding
+  keeps the full cache and masks it (no ring buffer; see docs/model.md).
   """
   if cache_end is None:
     qi = jnp.arange(t)
-    mask = (qi[None, :] <= qi[:, None])[None]
+    mask = (qi[None, :] <= qi[:, None])
+    if window is not None:
+      mask = mask & (qi[None, :] > qi[:, None] - window)
+    mask = mask[None]
     if segment_ids is not None:
       mask = mask & (segment_ids[:, :, None] == segment_ids[:, None, :])
     return mask
   slots = jnp.arange(cache_len)
   q_slots = cache_end + jnp.arange(t)
-  return (slots[None, None, :] <= q_slots[None, :, None]) & (
+  mask = (slots[None, None, :] <= q_slots[None, :, None]) & (
       slots[None, None, :] >= cache_start[:, None, None])
+  if window is not None:
+    mask = mask & (slots[None, None, :] > q_slots[None, :, None] - window)
+  return mask
+
+
+def pick(flag, local, full):
+  """`local` where the layer is a sliding one, else `full` (pytrees of equal structure);
+  `flag` is a Python bool (unrolled layers) or a traced bool (the scanned layer-type input)."""
+  if local is full:
+    return full
+  if isinstance(flag, (bool, np.bool_)):
+    return local if flag else full
+  return jax.tree.map(lambda a, b: jnp.where(flag, a, b), local, full)
 
 
 class Attention(nn.Module):
@@ -207,6 +242,10 @@ class Attention(nn.Module):
     q = proj("q", (h, d), ("embed",), ("heads", "head_dim"), cfg.qkv_bias, x)
     kk = proj("k", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias, x)
     v = proj("v", (k, d), ("embed",), ("kv_heads", "head_dim"), cfg.qkv_bias, x)
+    if cfg.qk_norm:   # Gemma 3 / Qwen3: RMSNorm over head_dim before RoPE
+      qk_norm = lambda name: RMSNorm(cfg.norm_eps, cfg.norm_plus_one, dt, pdt, "head_dim",
+                                     name=name)
+      q, kk = qk_norm("q_norm")(q), qk_norm("k_norm")(kk)
     q = constrain(apply_rope(q, rope), "batch", "length", "heads", "head_dim")
     kk = constrain(apply_rope(kk, rope), "batch", "length", "kv_heads", "head_dim")
     v = constrain(v, "batch", "length", "kv_heads", "head_dim")
@@ -221,8 +260,10 @@ class Attention(nn.Module):
       new_kv = (keys, values)
       keys, values = keys.astype(dt), values.astype(dt)
 
-    qg = q.reshape(b, t, k, h // k, d).transpose(0, 2, 3, 1, 4) * jnp.asarray(d ** -0.5, dt)
+    qg = q.reshape(b, t, k, h // k, d).transpose(0, 2, 3, 1, 4) * jnp.asarray(cfg.attn_scale,
+                                                                               dt)
     logits = jnp.einsum("bkgtd,bkds->bkgts", qg, keys, preferred_element_type=jnp.float32)
+    logits = softcap(logits, cfg.attn_softcap)
     logits = jnp.where(mask[:, None, None], logits, _MASK_VALUE)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt)
     out = jnp.einsum("bkgts,bksd->bkgtd", probs, values)
@@ -256,18 +297,30 @@ class MLP(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-  """Pre-norm block: x + attn(norm(x)); x + mlp(norm(x)). Returns (x, updated kv or None)."""
+  """Pre-norm block: x + attn(norm(x)); x + mlp(norm(x)). With `post_norms` (Gemma 2/3) the
+  sublayer outputs are normed too: x + norm(attn(norm(x))); x + norm(mlp(norm(x))).
+  Returns (x, updated kv or None).
+
+  `rope` / `mask` are the full-attention layers'; sliding layers (`is_local`, a Python bool or
+  the traced per-layer flag of a scan) use `local_rope` / `local_mask` when given."""
 
   cfg: ModelConfig
   adapter: Optional[ProjectionAdapter] = None
 
   @nn.compact
-  def __call__(self, x, rope, mask, task_ids, kv, end):
+  def __call__(self, x, rope, mask, task_ids, kv, end, local_rope=None, local_mask=None,
+               is_local=False):
     cfg = self.cfg
     norm = lambda name: RMSNorm(cfg.norm_eps, cfg.norm_plus_one, cfg.compute_dtype,
                                 cfg.weight_dtype, name=name)
+    rope = pick(is_local, rope if local_rope is None else local_rope, rope)
+    mask = pick(is_local, mask if local_mask is None else local_mask, mask)
     attn_out, new_kv = Attention(cfg, self.adapter, name="attn")(
         norm("attn_norm")(x), rope, mask, kv, end, task_ids)
+    if cfg.post_norms:
+      attn_out = norm("post_attn_norm")(attn_out)
     x = constrain(x + attn_out, "batch", "length", "embed")
-    x = x + MLP(cfg, self.adapter, name="mlp")(norm("mlp_norm")(x), task_ids)
-    return constrain(x, "batch", "length", "embed"), new_kv
+    mlp_out = MLP(cfg, self.adapter, name="mlp")(norm("mlp_norm")(x), task_ids)
+    if cfg.post_norms:
+      mlp_out = norm("post_mlp_norm")(mlp_out)
+    return constrain(x + mlp_out, "batch", "length", "embed"), new_kv

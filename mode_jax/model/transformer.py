@@ -6,7 +6,8 @@
     hidden = net.apply({"params": params}, tokens, head=False)             # [B, L, E] final-normed
 
 Parameter tree (scan_layers=False): embedder/embedding, layers_{i}/{attn_norm, attn/{q,k,v,o},
-mlp_norm, mlp/{gate,up,down}}, final_norm, lm_head (untied only). With scan_layers=True the
+mlp_norm, mlp/{gate,up,down}}, final_norm, lm_head (untied only); with `qk_norm` also
+attn/{q_norm,k_norm}, with `post_norms` also post_attn_norm and post_mlp_norm. With scan_layers=True the
 layers live under `layers` with a leading layer axis (logical name "layers").
 """
 
@@ -63,10 +64,17 @@ class Transformer(nn.Module):
 
     rope = rope_table(cfg, positions, dt)
     if cache is None:
-      mask, end = attention_mask(t, segment_ids), None
+      mask_fn, end = (lambda w: attention_mask(t, segment_ids, window=w)), None
     else:
-      mask = attention_mask(t, None, cache.end, cache.start, cache.max_len)
+      mask_fn = lambda w: attention_mask(t, None, cache.end, cache.start, cache.max_len, w)
       end = cache.end
+    mask = mask_fn(None)
+    # Sliding layers: windowed mask and (Gemma 3) their own RoPE table, built once per forward.
+    local_rope = local_mask = None
+    if cfg.has_local_layers:
+      local_mask = mask_fn(cfg.sliding_window)
+      if cfg.rope_local_theta is not None:
+        local_rope = rope_table(cfg, positions, dt, local=True)
     layer_cls = DecoderLayer
     if cfg.remat:
       policy = (jax.checkpoint_policies.dots_with_no_batch_dims_saveable
@@ -75,11 +83,17 @@ class Transformer(nn.Module):
     new_k = new_v = None
     if cfg.scan_layers:
       kv = None if cache is None else (cache.k, cache.v)
+      # Heterogeneous layers: the layer type is a scanned input (one bool per layer).
+      flags = (jnp.array([cfg.is_local(i) for i in range(cfg.num_layers)])
+               if cfg.has_local_layers else False)
+      bc = nn.broadcast
       scanned = nn.scan(layer_cls, variable_axes={c: 0 for c in _PER_LAYER_COLLECTIONS},
                         split_rngs={"params": True},
-                        in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast),
+                        in_axes=(bc, bc, bc, 0, bc, bc, bc,
+                                 0 if cfg.has_local_layers else bc),
                         length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
-      x, ys = scanned(cfg, self.adapter, name="layers")(x, rope, mask, task_ids, kv, end)
+      x, ys = scanned(cfg, self.adapter, name="layers")(x, rope, mask, task_ids, kv, end,
+                                                         local_rope, local_mask, flags)
       if cache is not None:
         new_k, new_v = ys
     else:
@@ -87,7 +101,7 @@ class Transformer(nn.Module):
       for i in range(cfg.num_layers):
         kv = None if cache is None else (cache.k[i], cache.v[i])
         x, layer_kv = layer_cls(cfg, self.adapter, name=f"layers_{i}")(
-            x, rope, mask, task_ids, kv, end)
+            x, rope, mask, task_ids, kv, end, local_rope, local_mask, cfg.is_local(i))
         if cache is not None:
           ks.append(layer_kv[0])
           vs.append(layer_kv[1])
@@ -102,7 +116,7 @@ class Transformer(nn.Module):
       else:
         kernel = self.param("lm_head", nn.with_logical_partitioning(_INIT, ("embed", "vocab")),
                             (cfg.embed_dim, cfg.vocab_size), cfg.weight_dtype)
-        out = vocab_logits(x, kernel, tied=False, dtype=dt)
+        out = vocab_logits(x, kernel, tied=False, dtype=dt, cap=cfg.final_softcap)
       out = constrain(out.astype(jnp.float32), "batch", "length", "vocab")
     else:
       out = x
@@ -130,7 +144,7 @@ class Embedder(nn.Module):
     return x
 
   def attend(self, x: Array) -> Array:
-    return vocab_logits(x, self.embedding, tied=True, dtype=x.dtype)
+    return vocab_logits(x, self.embedding, tied=True, dtype=x.dtype, cap=self.cfg.final_softcap)
 
 
 def head_weight(cfg: ModelConfig, params: dict) -> Array:

@@ -30,7 +30,7 @@ def cross_entropy(logits, targets, weights):
 
 
 def chunked_cross_entropy(hidden, head, targets, weights, *, tied: bool, chunk: int,
-                          dtype=jnp.float32):
+                          dtype=jnp.float32, cap=None):
   """`cross_entropy(vocab_logits(hidden, head), targets, weights)` without the full logits.
 
   Args:
@@ -38,7 +38,8 @@ def chunked_cross_entropy(hidden, head, targets, weights, *, tied: bool, chunk: 
     head: the embedding [V, E] (tied) or the LM head [E, V].
     targets: int [B, T]; weights: [B, T] (0 = no loss at that position).
     tied: which of the two `head` is; chunk: positions per chunk (T is padded to a multiple
-      with zero weights); dtype: the matmul dtype (accumulated in float32).
+      with zero weights); dtype: the matmul dtype (accumulated in float32); cap: the final
+      logit soft-cap (`ModelConfig.final_softcap`).
 
   Returns:
     (sum loss, sum correct, sum weights), float32 scalars.
@@ -59,7 +60,7 @@ def chunked_cross_entropy(hidden, head, targets, weights, *, tied: bool, chunk: 
     # with an FSDP-sharded head, XLA would otherwise contract over the sharded embed dim and
     # materialise logits for the whole global batch on every device.
     logits = constrain(vocab_logits(constrain(h, "batch", "length", "embed"), head, tied=tied,
-                                    dtype=dtype), "batch", "length", "vocab")
+                                    dtype=dtype, cap=cap), "batch", "length", "vocab")
     return cross_entropy(logits, tg, w)
 
   def body(acc, xs):

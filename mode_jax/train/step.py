@@ -46,7 +46,7 @@ def lm_losses(model, params, batch, loss_chunk: int = 0, mutable=("aux_loss",)):
   cfg = model.cfg
   sums = chunked_cross_entropy(hidden, head_weight(cfg, params), targets, weights,
                                tied=cfg.tie_embeddings, chunk=loss_chunk,
-                               dtype=cfg.compute_dtype)
+                               dtype=cfg.compute_dtype, cap=cfg.final_softcap)
   return sums, state
 
 
