@@ -3,6 +3,7 @@
     vocab = make_vocab("bytes")                                  # seqio.ByteVocabulary
     vocab = make_vocab("sentencepiece", "/ckpt/tokenizer.model") # Gemma / Llama 2 style
     vocab = make_vocab("hf", "/ckpt/tokenizer.json")             # Llama 3 / Qwen2 style
+    vocab = make_vocab("gguf", "/models/gemma-3-270m.gguf")      # rebuilt from GGUF metadata
 
 All follow seqio's conventions: `encode` adds no special tokens (EOS is appended by the feature
 converter), `decode` stops at EOS. seqio pads with id 0; for tokenizers where 0 is a real token
@@ -105,10 +106,11 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
 
 
 def make_vocab(kind: str = "bytes", path: Optional[str] = None, **kw) -> seqio.Vocabulary:
-  """kind: "bytes" | "sentencepiece" | "hf" (tokenizer.json); path for the last two."""
+  """kind: "bytes" | "sentencepiece" | "hf" (tokenizer.json) | "gguf" (a GGUF file's
+  SentencePiece vocabulary, see `gguf_vocab`); path for all but bytes."""
   if kind == "bytes":
     return seqio.ByteVocabulary(**kw)
-  if kind in ("sentencepiece", "hf") and not path:
+  if kind in ("sentencepiece", "hf", "gguf") and not path:
     raise ValueError(f"vocab kind {kind!r} needs a path")
   if kind == "sentencepiece":
     if not os.path.exists(path):
@@ -116,4 +118,7 @@ def make_vocab(kind: str = "bytes", path: Optional[str] = None, **kw) -> seqio.V
     return seqio.SentencePieceVocabulary(path, **kw)
   if kind == "hf":
     return HFTokenizerVocabulary(path, **kw)
-  raise ValueError(f"unknown vocab kind {kind!r}; use bytes, sentencepiece or hf")
+  if kind == "gguf":
+    from mode_jax.data.gguf_vocab import sentencepiece_model
+    return seqio.SentencePieceVocabulary(sentencepiece_model(path), **kw)
+  raise ValueError(f"unknown vocab kind {kind!r}; use bytes, sentencepiece, hf or gguf")

@@ -66,7 +66,7 @@ class GGUFError(hf_io.CheckpointError):
   """A GGUF file that cannot be read as a supported model (names the file and tensor)."""
 
 
-def _reader(path: str):
+def open_reader(path: str):
   import gguf
   path = os.fspath(path)
   if not os.path.isfile(path):
@@ -96,6 +96,11 @@ def hf_name(gguf_name: str, arch: str) -> Optional[str]:
       rest_hf = _LAYER_NAMES.get(rest)
     return None if rest_hf is None else f"model.layers.{parts[1]}.{rest_hf}"
   return None
+
+
+def _f32(x) -> float:
+  """A float32 metadata value as the decimal it was written from (1e-06, not 9.99999997e-07)."""
+  return float(f"{float(x):.7g}")
 
 
 def _layer_types(arch: str, n: int) -> tuple:
@@ -149,13 +154,13 @@ def config_from_gguf(meta: dict, tensor_names, where: str = "model.gguf",
   vocab = int(key("vocab_size", len(tokens) if tokens is not None else 0))
   if not vocab:
     raise GGUFError(f"{where}: no vocab_size and no tokenizer.ggml.tokens")
-  theta = float(key("rope.freq_base", 10_000.0))
+  theta = _f32(key("rope.freq_base", 10_000.0))
   scaling = RopeScaling()
   st = key("rope.scaling.type", None)
   if st not in (None, "none"):
     if st != "linear":
       raise GGUFError(f"{where}: unsupported RoPE scaling type {st!r}")
-    scaling = RopeScaling("linear", factor=float(key("rope.scaling.factor")))
+    scaling = RopeScaling("linear", factor=_f32(key("rope.scaling.factor")))
   if rope_freqs is not None:
     scaling = _llama3_scaling(rope_freqs, head_dim, theta, where)
   gemma = arch in _GEMMAS
@@ -175,7 +180,7 @@ def config_from_gguf(meta: dict, tensor_names, where: str = "model.gguf",
         vocab_size=vocab, embed_dim=embed, num_layers=n, num_heads=heads,
         num_kv_heads=int(kv), head_dim=head_dim, mlp_dim=int(key("feed_forward_length")),
         model_type=ARCHITECTURES[arch], activation="gelu_tanh" if gemma else "silu",
-        norm_eps=float(key("attention.layer_norm_rms_epsilon", 1e-6)), norm_plus_one=gemma,
+        norm_eps=_f32(key("attention.layer_norm_rms_epsilon", 1e-6)), norm_plus_one=gemma,
         embed_scale=gemma, qkv_bias="blk.0.attn_q.bias" in names,
         o_bias="blk.0.attn_output.bias" in names, mlp_bias="blk.0.ffn_up.bias" in names,
         tie_embeddings="output.weight" not in names, rope_theta=theta, rope_scaling=scaling,
@@ -186,8 +191,8 @@ def config_from_gguf(meta: dict, tensor_names, where: str = "model.gguf",
         rope_local_theta=10_000.0 if arch == "gemma3" else None,
         qk_norm=arch in ("gemma3", "qwen3"), post_norms=arch in ("gemma2", "gemma3"),
         query_pre_attn_scalar=qpas,
-        attn_softcap=float(key("attn_logit_softcapping", 50.0)) if arch == "gemma2" else None,
-        final_softcap=float(key("final_logit_softcapping", 30.0)) if arch == "gemma2" else None)
+        attn_softcap=_f32(key("attn_logit_softcapping", 50.0)) if arch == "gemma2" else None,
+        final_softcap=_f32(key("final_logit_softcapping", 30.0)) if arch == "gemma2" else None)
   except ValueError as e:
     raise GGUFError(f"{where}: {e}") from e
 
@@ -215,7 +220,7 @@ def load_gguf(path: str, dtype=jnp.float32, *, scan_layers: bool = False,
   `hf_io.load_hf_checkpoint` (same arguments; nothing is returned unless every tensor is
   present, known and of the right shape)."""
   path = os.fspath(path)
-  reader = _reader(path)
+  reader = open_reader(path)
   meta = metadata(reader)
   arch = meta.get("general.architecture")
   by_name = {t.name: t for t in reader.tensors}
