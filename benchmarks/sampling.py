@@ -2,6 +2,8 @@
 
     python -m benchmarks.sampling            # the issue's setting (below)
     python -m benchmarks.sampling --batch 64 --new_tokens 256
+    python -m benchmarks.sampling --model gemma3_270m --batch 8 --prompt_len 64 \
+        --new_tokens 64 --repeats 3           # the real Gemma 3 270M (float32)
 
 Default setting: batch 16, prompt 32, 128 new tokens, temperature 1.0 (no top-k / top-p), on a
 Llama-style model with vocab 512, hidden 256, intermediate 688, 4 layers, 8 heads, 4 KV heads,
@@ -12,6 +14,10 @@ loaded with `hf_io.load_hf_checkpoint`, so both sides run the same weights. Both
 after one warm-up run; the prefill is included on both sides), and their ratio. A greedy
 agreement check (first 16 greedy tokens of each row) guards against comparing different models.
 Needs the `[test]` or `[bench]` extra (torch, transformers).
+
+`--model gemma3_270m`: both sides run the real pretrained model (`mode_jax.pretrained`): this
+package from its own loader and tokenizer, transformers from the same float32 HF directory the
+GGUF was converted into; prompts are `prompt_len` tokens of English text.
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ import tempfile
 import time
 
 import numpy as np
+
+
+_TEXT = ("The history of science is the study of the development of science and scientific "
+         "knowledge, including both the natural and social sciences. Science is a body of "
+         "empirical, theoretical, and practical knowledge about the natural world, produced by "
+         "scientists who emphasize the observation, explanation, and prediction of real-world "
+         "phenomena. ")
 
 
 def _hf_model(args):
@@ -43,6 +56,8 @@ def main(argv=None):
                         ("kv_heads", 4), ("repeats", 5), ("seed", 0)):
     p.add_argument(f"--{name}", type=int, default=default)
   p.add_argument("--temperature", type=float, default=1.0)
+  p.add_argument("--model", default="", help="a mode_jax.pretrained name (e.g. gemma3_270m) "
+                 "instead of the random Llama")
   p.add_argument("--skip_hf", action="store_true", help="only time this package's sampler")
   p.add_argument("--host_devices", type=int, default=0,
                  help="CPU host devices the sampler shards the batch over (0: one per core)")
@@ -54,13 +69,25 @@ def main(argv=None):
   import torch
   from mode_jax.model import hf_io
 
-  hf = _hf_model(args)
-  with tempfile.TemporaryDirectory() as d:
-    hf.save_pretrained(d)
-    cfg, params = hf_io.load_hf_checkpoint(d)
-  cfg = cfg.replace(eos_id=None)
   rs = np.random.RandomState(args.seed)
-  prompts = rs.randint(1, args.vocab, (args.batch, args.prompt_len))
+  if args.model:
+    from transformers import AutoModelForCausalLM
+    from mode_jax import pretrained
+    cfg, params, vocab = pretrained.load(args.model)
+    hf = AutoModelForCausalLM.from_pretrained(pretrained.hf_dir(args.model),
+                                              dtype=torch.float32).eval()
+    text = list(vocab.encode(_TEXT * 8))
+    starts = rs.randint(0, len(text) - args.prompt_len, args.batch)
+    prompts = np.array([[cfg.bos_id] + text[s:s + args.prompt_len - 1] for s in starts])
+    args.vocab, args.hidden, args.intermediate = cfg.vocab_size, cfg.embed_dim, cfg.mlp_dim
+    args.layers, args.heads, args.kv_heads = cfg.num_layers, cfg.num_heads, cfg.num_kv_heads
+  else:
+    hf = _hf_model(args)
+    with tempfile.TemporaryDirectory() as d:
+      hf.save_pretrained(d)
+      cfg, params = hf_io.load_hf_checkpoint(d)
+    prompts = rs.randint(1, args.vocab, (args.batch, args.prompt_len))
+  cfg = cfg.replace(eos_id=None, extra_eos_ids=())
   sampler = sampling.Sampler(cfg, params, eos_ids=())
   n_tokens = args.batch * args.new_tokens
 
@@ -94,7 +121,7 @@ def main(argv=None):
   print(f"setting: batch={args.batch} prompt={args.prompt_len} new={args.new_tokens} "
         f"temperature={args.temperature} vocab={args.vocab} hidden={args.hidden} "
         f"mlp={args.intermediate} layers={args.layers} heads={args.heads}/{args.kv_heads} "
-        f"float32, jax {jax.__version__} on {len(sampler.mesh.devices.flat)} "
+        f"float32{' model ' + args.model if args.model else ''}, jax {jax.__version__} on {len(sampler.mesh.devices.flat)} "
         f"{jax.devices()[0].platform} device(s), "
         f"torch threads {torch.get_num_threads()}")
   print(f"mode_jax Sampler      : {n_tokens / t_ours:10.0f} tokens/s  "

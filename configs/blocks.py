@@ -14,7 +14,8 @@ def train_block(steps, lr, batch, warmup=20, optimizer="adamw", **kw):
            end_lr_frac=0.1, optimizer=optimizer, weight_decay=0.0, grad_clip=1.0, grad_accum=1,
            log_every=25, eval_every=0, ckpt_every=100, keep=2, async_ckpt=True, peak_flops=0.0,
            crash_at_step=-1,
-           loss_chunk=0)   # positions per LM-loss chunk; 0: full [B, T, V] logits (small vocabs)
+           loss_chunk=0,   # positions per LM-loss chunk; 0: full [B, T, V] logits (small vocabs)
+           loss_positions=0)   # > 0: the head only on that many loss positions per row
   _update(d, kw, "train")
   return ml_collections.ConfigDict(d)
 

@@ -83,10 +83,10 @@ def batch_fn(mix: str, dcfg, tcfg):
 
 
 def make_eval_fn(model_cfg, acfg, eval_names, dcfg, table, batch_size: int = 8,
-                 loss_chunk: int = 0):
+                 loss_chunk: int = 0, loss_positions: int = 0):
   """Teacher-forced loss on one fixed validation batch per task, and (for routed adapters) the
   mean routing entropy per task: {"eval_loss", "eval_loss/<task>", "routing_entropy/<task>"}.
-  `loss_chunk` as in training (no [B, T, V] logits when > 0)."""
+  `loss_chunk` / `loss_positions` as in training (no [B, T, V] logits when > 0)."""
   lengths = {"inputs": dcfg.inputs_len, "targets": dcfg.targets_len}
   bos = dcfg.bos_id if dcfg.bos_id >= 0 else None
   batches = {n: next(tasks.get_dataset(n, "validation", lengths, batch_size=batch_size,
@@ -98,7 +98,8 @@ def make_eval_fn(model_cfg, acfg, eval_names, dcfg, table, batch_size: int = 8,
   @jax.jit
   def one(params, batch):
     (s_loss, _, s_w), state = lm_losses(model, params, batch, loss_chunk,
-                                        mutable=("aux_loss", "routing"))
+                                        mutable=("aux_loss", "routing"),
+                                        loss_positions=loss_positions)
     ents = [jnp.mean(x) for p, x in jax.tree_util.tree_flatten_with_path(
         state.get("routing", {}))[0] if "entropy" in jax.tree_util.keystr(p)]
     return s_loss / jnp.maximum(s_w, 1.0), (jnp.mean(jnp.stack(ents)) if ents else 0.0)
@@ -150,7 +151,8 @@ def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=
   eval_fn = None
   if tcfg.eval_every and evals:
     eval_fn = make_eval_fn(model_cfg, acfg, evals, config.data, table,
-                           loss_chunk=tcfg.get("loss_chunk", 0))
+                           loss_chunk=tcfg.get("loss_chunk", 0),
+                           loss_positions=tcfg.get("loss_positions", 0))
   t0 = time.perf_counter()
   out = train(model_cfg, acfg, tcfg, batches=batch_fn(mix, config.data, tcfg), workdir=workdir,
               base_params=base_params, mesh_cfg=config.mesh.to_dict(), log=log,

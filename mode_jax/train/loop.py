@@ -146,7 +146,8 @@ def setup(model_cfg, acfg, tcfg, *, mesh_cfg=None, model=None, loss=None, device
       train_abs if full else abstract, "full fine-tuning" if full else acfg.describe(), full=full)
   bsh = partitioning.batch_sharding(mesh, rules)
   step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss, grad_accum=accum,
-                                    loss_chunk=int(tcfg.get("loss_chunk", 0))),
+                                    loss_chunk=int(tcfg.get("loss_chunk", 0)),
+                                    loss_positions=int(tcfg.get("loss_positions", 0))),
                     in_shardings=(state_sh, frozen_sh, bsh),
                     out_shardings=(state_sh, None), donate_argnums=(0,))
   return Setup(full=full, mesh=mesh, rules=rules, model=model, key=key, init_all=init_all,
@@ -165,7 +166,8 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
   eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests),
   loss_chunk (positions per chunk of the LM loss, `losses.chunked_cross_entropy`; 0 or absent:
-  full logits).
+  full logits), loss_positions (> 0: the head only on the first that many loss-weighted
+  positions of each row, `losses.gather_loss_positions`).
   `eval_fn(step, trainable, frozen) -> {"eval_loss", ...}` runs every eval_every steps and at
   the end; the state with the lowest eval_loss is kept in <workdir>/checkpoint_best.
   `model` (default `Transformer(model_cfg, adapter=acfg)`) and `loss` (default the LM loss, see

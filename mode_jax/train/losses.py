@@ -29,6 +29,21 @@ def cross_entropy(logits, targets, weights):
   return jnp.sum(nll * w), jnp.sum(correct * w), jnp.sum(w)
 
 
+def gather_loss_positions(hidden, targets, weights, k: int):
+  """The first `k` loss-weighted positions of each row: (hidden [B, k, E], targets [B, k],
+  weights [B, k]), so the vocabulary projection runs on k positions instead of T (instruction
+  tuning puts the loss on the targets only: 64 of 256 positions in the LoRA benchmark, ~128 of
+  1024 in the paper config). Rows with fewer weighted positions are filled with zero-weight
+  ones; weighted positions beyond the first k are left out of the loss, so `k` must cover the
+  targets of a row (`loss_fn` reports what was left out as "dropped_targets")."""
+  t = hidden.shape[1]
+  k = min(int(k), t)
+  order = jnp.argsort(weights <= 0, axis=1, stable=True)[:, :k]       # weighted first, in order
+  take = lambda a: jnp.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)),
+                                       axis=1)
+  return take(hidden), take(targets), take(weights)
+
+
 def chunked_cross_entropy(hidden, head, targets, weights, *, tied: bool, chunk: int,
                           dtype=jnp.float32, cap=None):
   """`cross_entropy(vocab_logits(hidden, head), targets, weights)` without the full logits.

@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import optax
 
 from mode_jax.adapters.params import combine
+from mode_jax.model.layers import vocab_logits
 from mode_jax.model.transformer import head_weight
-from mode_jax.train.losses import chunked_cross_entropy, cross_entropy
+from mode_jax.train.losses import chunked_cross_entropy, cross_entropy, gather_loss_positions
 
 
 @flax.struct.dataclass
@@ -35,42 +36,56 @@ def forward(model, params, batch, mutable=("aux_loss",), **kw):
   return out, state
 
 
-def lm_losses(model, params, batch, loss_chunk: int = 0, mutable=("aux_loss",)):
+def lm_losses(model, params, batch, loss_chunk: int = 0, mutable=("aux_loss",),
+              loss_positions: int = 0):
   """((sum loss, sum correct, sum weights), mutable state) of the LM objective; with
-  `loss_chunk` > 0 through `losses.chunked_cross_entropy` (no [B, T, V] logits)."""
+  `loss_positions` > 0 the head runs only on the first that many loss-weighted positions of
+  each row (`losses.gather_loss_positions`), with `loss_chunk` > 0 through
+  `losses.chunked_cross_entropy` (no [B, T, V] logits)."""
   targets, weights = batch["decoder_target_tokens"], batch["decoder_loss_weights"]
-  if not loss_chunk:
+  if not loss_chunk and not loss_positions:
     logits, state = forward(model, params, batch, mutable)
     return cross_entropy(logits, targets, weights), state
   hidden, state = forward(model, params, batch, mutable, head=False)
+  if loss_positions:
+    hidden, targets, weights = gather_loss_positions(hidden, targets, weights, loss_positions)
   cfg = model.cfg
-  sums = chunked_cross_entropy(hidden, head_weight(cfg, params), targets, weights,
-                               tied=cfg.tie_embeddings, chunk=loss_chunk,
-                               dtype=cfg.compute_dtype, cap=cfg.final_softcap)
+  head, tied = head_weight(cfg, params), cfg.tie_embeddings
+  if loss_chunk:
+    sums = chunked_cross_entropy(hidden, head, targets, weights, tied=tied, chunk=loss_chunk,
+                                 dtype=cfg.compute_dtype, cap=cfg.final_softcap)
+  else:
+    sums = cross_entropy(vocab_logits(hidden, head, tied=tied, dtype=cfg.compute_dtype,
+                                      cap=cfg.final_softcap), targets, weights)
   return sums, state
 
 
-def loss_fn(trainable, frozen, batch, model, full: bool, loss_chunk: int = 0):
+def loss_fn(trainable, frozen, batch, model, full: bool, loss_chunk: int = 0,
+            loss_positions: int = 0):
   params = trainable if full else combine(frozen, trainable, where="train step")
-  (s_loss, s_correct, s_w), state = lm_losses(model, params, batch, loss_chunk)
+  (s_loss, s_correct, s_w), state = lm_losses(model, params, batch, loss_chunk,
+                                              loss_positions=loss_positions)
   denom = jnp.maximum(s_w, 1.0)
   aux = sum((jnp.sum(x) for x in jax.tree.leaves(state.get("aux_loss", {}))), jnp.float32(0.0))
   loss = s_loss / denom + aux
   seg = batch.get("decoder_segment_ids")
   real = jnp.sum(seg > 0) if seg is not None else jnp.sum(batch["decoder_input_tokens"] >= 0)
+  dropped = jnp.sum(batch["decoder_loss_weights"].astype(jnp.float32)) - s_w
   return loss, {"loss": s_loss / denom, "aux_loss": aux, "accuracy": s_correct / denom,
-                "tokens": real.astype(jnp.float32), "target_tokens": s_w}
+                "tokens": real.astype(jnp.float32), "target_tokens": s_w,
+                "dropped_targets": dropped}
 
 
 def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool, loss=None,
-                    grad_accum: int = 1, loss_chunk: int = 0):
+                    grad_accum: int = 1, loss_chunk: int = 0, loss_positions: int = 0):
   """`loss(trainable, frozen, batch, model, full) -> (loss, metrics)` defaults to the LM
   `loss_fn` (chunked over `loss_chunk` positions when > 0); metrics need "loss", "accuracy" and
   "tokens" (the loop logs them).
 
   `state.step` counts micro-batches; with `grad_accum` > 1 (`optax.MultiSteps`) the schedule
   advances once per optimizer update, so the logged lr is `lr_fn(step // grad_accum)`."""
-  loss = loss or functools.partial(loss_fn, loss_chunk=loss_chunk)
+  loss = loss or functools.partial(loss_fn, loss_chunk=loss_chunk,
+                                   loss_positions=loss_positions)
   accum = max(int(grad_accum), 1)
 
   def train_step(state: TrainState, frozen, batch):

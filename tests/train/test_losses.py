@@ -100,3 +100,26 @@ def test_vocab_logits_gradient_equals_plain_autodiff(tied):
   bf = lambda h, w: jnp.sum(vocab_logits(h, w, tied=tied, dtype=jnp.bfloat16) * c)
   for a, b in zip(jax.grad(plain, (0, 1))(hidden, w), jax.grad(bf, (0, 1))(hidden, w)):
     np.testing.assert_allclose(a, np.asarray(b, np.float32), rtol=0.05, atol=0.3)
+
+
+@pytest.mark.parametrize("chunk", [0, 4])
+def test_head_on_loss_positions_only_equals_full_loss_and_reports_dropped(chunk):
+  cfg = ModelConfig(vocab_size=41, embed_dim=16, num_layers=1, num_heads=2, num_kv_heads=1,
+                    head_dim=8, mlp_dim=24, final_softcap=3.0)
+  model = Transformer(cfg)
+  params = nn.meta.unbox(model.init(jax.random.key(0), jnp.ones((1, 4), jnp.int32))["params"])
+  rs = np.random.RandomState(0)
+  w = np.zeros((3, 12), np.float32)
+  w[0, 8:12], w[1, 2:5], w[2, 5:11] = 1, 1, 1            # at most 6 target positions per row
+  batch = {"decoder_input_tokens": jnp.asarray(rs.randint(0, 41, (3, 12))),
+           "decoder_target_tokens": jnp.asarray(rs.randint(0, 41, (3, 12))),
+           "decoder_loss_weights": jnp.asarray(w)}
+  f = lambda p, k: step.loss_fn(p, None, batch, model, True, loss_chunk=chunk,
+                                loss_positions=k)
+  (ref, m_ref), g_ref = jax.value_and_grad(f, has_aux=True)(params, 0)
+  (got, m), g = jax.value_and_grad(f, has_aux=True)(params, 6)
+  np.testing.assert_allclose(got, ref, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), g, g_ref)
+  assert float(m["dropped_targets"]) == 0 and float(m["target_tokens"]) == 13
+  _, m = f(params, 4)                                     # row 2 has 6 targets: 2 left out
+  assert float(m["dropped_targets"]) == 2

@@ -1,0 +1,164 @@
+"""LoRA training throughput and peak memory on the real Gemma 3 270M: this package vs HF PEFT.
+
+    python -m benchmarks.lora_training [--steps 5] [--batch 4] [--seq 256] [--loss_tokens 64]
+
+Setting (both sides): Gemma 3 270M in float32 (the converted GGUF of `mode_jax.pretrained`, the
+same weights on both sides), LoRA rank 8 on q, k, v, o (scale 1: PEFT lora_alpha = r), AdamW
+lr 1e-4, batch 4 x 256 tokens of English text, loss on the last 64 tokens of each row
+(instruction tuning: targets after the prompt). This package: the jitted train step with the
+head computed only on the loss positions (`train.loss_positions=64`). PEFT: `get_peft_model`
++ torch AdamW, (a) as HF's Trainer does it, labels -100 outside the targets (full [B, T, V]
+logits), and (b) with `logits_to_keep=64` (HF's own way to compute the head on the last
+positions only). Each side runs in its own subprocess: reported are training tokens/s (B x T
+per step / median step time over `--steps` timed steps after 2 warm-up steps, compilation
+excluded) and the process's peak resident memory (ru_maxrss, which includes the model and the
+framework).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+_TEXT = ("The history of science is the study of the development of science and scientific "
+         "knowledge, including both the natural and social sciences. Science is a body of "
+         "empirical, theoretical, and practical knowledge about the natural world, produced by "
+         "scientists who emphasize the observation, explanation, and prediction of real-world "
+         "phenomena. ")
+
+
+def _batch(vocab, bos, args):
+  text = list(vocab.encode(_TEXT * 40))
+  rs = np.random.RandomState(0)
+  starts = rs.randint(0, len(text) - args.seq, args.batch)
+  toks = np.array([[bos] + text[s:s + args.seq - 1] for s in starts], np.int32)
+  weights = np.zeros_like(toks, dtype=np.float32)
+  weights[:, -args.loss_tokens - 1:-1] = 1.0   # predict the last loss_tokens tokens
+  targets = np.roll(toks, -1, axis=1)
+  return toks, targets, weights
+
+
+def _time(step, args):
+  for _ in range(2):
+    step()
+  times = []
+  for _ in range(args.steps):
+    t0 = time.perf_counter()
+    step()
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
+def ours(args):
+  import jax
+  import jax.numpy as jnp
+  import optax
+  from mode_jax import pretrained
+  from mode_jax.adapters import AdapterConfig, params as ap
+  from mode_jax.model import Transformer
+  from mode_jax.train.step import TrainState, make_train_step
+  cfg, base, vocab = pretrained.load(args.model)
+  acfg = AdapterConfig("lora", rank=8, targets=("q", "k", "v", "o"), scale=1.0,
+                       init="kaiming_uniform")
+  adapter = jax.tree.map(jnp.asarray, __import__("flax").linen.meta.unbox(
+      ap.init_adapter(cfg, acfg, jax.random.key(0))))
+  toks, targets, weights = _batch(vocab, cfg.bos_id, args)
+  batch = {"decoder_input_tokens": jnp.asarray(toks), "decoder_target_tokens":
+           jnp.asarray(targets), "decoder_loss_weights": jnp.asarray(weights)}
+  tx = optax.adamw(1e-4, weight_decay=0.0)
+  fn = jax.jit(make_train_step(Transformer(cfg, acfg), tx, lambda s: 1e-4, full=False,
+                               loss_positions=args.loss_tokens), donate_argnums=(0,))
+  state = [TrainState(step=jnp.int32(0), params=adapter, opt_state=tx.init(adapter))]
+  losses = []
+
+  def step():
+    state[0], m = fn(state[0], base, batch)
+    losses.append(float(m["loss"]))
+  t = _time(step, args)
+  return {"side": "mode_jax (head on loss positions)", "step_s": t, "first_loss": losses[0],
+          "trainable": ap.count_leaves(adapter)}
+
+
+def peft(args, keep: bool):
+  import torch
+  from peft import LoraConfig, get_peft_model
+  from transformers import AutoModelForCausalLM
+  from mode_jax import pretrained
+  from mode_jax.data.vocab import make_vocab
+  model = AutoModelForCausalLM.from_pretrained(pretrained.hf_dir(args.model),
+                                               dtype=torch.float32)
+  model = get_peft_model(model, LoraConfig(r=8, lora_alpha=8, lora_dropout=0.0,
+                                           target_modules=["q_proj", "k_proj", "v_proj",
+                                                           "o_proj"]))
+  model.train()
+  vocab = make_vocab("gguf", pretrained.gguf_path(args.model))
+  toks, targets, weights = _batch(vocab, model.config.bos_token_id, args)
+  x = torch.tensor(toks, dtype=torch.long)
+  labels = torch.tensor(np.where(weights > 0, targets, -100), dtype=torch.long)
+  opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
+                          weight_decay=0.0)
+  losses = []
+  k = args.loss_tokens
+
+  def step():
+    if keep:     # logits for the last k + 1 positions only; the loss on the first k of them
+      logits = model(input_ids=x, logits_to_keep=k + 1).logits[:, :-1]
+      loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                               labels[:, -k - 1:-1].reshape(-1))
+    else:        # HF Trainer: labels shifted inside the model, -100 ignored, full logits
+      shifted = torch.full_like(labels, -100)
+      shifted[:, 1:] = labels[:, :-1]
+      loss = model(input_ids=x, labels=shifted).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    losses.append(float(loss))
+  t = _time(step, args)
+  return {"side": "PEFT" + (" + logits_to_keep" if keep else " (full logits, as Trainer)"),
+          "step_s": t, "first_loss": losses[0],
+          "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  for name, default in (("steps", 5), ("batch", 4), ("seq", 256), ("loss_tokens", 64)):
+    p.add_argument(f"--{name}", type=int, default=default)
+  p.add_argument("--model", default="gemma3_270m")
+  p.add_argument("--side", default="", help=argparse.SUPPRESS)
+  args = p.parse_args(argv)
+  if args.side:
+    out = ours(args) if args.side == "ours" else peft(args, keep=args.side == "peft_keep")
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print("RESULT " + json.dumps(out), flush=True)
+    return
+  pretrained_dir = __import__("mode_jax.pretrained", fromlist=["x"]).hf_dir(args.model)
+  print(f"setting: {args.model} float32 ({pretrained_dir}), LoRA r8 q,k,v,o, batch "
+        f"{args.batch} x {args.seq}, loss on the last {args.loss_tokens} tokens per row, "
+        f"{args.steps} timed steps")
+  rows = []
+  for side in ("ours", "peft", "peft_keep"):
+    cmd = [sys.executable, "-m", "benchmarks.lora_training", f"--side={side}"] + [
+        f"--{k}={getattr(args, k)}" for k in ("steps", "batch", "seq", "loss_tokens", "model")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
+    if res.returncode or not line:
+      raise SystemExit(f"{side} failed:\n{res.stderr[-3000:]}")
+    rows.append(json.loads(line[0][7:]))
+  tokens = args.batch * args.seq
+  for r in rows:
+    print(f"{r['side']:40s}: {tokens / r['step_s']:8.0f} tokens/s  (step {r['step_s']:.2f} s, "
+          f"peak RSS {r['peak_rss_gib']:.2f} GiB, trainable {r['trainable']:,}, first loss "
+          f"{r['first_loss']:.3f})")
+  for r in rows[1:]:
+    print(f"ratio mode_jax / {r['side']}: {r['step_s'] / rows[0]['step_s']:.2f}x")
+
+
+if __name__ == "__main__":
+  main()
