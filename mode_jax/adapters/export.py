@@ -4,9 +4,13 @@
     ad, acfg = load_adapter("runs/x/adapter")
     params = adapters.combine(base_params, ad)        # KeyError names any path the base lacks
 
-Layout: `adapter_config.json` ({"format", "adapter": AdapterConfig fields, "metadata"}) and
+Layout: `mode_jax_adapter.json` ({"format", "adapter": AdapterConfig fields, "metadata"}) and
 `adapter.safetensors` whose tensor names are the tree paths ("layers_0/attn/q/adapter/A").
-Written atomically (temp directory, then rename).
+Written atomically (temp directory, then rename). This is the project's own format, for every
+method; its config is deliberately not called `adapter_config.json` (PEFT's name: PEFT and vLLM
+would try to read it). Directories written before that rename (an `adapter_config.json` with
+format mode_jax-adapter-v1) still load. PEFT-format LoRA and merged HF checkpoints:
+`adapters.interchange`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from mode_jax.atomic_io import atomic_directory, read_json
 from mode_jax.model import hf_io
 
 FORMAT = "mode_jax-adapter-v1"
-CONFIG_FILE = "adapter_config.json"
+CONFIG_FILE = "mode_jax_adapter.json"
+_LEGACY_CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter.safetensors"
 
 
@@ -59,6 +64,9 @@ def save_adapter(path: str, params, acfg: AdapterConfig, *,
 def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
   """(adapter-only tree of numpy arrays, AdapterConfig) from a `save_adapter` directory."""
   cfg_path, w_path = os.path.join(path, CONFIG_FILE), os.path.join(path, WEIGHTS_FILE)
+  legacy = os.path.join(path, _LEGACY_CONFIG_FILE)
+  if not os.path.isfile(cfg_path) and os.path.isfile(legacy):
+    cfg_path = legacy
   for p in (cfg_path, w_path):
     if not os.path.isfile(p):
       raise FileNotFoundError(f"load_adapter: missing {p}")

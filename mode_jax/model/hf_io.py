@@ -401,7 +401,30 @@ def read_config(path: str) -> ModelConfig:
   cfg_path = os.path.join(os.fspath(path), "config.json")
   if not os.path.exists(cfg_path):
     raise CheckpointError(f"{cfg_path}: missing (an HF checkpoint needs config.json)")
-  return config_from_hf(read_json(cfg_path, CheckpointError), cfg_path)
+  return with_generation_config(config_from_hf(read_json(cfg_path, CheckpointError), cfg_path),
+                                path)
+
+
+def with_generation_config(cfg: ModelConfig, path: str) -> ModelConfig:
+  """`cfg` with the stop ids of `path/generation_config.json` added, where present: chat and
+  instruction checkpoints list their end-of-turn ids there (Gemma 3: [1, 106]; Llama 3.2
+  Instruct: [128001, 128008, 128009]), often not in config.json. Its bos_token_id fills a
+  missing one."""
+  gen_path = os.path.join(os.fspath(path), "generation_config.json")
+  if not os.path.exists(gen_path):
+    return cfg
+  gen = read_json(gen_path, CheckpointError)
+  eos = gen.get("eos_token_id")
+  eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
+  try:
+    ids = [int(e) for e in eos]
+  except (TypeError, ValueError) as e:
+    raise CheckpointError(f"{gen_path}: field 'eos_token_id' is not an id or a list of ids "
+                          f"({eos!r})") from e
+  first = cfg.eos_id if cfg.eos_id is not None else (ids[0] if ids else None)
+  extra = tuple(dict.fromkeys(list(cfg.extra_eos_ids) + [i for i in ids if i != first]))
+  bos = cfg.bos_id if cfg.bos_id is not None else gen.get("bos_token_id")
+  return cfg.replace(eos_id=first, extra_eos_ids=extra, bos_id=bos)
 
 
 def place(params: dict, shardings=None, *, where: str = "params") -> dict:
@@ -439,7 +462,7 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
   if not os.path.exists(cfg_path):
     raise CheckpointError(f"{cfg_path}: missing (an HF checkpoint needs config.json)")
   hf_cfg = read_json(cfg_path, CheckpointError)
-  cfg = config_from_hf(hf_cfg, cfg_path)
+  cfg = with_generation_config(config_from_hf(hf_cfg, cfg_path), path)
   files = _tensor_files(path)
   stored = {}                  # name in this module -> name in the file, where they differ
   if hf_cfg.get("model_type") == "gemma3":

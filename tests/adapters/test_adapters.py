@@ -234,14 +234,19 @@ def test_export_import_round_trip_and_errors(tmp_path):
   base, _ = adapters.split(params)
   np.testing.assert_array_equal(fwd(CFG, acfg2, adapters.combine(base, ad)),
                                 fwd(CFG, acfg, params))
-  (tmp_path / "ad" / "adapter_config.json").write_text('{"format": "x"}')
-  with pytest.raises(ValueError, match="adapter_config.json.*format"):
+  assert not (tmp_path / "ad" / "adapter_config.json").exists()     # PEFT's name: not ours
+  # A directory written under the old name still loads.
+  (tmp_path / "ad" / "mode_jax_adapter.json").rename(tmp_path / "ad" / "adapter_config.json")
+  assert adapters.load_adapter(path)[1] == acfg
+  (tmp_path / "ad" / "adapter_config.json").rename(tmp_path / "ad" / "mode_jax_adapter.json")
+  (tmp_path / "ad" / "mode_jax_adapter.json").write_text('{"format": "x"}')
+  with pytest.raises(ValueError, match="mode_jax_adapter.json.*format"):
     adapters.load_adapter(path)
-  (tmp_path / "ad" / "adapter_config.json").write_text(
+  (tmp_path / "ad" / "mode_jax_adapter.json").write_text(
       '{"format": "mode_jax-adapter-v1", "adapter": {"method": "mode", "expert": 2}}')
   with pytest.raises(ValueError, match="expert"):
     adapters.load_adapter(path)
-  with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+  with pytest.raises(FileNotFoundError, match="mode_jax_adapter.json"):
     adapters.load_adapter(str(tmp_path))
   (tmp_path / "ad" / "adapter.safetensors").unlink()
   with pytest.raises(FileNotFoundError, match="adapter.safetensors"):

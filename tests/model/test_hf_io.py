@@ -255,3 +255,16 @@ def test_loading_places_tensors_straight_into_their_shardings(hf_checkpoint):
   res = json.loads(r.stdout.strip().splitlines()[-1])
   assert res["same"] and res["placed"] and res["devices"] == 8
   assert res["q_shard"][1] * 8 == res["q_shape"][1]          # embed (32) split 8 ways
+
+
+def test_generation_config_adds_its_stop_ids(hf_checkpoint, tmp_path):
+  _, path = hf_checkpoint("gemma_mqa")
+  with open(os.path.join(path, "generation_config.json"), "w") as f:
+    json.dump({"bos_token_id": 2, "eos_token_id": [1, 50, 106]}, f)
+  cfg = hf_io.read_config(path)
+  assert cfg.eos_ids[0] == 1 and set(cfg.eos_ids) == {1, 50, 106}
+  assert hf_io.load_hf_checkpoint(path)[0].eos_ids == cfg.eos_ids
+  with open(os.path.join(path, "generation_config.json"), "w") as f:
+    json.dump({"eos_token_id": "oops"}, f)
+  with pytest.raises(CheckpointError, match="generation_config.json: field 'eos_token_id'"):
+    hf_io.read_config(path)
