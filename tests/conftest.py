@@ -1,9 +1,24 @@
 """Shared fixtures: tiny random HF models saved locally (no hub), and the ../shared data path."""
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
+
+# JAX's persistent compilation cache for the suite and the subprocesses it starts (trainer
+# harness runs, notebooks, CLIs): many of them compile the same small programs; a warm entry
+# saves ~10 s of a 35 s harness run. Keyed by the program and the jax version, so a stale entry
+# cannot change a result. MODE_JAX_TEST_JAX_CACHE= (empty) turns it off.
+_JAX_CACHE = os.environ.get("MODE_JAX_TEST_JAX_CACHE",
+                            os.path.join(tempfile.gettempdir(), "mode_jax_tests_jax_cache"))
+if _JAX_CACHE:
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _JAX_CACHE)
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+  import jax
+  jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
