@@ -57,6 +57,7 @@ def _time(step, args):
 
 
 def ours(args):
+  import flax.linen as nn
   import jax
   import jax.numpy as jnp
   import optax
@@ -67,8 +68,8 @@ def ours(args):
   cfg, base, vocab = pretrained.load(args.model)
   acfg = AdapterConfig("lora", rank=8, targets=("q", "k", "v", "o"), scale=1.0,
                        init="kaiming_uniform")
-  adapter = jax.tree.map(jnp.asarray, __import__("flax").linen.meta.unbox(
-      ap.init_adapter(cfg, acfg, jax.random.key(0))))
+  adapter = jax.tree.map(jnp.asarray, nn.meta.unbox(ap.init_adapter(cfg, acfg,
+                                                                     jax.random.key(0))))
   toks, targets, weights = _batch(vocab, cfg.bos_id, args)
   batch = {"decoder_input_tokens": jnp.asarray(toks), "decoder_target_tokens":
            jnp.asarray(targets), "decoder_loss_weights": jnp.asarray(weights)}
@@ -138,8 +139,8 @@ def main(argv=None):
     out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print("RESULT " + json.dumps(out), flush=True)
     return
-  pretrained_dir = __import__("mode_jax.pretrained", fromlist=["x"]).hf_dir(args.model)
-  print(f"setting: {args.model} float32 ({pretrained_dir}), LoRA r8 q,k,v,o, batch "
+  from mode_jax import pretrained
+  print(f"setting: {args.model} float32 ({pretrained.hf_dir(args.model)}), LoRA r8 q,k,v,o, batch "
         f"{args.batch} x {args.seq}, loss on the last {args.loss_tokens} tokens per row, "
         f"{args.steps} timed steps")
   rows = []

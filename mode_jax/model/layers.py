@@ -257,6 +257,9 @@ class Attention(nn.Module):
       k_buf, v_buf = kv
       keys = jax.lax.dynamic_update_slice(k_buf, keys.astype(k_buf.dtype), (0, 0, 0, end))
       values = jax.lax.dynamic_update_slice(v_buf, values.astype(v_buf.dtype), (0, 0, end, 0))
+      # The cache shards like the heads that fill it (rows over data, kv heads over tensor).
+      keys = constrain(keys, "batch", "kv_heads", "head_dim", None)
+      values = constrain(values, "batch", "kv_heads", None, "head_dim")
       new_kv = (keys, values)
       keys, values = keys.astype(dt), values.astype(dt)
 

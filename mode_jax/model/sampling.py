@@ -16,9 +16,14 @@ any token containing "\n" for step-by-step rollouts); or a stop string's own tok
 the end of the generated tokens. Returned texts are cut right after the first stop string (the
 stop string is kept, so prefix + text continues the solution verbatim).
 
-Data parallel: the batch is sharded over the local devices (params replicated), so a host with
-several accelerators, or a CPU split into several host devices with
+Data parallel by default: the batch is sharded over the local devices (params replicated), so
+a host with several accelerators, or a CPU split into several host devices with
 `--xla_force_host_platform_device_count` (see `host_devices`), samples on all of them at once.
+Sharded parameters (a model too big for one chip): pass `mesh` and the logical axis `rules` of
+the training run (e.g. `partitioning.make_mesh` + `rules_from_config`); every parameter is
+placed by its logical axis names (FSDP / tensor axes as in training), rows go over the mesh
+axes `batch` maps to, and the program is traced under the rules and mesh, so the model's
+activation constraints and the KV cache's (kv heads over the tensor axis) shard it too.
 
 Per-row randomness: row i at step t uses fold_in(fold_in(rng, i), t), so a row's sample does
 not depend on which other rows share the batch or on bucket padding. `logprobs` are log-probs
@@ -27,6 +32,7 @@ of the chosen tokens under the model (temperature 1, unfiltered).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import weakref
@@ -156,25 +162,72 @@ def sampler_mesh(devices) -> tuple:
   return mesh, NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
 
 
+def param_shardings(cfg: ModelConfig, adapter, mesh: Mesh, rules) -> object:
+  """NamedShardings of the (unstacked) parameters by their logical axis names under `rules`."""
+  tid = jnp.zeros((1,), jnp.int32) if adapter is not None and getattr(
+      adapter, "uses_task_router", False) else None
+  boxed = jax.eval_shape(lambda: Transformer(cfg, adapter=adapter).init(
+      jax.random.key(0), jnp.zeros((1, 8), jnp.int32), task_ids=tid)["params"])
+  specs = nn.get_partition_spec(boxed)
+  return jax.tree.map(lambda spec: NamedSharding(mesh, nn.logical_to_mesh_axes(spec, rules)),
+                      specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+
+
+def serving_rules(cfg: ModelConfig, rules, tensor: int) -> tuple:
+  """`rules` for decoding on a `tensor`-way tensor axis: KV heads that do not divide it (MQA,
+  e.g. Gemma 2B's single KV head) are replicated over the tensor shards, as tensor-parallel
+  serving does, instead of split."""
+  if cfg.num_kv_heads % max(tensor, 1) == 0:
+    return tuple(rules)
+  return tuple((k, None if k == "kv_heads" else v) for k, v in rules)
+
+
+def row_shards(mesh: Mesh, rules) -> tuple:
+  """(row sharding, number of row shards) of a sharded sampler's batch."""
+  spec = nn.logical_to_mesh_axes(("batch",), rules)
+  axes = spec[0] if spec else None
+  axes = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+  n = int(np.prod([mesh.shape[a] for a in axes])) if axes else 1
+  return NamedSharding(mesh, spec), n
+
+
+@contextlib.contextmanager
+def _context(mesh, rules):
+  if rules is None:
+    yield
+  else:
+    with nn.logical_axis_rules(rules), jax.set_mesh(mesh):
+      yield
+
+
 def lower_generate(cfg: ModelConfig, abstract_params, *, batch: int, prompt_len: int,
-                   new_tokens: int, adapter=None, devices=None, min_batch: int = 8):
+                   new_tokens: int, adapter=None, devices=None, min_batch: int = 8,
+                   mesh: Optional[Mesh] = None, rules=None):
   """`Sampler.generate`'s program (prefill + decode loop) AOT-lowered for these shapes, from
   abstract parameters (unstacked layers, `jax.ShapeDtypeStruct` leaves), as a Sampler over
-  `devices` would run it: for compiling and reading memory without weights (fit_check)."""
-  devices = list(jax.local_devices() if devices is None else devices)
-  _, rows, rep = sampler_mesh(devices)
-  n = len(devices)
+  `devices` (or over `mesh` with `rules`: sharded parameters) would run it: for compiling and
+  reading memory without weights (fit_check)."""
+  cfg = cfg.replace(scan_layers=False)
+  sds = lambda shape, dt, sh: jax.ShapeDtypeStruct(shape, dt, sharding=sh)
+  if mesh is None:
+    devices = list(jax.local_devices() if devices is None else devices)
+    _, rows, rep = sampler_mesh(devices)
+    n = len(devices)
+    params = jax.tree.map(lambda x: sds(x.shape, x.dtype, rep), abstract_params)
+  else:
+    rows, n = row_shards(mesh, rules)
+    rep = NamedSharding(mesh, PartitionSpec())
+    params = jax.tree.map(lambda x, sh: sds(x.shape, x.dtype, sh), abstract_params,
+                          param_shardings(cfg, adapter, mesh, rules))
   b = -(-bucket(batch, max(min_batch, n)) // n) * n
   p, nb = bucket(prompt_len, 16), bucket(new_tokens, 16)
-  sds = lambda shape, dt, sh: jax.ShapeDtypeStruct(shape, dt, sharding=sh)
-  params = jax.tree.map(lambda x: sds(x.shape, x.dtype, rep), abstract_params)
   i32, f32 = jnp.int32, jnp.float32
-  return _generate.lower(
-      params, sds((b, p), i32, rows), sds((b,), i32, rows), sds((b,), jnp.bool_, rows),
-      sds((b,), i32, rows), i32(new_tokens), f32(0.0), i32(0), f32(1.0), jax.random.key(0),
-      sds((cfg.vocab_size,), jnp.bool_, rep), sds((1, 1), i32, rep),
-      cfg=cfg.replace(scan_layers=False), adapter=adapter, new_bucket=nb, use_top_k=False,
-      use_top_p=False)
+  with _context(mesh, rules):
+    return _generate.lower(
+        params, sds((b, p), i32, rows), sds((b,), i32, rows), sds((b,), jnp.bool_, rows),
+        sds((b,), i32, rows), i32(new_tokens), f32(0.0), i32(0), f32(1.0), jax.random.key(0),
+        sds((cfg.vocab_size,), jnp.bool_, rep), sds((1, 1), i32, rep),
+        cfg=cfg, adapter=adapter, new_bucket=nb, use_top_k=False, use_top_p=False)
 
 
 class Sampler:
@@ -188,19 +241,32 @@ class Sampler:
 
   def __init__(self, cfg: ModelConfig, params, *, vocab=None, adapter=None,
                eos_ids: Optional[Sequence[int]] = None, min_batch: int = 8,
-               min_prompt: int = 16, min_new: int = 16, devices=None):
+               min_prompt: int = 16, min_new: int = 16, devices=None,
+               mesh: Optional[Mesh] = None, rules=None):
     if cfg.scan_layers:   # decode with per-layer cache buffers (updated in place)
       params = unstack_layers(params, cfg.num_layers) if "layers" in params else params
       cfg = cfg.replace(scan_layers=False)
-    devices = list(jax.local_devices() if devices is None else devices)
-    self.mesh, self._rows, self._replicated = sampler_mesh(devices)
     self.cfg, self.vocab, self.adapter = cfg, vocab, adapter
-    self.params = jax.device_put(nn.meta.unbox(params), self._replicated)
+    self.rules = None
+    if mesh is None:
+      devices = list(jax.local_devices() if devices is None else devices)
+      self.mesh, self._rows, self._replicated = sampler_mesh(devices)
+      self.params = jax.device_put(nn.meta.unbox(params), self._replicated)
+      n_rows = len(devices)
+    else:
+      if rules is None:
+        raise ValueError("Sampler(mesh=...) needs the logical axis rules too")
+      self.mesh, self.rules = mesh, tuple(rules)
+      self._rows, n_rows = row_shards(mesh, self.rules)
+      self._replicated = NamedSharding(mesh, PartitionSpec())
+      self.params = jax.device_put(nn.meta.unbox(params),
+                                   param_shardings(cfg, adapter, mesh, self.rules))
+    self._row_shards = n_rows
     if eos_ids is None:
       eos_ids = cfg.eos_ids
     self.eos_ids = tuple(int(e) for e in eos_ids)
-    # Batch buckets are powers of two and multiples of the device count.
-    self.min_batch = max(min_batch, len(devices))
+    # Batch buckets are powers of two and multiples of the number of row shards.
+    self.min_batch = max(min_batch, n_rows)
     self.min_prompt, self.min_new = min_prompt, min_new
     self._stop_cache: dict = {}
 
@@ -260,7 +326,7 @@ class Sampler:
     if isinstance(rng, (int, np.integer)):
       rng = jax.random.key(int(rng))
     n = len(prompts)
-    n_dev = self.mesh.devices.size
+    n_dev = self._row_shards
     b = -(-bucket(n, self.min_batch) // n_dev) * n_dev
     p = bucket(max(len(x) for x in prompts), self.min_prompt)
     new_bucket = bucket(max_new_tokens, self.min_new)
@@ -280,11 +346,12 @@ class Sampler:
       tids[:n] = task_ids
     table, seqs = self._stop_tables(stop_strings, stop_token_ids)
     rows = lambda a: jax.device_put(a, self._rows)
-    toks, lps, lengths = _generate(
-        self.params, rows(arr), rows(lens), rows(valid), rows(tids),
-        jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
-        jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, adapter=self.adapter, new_bucket=new_bucket,
-        use_top_k=top_k > 0, use_top_p=top_p < 1.0)
+    with _context(self.mesh, self.rules):
+      toks, lps, lengths = _generate(
+          self.params, rows(arr), rows(lens), rows(valid), rows(tids),
+          jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
+          jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, adapter=self.adapter,
+          new_bucket=new_bucket, use_top_k=top_k > 0, use_top_p=top_p < 1.0)
     toks, lps, lengths = jax.device_get((toks, lps, lengths))
     toks, lps, lengths = toks[:n, :max_new_tokens], lps[:n, :max_new_tokens], lengths[:n]
     texts = None

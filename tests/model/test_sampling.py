@@ -209,3 +209,14 @@ def test_stop_string_pieces_are_decoded_once_per_vocabulary(params):
       s = sampling.Sampler(CFG, params, vocab=vocab, eos_ids=())
       s._stop_tables(stops, ())
   assert Counting.calls == CFG.vocab_size
+
+
+def test_sampler_with_parameters_sharded_over_a_mesh_matches_one_device():
+  """Tensor-parallel + FSDP decode (8 host devices, a subprocess): the same greedy tokens and
+  log-probs as the replicated sampler, on a Gemma 3-style model with a task-routed adapter."""
+  import os
+  import subprocess
+  import sys
+  worker = os.path.join(os.path.dirname(__file__), "sharded_sampler_worker.py")
+  p = subprocess.run([sys.executable, worker], capture_output=True, text=True, timeout=900)
+  assert p.returncode == 0 and "OK" in p.stdout, p.stderr[-3000:]

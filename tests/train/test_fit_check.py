@@ -30,6 +30,8 @@ def test_fit_check_compiles_train_eval_and_sampling_and_decides_fit(tmp_path):
   assert set(rep["programs"]) == {"train_step", "eval_loss", "sample"}
   assert rep["programs"]["sample"]["analytic"]["parameters"] > 0
   assert rep["config"]["mesh"] == {"data": 1, "fsdp": 8, "tensor": 1}
+  # The sampler serves tensor-parallel (the tiny model's 4 heads: 4-way tensor, 2 row shards).
+  assert rep["config"]["sample_mesh"] == {"data": 2, "fsdp": 1, "tensor": 4}
   step = rep["programs"]["train_step"]
   assert step["compiled"]["total"] > 0 and step["analytic"]["total"] > 0
   assert step["analytic"]["frozen_weights"] > 0 and step["fits_compiled"]
