@@ -163,14 +163,25 @@ def sampler_mesh(devices) -> tuple:
 
 
 def param_shardings(cfg: ModelConfig, adapter, mesh: Mesh, rules) -> object:
-  """NamedShardings of the (unstacked) parameters by their logical axis names under `rules`."""
+  """NamedShardings of the (unstacked) parameters by their logical axis names under `rules`
+  (dims the mesh axes do not divide are replicated)."""
   tid = jnp.zeros((1,), jnp.int32) if adapter is not None and getattr(
       adapter, "uses_task_router", False) else None
   boxed = jax.eval_shape(lambda: Transformer(cfg, adapter=adapter).init(
       jax.random.key(0), jnp.zeros((1, 8), jnp.int32), task_ids=tid)["params"])
   specs = nn.get_partition_spec(boxed)
-  return jax.tree.map(lambda spec: NamedSharding(mesh, nn.logical_to_mesh_axes(spec, rules)),
-                      specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+  shapes = nn.meta.unbox(boxed)
+
+  def sharding(spec, shape):
+    # A dim the mesh axes do not divide (a 259-token vocabulary over 4 shards) is replicated.
+    mesh_spec = nn.logical_to_mesh_axes(spec, rules)
+    dims = []
+    for size, axes in zip(shape.shape, tuple(mesh_spec) + (None,) * len(shape.shape)):
+      names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+      n = int(np.prod([mesh.shape[a] for a in names])) if names else 1
+      dims.append(axes if size % n == 0 else None)
+    return NamedSharding(mesh, PartitionSpec(*dims))
+  return jax.tree.map(sharding, specs, shapes, is_leaf=lambda x: isinstance(x, PartitionSpec))
 
 
 def serving_rules(cfg: ModelConfig, rules, tensor: int) -> tuple:
