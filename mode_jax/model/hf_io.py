@@ -405,22 +405,38 @@ def read_config(path: str) -> ModelConfig:
                                 path)
 
 
+def _tokenizer_config_eos(path: str) -> list:
+  """The id of tokenizer_config.json's `eos_token` (a string or {"content": ...}), looked up
+  in tokenizer.json's added tokens; [] when either file or the token is absent."""
+  tc_path, tj_path = (os.path.join(path, f) for f in ("tokenizer_config.json",
+                                                      "tokenizer.json"))
+  if not (os.path.exists(tc_path) and os.path.exists(tj_path)):
+    return []
+  tok = read_json(tc_path, CheckpointError).get("eos_token")
+  tok = tok.get("content") if isinstance(tok, dict) else tok
+  if not isinstance(tok, str):
+    return []
+  added = read_json(tj_path, CheckpointError).get("added_tokens") or []
+  return [int(t["id"]) for t in added if isinstance(t, dict) and t.get("content") == tok]
+
+
 def with_generation_config(cfg: ModelConfig, path: str) -> ModelConfig:
-  """`cfg` with the stop ids of `path/generation_config.json` added, where present: chat and
-  instruction checkpoints list their end-of-turn ids there (Gemma 3: [1, 106]; Llama 3.2
-  Instruct: [128001, 128008, 128009]), often not in config.json. Its bos_token_id fills a
-  missing one."""
+  """`cfg` with the stop ids of `path/generation_config.json` and of tokenizer_config.json's
+  `eos_token` added, where present: chat and instruction checkpoints list their end-of-turn ids
+  there (Gemma 3: [1, 106]; Llama 3.2 Instruct: [128001, 128008, 128009]), often not in
+  config.json. generation_config's bos_token_id fills a missing one."""
   gen_path = os.path.join(os.fspath(path), "generation_config.json")
-  if not os.path.exists(gen_path):
-    return cfg
-  gen = read_json(gen_path, CheckpointError)
+  ids = _tokenizer_config_eos(os.fspath(path))
+  gen = read_json(gen_path, CheckpointError) if os.path.exists(gen_path) else {}
   eos = gen.get("eos_token_id")
   eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
   try:
-    ids = [int(e) for e in eos]
+    ids = [int(e) for e in eos] + ids
   except (TypeError, ValueError) as e:
     raise CheckpointError(f"{gen_path}: field 'eos_token_id' is not an id or a list of ids "
                           f"({eos!r})") from e
+  if not ids and not gen:
+    return cfg
   first = cfg.eos_id if cfg.eos_id is not None else (ids[0] if ids else None)
   extra = tuple(dict.fromkeys(list(cfg.extra_eos_ids) + [i for i in ids if i != first]))
   bos = cfg.bos_id if cfg.bos_id is not None else gen.get("bos_token_id")

@@ -268,3 +268,14 @@ def test_generation_config_adds_its_stop_ids(hf_checkpoint, tmp_path):
     json.dump({"eos_token_id": "oops"}, f)
   with pytest.raises(CheckpointError, match="generation_config.json: field 'eos_token_id'"):
     hf_io.read_config(path)
+
+
+def test_tokenizer_config_eos_token_is_a_stop_id(hf_checkpoint):
+  _, path = hf_checkpoint("qwen2_tied_bias")
+  with open(os.path.join(path, "tokenizer_config.json"), "w") as f:
+    json.dump({"eos_token": {"content": "<|im_end|>"}}, f)
+  with open(os.path.join(path, "tokenizer.json"), "w") as f:
+    json.dump({"added_tokens": [{"id": 90, "content": "<|im_end|>"},
+                                {"id": 91, "content": "<|endoftext|>"}]}, f)
+  cfg = hf_io.read_config(path)
+  assert 90 in cfg.eos_ids and 91 not in cfg.eos_ids
