@@ -5,8 +5,12 @@
   text); "$", commas, units and trailing periods are ignored and numbers compare by value
   ("18.00" == "18", "1,000" == "1000").
 - "math": `math-verify` (HF's LaTeX/sympy equivalence checker) between the gold answer and the
-  solution's boxed (or last) answer. Its signal-based timeout only works in the main thread;
-  elsewhere (Beam workers, HTTP servers) it runs without one.
+  solution's answer. A gold answer without math delimiters (an unescaped `$`, `\(`, `\[` or
+  `\boxed`) is wrapped in `$...$`; an escaped dollar (`\$18.90`, a currency sign) is not a
+  delimiter. When a solution boxes more than once, the LAST `\boxed{}` is its answer (a
+  corrected final answer comes last; math-verify alone looked at the first and, with two
+  boxes, verified neither). Its signal-based timeout only works in the main thread; elsewhere
+  (Beam workers, HTTP servers) it runs without one.
 """
 
 from __future__ import annotations
@@ -46,12 +50,31 @@ def gsm8k_is_correct(solution_text: str, gold_answer: str) -> bool:
   return pred is not None and gold is not None and abs(pred - gold) <= 1e-6 * max(1, abs(gold))
 
 
+_DELIMITED = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed")
+
+
+def last_boxed(text: str) -> Optional[str]:
+  """`\boxed{...}` of the last box in `text` (braces matched), or None."""
+  start = text.rfind("\\boxed{")
+  if start < 0:
+    return None
+  depth, i = 0, start + len("\\boxed")
+  for j in range(i, len(text)):
+    depth += {"{": 1, "}": -1}.get(text[j], 0)
+    if depth == 0:
+      return text[start:j + 1]
+  return None
+
+
 def math_is_correct(solution_text: str, gold_answer: str) -> bool:
   from math_verify import parse, verify
   logging.getLogger("math_verify").setLevel(logging.ERROR)
   main = threading.current_thread() is threading.main_thread()
   timeout = 5 if main else None
-  gold = gold_answer if "$" in gold_answer or "\\boxed" in gold_answer else f"${gold_answer}$"
+  gold = gold_answer if _DELIMITED.search(gold_answer) else f"${gold_answer}$"
+  box = last_boxed(solution_text)
+  if box is not None:
+    solution_text = f"${box}$"
   try:
     g = parse(gold, parsing_timeout=timeout)
     p = parse(solution_text, parsing_timeout=timeout)

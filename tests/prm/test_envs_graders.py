@@ -144,3 +144,16 @@ def test_simulated_format_variants_are_read_by_the_checker():
     for t in texts[p.question]:
       c = A.check(p, t)
       assert c.first_error is None and c.complete and c.answer_correct
+
+
+def test_math_grader_escaped_dollar_gold_and_the_last_box_counts():
+  from prm_jax.graders import last_boxed, math_is_correct
+  # A currency sign is not a math delimiter: the gold must still be wrapped and parsed.
+  assert math_is_correct(r"The total is \boxed{18.90}", r"\$18.90")
+  assert math_is_correct(r"The total is \boxed{\$18.90}", r"\$18.90")
+  assert not math_is_correct(r"The total is \boxed{18.80}", r"\$18.90")
+  # Two boxes: the last one is the answer.
+  assert math_is_correct(r"First \boxed{3}, corrected: \boxed{5}", "5")
+  assert not math_is_correct(r"First \boxed{3}, corrected: \boxed{5}", "3")
+  assert last_boxed(r"a \boxed{\frac{1}{2}} b") == r"\boxed{\frac{1}{2}}"
+  assert math_is_correct(r"so \boxed{\frac{1}{2}}", r"\frac12")
