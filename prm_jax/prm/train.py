@@ -102,15 +102,27 @@ def load_prm(path: str):
   return model_cfg, tree, acfg, meta
 
 
+def saved_vocab(path: str, meta: dict):
+  """The vocabulary a saved PRM was trained with (its `vocab` spec: kind and path), so steps
+  are scored on the ids the PRM learned; PRMs saved before the spec was recorded were all
+  byte-level. A spec whose file is gone is an error naming it (never a silent fallback)."""
+  from mode_jax.data.vocab import make_vocab
+  spec = meta.get("vocab") or {"kind": "bytes", "path": ""}
+  kind, vpath = spec.get("kind", "bytes"), spec.get("path", "")
+  if kind != "bytes" and not (vpath and os.path.exists(vpath)):
+    raise FileNotFoundError(f"PRM {path}: trained with a {kind!r} vocabulary at {vpath!r}, "
+                            f"which does not exist here; pass vocab= to scorer_from_dir")
+  return make_vocab(kind, vpath or None)
+
+
 def scorer_from_dir(path: str, vocab=None, batch_size: int = 64, task: str = "") -> StepScorer:
   """A StepScorer for a saved PRM; `task` (a record "task" name seen in training) picks the
   task id that task-routed adapters read."""
-  from mode_jax.data.vocab import make_vocab
   model_cfg, params, acfg, meta = load_prm(path)
   ids = meta.get("task_ids", {"default": 0})
   if task and task not in ids:
     raise KeyError(f"PRM {path} was trained on tasks {sorted(ids)}, not {task!r}")
-  return StepScorer(model_cfg, params, vocab or make_vocab("bytes"), adapter=acfg,
+  return StepScorer(model_cfg, params, vocab or saved_vocab(path, meta), adapter=acfg,
                     template=meta.get("template", "Question: {question}\nAnswer:\n"),
                     batch_size=batch_size, task_id=ids[task] if task else None)
 
@@ -229,7 +241,8 @@ def prm_train(config, workdir: str, log=print) -> dict:
   params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"], acfg is None))
   save_prm(os.path.join(workdir, "prm_model"), model_cfg, params, acfg,
            {"template": pcfg.template, "objective": pcfg.objective,
-            "base": config.checkpoint.hf_path, "task_ids": info["task_ids"]})
+            "base": config.checkpoint.hf_path, "task_ids": info["task_ids"],
+            "vocab": {"kind": config.vocab.kind, "path": config.vocab.path or ""}})
   summary = {"objective": pcfg.objective, **info, "final": out["metrics"]}
   if dev:
     summary["dev"] = dev_eval(params, dev)

@@ -146,3 +146,33 @@ def test_multi_task_prm_routes_by_record_task(records, tmp_path):
   assert even.shape == odd.shape == (2,)
   with pytest.raises(KeyError, match="not 'math'"):
     scorer_from_dir(str(tmp_path / "run" / "prm_model"), task="math")
+
+
+def test_saved_prm_scores_with_the_vocabulary_it_was_trained_on(tmp_path):
+  import flax.linen as nn
+  import jax
+  import jax.numpy as jnp
+  import seqio
+  from tokenizers import Tokenizer, models, pre_tokenizers
+  from mode_jax.data.vocab import HFTokenizerVocabulary
+  from mode_jax.model import ModelConfig
+  from prm_jax.prm.model import PRMModel
+  from prm_jax.prm.train import save_prm
+  cfg = ModelConfig(vocab_size=16, embed_dim=8, num_layers=1, num_heads=2, num_kv_heads=1,
+                    head_dim=4, mlp_dim=8)
+  params = nn.meta.unbox(PRMModel(cfg).init(jax.random.key(0), jnp.ones((1, 3), jnp.int32))[
+      "params"])
+  tok = Tokenizer(models.WordLevel({f"w{i}": i for i in range(16)}, unk_token="w0"))
+  tok.pre_tokenizer = pre_tokenizers.Whitespace()
+  tok.save(str(tmp_path / "tokenizer.json"))
+  for name, spec in (("hf", {"kind": "hf", "path": str(tmp_path / "tokenizer.json")}),
+                     ("gone", {"kind": "sentencepiece", "path": str(tmp_path / "no.model")}),
+                     ("old", None)):
+    meta = {"template": "{question}\n"} if spec is None else {"template": "{question}\n",
+                                                              "vocab": spec}
+    save_prm(str(tmp_path / name), cfg, params, None, meta)
+  assert isinstance(scorer_from_dir(str(tmp_path / "hf")).vocab, HFTokenizerVocabulary)
+  assert scorer_from_dir(str(tmp_path / "hf")).encode("w3", ["w5 w6"])[0] == [3, 5, 6]
+  with pytest.raises(FileNotFoundError, match="no.model"):
+    scorer_from_dir(str(tmp_path / "gone"))
+  assert isinstance(scorer_from_dir(str(tmp_path / "old")).vocab, seqio.ByteVocabulary)
