@@ -116,7 +116,11 @@ def make_policy(pcfg, questions: list[dict]):
                        "'arithmetic', or JSONL lines with a 'problem' field (Problem.to_json)")
     return SimulatedPolicy([arithmetic.Problem.from_json(q["problem"]) for q in questions],
                            p_error=pcfg.p_error, p_recover=pcfg.p_recover)
-  sampling = dict(temperature=pcfg.temperature, top_p=pcfg.top_p, stop=tuple(pcfg.stop))
+  from prm_jax.policy.base import template_stops
+  # Without stop strings a policy writes past its answer into a made-up next question, and
+  # the grader would read that one's answer: stop at the template's lead-in by default.
+  stop = tuple(pcfg.stop) or template_stops(pcfg.template)
+  sampling = dict(temperature=pcfg.temperature, top_p=pcfg.top_p, stop=stop)
   if pcfg.kind == "jax":
     from prm_jax.policy.jax_policy import load_backend
     backend = load_backend(pcfg.checkpoint, adapter_dir=pcfg.adapter_dir,

@@ -1,9 +1,10 @@
 """Correctness functions `is_correct(solution_text, gold_answer) -> bool` for rollouts.
 
 - "arithmetic": the env's "The answer is N" (`prm_jax.envs.arithmetic.is_correct`).
-- "gsm8k": the number after the last "####" or "answer is" (else the last number of the
-  text); "$", commas, units and trailing periods are ignored and numbers compare by value
-  ("18.00" == "18", "1,000" == "1000").
+- "gsm8k": the number after the FIRST "####" or "answer is" (else the last number of the
+  text): a solution that runs on past its answer ("The answer is 18.\n\nQuestion: ...") is
+  graded on the answer it gave, not on a made-up follow-up's; "$", commas, units and trailing
+  periods are ignored and numbers compare by value ("18.00" == "18", "1,000" == "1000").
 - "math": `math-verify` (HF's LaTeX/sympy equivalence checker) between the gold answer and the
   solution's answer. A gold answer without math delimiters (an unescaped `$`, `\(`, `\[` or
   `\boxed`) is wrapped in `$...$`; an escaped dollar (`\$18.90`, a currency sign) is not a
@@ -38,8 +39,9 @@ def _value(s: str) -> Optional[float]:
 def gsm8k_answer(text: str) -> Optional[float]:
   """The final numeric answer of a GSM8K-style solution, or None."""
   found = _AFTER.findall(text)
-  if not found:
-    found = _ANY.findall(text)
+  if found:
+    return _value(found[0])
+  found = _ANY.findall(text)
   return _value(found[-1]) if found else None
 
 

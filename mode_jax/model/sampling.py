@@ -64,6 +64,8 @@ class SampleOutput:
   logprobs: np.ndarray       # float32 [B, max_new_tokens], 0 after the end
   lengths: np.ndarray        # int32 [B]: generated tokens per row (incl. the EOS/stop token)
   texts: Optional[list[str]] = None   # decoded (and cut at stop strings) when a vocab is given
+  finished: Optional[np.ndarray] = None   # bool [B]: stopped by EOS / a stop token or string
+                                          # (False: cut by max_new_tokens, finish "length")
 
 
 def filter_logits(logits, temperature, top_k, top_p, *, use_top_k: bool, use_top_p: bool):
@@ -280,6 +282,7 @@ class Sampler:
     self.min_batch = max(min_batch, n_rows)
     self.min_prompt, self.min_new = min_prompt, min_new
     self._stop_cache: dict = {}
+    self._stop_host: dict = {}
 
   def _stop_tables(self, stop_strings: Sequence[str], stop_token_ids: Sequence[int]):
     key = (tuple(stop_strings), tuple(stop_token_ids))
@@ -309,6 +312,7 @@ class Sampler:
       arr[i, width - len(s):] = s
     out = jax.device_put((table, arr), self._replicated)
     self._stop_cache[key] = out
+    self._stop_host[key] = (table, [s for s in seqs])
     return out
 
   def generate(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
@@ -369,8 +373,16 @@ class Sampler:
     if self.vocab is not None:
       texts = [_cut(self.vocab.decode([int(t) for t in row[:l]]), stop_strings)
                for row, l in zip(toks, lengths)]
+    # A row finished when it stopped before the limit, or its last token is a stop / EOS
+    # token, or it ends with a multi-token stop sequence.
+    host_table, host_seqs = self._stop_host[(tuple(stop_strings), tuple(stop_token_ids))]
+    finished = np.array([
+        int(l) < max_new_tokens or (int(l) > 0 and bool(host_table[int(row[int(l) - 1])])) or
+        any(int(l) >= len(s) and list(row[int(l) - len(s):int(l)]) == list(s)
+            for s in host_seqs)
+        for row, l in zip(toks, lengths)], bool)
     return SampleOutput(tokens=np.asarray(toks), logprobs=np.asarray(lps),
-                        lengths=np.asarray(lengths), texts=texts)
+                        lengths=np.asarray(lengths), texts=texts, finished=finished)
 
 
 _PIECES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -116,9 +116,11 @@ class Tree:
       self.root_tokens = sum(c.num_tokens for c in comps)
     graded = []
     for c in comps:
+      if not getattr(c, "finished", True):   # cut by the token limit: no answer to grade
+        continue
       ok = bool(self.is_correct(state.text + c.text, self.gold))
       graded.append((tuple(self.splitter(c.text)), c.num_tokens, ok))
-    state.rollouts = len(comps)
+    state.rollouts = len(graded)
     state.correct = sum(g[2] for g in graded)
     state.mc = state.correct / max(1, state.rollouts)
     return graded

@@ -22,6 +22,8 @@ import numpy as np
 class Completion:
   text: str          # the continuation only (not the prompt or prefix)
   num_tokens: int    # generated tokens
+  finished: bool = True   # False: cut by the token limit (finish_reason "length"), so the
+                          # solution is unfinished; the search does not grade it as wrong
 
 
 class Policy(Protocol):
@@ -59,6 +61,14 @@ class TemplatePolicy:
     out = self.backend.complete([self.prompt(q, p) for q, p in requests], n, seed=seed)
     check_shape(out, len(requests), n, type(self.backend).__name__)
     return out
+
+
+def template_stops(template: str) -> tuple:
+  """Stop strings implied by a prompt template: a policy that writes past its answer starts
+  the next example with the template's lead-in ("Question:" -> "\nQuestion:"), so generation
+  stops there. () when the template starts with the question itself."""
+  lead = template.split("{question}", 1)[0].strip()
+  return ("\n" + lead,) if lead else ()
 
 
 def call_seed(seed: int, index: int) -> int:

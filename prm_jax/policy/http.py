@@ -6,7 +6,8 @@ errors, timeouts, 429 and 5xx are retried up to `max_retries` times with exponen
 (backoff * 2^attempt seconds); other 4xx fail at once. A response without a list of `n`
 choices with string `text` raises `PolicyResponseError` naming the field. Tokens per choice:
 the length of `logprobs.tokens` when the server returns it (ask with `logprobs=0`), else the
-response's `usage.completion_tokens` shared out by text length (exact for n = 1).
+response's `usage.completion_tokens` shared out by text length (exact for n = 1). A choice
+with `finish_reason == "length"` is an unfinished solution (`Completion.finished` False).
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class OpenAICompletions:
                                   "'usage.completion_tokens' to count generated tokens")
       chars = [max(1, len(c["text"])) for c in choices]
       counts = [round(total * k / sum(chars)) for k in chars]
-    return [Completion(c["text"], int(k)) for c, k in zip(choices, counts)]
+    return [Completion(c["text"], int(k), finished=c.get("finish_reason") != "length")
+            for c, k in zip(choices, counts)]
 
   def complete(self, prompts: Sequence[str], n: int, *, seed: int) -> list[list[Completion]]:
     def one(i):

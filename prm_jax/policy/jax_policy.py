@@ -39,7 +39,7 @@ class SamplerBackend:
                stop: Optional[Sequence[str]] = None) -> list[list[Completion]]:
     rows = [self.encode(p) for p in prompts for _ in range(n)]
     stop = self.stop if stop is None else tuple(stop)
-    texts, counts = [], []
+    texts, counts, finished = [], [], []
     for c, start in enumerate(range(0, len(rows), self.max_batch)):
       chunk = rows[start:start + self.max_batch]
       out = self.sampler.generate(
@@ -50,7 +50,8 @@ class SamplerBackend:
           task_ids=None if self.task_id is None else [self.task_id] * len(chunk))
       texts += out.texts
       counts += [int(x) for x in out.lengths]
-    comps = [Completion(t, k) for t, k in zip(texts, counts)]
+      finished += [bool(x) for x in out.finished]
+    comps = [Completion(t, k, finished=f) for t, k, f in zip(texts, counts, finished)]
     return [comps[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 

@@ -49,7 +49,8 @@ def make_app(backend, model_name: str = "policy"):
     choices = []
     for i, comps in enumerate(out):
       for j, c in enumerate(comps):
-        ch = {"index": i * req.n + j, "text": c.text, "finish_reason": "stop"}
+        ch = {"index": i * req.n + j, "text": c.text,
+              "finish_reason": "stop" if c.finished else "length"}
         if req.logprobs is not None:
           ch["logprobs"] = {"tokens": [None] * c.num_tokens}
         choices.append(ch)

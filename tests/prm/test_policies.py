@@ -133,3 +133,37 @@ def test_http_4xx_fails_at_once_and_timeouts_and_refused_connections_give_up():
   with pytest.raises(PolicyHTTPError, match="ConnectionError"):
     OpenAICompletions(f"http://127.0.0.1:{port}", "m", max_retries=2, backoff=0.01).complete(
         ["p"], 1, seed=0)
+
+
+def test_finish_reason_length_is_an_unfinished_rollout_end_to_end(backend):
+  """The in-process server reports finish_reason truthfully (the tiny policy's 12-token limit
+  cuts rows that did not stop), the HTTP client reads it back, and the search does not grade
+  an unfinished rollout as wrong."""
+  from prm_jax.omegaprm.tree import Tree
+  from prm_jax.policy.base import Completion, call_seed, template_stops
+  # The HTTP client seeds prompt i with call_seed(seed, i); ask the backend the same way.
+  direct = [backend.complete(["Question: 1+1?\nAnswer:\n"], 4, seed=call_seed(3, i))[0]
+            for i in range(2)]
+  flags = [c.finished for row in direct for c in row]
+  with serve(make_app(backend)) as url:
+    via = OpenAICompletions(url, "policy", max_tokens=12, logprobs=0).complete(
+        ["Question: 1+1?\nAnswer:\n"] * 2, 4, seed=3)
+  assert [c.finished for row in via for c in row] == flags
+  assert not all(flags)                     # 12 tokens without a stop: some are cut
+  assert all(c.finished == (c.num_tokens < 12 or c.text.endswith("\n"))
+             for row in direct for c in row)
+  assert template_stops("Question: {question}\nAnswer:\n") == ("\nQuestion:",)
+  assert template_stops("{question}\n") == ()
+  tree = Tree("q", "7", lambda text, gold: text.endswith("7"), lambda t: [t])
+  state = tree.root
+  graded = tree.estimate(state, [Completion("so 7", 3), Completion("and then so", 12,
+                                                                   finished=False)])
+  assert len(graded) == 1 and state.rollouts == 1 and state.mc == 1.0
+
+
+def test_gsm8k_grades_the_first_final_answer_of_a_runaway_generation():
+  from prm_jax.graders import gsm8k_is_correct
+  runaway = ("She has 3 + 15 = 18 apples. The answer is 18.\n\nQuestion: Tom has 2 cats and "
+             "gets 3 more. How many?\nAnswer: 2 + 3 = 5. The answer is 5.")
+  assert gsm8k_is_correct(runaway, "18") and not gsm8k_is_correct(runaway, "5")
+  assert gsm8k_is_correct("3 + 15 = 18\n#### 18\n\nQuestion: ...\n#### 5", "18")
