@@ -27,7 +27,7 @@ def policy_block(kind="simulated"):
       p_error=0.05, p_recover=0.05,    # simulated
       checkpoint="", adapter_dir="", max_batch=256,       # jax
       url="", model="policy", api_key_env="OPENAI_API_KEY", max_concurrency=8,
-      timeout=120.0, max_retries=4,                        # http
+      timeout=120.0, max_retries=-1, retry_window=600.0,  # http: retry for 10 min (-1: no count cap)
       template="Question: {question}\nAnswer:\n", temperature=1.0, top_p=1.0,
       max_new_tokens=256, stop=()))
 

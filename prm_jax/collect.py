@@ -131,7 +131,8 @@ def make_policy(pcfg, questions: list[dict]):
     backend = OpenAICompletions(pcfg.url, pcfg.model, max_tokens=pcfg.max_new_tokens,
                                 api_key=os.environ.get(pcfg.api_key_env, ""),
                                 max_concurrency=pcfg.max_concurrency, timeout=pcfg.timeout,
-                                max_retries=pcfg.max_retries, **sampling)
+                                max_retries=pcfg.max_retries,
+                                retry_window=pcfg.get("retry_window", 600.0), **sampling)
   else:
     raise ValueError(f"policy.kind={pcfg.kind!r}: expected simulated, jax or http")
   return TemplatePolicy(backend, pcfg.template)

@@ -1,9 +1,13 @@
 """OpenAI-compatible completions client (`POST {base_url}/v1/completions`, the API served by
 vLLM, SGLang, JetStream and `prm_jax.policy.server`), as a `Backend` for `TemplatePolicy`.
 
-One HTTP request per prompt (with `n` samples), at most `max_concurrency` in flight. Connection
-errors, timeouts, 429 and 5xx are retried up to `max_retries` times with exponential backoff
-(backoff * 2^attempt seconds); other 4xx fail at once. A response without a list of `n`
+One HTTP request per prompt (with `n` samples), at most `max_concurrency` in flight. Every
+transport error (refused or dropped connection, a body cut mid-response, timeouts) and HTTP
+408 / 429 / 5xx are retried with capped exponential backoff and jitter
+(min(max_backoff, backoff * 2^attempt) x U[0.5, 1.5) seconds), honouring a `Retry-After`
+header (seconds), for as long as `retry_window` seconds (default 10 minutes: a vLLM restart
+must not end a long collection) and at most `max_retries` retries when that is >= 0; other
+4xx fail at once. A response without a list of `n`
 choices with string `text` raises `PolicyResponseError` naming the field. Tokens per choice:
 the length of `logprobs.tokens` when the server returns it (ask with `logprobs=0`), else the
 response's `usage.completion_tokens` shared out by text length (exact for n = 1). A choice
@@ -13,6 +17,7 @@ with `finish_reason == "length"` is an unfinished solution (`Completion.finished
 from __future__ import annotations
 
 import concurrent.futures as futures
+import random
 import time
 from typing import Optional, Sequence
 
@@ -33,13 +38,17 @@ class OpenAICompletions:
 
   def __init__(self, base_url: str, model: str, *, max_tokens: int = 256,
                temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = (),
-               api_key: str = "", timeout: float = 60.0, max_retries: int = 4,
-               backoff: float = 0.5, max_concurrency: int = 8, logprobs: Optional[int] = None):
-    if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
-      raise ValueError("OpenAICompletions: max_concurrency >= 1, max_retries >= 0, timeout > 0")
+               api_key: str = "", timeout: float = 60.0, max_retries: int = -1,
+               backoff: float = 0.5, max_concurrency: int = 8, logprobs: Optional[int] = None,
+               retry_window: float = 600.0, max_backoff: float = 30.0):
+    if max_concurrency < 1 or timeout <= 0 or retry_window < 0:
+      raise ValueError("OpenAICompletions: max_concurrency >= 1, timeout > 0, retry_window >= 0")
+    self.retry_window, self.max_backoff = retry_window, max_backoff
+    self._jitter = random.Random()
     self.url = base_url.rstrip("/") + "/v1/completions"
     self.model, self.max_tokens, self.temperature, self.top_p = model, max_tokens, temperature, top_p
-    self.stop, self.timeout, self.max_retries, self.backoff = list(stop), timeout, max_retries, backoff
+    self.stop, self.timeout = list(stop), timeout
+    self.max_retries, self.backoff = max_retries, backoff
     self.max_concurrency, self.logprobs = max_concurrency, logprobs
     self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     self.session = requests.Session()
@@ -55,27 +64,42 @@ class OpenAICompletions:
       b["logprobs"] = self.logprobs
     return b
 
+  def _delay(self, attempt: int, retry_after: Optional[str]) -> float:
+    if retry_after is not None:
+      try:
+        return max(0.0, float(retry_after))
+      except ValueError:
+        pass                       # an HTTP date: fall back to the backoff
+    return min(self.max_backoff, self.backoff * 2 ** attempt) * (0.5 + self._jitter.random())
+
   def _post(self, body: dict) -> dict:
-    last = None
-    for attempt in range(self.max_retries + 1):
-      if attempt:
-        time.sleep(self.backoff * 2 ** (attempt - 1))
+    start, last, attempt = time.monotonic(), None, 0
+    while True:
+      retry_after = None
       try:
         r = self.session.post(self.url, json=body, headers=self.headers, timeout=self.timeout)
-      except (requests.ConnectionError, requests.Timeout) as e:
+      except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+              requests.exceptions.ContentDecodingError) as e:
         last = f"{type(e).__name__}: {e}"
-        continue
-      if r.status_code == 429 or r.status_code >= 500:
-        last = f"HTTP {r.status_code}: {r.text[:200]}"
-        continue
-      if r.status_code != 200:
-        raise PolicyHTTPError(f"{self.url}: HTTP {r.status_code}: {r.text[:500]}")
-      try:
-        return r.json()
-      except ValueError:
-        raise PolicyResponseError(f"{self.url}: response is not JSON: {r.text[:200]!r}") from None
-    raise PolicyHTTPError(f"{self.url}: giving up after {self.max_retries + 1} attempts; "
-                          f"last error: {last}")
+      else:
+        if r.status_code in (408, 429) or r.status_code >= 500:
+          last = f"HTTP {r.status_code}: {r.text[:200]}"
+          retry_after = r.headers.get("Retry-After")
+        elif r.status_code != 200:
+          raise PolicyHTTPError(f"{self.url}: HTTP {r.status_code}: {r.text[:500]}")
+        else:
+          try:
+            return r.json()
+          except ValueError:
+            raise PolicyResponseError(
+                f"{self.url}: response is not JSON: {r.text[:200]!r}") from None
+      delay = self._delay(attempt, retry_after)
+      attempt += 1
+      out_of_tries = 0 <= self.max_retries < attempt
+      if out_of_tries or time.monotonic() - start + delay > self.retry_window:
+        raise PolicyHTTPError(f"{self.url}: giving up after {attempt} attempts in "
+                              f"{time.monotonic() - start:.1f} s; last error: {last}")
+      time.sleep(delay)
 
   def parse(self, resp, n: int) -> list[Completion]:
     where = self.url

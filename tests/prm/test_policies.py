@@ -167,3 +167,77 @@ def test_gsm8k_grades_the_first_final_answer_of_a_runaway_generation():
              "gets 3 more. How many?\nAnswer: 2 + 3 = 5. The answer is 5.")
   assert gsm8k_is_correct(runaway, "18") and not gsm8k_is_correct(runaway, "5")
   assert gsm8k_is_correct("3 + 15 = 18\n#### 18\n\nQuestion: ...\n#### 5", "18")
+
+
+def _raw_server(port, script):
+  """A bare HTTP/1.1 server on `port` answering connection i with script[min(i, -1)] (raw
+  bytes; None = close at once), so a body can be cut mid-response."""
+  import socketserver
+  state = {"i": 0}
+
+  class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+      data = b""
+      while b"\r\n\r\n" not in data:
+        chunk = self.request.recv(65536)
+        if not chunk:
+          return
+        data += chunk
+      head, _, body = data.partition(b"\r\n\r\n")
+      length = int([ln.split(b":")[1] for ln in head.split(b"\r\n")
+                    if ln.lower().startswith(b"content-length")][0])
+      while len(body) < length:
+        body += self.request.recv(65536)
+      reply = script[min(state["i"], len(script) - 1)]
+      state["i"] += 1
+      if reply is not None:
+        self.request.sendall(reply)
+
+  socketserver.TCPServer.allow_reuse_address = True
+  server = socketserver.TCPServer(("127.0.0.1", port), Handler)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  return server, state
+
+
+def _http(status, body=b"", headers=()):
+  head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", "Connection: close",
+          "Content-Type: application/json", *headers]
+  return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def test_http_survives_drops_408_retry_after_and_a_server_that_comes_back():
+  import json as _json
+  good = _json.dumps({"choices": [{"index": 0, "text": "ok"}],
+                      "usage": {"completion_tokens": 2}}).encode()
+  cut = _http("200 OK", good)[:-10]                      # Content-Length says more: cut body
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  url = f"http://127.0.0.1:{port}"
+  client = OpenAICompletions(url, "m", backoff=0.05, max_backoff=0.2, retry_window=30)
+  box = {}
+
+  def late_start():                                       # down for 1.5 s, then up
+    time.sleep(1.5)
+    box["server"] = _raw_server(port, [cut, None, _http("408 Request Timeout"),
+                                       _http("503 Service Unavailable", b"busy",
+                                             ["Retry-After: 1"]),
+                                       _http("200 OK", good)])
+  threading.Thread(target=late_start, daemon=True).start()
+  t0 = time.time()
+  out = client.complete(["p"], 1, seed=0)
+  server, state = box["server"]
+  server.shutdown()
+  assert [c.text for c in out[0]] == ["ok"] and state["i"] == 5
+  assert time.time() - t0 >= 2.5                          # 1.5 s down + Retry-After 1 s
+  # The window bounds the wait when the server never answers well.
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  server, _ = _raw_server(port, [_http("503 Service Unavailable", b"x")])
+  t0 = time.time()
+  with pytest.raises(PolicyHTTPError, match="giving up after .* HTTP 503"):
+    OpenAICompletions(f"http://127.0.0.1:{port}", "m", backoff=0.05, max_backoff=0.1,
+                      retry_window=1.0).complete(["p"], 1, seed=0)
+  server.shutdown()
+  assert time.time() - t0 < 5
