@@ -162,18 +162,13 @@ def test_bad_gguf_files_name_the_file_and_tensor(tmp_path):
   with pytest.raises(gguf_io.GGUFError, match="unsupported architecture 'mamba'"):
     gguf_io.config_from_gguf(dict(meta, **{"general.architecture": "mamba"}), [], "x.gguf")
   stray = {"blk.0.mystery.weight": np.ones(4, np.float32)}
-  write_gguf(model, arch, tmp_path / "a.gguf", drop=("model.layers.1.mlp.up_proj.weight",),
-             extra=stray)
-  with pytest.raises(gguf_io.GGUFError, match="a.gguf: tensor for "
-                                              "'model.layers.1.mlp.up_proj.weight'"):
-    gguf_io.load_gguf(str(tmp_path / "a.gguf"))
-  write_gguf(model, arch, tmp_path / "b.gguf", extra=stray)
-  with pytest.raises(gguf_io.GGUFError, match="b.gguf: unexpected tensors for qwen3: "
-                                              "'blk.0.mystery"):
-    gguf_io.load_gguf(str(tmp_path / "b.gguf"))
-  wrong = {"blk.0.attn_q_norm.weight": np.ones(7, np.float32)}
-  write_gguf(model, arch, tmp_path / "c.gguf", drop=("model.layers.0.self_attn.q_norm.weight",),
-             extra=wrong)
-  with pytest.raises(gguf_io.GGUFError, match="c.gguf: tensor 'blk.0.attn_q_norm.weight' has "
-                                              "shape"):
-    gguf_io.load_gguf(str(tmp_path / "c.gguf"))
+  cases = [("a", ("model.layers.1.mlp.up_proj.weight",), stray,
+            "a.gguf: tensor for 'model.layers.1.mlp.up_proj.weight'"),
+           ("b", (), stray, "b.gguf: unexpected tensors for qwen3: 'blk.0.mystery"),
+           ("c", ("model.layers.0.self_attn.q_norm.weight",),
+            {"blk.0.attn_q_norm.weight": np.ones(7, np.float32)},
+            "c.gguf: tensor 'blk.0.attn_q_norm.weight' has shape")]
+  for name, drop, extra, message in cases:     # missing, unexpected, misshapen tensor
+    write_gguf(model, arch, tmp_path / f"{name}.gguf", drop=drop, extra=extra)
+    with pytest.raises(gguf_io.GGUFError, match=message):
+      gguf_io.load_gguf(str(tmp_path / f"{name}.gguf"))
