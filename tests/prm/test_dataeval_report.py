@@ -12,6 +12,9 @@ from prm_jax import collect
 from prm_jax.dataeval import embed, report, sources
 from prm_jax.envs import arithmetic
 
+# One worker: the module's tests share an expensive module-scoped fixture.
+pytestmark = pytest.mark.xdist_group("dataeval_report")
+
 SNI_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "sni")
 
 

@@ -10,6 +10,9 @@ from configs import omegaprm_arith, policy_arith
 from prm_jax import collect
 from prm_jax.policy import sft
 
+# One worker: the module's tests share an expensive module-scoped fixture.
+pytestmark = pytest.mark.xdist_group("policy_sft")
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
