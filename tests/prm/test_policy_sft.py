@@ -11,7 +11,7 @@ from prm_jax import collect
 from prm_jax.policy import sft
 
 # One worker: the module's tests share an expensive module-scoped fixture.
-pytestmark = pytest.mark.xdist_group("policy_sft")
+pytestmark = pytest.mark.xdist_group(name="policy_sft")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from prm_jax.policy.sft import POLICY_ARITH
 from prm_jax.prm.train import load_prm, prm_train, scorer_from_dir
 
 # One worker: the module's tests share an expensive module-scoped fixture.
-pytestmark = pytest.mark.xdist_group("prm_train")
+pytestmark = pytest.mark.xdist_group(name="prm_train")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
