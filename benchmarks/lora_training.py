@@ -27,12 +27,7 @@ import time
 
 import numpy as np
 
-_TEXT = ("The history of science is the study of the development of science and scientific "
-         "knowledge, including both the natural and social sciences. Science is a body of "
-         "empirical, theoretical, and practical knowledge about the natural world, produced by "
-         "scientists who emphasize the observation, explanation, and prediction of real-world "
-         "phenomena. ")
-
+from benchmarks.sampling import ENGLISH as _TEXT
 
 def _batch(vocab, bos, args):
   text = list(vocab.encode(_TEXT * 40))

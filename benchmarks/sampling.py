@@ -30,11 +30,12 @@ import time
 import numpy as np
 
 
-_TEXT = ("The history of science is the study of the development of science and scientific "
-         "knowledge, including both the natural and social sciences. Science is a body of "
-         "empirical, theoretical, and practical knowledge about the natural world, produced by "
-         "scientists who emphasize the observation, explanation, and prediction of real-world "
-         "phenomena. ")
+# Prompt text of the real-model runs (also used by benchmarks.lora_training).
+ENGLISH = ("The history of science is the study of the development of science and scientific "
+           "knowledge, including both the natural and social sciences. Science is a body of "
+           "empirical, theoretical, and practical knowledge about the natural world, produced "
+           "by scientists who emphasize the observation, explanation, and prediction of "
+           "real-world phenomena. ")
 
 
 def _hf_model(args):
@@ -76,7 +77,7 @@ def main(argv=None):
     cfg, params, vocab = pretrained.load(args.model)
     hf = AutoModelForCausalLM.from_pretrained(pretrained.hf_dir(args.model),
                                               dtype=torch.float32).eval()
-    text = list(vocab.encode(_TEXT * 8))
+    text = list(vocab.encode(ENGLISH * 8))
     starts = rs.randint(0, len(text) - args.prompt_len, args.batch)
     prompts = np.array([[cfg.bos_id] + text[s:s + args.prompt_len - 1] for s in starts])
     args.vocab, args.hidden, args.intermediate = cfg.vocab_size, cfg.embed_dim, cfg.mlp_dim
