@@ -24,7 +24,7 @@ def data_block(kind, inputs_len, targets_len, loss_on_targets_only=True, **kw):
   """`config.data`: the data kind (see `mode_jax.resolve`), lengths and the kind's settings."""
   d = dict(kind=kind, seed=0, num_train=2000, num_eval=100, inputs_len=inputs_len,
            targets_len=targets_len, loss_on_targets_only=loss_on_targets_only, bos_id=-1,
-           mix_maximum=0, mix_temperature=1.0, sni_dir="", protocol="within_task", num_pos=2,
+           mix_maximum=0, mix_temperature=1.0, suite="bytes", sni_dir="", protocol="within_task", num_pos=2,
            only_tasks=())
   _update(d, kw, "data")
   return ml_collections.ConfigDict(d)

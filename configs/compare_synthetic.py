@@ -1,9 +1,10 @@
-"""The paper's comparison in miniature on the synthetic suite (CPU-sized):
+"""The comparison runner on the tiny byte-level base and the byte suite (tests, plumbing):
 
     python -m mode_jax.experiments.compare --config=configs/compare_synthetic.py --workdir=runs/cmp
 
-Same base (pretrained in the workdir as in `make run`), mixture, steps and seed for every
-method; budgets matched to MoDE 4x8 on q, k, v, o (methods with rank 0 get the closest rank).
+Same base (pretrained in the workdir as in configs/mode_synthetic.py), mixture, steps and
+learning rate for every method; budgets matched to MoDE 4x8 (methods with rank 0 get the
+closest rank). The real study is configs/compare_gemma3.py.
 """
 
 import ml_collections
@@ -26,5 +27,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
           dict(label="", method="molora_sd", experts=4, rank=0, block=0),
           dict(label="", method="mode", experts=4, rank=8, block=1),
       ),
-      per_task_lora_rank=8))
+      seeds=(0,), budget_tolerance=0.10, per_task_lora=True,
+      primary=("MoDE 4x8x1", "LoRA 36"), primary_metric="rougeL"))
   return c

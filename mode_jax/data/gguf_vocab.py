@@ -11,6 +11,9 @@ normaliser, `add_dummy_prefix` from `tokenizer.ggml.add_space_prefix`, whitespac
   matches user-defined pieces after escaping, so they are respelled as "\u2581\u2581" (the same
   repair transformers' GGUF converter makes).
 - The unknown piece is typed control in Gemma files; SentencePiece needs it typed unknown.
+- The special pieces are named in the trainer spec (`eos_piece` = "<eos>" ...): SentencePiece
+  looks its bos/eos/pad ids up by piece string, so without them `eos_id` was -1 and fine-tuning
+  targets got no EOS (a model that never learns to stop).
 
 Tested: the same ids as transformers' own GGUF tokenizer conversion on code, unicode, emoji and
 runs of spaces / newlines. One deliberate difference: control-token text in the input ("<eos>")
@@ -29,6 +32,7 @@ import os
 from mode_jax.atomic_io import atomic_file
 
 _USER_DEFINED, _UNKNOWN, _BYTE = 4, 2, 6
+_PROTO_VERSION = 2   # part of the cached file's name: bump when build_proto changes
 
 
 def cache_dir() -> str:
@@ -69,6 +73,11 @@ def build_proto(meta: dict, where: str) -> bytes:
     key = "unknown" if name == "unk" else "padding" if name == "pad" else name
     v = meta.get(f"tokenizer.ggml.{key}_token_id")
     setattr(t, f"{name}_id", -1 if v is None else int(v))
+    if v is not None and 0 <= int(v) < len(tokens):
+      # SentencePiece resolves bos_id() / eos_id() / pad_id() through these piece strings
+      # (defaults "<s>", "</s>", "<pad>"), not through the ids: without them Gemma's "<eos>"
+      # is not found, eos_id() is -1 and seqio appends no EOS to targets.
+      setattr(t, f"{name}_piece", str(tokens[int(v)]))
   n = m.normalizer_spec
   n.name = "identity"
   n.add_dummy_prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", True))
@@ -91,7 +100,7 @@ def sentencepiece_model(path: str) -> str:
   `cache_dir()`, atomically, keyed by the file's path, size and mtime)."""
   from mode_jax.model.gguf_io import metadata, open_reader
   out = os.path.join(cache_dir(), "vocab", f"{os.path.basename(path)}.{_fingerprint(path)}"
-                     ".model")
+                     f".v{_PROTO_VERSION}.model")
   if not os.path.exists(out):
     proto = build_proto(metadata(open_reader(path)), path)
     with atomic_file(out, "wb") as f:

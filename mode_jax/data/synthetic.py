@@ -185,10 +185,26 @@ TASK_NAMES = tuple(t.name for t in TASKS)
 _BY_NAME = {t.name: t for t in TASKS}
 
 
-def get_task(name: str) -> SyntheticTask:
-  if name not in _BY_NAME:
-    raise KeyError(f"unknown synthetic task {name!r}; known: {', '.join(TASK_NAMES)}")
-  return _BY_NAME[name]
+SUITES = ("bytes", "words")   # "words": `data.synthetic_words` (for pretrained subword models)
+
+
+def suite_tasks(suite: str = "bytes") -> tuple[SyntheticTask, ...]:
+  """The tasks of a suite: "bytes" (this module: character-level, for the tiny byte model) or
+  "words" (`data.synthetic_words`: word-level, for a pretrained subword model)."""
+  if suite == "bytes":
+    return TASKS
+  if suite == "words":
+    from mode_jax.data.synthetic_words import WORD_TASKS   # that module builds on this one
+    return WORD_TASKS
+  raise ValueError(f"unknown synthetic suite {suite!r}; known: {', '.join(SUITES)}")
+
+
+def get_task(name: str, suite: str = "bytes") -> SyntheticTask:
+  by_name = _BY_NAME if suite == "bytes" else {t.name: t for t in suite_tasks(suite)}
+  if name not in by_name:
+    raise KeyError(f"unknown synthetic task {name!r} in suite {suite!r}; known: "
+                   f"{', '.join(by_name)}")
+  return by_name[name]
 
 
 def stable_bucket(*parts: str, buckets: int = 100) -> int:
@@ -202,11 +218,12 @@ def in_eval_split(task: str, text: str, eval_percent: int = 10) -> bool:
 
 
 def examples(name: str, split: str, n: int, seed: int = 0,
-             eval_percent: int = 10) -> list[Example]:
-  """`n` examples of task `name` for split "train" or "validation" (disjoint inputs)."""
+             eval_percent: int = 10, suite: str = "bytes") -> list[Example]:
+  """`n` examples of task `name` of `suite` for split "train" or "validation" (disjoint
+  inputs)."""
   if split not in ("train", "validation"):
     raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
-  task = get_task(name)
+  task = get_task(name, suite)
   want_eval = split == "validation"
   out, seen, i = [], set(), 0
   rng = random.Random(f"{seed}/{name}")

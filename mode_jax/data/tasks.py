@@ -122,22 +122,37 @@ def register_function_task(name: str, dataset_fn: Callable, num_examples: dict,
 
 def make_synthetic_tasks(vocab, table: Optional[TaskIdTable] = None, *, seed: int = 0,
                          num_train: int = 2000, num_eval: int = 100,
-                         names: Sequence[str] = synthetic.TASK_NAMES,
-                         with_definition: bool = True, prefix: str = "syn_") -> list[str]:
-  """One seqio Task per synthetic generator ("syn_<name>"), SNI-style prompts
-  "Definition: ...\n\nInput: ...\nOutput: " (no positive examples). Returns the task names (register `table` first, or ids
-  follow `names` order)."""
+                         names: Optional[Sequence[str]] = None,
+                         with_definition: bool = True, prefix: Optional[str] = None,
+                         suite: str = "bytes", num_shots: int = 0) -> list[str]:
+  """One seqio Task per synthetic generator of `suite` ("bytes": "syn_<name>", "words":
+  "words_<name>", or `prefix` + name). Prompts: the byte suite's "Definition: ...\n\nInput:
+  ...\nOutput: "; the word suite (or any `num_shots` > 0) uses Tk-Instruct's "def + k pos"
+  text (`sni.prompt`) with `num_shots` positive examples, fixed per task and drawn from the
+  train split with another seed (a few-shot prompt for evaluating a base model). Returns the
+  task names (register `table` first, or ids follow `names` order)."""
+  if prefix is None:
+    prefix = {"bytes": "syn_", "words": "words_"}.get(suite, suite + "_")
+    prefix = prefix if not num_shots else f"{prefix[:-1]}{num_shots}shot_"
   out = []
-  for i, name in enumerate(names):
-    task = synthetic.get_task(name)
+  for i, name in enumerate(names or [t.name for t in synthetic.suite_tasks(suite)]):
+    task = synthetic.get_task(name, suite)
+    shots = [(e["input"], e["output"]) for e in synthetic.examples(
+        name, "train", num_shots, seed=seed + 7919, suite=suite)] if num_shots else []
+    as_sni = {"definition": task.definition, "positive": shots}
     rows = {}
     for split, n in (("train", num_train), ("validation", num_eval)):
-      exs = synthetic.examples(name, split, n, seed=seed)
-      head = f"Definition: {task.definition}\n\n" if with_definition else ""
-      rows[split] = metrics.reference_rows((f"{head}Input: {e['input']}\nOutput: ", [e["output"]]) for e in exs)
+      exs = synthetic.examples(name, split, n, seed=seed, suite=suite)
+      if suite == "bytes" and not num_shots:
+        head = f"Definition: {task.definition}\n\n" if with_definition else ""
+        pairs = ((f"{head}Input: {e['input']}\nOutput: ", [e["output"]]) for e in exs)
+      else:
+        pairs = ((sni.prompt(as_sni, e["input"], num_pos=num_shots), [e["output"]])
+                 for e in exs)
+      rows[split] = metrics.reference_rows(pairs)
     tname = prefix + name
     out.append(register_rows(tname, rows, vocab, table[tname] if table else i,
-                         [metrics.rouge_em_metrics]))
+                             [metrics.rouge_em_metrics]))
   return out
 
 

@@ -1,12 +1,20 @@
-"""The MoDE paper's comparison in miniature: LoRA, MoLoRA, MoLoRA-SD and MoDE at matched added
-parameter budgets, plus one LoRA per task, all from the same base, mixture, steps and seed.
+"""The MoDE paper's comparison as a seeded study: LoRA, MoLoRA, MoLoRA-SD and MoDE at matched
+added-parameter budgets, plus one LoRA per task at the same total budget, all from the same
+base, mixture, steps and learning rate, each over `compare.seeds`.
 
-    python -m mode_jax.experiments.compare --config=configs/compare_synthetic.py --workdir=DIR
+    python -m mode_jax.experiments.compare --config=configs/compare_gemma3.py --workdir=DIR
 
-Writes `results.json` and `results.md` (per-task ROUGE-L / exact match per method, the mean,
-% added params, task-level win rates of MoDE with a sign test) and two PNGs: per-task scores, and
-MoDE's mean routing weight per task and expert. Methods with `rank: 0` in the config get the
-rank whose added parameters come closest to the reference method's.
+Every (method, seed) is one run in `DIR/runs/<method>/seed<k>/` whose `result.json` (per-task
+ROUGE-L / exact match, added parameters, seconds, routing usage) is written atomically when it
+finishes; a run interrupted midway resumes from its training checkpoint. The same command
+therefore continues a study across sessions, and `--only_report` rebuilds the tables from the
+finished runs. Writes `results.json` / `results.md` (means with 95% t-intervals over seeds,
+per-task tables, the primary paired comparison fixed in `compare.primary`, task-level win rates
+with a sign test), `per_task_scores.png` and, for routed methods, `routing_<method>.png`
+(per-task expert usage of the most task-specific block, and the task specificity of every
+block). Methods with `rank: 0` in the config get the rank whose added parameters come closest
+to the reference method's; a method further than `compare.budget_tolerance` from it is an
+error.
 """
 
 from __future__ import annotations
@@ -22,13 +30,19 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from mode_jax.adapters import AdapterConfig, count_params
-from mode_jax.atomic_io import atomic_file, write_json_atomic
-from mode_jax.data import metrics, tasks
+from mode_jax.atomic_io import atomic_file, read_json, write_json_atomic
+from mode_jax.data import tasks
+from mode_jax.experiments import study_plots, study_stats
+from mode_jax.experiments.study_stats import slug
+from mode_jax.model import Transformer, hf_io
 from mode_jax.train import evaluate, jobs
+from mode_jax.train.step import forward
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/compare_synthetic.py",
                                           "Comparison config.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", "runs/compare", "Output directory.")
+_ONLY_REPORT = flags.DEFINE_bool("only_report", False,
+                                 "Only rebuild the report from the finished runs.")
 
 
 def matched(model_cfg, entry: dict, targets, budget: int) -> AdapterConfig:
@@ -43,146 +57,266 @@ def matched(model_cfg, entry: dict, targets, budget: int) -> AdapterConfig:
   return AdapterConfig(**dict(e, rank=best))
 
 
-def routing_by_task(out, config) -> np.ndarray:
-  """[tasks, experts]: MoDE's routing weight averaged over tokens, blocks, layers, projections,
-  on each task's eval examples."""
-  model, params = out["model"], evaluate.full_params(out["state"].params, out["frozen"], False)
+def plan(config, model_cfg) -> tuple[int, list[dict]]:
+  """(reference budget, [{"label", "acfg", "added_params"}]) of the configured methods."""
+  targets = tuple(config.compare.targets)
+  budget = count_params(model_cfg, matched(model_cfg, dict(config.compare.reference),
+                                           targets, 0))
+  out = []
+  for entry in config.compare.methods:
+    acfg = matched(model_cfg, dict(entry), targets, budget)
+    n = count_params(model_cfg, acfg)
+    if abs(n / budget - 1) > config.compare.budget_tolerance:
+      raise ValueError(f"config.compare.methods: {acfg.describe()} adds {n:,} parameters, "
+                       f"{100 * (n / budget - 1):+.1f}% from the reference's {budget:,} (over "
+                       f"budget_tolerance={config.compare.budget_tolerance})")
+    out.append({"label": entry.get("label") or acfg.describe(), "acfg": acfg,
+                "added_params": n})
+  return budget, out
+
+
+def per_task_rank(config, model_cfg, n_tasks: int, budget: int) -> int:
+  """The LoRA rank whose `n_tasks` copies come closest to the reference budget."""
+  targets = tuple(config.compare.targets)
+  return min(range(1, 257), key=lambda r: abs(n_tasks * count_params(
+      model_cfg, AdapterConfig("lora", rank=r, targets=targets)) - budget))
+
+
+def routing_usage(out, config) -> np.ndarray:
+  """[tasks, blocks, experts]: each task's mean routing weight per routed block (layer x
+  projection x rank block) and expert, over one packed validation batch of that task (real
+  tokens; only the rows' tail padding is not masked)."""
+  model = Transformer(out["model_cfg"], adapter=out["acfg"])
+  params = evaluate.full_params(out["state"].params, out["frozen"], False)
   lengths = {"inputs": config.data.inputs_len, "targets": config.data.targets_len}
+  bos = config.data.bos_id if config.data.bos_id >= 0 else None
+  run = jax.jit(lambda p, b: forward(model, p, b, mutable=("routing",), head=False)[1])
   rows = []
   for name in out["evals"]:
-    batch = next(tasks.get_dataset(name, "validation", lengths, batch_size=8, shuffle=False,
-                                   pack=False, num_epochs=None).as_numpy_iterator())
-    _, state = model.apply({"params": params}, jnp.asarray(batch["decoder_input_tokens"]),
-                           task_ids=jnp.asarray(batch["decoder_task_ids"]),
-                           mutable=["routing"])
-    ws = [np.asarray(v[0]).reshape(-1, np.asarray(v[0]).shape[-1])
-          for p, v in jax.tree_util.tree_flatten_with_path(
-              state["routing"], is_leaf=lambda x: isinstance(x, tuple))[0]
+    batch = next(tasks.get_dataset(name, "validation", lengths, batch_size=4, shuffle=False,
+                                   pack=True, num_epochs=None, bos_id=bos).as_numpy_iterator())
+    state = run(params, {k: jnp.asarray(v) for k, v in batch.items()})
+    ws = [np.asarray(v[0]) for p, v in jax.tree_util.tree_flatten_with_path(
+        state["routing"], is_leaf=lambda x: isinstance(x, tuple))[0]
           if "expert_weight" in jax.tree_util.keystr(p)]
-    rows.append(np.mean(np.concatenate(ws), axis=0))
+    rows.append(np.concatenate([w.reshape(-1, w.shape[-1]) for w in ws]))
   return np.stack(rows)
 
 
-def plots(workdir: str, results: dict, routing, task_names):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  labels = list(results)
-  short = [t.replace("syn_", "") for t in task_names]
-  fig, ax = plt.subplots(figsize=(12, 4.5))
-  width = 0.8 / len(labels)
-  for i, lab in enumerate(labels):
-    ax.bar(np.arange(len(task_names)) + i * width,
-           [results[lab]["scores"][t]["rougeL"] for t in task_names], width, label=lab)
-  ax.set_xticks(np.arange(len(task_names)) + 0.4 - width / 2, short, rotation=45, ha="right")
-  ax.set_ylabel("ROUGE-L")
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "per_task_scores.png"), dpi=120)
-  if routing is not None:
-    fig, ax = plt.subplots(figsize=(5, 6))
-    im = ax.imshow(routing, aspect="auto", cmap="viridis")
-    ax.set_yticks(range(len(short)), short)
-    ax.set_xlabel("expert")
-    ax.set_title("MoDE mean routing weight")
-    fig.colorbar(im)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "mode_routing.png"), dpi=120)
+def _sub(config, acfg, seed: int) -> ml_collections.ConfigDict:
+  sub = ml_collections.ConfigDict(config.to_dict())
+  sub.adapter = acfg.to_dict()
+  sub.seed, sub.train.seed = seed, seed
+  return sub
 
 
-def run_compare(config, workdir: str) -> dict:
+def run_method(config, workdir, m: dict, seed: int, model_cfg, base) -> dict:
+  """One (method, seed) run, or its stored result."""
+  rdir = os.path.join(workdir, "runs", slug(m["label"]), f"seed{seed}")
+  path = os.path.join(rdir, "result.json")
+  if os.path.exists(path):
+    return read_json(path)
+  print(f"== {m['label']} seed {seed}: {m['added_params']:,} added params", flush=True)
+  sub = _sub(config, m["acfg"], seed)
+  out = jobs.run_training(sub, os.path.join(rdir, "train"), model_cfg=model_cfg,
+                          base_params=base)
+  res = jobs.score(out, sub, rdir, "eval", label=f"eval {m['label']} seed {seed}")
+  result = {"label": m["label"], "seed": seed, "scores": res["scores"],
+            "added_params": m["added_params"], "added_pct": out["report"]["added_pct"],
+            "train_seconds": out["train_seconds"],
+            "routing": (routing_usage(out, sub).tolist() if m["acfg"].routed else None)}
+  write_json_atomic(path, result)
+  return result
+
+
+def run_per_task(config, workdir, seed: int, rank: int, task_names, model_cfg, base) -> dict:
+  """One LoRA of `rank` per task, each on its task alone for steps / n_tasks steps."""
+  pdir = os.path.join(workdir, "runs", "per_task_lora", f"seed{seed}")
+  path = os.path.join(pdir, "result.json")
+  if os.path.exists(path):
+    return read_json(path)
+  acfg = AdapterConfig("lora", rank=rank, targets=tuple(config.compare.targets))
+  steps = max(config.train.steps // len(task_names), 1)
+  scores, seconds = {}, 0.0
+  for name in task_names:
+    tpath = os.path.join(pdir, slug(name), "result.json")
+    if not os.path.exists(tpath):
+      sub = _sub(config, acfg, seed)
+      sub.data.only_tasks, sub.train.steps = (name,), steps
+      print(f"== LoRA {rank} on {name} alone, seed {seed} ({steps} steps)", flush=True)
+      out = jobs.run_training(sub, os.path.join(pdir, slug(name), "train"),
+                              model_cfg=model_cfg, base_params=base)
+      res = jobs.score(out, sub, os.path.join(pdir, slug(name)), "eval")
+      write_json_atomic(tpath, {"scores": res["scores"], "train_seconds": out["train_seconds"]})
+    r = read_json(tpath)
+    scores.update(r["scores"])
+    seconds += r["train_seconds"]
+  result = {"label": f"LoRA {rank} per task", "seed": seed, "scores": scores,
+            "added_params": len(task_names) * count_params(model_cfg, acfg),
+            "added_pct": None, "train_seconds": seconds, "routing": None,
+            "steps_each": steps}
+  write_json_atomic(path, result)
+  return result
+
+
+def base_scores(config, workdir, model_cfg, base) -> dict:
+  """The base model's per-task scores (few-shot prompted when eval.base_shots > 0), once."""
+  path = os.path.join(workdir, "base_eval.json")
+  if os.path.exists(path):
+    return read_json(path)
+  from mode_jax.data.vocab import make_vocab
+  vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
+  _, evals, table = jobs.build_data(config.data, vocab, workdir)
+  out = {"model_cfg": model_cfg, "vocab": vocab, "evals": evals, "table": table, "acfg": None}
+  shots = config.eval.get("base_shots", 0)
+  names, stable = jobs.base_eval_tasks(config, vocab)
+  res = jobs.score(out, config, workdir, "eval_base", params=base, acfg=None, evals=names,
+                   table=stable, label=f"eval base ({shots}-shot)")
+  scores = jobs._zero_shot_names(res["scores"], shots)
+  write_json_atomic(path, {"shots": shots, "scores": scores})
+  return {"shots": shots, "scores": scores}
+
+
+def run_compare(config, workdir: str, only_report: bool = False) -> dict:
   t0 = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
+  config = jobs.with_pretrained(config)
+  shapes = (hf_io.read_config(config.checkpoint.hf_path) if config.checkpoint.hf_path
+            else jobs.model_config(config.model))
+  budget, methods = plan(config, shapes)        # before any training: a bad plan fails fast
   model_cfg, base = jobs.ensure_base(config, workdir)
-  targets = tuple(config.compare.targets)
-  ref = matched(model_cfg, dict(config.compare.reference), targets, 0)
-  budget = count_params(model_cfg, ref)
-  results, routing, base_scores = {}, None, None
-  for entry in config.compare.methods:
-    acfg = matched(model_cfg, dict(entry), targets, budget)
-    label = entry["label"] if entry.get("label") else acfg.describe()
-    sub = ml_collections.ConfigDict(config.to_dict())
-    sub.adapter = acfg.to_dict()
-    print(f"== {label}: {count_params(model_cfg, acfg):,} added params")
-    wd = os.path.join(workdir, label.replace(" ", "_"))
-    out = jobs.run_training(sub, wd, model_cfg=model_cfg, base_params=base)
-    res = jobs.score(out, sub, wd, "eval")
-    if base_scores is None:
-      base_scores = jobs.score(out, sub, workdir, "eval_base", params=base, acfg=None)["scores"]
-    results[label] = {"scores": res["scores"], "added_params": count_params(model_cfg, acfg),
-                      "added_pct": out["report"]["added_pct"],
-                      "train_seconds": out["train_seconds"]}
-    if acfg.method == "mode" and routing is None:
-      routing = routing_by_task(out, sub)
-  task_names = sorted(base_scores)
-  if config.compare.per_task_lora_rank:
-    per_task = {}
-    steps = max(config.train.steps // len(task_names), 1)
-    for name in task_names:
-      sub = ml_collections.ConfigDict(config.to_dict())
-      sub.adapter = AdapterConfig("lora", rank=config.compare.per_task_lora_rank,
-                                  targets=targets).to_dict()
-      sub.data.only_tasks = (name,)
-      sub.train.steps = steps
-      wd = os.path.join(workdir, "per_task_lora", name)
-      out = jobs.run_training(sub, wd, model_cfg=model_cfg, base_params=base)
-      per_task.update(jobs.score(out, sub, wd, "eval")["scores"])
-    label = f"LoRA {config.compare.per_task_lora_rank} per task ({steps} steps each)"
-    results[label] = {"scores": per_task, "added_params": len(task_names) * count_params(
-        model_cfg, AdapterConfig("lora", rank=config.compare.per_task_lora_rank,
-                                 targets=targets)), "added_pct": None, "train_seconds": None}
-  mode_label = next((lab for lab in results if lab.startswith("MoDE")), None)
-  mean = lambda s, k: float(np.mean([s[t][k] for t in task_names]))
-  summary = {lab: {"rougeL": mean(r["scores"], "rougeL"),
-                   "exact_match": mean(r["scores"], "exact_match"),
-                   "added_params": r["added_params"], "added_pct": r["added_pct"]}
-             for lab, r in results.items()}
-  wins = {}
-  if mode_label:
-    a = {t: results[mode_label]["scores"][t]["rougeL"] for t in task_names}
-    for lab, r in results.items():
-      if lab != mode_label:
-        wins[lab] = metrics.win_rates(a, {t: r["scores"][t]["rougeL"] for t in task_names})
-  out = {"base": {"rougeL": mean(base_scores, "rougeL"),
-                  "exact_match": mean(base_scores, "exact_match")},
-         "summary": summary, "win_rates_of": mode_label, "win_rates": wins,
-         "per_task": {lab: r["scores"] for lab, r in results.items()},
-         "routing": None if routing is None else routing.tolist(),
-         "seed": config.train.seed, "steps": config.train.steps,
-         "seconds": time.perf_counter() - t0}
+  seeds = tuple(config.compare.seeds)
+  runs: dict[str, dict[int, dict]] = {}
+  base_res = None if only_report else base_scores(config, workdir, model_cfg, base)
+  for seed in seeds:            # seed-major: a study cut short has every method at low seeds
+    for m in methods:
+      if only_report:
+        p = os.path.join(workdir, "runs", slug(m["label"]), f"seed{seed}", "result.json")
+        if os.path.exists(p):
+          runs.setdefault(m["label"], {})[seed] = read_json(p)
+        continue
+      runs.setdefault(m["label"], {})[seed] = run_method(config, workdir, m, seed, model_cfg,
+                                                         base)
+    if config.compare.per_task_lora and not only_report:
+      task_names = sorted(next(iter(runs.values()))[seed]["scores"])
+      rank = per_task_rank(config, model_cfg, len(task_names), budget)
+      r = run_per_task(config, workdir, seed, rank, task_names, model_cfg, base)
+      runs.setdefault(r["label"], {})[seed] = r
+  if only_report:
+    for p in sorted(_glob(workdir, "per_task_lora")):
+      r = read_json(p)
+      runs.setdefault(r["label"], {})[r["seed"]] = r
+    path = os.path.join(workdir, "base_eval.json")
+    base_res = read_json(path) if os.path.exists(path) else None
+  out = report(config, runs, base_res, budget, time.perf_counter() - t0)
   write_json_atomic(os.path.join(workdir, "results.json"), out)
-  md = render(out, task_names)
+  md = render(out)
   with atomic_file(os.path.join(workdir, "results.md")) as f:
     f.write(md)
-  plots(workdir, results, routing, task_names)
+  study_plots.plots(workdir, out)
   print(md)
   return out
 
 
-def render(out: dict, task_names) -> str:
+def _glob(workdir, name):
+  d = os.path.join(workdir, "runs", name)
+  if not os.path.isdir(d):
+    return []
+  return [os.path.join(d, s, "result.json") for s in os.listdir(d)
+          if os.path.exists(os.path.join(d, s, "result.json"))]
+
+
+def report(config, runs: dict, base_res, budget: int, seconds: float) -> dict:
+  """The study's numbers from its finished runs (see `study_stats`)."""
+  runs = {k: v for k, v in runs.items() if v}
+  if not runs:
+    raise ValueError("no finished runs to report")
+  task_names = sorted(next(iter(next(iter(runs.values())).values()))["scores"])
+  metric = config.compare.primary_metric
+  summary, per_task, routing = {}, {}, {}
+  for lab, rs in runs.items():
+    r0 = next(iter(rs.values()))
+    summary[lab] = {"seeds": sorted(rs), "added_params": r0["added_params"],
+                    "added_pct": r0["added_pct"],
+                    "rougeL": study_stats.method_summary(rs, task_names, "rougeL"),
+                    "exact_match": study_stats.method_summary(rs, task_names, "exact_match"),
+                    "train_seconds": float(np.mean([r["train_seconds"] for r in rs.values()]))}
+    per_task[lab] = study_stats.task_means(rs, task_names, metric)
+    usage = [np.asarray(r["routing"]) for r in rs.values() if r.get("routing") is not None]
+    if usage:
+      mean_usage = np.mean(usage, axis=0)
+      routing[lab] = dict(study_stats.routing_analysis(mean_usage),
+                          usage=mean_usage.tolist(), seeds=len(usage))
+  a, b = (_find(runs, x) for x in config.compare.primary)
+  primary = ({"a": a, "b": b, "metric": metric,
+              **study_stats.paired(runs[a], runs[b], task_names, metric)}
+             if a in runs and b in runs else None)
+  wins = {}
+  for mode_lab in [lab for lab in runs if lab.startswith("MoDE")]:
+    wins[mode_lab] = {lab: study_stats.paired(runs[mode_lab], rs, task_names, metric)
+                      for lab, rs in runs.items() if lab != mode_lab}
+  return {"tasks": task_names, "metric": metric, "budget": budget,
+          "steps": config.train.steps, "lr": config.train.lr, "seeds": list(config.compare.seeds),
+          "base": base_res, "summary": summary, "per_task": per_task, "primary": primary,
+          "wins": wins, "routing": routing, "seconds": seconds}
+
+
+def _find(runs: dict, name: str):
+  """The run label `name` names: itself, else the first label that starts with it ("LoRA"
+  names "LoRA 33", whose rank the budget chose); None when no run has it yet."""
+  if name in runs:
+    return name
+  return next((lab for lab in runs if lab.startswith(name + " ")), None)
+
+
+def render(out: dict) -> str:
+  fmt = study_stats.fmt
   labs = list(out["summary"])
-  lines = [f"Seed {out['seed']}, {out['steps']} steps per method, {out['seconds']:.0f} s total.",
-           "", "| method | added params | % added | mean ROUGE-L | mean exact match |",
-           "|---|---|---|---|---|",
-           f"| base (no adapter) | 0 | 0 | {out['base']['rougeL']:.2f} | "
-           f"{out['base']['exact_match']:.2f} |"]
+  lines = [f"{out['steps']} steps per method, lr {out['lr']}, seeds {out['seeds']}; "
+           f"means over seeds with 95% t-intervals (none with one seed). Reference budget "
+           f"{out['budget']:,} added parameters.", "",
+           "| method | seeds | added params | % added | mean ROUGE-L | mean exact match | "
+           "train s |", "|---|---|---|---|---|---|---|"]
+  if out.get("base"):
+    s = out["base"]["scores"]
+    mean = lambda k: np.mean([s[t][k] for t in out["tasks"]])
+    lines.append(f"| base ({out['base']['shots']}-shot prompt) | - | 0 | 0 | "
+                 f"{mean('rougeL'):.2f} | {mean('exact_match'):.2f} | - |")
   for lab in labs:
     s = out["summary"][lab]
     pct = "-" if s["added_pct"] is None else f"{s['added_pct']:.2f}%"
-    lines.append(f"| {lab} | {s['added_params']:,} | {pct} | {s['rougeL']:.2f} | "
-                 f"{s['exact_match']:.2f} |")
-  if out["win_rates"]:
-    lines += ["", f"Task-level win rates of {out['win_rates_of']} (ROUGE-L; sign test, 0.99):",
-              "", "| vs | wins | losses | ties | win rate | p | significant |",
-              "|---|---|---|---|---|---|---|"]
-    for lab, w in out["win_rates"].items():
-      lines.append(f"| {lab} | {w['wins']} | {w['losses']} | {w['ties']} | "
-                   f"{w['win_rate']:.2f} | {w['p_value']:.3g} | {w['significant']} |")
-  lines += ["", "Per task (ROUGE-L):", "",
+    lines.append(f"| {lab} | {len(s['seeds'])} | {s['added_params']:,} | {pct} | "
+                 f"{fmt(s['rougeL'])} | {fmt(s['exact_match'])} | {s['train_seconds']:.0f} |")
+  p = out["primary"]
+  if p and p.get("seeds"):
+    w = p["win_rates"]
+    lines += ["", f"Primary comparison (fixed in the config): {p['a']} - {p['b']}, mean "
+              f"{p['metric']} over tasks, paired over seeds {p['seeds']}: {fmt(p['diff'])}. "
+              f"Tasks won {w['wins']}, lost {w['losses']}, tied {w['ties']} (sign test p = "
+              f"{w['p_value']:.3g}); (seed, task) pairs won {p['pair_wins']} / lost "
+              f"{p['pair_losses']} of {p['pairs']}."]
+  for mode_lab, vs in out["wins"].items():
+    lines += ["", f"Task-level win rates of {mode_lab} ({out['metric']}, per-task means over "
+              f"common seeds; two-sided sign test):", "",
+              "| vs | seeds | difference | wins | losses | ties | win rate | p |",
+              "|---|---|---|---|---|---|---|---|"]
+    for lab, r in vs.items():
+      if not r.get("seeds"):
+        continue
+      w = r["win_rates"]
+      lines.append(f"| {lab} | {len(r['seeds'])} | {fmt(r['diff'])} | {w['wins']} | "
+                   f"{w['losses']} | {w['ties']} | {w['win_rate']:.2f} | {w['p_value']:.3g} |")
+  lines += ["", f"Per task ({out['metric']}, mean ± 95% interval over seeds):", "",
             "| task | " + " | ".join(labs) + " |", "|---|" + "---|" * len(labs)]
-  for t in task_names:
-    lines.append(f"| {t} | " + " | ".join(f"{out['per_task'][lab][t]['rougeL']:.1f}"
-                                          for lab in labs) + " |")
+  for t in out["tasks"]:
+    lines.append(f"| {t} | " + " | ".join(fmt(out["per_task"][lab][t]) for lab in labs) + " |")
+  for lab, r in out["routing"].items():
+    lines += ["", f"Routing of {lab} (seeds {r['seeds']}): task specificity (mean JS "
+              f"divergence of a task's expert usage from all tasks', nats; ln 2 = 0.693 max) "
+              f"mean over blocks {r['mean_specificity']:.4f}, max {r['max_specificity']:.4f} "
+              f"(block {r['most_specific_block']}); per-task entropy of mean usage "
+              f"{min(r['task_entropy']):.3f}-{max(r['task_entropy']):.3f} nats (uniform "
+              f"{r['uniform_entropy']:.3f})."]
   return "\n".join(lines) + "\n"
 
 
@@ -191,7 +325,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from absl import logging
   logging.set_verbosity(logging.WARNING)
-  run_compare(_CONFIG.value, _WORKDIR.value)
+  run_compare(_CONFIG.value, _WORKDIR.value, only_report=_ONLY_REPORT.value)
 
 
 if __name__ == "__main__":

