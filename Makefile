@@ -19,7 +19,7 @@ $(STAMP): $(PY) pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m mode_jax.main --config=configs/mode_synthetic.py --workdir=$(WORKDIR)
+	$(PY) -m mode_jax.main --config=configs/mode_gemma3.py --workdir=$(WORKDIR)
 
 test: $(STAMP)
 	$(PY) -m pytest tests

@@ -5,7 +5,7 @@ Tk-Instruct "def + 2 pos" prompts fitted to the input length, ROUGE-L), CPU-size
     python -m mode_jax.experiments.compare --config=configs/compare_gemma3_sni.py \\
         --workdir=runs/compare_gemma3_sni
 
-Same methods, budgets, seeds and PRIMARY COMPARISON as configs/compare_gemma3.py (MoDE 16x2
+Same methods, budgets, seeds and PRIMARY COMPARISON as configs/compare_gemma3.py (MoDE 6x4
 minus LoRA, mean ROUGE-L over tasks, paired over seeds, sign test over tasks). The base is
 scored with the same def + 2 pos prompt as the adapted models (SNI's protocol), and every
 held-out instance is scored (the shared files keep a few dozen instances per task, so there

@@ -29,6 +29,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from mode_jax import compile_cache
 from mode_jax.adapters import AdapterConfig, count_params
 from mode_jax.atomic_io import atomic_file, read_json, write_json_atomic
 from mode_jax.data import tasks
@@ -325,6 +326,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from absl import logging
   logging.set_verbosity(logging.WARNING)
+  compile_cache.enable()
   run_compare(_CONFIG.value, _WORKDIR.value, only_report=_ONLY_REPORT.value)
 
 

@@ -255,9 +255,12 @@ def base_eval_tasks(config, vocab):
     raise ValueError(f"config.eval.base_shots={shots} needs config.data.kind='synthetic' "
                      f"(SNI prompts carry their own positive examples: data.num_pos)")
   d = config.data
+  suite = d.get("suite", "bytes")
+  only = [n.split("_", 1)[1] if n.startswith(("syn_", "words_")) else n
+          for n in d.get("only_tasks", ())] or None
   names = tasks.make_synthetic_tasks(vocab, seed=d.seed, num_train=max(shots, 1),
-                                     num_eval=d.num_eval, suite=d.get("suite", "bytes"),
-                                     num_shots=shots)
+                                     num_eval=d.num_eval, suite=suite, num_shots=shots,
+                                     names=only)
   return names, tasks.TaskIdTable({n: i for i, n in enumerate(names)})
 
 

@@ -36,3 +36,24 @@ def test_all_tasks_in_one_stream_score_as_per_task(monkeypatch, tmp_path):
     apart.update(evaluate.generate_and_score(cfg, None, params, vocab, [name], table, **kw)[0])
   assert calls == [4, 4, 4]
   assert together == apart and set(samples) == set(names)
+
+
+def test_first_line_predictions_and_progress(capsys):
+  """first_line: generation stops at a newline and the prediction is the raw greedy text's
+  first line; progress prints one line per batch."""
+  vocab = make_vocab("bytes")
+  names = tasks.make_synthetic_tasks(vocab, num_train=8, num_eval=6, names=("acronym",))
+  table = tasks.TaskIdTable({names[0]: 0})
+  cfg = presets.get("tiny")
+  params = nn.meta.unbox(Transformer(cfg).init(jax.random.key(3),
+                                               jnp.ones((1, 8), jnp.int32))["params"])
+  kw = dict(num_examples=6, max_new_tokens=12, batch_size=4)
+  _, cut = evaluate.generate_and_score(cfg, None, params, vocab, names, table, first_line=True,
+                                       progress="eval test", samples_per_task=6, **kw)
+  _, raw = evaluate.generate_and_score(cfg, None, params, vocab, names, table,
+                                       samples_per_task=6, **kw)
+  out = capsys.readouterr().out
+  assert "eval test: 4/6 prompts" in out and "eval test: 6/6 prompts" in out
+  for c, r in zip(cut[names[0]], raw[names[0]]):
+    assert "\n" not in c["prediction"]
+    assert c["prediction"] == r["prediction"].split("\n")[0].strip()
