@@ -14,7 +14,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from mode_jax import compile_cache, resolve
+from mode_jax import caches, resolve
 from mode_jax.train import preemption
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py",
@@ -28,7 +28,7 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
     logging.set_verbosity(logging.WARNING)
   init_distributed(os.environ)
-  compile_cache.enable()
+  caches.enable_compilation_cache()
   config = _CONFIG.value
   job = resolve_job(config.job)
   os.makedirs(_WORKDIR.value, exist_ok=True)

@@ -30,15 +30,10 @@ import hashlib
 import os
 
 from mode_jax.atomic_io import atomic_file
+from mode_jax.caches import cache_dir   # noqa: F401  (also this module's public name)
 
 _USER_DEFINED, _UNKNOWN, _BYTE = 4, 2, 6
 _PROTO_VERSION = 2   # part of the cached file's name: bump when build_proto changes
-
-
-def cache_dir() -> str:
-  """Where converted artefacts go: $MODE_JAX_CACHE, else ~/.cache/mode_jax."""
-  return os.environ.get("MODE_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                          "mode_jax")
 
 
 def _fingerprint(path: str) -> str:

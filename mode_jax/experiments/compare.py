@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from mode_jax import compile_cache
+from mode_jax import caches
 from mode_jax.adapters import AdapterConfig, count_params
 from mode_jax.atomic_io import atomic_file, read_json, write_json_atomic
 from mode_jax.data import tasks
@@ -131,7 +131,8 @@ def run_method(config, workdir, m: dict, seed: int, model_cfg, base) -> dict:
 
 
 def run_per_task(config, workdir, seed: int, rank: int, task_names, model_cfg, base) -> dict:
-  """One LoRA of `rank` per task, each on its task alone for steps / n_tasks steps."""
+  """One LoRA of `rank` per task, each on its task alone for steps / n_tasks steps (warmup
+  scaled in proportion)."""
   pdir = os.path.join(workdir, "runs", "per_task_lora", f"seed{seed}")
   path = os.path.join(pdir, "result.json")
   if os.path.exists(path):
@@ -144,6 +145,8 @@ def run_per_task(config, workdir, seed: int, rank: int, task_names, model_cfg, b
     if not os.path.exists(tpath):
       sub = _sub(config, acfg, seed)
       sub.data.only_tasks, sub.train.steps = (name,), steps
+      # the same schedule shape over the shorter run (warmup scaled: 5 of 30 -> 0 of 2)
+      sub.train.warmup_steps = config.train.warmup_steps * steps // config.train.steps
       print(f"== LoRA {rank} on {name} alone, seed {seed} ({steps} steps)", flush=True)
       out = jobs.run_training(sub, os.path.join(pdir, slug(name), "train"),
                               model_cfg=model_cfg, base_params=base)
@@ -326,7 +329,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from absl import logging
   logging.set_verbosity(logging.WARNING)
-  compile_cache.enable()
+  caches.enable_compilation_cache()
   run_compare(_CONFIG.value, _WORKDIR.value, only_report=_ONLY_REPORT.value)
 
 

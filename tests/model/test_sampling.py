@@ -220,3 +220,11 @@ def test_sampler_with_parameters_sharded_over_a_mesh_matches_one_device():
   worker = os.path.join(os.path.dirname(__file__), "sharded_sampler_worker.py")
   p = subprocess.run([sys.executable, worker], capture_output=True, text=True, timeout=900)
   assert p.returncode == 0 and "OK" in p.stdout, p.stderr[-3000:]
+
+
+def test_buckets_waste_at_most_a_third_above_64():
+  assert [sampling.bucket(n, 16) for n in (1, 16, 17, 64, 65, 96, 97, 128, 129, 192, 193)] == [
+      16, 16, 32, 64, 96, 96, 128, 128, 192, 192, 256]
+  for n in range(65, 5000):
+    b = sampling.bucket(n, 16)
+    assert n <= b < 1.5 * n and b == sampling.bucket(b, 16)   # stable: a bucket is its own
