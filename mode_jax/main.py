@@ -9,6 +9,10 @@ The config (an ml_collections file, locked: a misspelt override is an error) nam
 from __future__ import annotations
 
 import os
+
+# TensorFlow's C++ warnings (tf.data cache notices, one per eval task) drown the progress
+# lines; TF_CPP_MIN_LOG_LEVEL=0 brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import sys
 
 from absl import app, flags, logging

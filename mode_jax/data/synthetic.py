@@ -10,37 +10,17 @@ splits never share an input.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import random
 import string
-from typing import Callable
+
+from mode_jax.data import synthetic_words
+# Shared with the word suite; re-exported here (tests and prm_jax.dataeval use these names).
+from mode_jax.data.synthetic_gen import (  # noqa: F401
+    _LETTERS, _WORDS, SyntheticTask, _every_second, _kv_lookup, _longest_word, _majority,
+    _number_words, _word)
 
 Example = dict   # {"id", "input", "output"}
-
-_LETTERS = string.ascii_lowercase
-_WORDS = ("apple river stone cloud tiger paper glass music orange silver garden window "
-          "candle forest rocket pepper violin marble castle bridge dragon planet spring "
-          "mirror shadow winter lemon canvas button jacket ladder").split()
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen " \
-        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def _word(rng, lo=3, hi=8):
-  return "".join(rng.choice(_LETTERS) for _ in range(rng.randint(lo, hi)))
-
-
-def _number_words(n: int) -> str:
-  if n >= 1000:
-    rest = n % 1000
-    return _number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + _number_words(rest))
-  if n < 20:
-    return _ONES[n]
-  if n < 100:
-    return _TENS[n // 10] + ("" if n % 10 == 0 else "-" + _ONES[n % 10])
-  rest = n % 100
-  return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + _number_words(rest))
 
 
 def _reverse(rng):
@@ -67,14 +47,6 @@ def _count_char(rng):
 def _caesar(rng):
   w, k = _word(rng, 3, 8), rng.randint(1, 5)
   return f"{w} ; {k}", "".join(_LETTERS[(_LETTERS.index(ch) + k) % 26] for ch in w)
-
-
-def _kv_lookup(rng):
-  keys = rng.sample(_LETTERS, rng.randint(3, 6))
-  vals = [str(rng.randint(0, 99)) for _ in keys]
-  q = rng.randrange(len(keys))
-  pairs = ", ".join(f"{k}={v}" for k, v in zip(keys, vals))
-  return f"{pairs} ; {keys[q]}", vals[q]
 
 
 def _brackets(rng):
@@ -104,21 +76,6 @@ def _balanced(text: str) -> bool:
   return not stack
 
 
-def _majority(rng):
-  labels = ["red", "green", "blue"]
-  n = rng.choice([3, 5, 7, 9])
-  while True:
-    seq = [rng.choice(labels) for _ in range(n)]
-    counts = sorted(((seq.count(l), l) for l in labels), reverse=True)
-    if counts[0][0] > counts[1][0]:
-      return " ".join(seq), counts[0][1]
-
-
-def _every_second(rng):
-  words = [rng.choice(_WORDS) for _ in range(rng.randint(3, 8))]
-  return " ".join(words), " ".join(words[1::2])
-
-
 def _number_words_task(rng):
   n = rng.randint(0, 99999) if rng.random() < 0.5 else rng.randint(0, 999)
   return _number_words(n), str(n)
@@ -129,14 +86,6 @@ def _acronym(rng):
   return " ".join(words), "".join(w[0].upper() for w in words)
 
 
-def _longest_word(rng):
-  while True:
-    words = rng.sample(_WORDS, rng.randint(3, 6))
-    lens = sorted((len(w) for w in words), reverse=True)
-    if lens[0] > lens[1]:
-      return " ".join(words), max(words, key=len)
-
-
 def _dedupe(rng):
   w = "".join(rng.choice("abcdefg") for _ in range(rng.randint(5, 12)))
   return w, "".join(dict.fromkeys(w))
@@ -145,13 +94,6 @@ def _dedupe(rng):
 def _multiply(rng):
   a, b = rng.randint(2, 999), rng.randint(2, 9)
   return f"{a} * {b}", str(a * b)
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticTask:
-  name: str
-  definition: str
-  generate: Callable[[random.Random], tuple[str, str]]
 
 
 TASKS = (
@@ -194,8 +136,7 @@ def suite_tasks(suite: str = "bytes") -> tuple[SyntheticTask, ...]:
   if suite == "bytes":
     return TASKS
   if suite == "words":
-    from mode_jax.data.synthetic_words import WORD_TASKS   # that module builds on this one
-    return WORD_TASKS
+    return synthetic_words.WORD_TASKS
   raise ValueError(f"unknown synthetic suite {suite!r}; known: {', '.join(SUITES)}")
 
 

@@ -13,7 +13,7 @@ none fully.
 
 from __future__ import annotations
 
-from mode_jax.data.synthetic import _WORDS, SyntheticTask, _every_second, _kv_lookup, \
+from mode_jax.data.synthetic_gen import _WORDS, SyntheticTask, _every_second, _kv_lookup, \
     _longest_word, _majority, _number_words
 
 _CATEGORIES = {
