@@ -266,8 +266,8 @@ def collect(config, workdir: str, *, policy=None, log=print) -> dict:
 
     searches = {q["id"]: (q["question"], make_search(config, q, is_correct, splitter))
                 for q in chunk}
-    seed = question_seed(config.seed, "|".join(by_id))
-    _, calls = drive(searches, policy, seed=seed, on_done=on_done)
+    seeds = {qid: question_seed(config.seed, qid) for qid in by_id}   # per question: the
+    _, calls = drive(searches, policy, seed=seeds, on_done=on_done)  # records ignore batching
     session["policy_batches"] += calls
     if (start // conc) % max(1, config.log_every) == 0:
       log(f"  {len(out.summaries)}/{len(questions)} questions, "

@@ -25,8 +25,10 @@ placed by its logical axis names (FSDP / tensor axes as in training), rows go ov
 axes `batch` maps to, and the program is traced under the rules and mesh, so the model's
 activation constraints and the KV cache's (kv heads over the tensor axis) shard it too.
 
-Per-row randomness: row i at step t uses fold_in(fold_in(rng, i), t), so a row's sample does
-not depend on which other rows share the batch or on bucket padding. `logprobs` are log-probs
+Per-row randomness: row i at step t uses fold_in(fold_in(rng, row_ids[i]), t) (row_ids
+default to the row's position), so a row's sample does not depend on which other rows share
+the batch or on bucket padding; callers that batch requests from independent searches give
+each its own id. `logprobs` are log-probs
 of the chosen tokens under the model (temperature 1, unfiltered).
 """
 
@@ -108,9 +110,9 @@ def sample_inverse_cdf(logits, u):
 
 @functools.partial(jax.jit, static_argnames=("cfg", "adapter", "new_bucket", "use_top_k",
                                              "use_top_p"))
-def _generate(params, prompt, prompt_len, row_valid, task_ids, max_new, temperature, top_k,
-              top_p, rng, stop_table, stop_seqs, *, cfg: ModelConfig, adapter, new_bucket: int,
-              use_top_k: bool, use_top_p: bool):
+def _generate(params, prompt, prompt_len, row_valid, task_ids, row_ids, max_new, temperature,
+              top_k, top_p, rng, stop_table, stop_seqs, *, cfg: ModelConfig, adapter,
+              new_bucket: int, use_top_k: bool, use_top_p: bool):
   """prompt int32 [B, P] left-padded; returns (tokens [B, N], logprobs [B, N], lengths [B])."""
   model = Transformer(cfg, adapter=adapter)
   b, p = prompt.shape
@@ -119,8 +121,8 @@ def _generate(params, prompt, prompt_len, row_valid, task_ids, max_new, temperat
   logits, cache = model.apply({"params": params}, prompt, cache=cache, last_only=True,
                               task_ids=task_ids)
   # All uniforms up front in one vectorised call (threefry is a loop of tiny ops on CPU; per
-  # step it cost more than the sampling itself). u[i, t] depends only on (rng, row i, step t).
-  row_keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(b))
+  # step it cost more than the sampling itself). u[i, t] depends only on (rng, row_ids[i], t).
+  row_keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(row_ids)
   step_u = jax.vmap(lambda k: jax.vmap(lambda t: jax.random.uniform(jax.random.fold_in(k, t)))(
       jnp.arange(new_bucket)))(row_keys)                                # [B, N]
   seq_len = stop_seqs.shape[1]
@@ -242,7 +244,8 @@ def lower_generate(cfg: ModelConfig, abstract_params, *, batch: int, prompt_len:
   with _context(mesh, rules):
     return _generate.lower(
         params, sds((b, p), i32, rows), sds((b,), i32, rows), sds((b,), jnp.bool_, rows),
-        sds((b,), i32, rows), i32(new_tokens), f32(0.0), i32(0), f32(1.0), jax.random.key(0),
+        sds((b,), i32, rows), sds((b,), jnp.uint32, rows), i32(new_tokens), f32(0.0), i32(0),
+        f32(1.0), jax.random.key(0),
         sds((cfg.vocab_size,), jnp.bool_, rep), sds((1, 1), i32, rep),
         cfg=cfg, adapter=adapter, new_bucket=nb, use_top_k=False, use_top_p=False)
 
@@ -323,11 +326,14 @@ class Sampler:
                temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                rng=None, stop_strings: Sequence[str] = (),
                stop_token_ids: Sequence[int] = (),
-               task_ids: Optional[Sequence[int]] = None) -> SampleOutput:
+               task_ids: Optional[Sequence[int]] = None,
+               row_ids: Optional[Sequence[int]] = None) -> SampleOutput:
     """Samples continuations of token-id `prompts` (lists of different lengths).
 
     temperature 0 is greedy. `rng` is a jax PRNG key or an int seed (required when sampling).
-    `task_ids` (one per prompt) reach task-routed adapters.
+    `task_ids` (one per prompt) reach task-routed adapters. `row_ids` (one uint32 per prompt,
+    default its position): row i draws its randomness from fold_in(rng, row_ids[i]), so a
+    prompt given the same id samples the same continuation whatever batch it is in.
     """
     if not prompts:
       raise ValueError("generate() needs at least one prompt")
@@ -363,11 +369,16 @@ class Sampler:
       if len(task_ids) != n:
         raise ValueError(f"task_ids has {len(task_ids)} entries for {n} prompts")
       tids[:n] = task_ids
+    rids = np.arange(b, dtype=np.uint32)
+    if row_ids is not None:
+      if len(row_ids) != n:
+        raise ValueError(f"row_ids has {len(row_ids)} entries for {n} prompts")
+      rids[:n] = np.asarray([int(r) % 2**32 for r in row_ids], np.uint32)
     table, seqs = self._stop_tables(stop_strings, stop_token_ids)
     rows = lambda a: jax.device_put(a, self._rows)
     with _context(self.mesh, self.rules):
       toks, lps, lengths = _generate(
-          self.params, rows(arr), rows(lens), rows(valid), rows(tids),
+          self.params, rows(arr), rows(lens), rows(valid), rows(tids), rows(rids),
           jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
           jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, adapter=self.adapter,
           new_bucket=new_bucket, use_top_k=top_k > 0, use_top_p=top_p < 1.0)

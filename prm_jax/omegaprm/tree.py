@@ -155,14 +155,25 @@ class Tree:
                         root_mc=self.root.mc, root_tokens=self.root_tokens, **kw)
 
 
-def drive(searches: dict, policy, *, seed: int, on_done=None) -> dict:
+def drive(searches: dict, policy, *, seed, on_done=None) -> dict:
   """Runs {key: (question, search generator)} to completion, batching their requests.
 
-  Each round sends every pending request (grouped by n) to `policy.rollout` with a seed
-  derived from (seed, call index). `on_done(key, result)` is called as each search finishes
-  (so a caller can write its records right away). Returns ({key: SearchResult}, number of
-  policy.rollout calls).
+  Each round sends every pending request (grouped by n) to `policy.rollout`, each request with
+  its own seed: call_seed(the search's seed, how many requests that search has issued), where
+  the search's seed is `seed[key]` (a dict: `collect` gives each question its own) or `seed`
+  (an int, the same for every search). A search's samples therefore do not depend on which
+  other searches share its rounds, nor on how they are batched. `on_done(key, result)` is
+  called as each search finishes (so a caller can write its records right away). Returns
+  ({key: SearchResult}, number of policy.rollout calls).
   """
+  if isinstance(seed, dict):
+    missing = [k for k in searches if k not in seed]
+    if missing:
+      raise KeyError(f"drive: no seed for searches {missing[:5]}")
+    search_seed = dict(seed)
+  else:
+    search_seed = {key: int(seed) for key in searches}
+  issued = {key: 0 for key in searches}
   results, pending, started = {}, {}, {}
 
   def advance(key, gen, value):
@@ -188,13 +199,16 @@ def drive(searches: dict, policy, *, seed: int, on_done=None) -> dict:
     by_n: dict[int, list] = {}
     for key, reqs in round_reqs.items():
       for j, (prefix, n) in enumerate(reqs):
-        by_n.setdefault(n, []).append((key, j, searches[key][0], prefix))
+        rs = call_seed(search_seed[key], issued[key])
+        issued[key] += 1
+        by_n.setdefault(n, []).append((key, j, searches[key][0], prefix, rs))
     answers = {key: [None] * len(reqs) for key, reqs in round_reqs.items()}
     for n, items in sorted(by_n.items()):
-      out = policy.rollout([(q, p) for _, _, q, p in items], n, seed=call_seed(seed, calls))
+      out = policy.rollout([(q, p) for _, _, q, p, _ in items], n,
+                           seed=[rs for *_, rs in items])
       calls += 1
       check_shape(out, len(items), n, type(policy).__name__)
-      for (key, j, _, _), comps in zip(items, out):
+      for (key, j, _, _, _), comps in zip(items, out):
         answers[key][j] = comps
     for key in round_reqs:
       advance(key, searches[key][1], answers[key])

@@ -1,11 +1,14 @@
 """The policy extension point: n sampled continuations of (question, solution prefix).
 
     class Policy(Protocol):
-      def rollout(self, requests: Sequence[tuple[str, str]], n: int, *, seed: int)
-          -> list[list[Completion]]
+      def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
+                  seed: int | Sequence[int]) -> list[list[Completion]]
 
 A request is (question, solution prefix); the answer holds, per request, `n` continuations of
-the prefix to the end of the solution. The policy owns its prompt template, sampling settings
+the prefix to the end of the solution. `seed` is one int for the call (request i then uses
+`call_seed(seed, i)`: its samples depend on its position in the batch) or one seed per request
+(`omegaprm.tree.drive` gives each request a seed from its own search's seed and the search's
+request count, so a question's records do not depend on which questions share its batches). The policy owns its prompt template, sampling settings
 and batching. `TemplatePolicy` turns any text-completion backend (the in-process JAX sampler,
 an OpenAI-compatible server) into a Policy.
 """
@@ -13,7 +16,7 @@ an OpenAI-compatible server) into a Policy.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, Union
 
 import numpy as np
 
@@ -26,16 +29,20 @@ class Completion:
                           # solution is unfinished; the search does not grade it as wrong
 
 
+Seed = Union[int, Sequence[int]]   # one per call, or one per request / prompt
+
+
 class Policy(Protocol):
   def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
-              seed: int) -> list[list[Completion]]:
+              seed: Seed) -> list[list[Completion]]:
     ...
 
 
 class Backend(Protocol):
-  """Text completion: per prompt, `n` samples (the OpenAI completions API shape)."""
+  """Text completion: per prompt, `n` samples (the OpenAI completions API shape); `seed` as
+  for `Policy.rollout`, per prompt."""
 
-  def complete(self, prompts: Sequence[str], n: int, *, seed: int) -> list[list[Completion]]:
+  def complete(self, prompts: Sequence[str], n: int, *, seed: Seed) -> list[list[Completion]]:
     ...
 
 
@@ -74,6 +81,17 @@ def template_stops(template: str) -> tuple:
 def call_seed(seed: int, index: int) -> int:
   """The seed of the `index`-th policy call (or prompt) of a run seeded with `seed`."""
   return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def request_seeds(seed: Seed, count: int) -> list[int]:
+  """One seed per request of a call: `call_seed(seed, i)` for an int `seed` (position-based),
+  or the given per-request seeds (checked to number `count`)."""
+  if isinstance(seed, (int, np.integer)):
+    return [call_seed(int(seed), i) for i in range(count)]
+  seeds = [int(s) for s in seed]
+  if len(seeds) != count:
+    raise ValueError(f"{len(seeds)} per-request seeds for {count} requests")
+  return seeds
 
 
 def check_shape(out, num_requests: int, n: int, who: str) -> None:

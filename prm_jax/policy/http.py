@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 import requests
 
-from prm_jax.policy.base import Completion, call_seed
+from prm_jax.policy.base import Completion, request_seeds
 
 
 class PolicyHTTPError(RuntimeError):
@@ -128,8 +128,10 @@ class OpenAICompletions:
     return [Completion(c["text"], int(k), finished=c.get("finish_reason") != "length")
             for c, k in zip(choices, counts)]
 
-  def complete(self, prompts: Sequence[str], n: int, *, seed: int) -> list[list[Completion]]:
+  def complete(self, prompts: Sequence[str], n: int, *, seed) -> list[list[Completion]]:
+    seeds = request_seeds(seed, len(prompts))    # one request per prompt, with its own seed
+
     def one(i):
-      return self.parse(self._post(self.body(prompts[i], n, call_seed(seed, i))), n)
+      return self.parse(self._post(self.body(prompts[i], n, seeds[i])), n)
     with futures.ThreadPoolExecutor(self.max_concurrency) as ex:
       return list(ex.map(one, range(len(prompts))))

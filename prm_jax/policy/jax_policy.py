@@ -3,7 +3,8 @@ adapters) sampled by the Foundation `Sampler`.
 
 `SamplerBackend.complete(prompts, n, seed=...)` samples n continuations per prompt. All rows
 of one call (every pending request of a search round x n, see `omegaprm.tree.drive`) go
-through the sampler together, in chunks of at most `max_batch` rows. Generation of a row stops
+through the sampler together, in chunks of at most `max_batch` rows; each row draws from its
+own id (the prompt's seed, the sample index), so batching never changes a sample. Generation of a row stops
 at EOS or at any of `stop` (e.g. a blank line after the answer); the text is cut after the stop
 string. `jax_policy(...)` wraps it in the question template as a `Policy`.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from prm_jax.policy.base import DEFAULT_TEMPLATE, Completion, TemplatePolicy, call_seed
+from prm_jax.policy.base import (DEFAULT_TEMPLATE, Completion, TemplatePolicy, call_seed,
+                                 request_seeds)
 
 
 class SamplerBackend:
@@ -33,20 +35,23 @@ class SamplerBackend:
     ids = ([self.bos_id] if self.bos_id is not None else []) + list(self.vocab.encode(prompt))
     return ids
 
-  def complete(self, prompts: Sequence[str], n: int, *, seed: int,
+  def complete(self, prompts: Sequence[str], n: int, *, seed,
                max_tokens: Optional[int] = None, temperature: Optional[float] = None,
                top_p: Optional[float] = None,
                stop: Optional[Sequence[str]] = None) -> list[list[Completion]]:
     rows = [self.encode(p) for p in prompts for _ in range(n)]
+    # Sample j of prompt i draws with its own id call_seed(seed_i, j): the same continuation
+    # whatever else is in the call, however the rows are chunked.
+    ids = [call_seed(s, j) for s in request_seeds(seed, len(prompts)) for j in range(n)]
     stop = self.stop if stop is None else tuple(stop)
     texts, counts, finished = [], [], []
-    for c, start in enumerate(range(0, len(rows), self.max_batch)):
+    for start in range(0, len(rows), self.max_batch):
       chunk = rows[start:start + self.max_batch]
       out = self.sampler.generate(
           chunk, max_new_tokens=max_tokens or self.max_new_tokens,
           temperature=self.temperature if temperature is None else temperature,
           top_k=self.top_k, top_p=self.top_p if top_p is None else top_p,
-          rng=call_seed(seed, c), stop_strings=stop,
+          rng=0, row_ids=ids[start:start + self.max_batch], stop_strings=stop,
           task_ids=None if self.task_id is None else [self.task_id] * len(chunk))
       texts += out.texts
       counts += [int(x) for x in out.lengths]

@@ -27,7 +27,7 @@ import random
 from typing import Iterable, Sequence
 
 from prm_jax.envs import arithmetic
-from prm_jax.policy.base import Completion
+from prm_jax.policy.base import Completion, request_seeds
 
 
 _FORMATS = ("{a} {op} {b} = {c}", "{a}{op}{b}={c}", "{a} {op} {b} = {c}.", "{a} {op} {b}= {c}")
@@ -92,11 +92,15 @@ class SimulatedPolicy:
     return "\n".join(out)
 
   def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
-              seed: int) -> list[list[Completion]]:
+              seed) -> list[list[Completion]]:
+    # An int seed serves every request (with the question and prefix: batch-invariant as it
+    # was); per-request seeds (from `drive`) serve their own request.
+    seeds = ([seed] * len(requests) if isinstance(seed, int)
+             else request_seeds(seed, len(requests)))
     result = []
-    for question, prefix in requests:
+    for (question, prefix), s in zip(requests, seeds):
       problem = self._problem(question)
-      rng = random.Random(f"{seed}|{question}|{prefix}")
+      rng = random.Random(f"{s}|{question}|{prefix}")
       texts = [self.continuation(problem, prefix, rng) for _ in range(n)]
       result.append([Completion(t, len(t.encode())) for t in texts])
     return result

@@ -62,6 +62,17 @@ def test_rows_do_not_depend_on_batch_or_padding(params):
   np.testing.assert_array_equal(again.tokens, batch.tokens)
   other = s.generate(ps, max_new_tokens=12, temperature=1.0, top_p=0.9, rng=8)
   assert not np.array_equal(other.tokens, batch.tokens)
+  # With row ids, a prompt samples the same at any position of any batch.
+  kw = dict(max_new_tokens=12, temperature=1.0, top_p=0.9, rng=7)
+  ids = [2**32 - 5, 11, 4_000_000_000, 3, 77]
+  mixed = s.generate(ps, row_ids=ids, **kw)
+  moved = s.generate([ps[3], ps[0]], row_ids=[ids[3], ids[0]], **kw)
+  np.testing.assert_array_equal(moved.tokens[0], mixed.tokens[3])
+  np.testing.assert_array_equal(moved.tokens[1], mixed.tokens[0])
+  by_position = s.generate(ps, row_ids=list(range(5)), **kw)   # the default ids
+  np.testing.assert_array_equal(by_position.tokens, batch.tokens)
+  with pytest.raises(ValueError, match="row_ids has 2 entries for 5 prompts"):
+    s.generate(ps, row_ids=[1, 2], **kw)
 
 
 def test_scan_layers_params_sample_the_same(params):

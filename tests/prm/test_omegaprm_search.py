@@ -164,8 +164,8 @@ def test_localisation_matches_exact_first_error_without_noise():
 
   class RootNoisy:   # wrong solutions come from the noisy root; probes from the clean policy
     def rollout(self, requests, n, *, seed):
-      return [(noisy if p == "" else clean).rollout([(q, p)], n, seed=seed)[0]
-              for q, p in requests]
+      return [(noisy if p == "" else clean).rollout([(q, p)], n, seed=[s])[0]
+              for (q, p), s in zip(requests, seed)]
 
   total = 0
   for p in probs:

@@ -57,6 +57,18 @@ def test_sampler_backend_shapes_and_determinism(backend):
   pol = TemplatePolicy(backend)
   out = pol.rollout([("1+1?", ""), ("2+2?", "4 + ")], 3, seed=7)
   assert out == a          # same prompts through the template
+  # Per-request seeds: a prompt's samples depend on its seed only, not on its batch
+  # neighbours, its position or the chunking of rows (max_batch).
+  both = backend.complete(prompts, 3, seed=[41, 42])
+  assert backend.complete([prompts[1]], 3, seed=[42]) == [both[1]]
+  assert backend.complete(prompts[::-1], 3, seed=[42, 41]) == both[::-1]
+  backend.max_batch, keep = 2, backend.max_batch
+  try:
+    assert backend.complete(prompts, 3, seed=[41, 42]) == both
+  finally:
+    backend.max_batch = keep
+  with pytest.raises(ValueError, match="1 per-request seeds for 2 requests"):
+    backend.complete(prompts, 3, seed=[41])
   with pytest.raises(ValueError, match="template must contain"):
     TemplatePolicy(backend, "no placeholder")
 
