@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.sampling
+	$(PY) -m benchmarks.filters
 	$(PY) -m benchmarks.adapters
 	$(PY) -m benchmarks.data_pipeline
 	$(PY) -m benchmarks.omegaprm

@@ -74,8 +74,65 @@ class SampleOutput:
                                           # (False: cut by max_new_tokens, finish "length")
 
 
+def _order_keys(x):
+  """float32 -> int32 keys in the same order (flip the magnitude bits of negative floats;
+  -0.0 becomes 0.0 first, so the two zeros tie as they compare)."""
+  x = x.astype(jnp.float32)
+  i = jax.lax.bitcast_convert_type(jnp.where(x == 0, jnp.float32(0), x), jnp.int32)
+  return jnp.where(i < 0, i ^ jnp.int32(0x7FFFFFFF), i)
+
+
+def _cutoff_key(keys, weights, target):
+  """Per row, the largest key c with sum(weights[keys >= c]) >= target: a bisection over the
+  int32 keys (32 halvings of the 2^32 range: exact, no sort). keys/weights [B, V], target
+  [B, 1], at most the row's total weight."""
+  big = jnp.int32(2**31 - 1)
+  lo = jnp.min(jnp.where(weights > 0, keys, big), axis=-1, keepdims=True)
+  hi = jnp.max(keys, axis=-1, keepdims=True)
+  mass = lambda c: jnp.sum(jnp.where(keys >= c, weights, 0.0), axis=-1, keepdims=True)
+  top_ok = mass(hi) >= target                    # the best key alone reaches the target
+
+  def halve(_, lh):
+    lo, hi = lh                                  # mass(>= lo) >= target > mass(>= hi)
+    mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # floor((lo + hi) / 2) without overflow
+    ok = mass(mid) >= target
+    return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+  lo, _ = jax.lax.fori_loop(0, 32, halve, (lo, hi))
+  return jnp.where(top_ok, hi, lo)
+
+
 def filter_logits(logits, temperature, top_k, top_p, *, use_top_k: bool, use_top_p: bool):
-  """Temperature, then top-k (k traced; 0 = off), then nucleus top-p. logits [B, V] float32."""
+  """Temperature, then top-k (k traced; 0 = off), then nucleus top-p. logits [B, V] float32.
+
+  No sort of the vocabulary (262k entries for Gemma): each filter finds its cutoff logit by
+  bisection over the logits' order keys (`_cutoff_key`): top-k keeps the logits >= the
+  largest value with at least k logits at or above it, top-p those >= the largest value whose
+  at-or-above probability mass reaches top_p (the smallest set of best tokens with mass >=
+  top_p; ties at the cutoff are kept). Equal to the sorted-cumsum definition
+  (`filter_logits_sorted`, kept as the reference) up to float summation order.
+  """
+  logits = logits / jnp.maximum(temperature, 1e-6)
+  if not (use_top_k or use_top_p):
+    return logits
+  keys = _order_keys(logits)
+  if use_top_k:
+    v = logits.shape[-1]
+    k = jnp.clip(jnp.where(top_k > 0, top_k, v), 1, v).astype(jnp.float32)
+    ones = jnp.ones_like(logits)
+    cut = _cutoff_key(keys, ones, jnp.broadcast_to(k, (logits.shape[0], 1)))
+    logits = jnp.where(keys < cut, _NEG, logits)
+    keys = jnp.where(keys < cut, _order_keys(jnp.float32(_NEG)), keys)
+  if use_top_p:
+    probs = jax.nn.softmax(logits, axis=-1)
+    target = top_p * jnp.sum(probs, axis=-1, keepdims=True)
+    cut = _cutoff_key(keys, probs, target)
+    logits = jnp.where(keys < cut, _NEG, logits)
+  return logits
+
+
+def filter_logits_sorted(logits, temperature, top_k, top_p, *, use_top_k: bool,
+                         use_top_p: bool):
+  """The sort-based definition of `filter_logits` (the reference its tests compare with)."""
   logits = logits / jnp.maximum(temperature, 1e-6)
   if not (use_top_k or use_top_p):
     return logits

@@ -239,3 +239,49 @@ def test_buckets_waste_at_most_a_third_above_64():
   for n in range(65, 5000):
     b = sampling.bucket(n, 16)
     assert n <= b < 1.5 * n and b == sampling.bucket(b, 16)   # stable: a bucket is its own
+
+
+def _np_filter(x, temperature, k, p):
+  """float64 numpy reference: top-k then the smallest best set with mass >= p (ties at the
+  cutoff kept); also whether the row's top-p boundary is within float32 noise."""
+  l = x.astype(np.float64) / temperature
+  keep = np.ones_like(l, bool)
+  ambiguous = np.zeros(len(l), bool)
+  for r in range(len(l)):
+    if k:
+      keep[r] &= l[r] >= np.sort(l[r])[::-1][min(k, l.shape[1]) - 1]
+    if p < 1:
+      z = np.where(keep[r], l[r], -np.inf)
+      pr = np.exp(z - z.max())
+      pr /= pr.sum()
+      o = np.sort(pr)[::-1]
+      cum = np.cumsum(o)
+      m = int(np.searchsorted(cum, p))          # index of the last kept token
+      ambiguous[r] = np.min(np.abs(cum[max(m - 1, 0):m + 1] - p)) < 1e-4
+      keep[r] &= pr >= o[m]
+  return keep, ambiguous
+
+
+def test_filters_without_sort_match_the_float64_definition():
+  """`filter_logits` (bisection over order keys, no sort) keeps exactly the tokens of the
+  sorted-cumsum definition, with ties (also +0.0 / -0.0) at the cutoff kept."""
+  rs = np.random.RandomState(0)
+  checked = 0
+  for trial in range(60):
+    v = int(rs.choice([5, 37, 1000, 4096]))
+    x = (rs.randn(3, v) * rs.choice([0.5, 3.0, 10.0])).astype(np.float32)
+    if trial % 3 == 0:
+      x[:, : v // 2] = np.round(x[:, : v // 2])          # ties, and -0.0 next to 0.0
+    k = int(rs.choice([0, 1, 2, 7, v]))
+    p = float(rs.choice([1.0, 0.9, 0.5, 0.05]))
+    t = float(rs.choice([1.0, 0.7, 2.0]))
+    if not k and p == 1.0:
+      continue
+    got = np.asarray(sampling.filter_logits(jnp.asarray(x), t, k, p, use_top_k=k > 0,
+                                            use_top_p=p < 1)) > -1e29
+    want, ambiguous = _np_filter(x, t, k, p)
+    for r in range(3):
+      if not ambiguous[r]:
+        np.testing.assert_array_equal(got[r], want[r], err_msg=f"trial {trial} row {r}")
+        checked += 1
+  assert checked > 100
