@@ -280,8 +280,9 @@ def _find(runs: dict, name: str):
 def render(out: dict) -> str:
   fmt = study_stats.fmt
   labs = list(out["summary"])
-  lines = [f"{out['steps']} steps per method, lr {out['lr']}, seeds {out['seeds']}; "
-           f"means over seeds with 95% t-intervals (none with one seed). Reference budget "
+  lines = [f"{out['steps']} steps per method, lr {out['lr']}, seeds configured "
+           f"{out['seeds']} (the seeds column: finished); means over finished seeds with 95% "
+           f"t-intervals (none with one seed). Reference budget "
            f"{out['budget']:,} added parameters.", "",
            "| method | seeds | added params | % added | mean ROUGE-L | mean exact match | "
            "train s |", "|---|---|---|---|---|---|---|"]
