@@ -128,6 +128,12 @@ _BY_NAME = {t.name: t for t in TASKS}
 
 
 SUITES = ("bytes", "words")   # "words": `data.synthetic_words` (for pretrained subword models)
+PREFIX = {"bytes": "syn_", "words": "words_"}   # seqio task name = PREFIX[suite] + task name
+
+
+def bare_name(name: str, suite: str) -> str:
+  """A task name without its suite's seqio prefix ("words_plurals" -> "plurals")."""
+  return name[len(PREFIX[suite]):] if name.startswith(PREFIX[suite]) else name
 
 
 def suite_tasks(suite: str = "bytes") -> tuple[SyntheticTask, ...]:

@@ -132,7 +132,7 @@ def make_synthetic_tasks(vocab, table: Optional[TaskIdTable] = None, *, seed: in
   train split with another seed (a few-shot prompt for evaluating a base model). Returns the
   task names (register `table` first, or ids follow `names` order)."""
   if prefix is None:
-    prefix = {"bytes": "syn_", "words": "words_"}.get(suite, suite + "_")
+    prefix = synthetic.PREFIX.get(suite, suite + "_")
     prefix = prefix if not num_shots else f"{prefix[:-1]}{num_shots}shot_"
   out = []
   for i, name in enumerate(names or [t.name for t in synthetic.suite_tasks(suite)]):

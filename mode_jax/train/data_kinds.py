@@ -16,11 +16,11 @@ def synthetic(dcfg, vocab, workdir: str):
   """The synthetic multi-task suite `dcfg.suite` ("bytes": `data.synthetic`, "words":
   `data.synthetic_words`), optionally only `dcfg.only_tasks`."""
   suite = dcfg.get("suite", "bytes")
-  prefix = {"bytes": "syn_", "words": "words_"}[suite]
+  prefix = synthetic_suite.PREFIX[suite]
   kw = dict(seed=dcfg.seed, num_train=dcfg.num_train, num_eval=dcfg.num_eval, suite=suite)
   kw["names"] = [t.name for t in synthetic_suite.suite_tasks(suite)]
   if dcfg.get("only_tasks"):
-    kw["names"] = [n[len(prefix):] if n.startswith(prefix) else n for n in dcfg.only_tasks]
+    kw["names"] = [synthetic_suite.bare_name(n, suite) for n in dcfg.only_tasks]
   planned = [prefix + n for n in kw["names"]]
   table = tasks.TaskIdTable.load_or_create(workdir, planned)
   names = tasks.make_synthetic_tasks(vocab, table, **kw)

@@ -23,7 +23,7 @@ from mode_jax.adapters import params as adapter_params
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.export import save_adapter
 from mode_jax.atomic_io import write_jsonl_atomic
-from mode_jax.data import tasks
+from mode_jax.data import synthetic, tasks
 from mode_jax.data.vocab import make_vocab
 from mode_jax.model import Transformer, hf_io, presets, sampling
 from mode_jax.train import evaluate, loop
@@ -256,8 +256,7 @@ def base_eval_tasks(config, vocab):
                      f"(SNI prompts carry their own positive examples: data.num_pos)")
   d = config.data
   suite = d.get("suite", "bytes")
-  only = [n.split("_", 1)[1] if n.startswith(("syn_", "words_")) else n
-          for n in d.get("only_tasks", ())] or None
+  only = [synthetic.bare_name(n, suite) for n in d.get("only_tasks", ())] or None
   names = tasks.make_synthetic_tasks(vocab, seed=d.seed, num_train=max(shots, 1),
                                      num_eval=d.num_eval, suite=suite, num_shots=shots,
                                      names=only)
