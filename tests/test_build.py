@@ -2,7 +2,7 @@
 
 The BUILD file is evaluated as Python (Starlark is a Python subset) with `glob`, `load`,
 `package` and the rule functions stubbed to record targets. Checked:
-- every Python file under mode_jax/, prm_jax/, configs/ and tests/ is in the srcs of exactly
+- every Python file under mode_jax/, prm_jax/, crs_jax/, configs/ and tests/ is in the srcs of exactly
   one py_library / py_test;
 - every module with `if __name__ == "__main__"` is the `main` of exactly one py_binary, which
   lists it in srcs and depends on the library that owns it;
@@ -19,7 +19,7 @@ import re
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-PACKAGES = ("mode_jax", "prm_jax", "benchmarks", "configs", "tests")
+PACKAGES = ("mode_jax", "prm_jax", "crs_jax", "benchmarks", "configs", "tests")
 SKIP_DIRS = {".venv", "runs", "build", "dist", "__pycache__", ".git", ".pytest_cache"}
 
 
@@ -86,7 +86,7 @@ def _imports(path):
     elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
       names.add(node.module)
       names.update(f"{node.module}.{a.name}" for a in node.names)
-  return {n for n in names if n.split(".")[0] in ("mode_jax", "prm_jax", "benchmarks", "configs",
+  return {n for n in names if n.split(".")[0] in ("mode_jax", "prm_jax", "crs_jax", "benchmarks", "configs",
                                                   "conftest",
                                                   "trainer_harness", "distributed_worker")}
 
@@ -138,7 +138,7 @@ def test_entry_points_have_one_binary(build):
       mains.setdefault(t["main"], []).append(t["name"])
   entry = []
   for f in files:
-    if f.endswith(".py") and f.split("/")[0] in ("mode_jax", "prm_jax", "benchmarks"):
+    if f.endswith(".py") and f.split("/")[0] in ("mode_jax", "prm_jax", "crs_jax", "benchmarks"):
       with open(os.path.join(ROOT, f)) as fh:
         if re.search(r'^if __name__ == "__main__":', fh.read(), re.M):
           entry.append(f)

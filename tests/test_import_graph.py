@@ -1,4 +1,4 @@
-"""The import graph of `mode_jax/` and `prm_jax/` has no cycles, read from the source with `ast`.
+"""The import graph of `mode_jax/`, `prm_jax/` and `crs_jax/` has no cycles, read from the source with `ast`.
 
 Every `import` statement counts, including ones inside functions (a function-level import is a
 cycle waiting for the call). `from pkg import name` is an edge to `pkg.name` when that is a
@@ -9,7 +9,8 @@ module, else to `pkg`. Importing `a.b.c` is not counted as importing the package
 - units: a unit is a subpackage (`mode_jax.model`) or a top-level module (`prm_jax.evaluate`);
   no two units reach each other, so the dependency direction is readable from the tree;
 
-and `mode_jax` never imports `prm_jax`; model, adapter and kernel modules import no seqio,
+and `mode_jax` never imports `prm_jax` or `crs_jax`, and the two applications never import each
+other; model, adapter and kernel modules import no seqio,
 TensorFlow or ml_collections (they run on a bare accelerator VM); no library module imports
 torch or transformers (benchmarks and tests may).
 """
@@ -22,7 +23,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("mode_jax", "prm_jax")
+PACKAGES = ("mode_jax", "prm_jax", "crs_jax")
 
 
 def _module_name(path: pathlib.Path, root: pathlib.Path) -> str:
@@ -147,16 +148,18 @@ def test_no_cycle_between_subpackages():
   assert not found, "import cycles between subpackages:\n" + "\n".join(found)
 
 
-def test_mode_jax_never_imports_prm_jax():
+@pytest.mark.parametrize("importer,forbidden", [
+    ("mode_jax", ("prm_jax", "crs_jax")), ("prm_jax", ("crs_jax",)), ("crs_jax", ("prm_jax",))])
+def test_dependency_direction_between_packages(importer, forbidden):
   _, raw = _graph()
-  bad = sorted(f"{m} -> {i}" for m, imps in raw.items() if m.startswith("mode_jax")
-               for i in imps if i == "prm_jax" or i.startswith("prm_jax."))
+  bad = sorted(f"{m} -> {i}" for m, imps in raw.items() if m.split(".")[0] == importer
+               for i in imps if i.split(".")[0] in forbidden)
   assert not bad, bad
 
 
 @pytest.mark.parametrize("prefix,forbidden", [
     (("mode_jax.model", "mode_jax.adapters", "mode_jax.kernels"),
-     ("seqio", "tensorflow", "tensorflow_datasets", "ml_collections", "prm_jax")),
+     ("seqio", "tensorflow", "tensorflow_datasets", "ml_collections", "prm_jax", "crs_jax")),
     (PACKAGES, ("torch", "transformers", "peft")),
 ])
 def test_library_modules_do_not_import(prefix, forbidden):

@@ -1,0 +1,142 @@
+"""Baseline recommenders through the `Recommender` interface: random, popularity, a rule-based
+recommender that asks about attributes and searches, and an oracle that reads the hidden goal.
+
+All of them answer an `explain` turn the same way: a template explanation built from the
+item's own metadata (`explain`), so it is faithful by construction; the LLM ranker/explainer
+is measured against that. Only the oracle reads `Session.goal` / `Session.judgement`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from crs_jax import catalogue as catalogue_lib
+from crs_jax import interfaces
+from crs_jax import nlu
+from crs_jax import search as search_lib
+
+Session = interfaces.Session
+SystemTurn = interfaces.SystemTurn
+
+ASK = {"genre": "What genre would you like?", "era": "Which decade do you prefer?",
+       "length": "What length of film do you want?", "mood": "What mood are you after?",
+       "language": "Which language would you like?"}
+
+
+def stated_preferences(s: Session) -> tuple[dict, set]:
+  """(attr -> latest wanted value, set of unwanted (attr, value)) from the user's turns."""
+  want, avoid = {}, set()
+  for t in s.user_turns():
+    for m in nlu.mentions(t.text):
+      if m.negated:
+        avoid.add((m.attr, m.value))
+        if want.get(m.attr) == m.value:
+          del want[m.attr]
+      else:
+        want[m.attr] = m.value
+        avoid.discard((m.attr, m.value))
+  return want, avoid
+
+
+def explain(it: catalogue_lib.Item, want: dict) -> str:
+  """A metadata-grounded explanation: the item's values the user asked for, then the rest."""
+  hits = [it.value(a) for a in catalogue_lib.ATTRIBUTE_NAMES if want.get(a) == it.value(a)]
+  lead = f"It matches what you asked for ({', '.join(hits)}). " if hits else ""
+  return (f"{lead}{it.title} is a {it.mood} {it.genre} from the {it.era}, "
+          f"{it.length} at {it.minutes} minutes, in {it.language}.")
+
+
+def recommend_text(it: catalogue_lib.Item) -> str:
+  return f"How about {it.title}? It is a {it.genre} from the {it.era}."
+
+
+class _Base:
+  def __init__(self, catalogue: catalogue_lib.Catalogue):
+    self.catalogue, self.by_id = catalogue, catalogue.by_id
+
+  def respond(self, sessions: Sequence[Session]) -> list[SystemTurn]:
+    return [self._explain_or(s) for s in sessions]
+
+  def _explain_or(self, s: Session) -> SystemTurn:
+    users = s.user_turns()
+    if users and users[-1].intent == "explain":
+      asked = [i for i, r in users[-1].reactions.items() if r == "ask" and i in self.by_id]
+      if asked:
+        want, _ = stated_preferences(s)
+        exps = {i: explain(self.by_id[i], want) for i in asked}
+        return SystemTurn(" ".join(exps.values()), "reply", explanations=exps)
+    return self.turn(s)
+
+  def _recommend(self, s: Session, item_id: str, retrieved=()) -> SystemTurn:
+    it = self.by_id[item_id]
+    want, _ = stated_preferences(s)
+    return SystemTurn(recommend_text(it), "recommend", items=(item_id,),
+                      explanations={item_id: explain(it, want)}, retrieved=tuple(retrieved))
+
+  def turn(self, s: Session) -> SystemTurn:
+    raise NotImplementedError
+
+
+class RandomRecommender(_Base):
+  """One uniformly random item not shown before, every turn."""
+
+  def turn(self, s):
+    shown = set(s.shown())
+    left = [it.id for it in self.catalogue.items if it.id not in shown]
+    return self._recommend(s, left[int(s.rng("random").integers(len(left)))])
+
+
+class PopularityRecommender(_Base):
+  """The most popular item not shown before, every turn."""
+
+  def __init__(self, catalogue):
+    super().__init__(catalogue)
+    self.order = [it.id for it in catalogue_lib.popularity_order(catalogue.items)]
+
+  def turn(self, s):
+    shown = set(s.shown())
+    return self._recommend(s, next(i for i in self.order if i not in shown))
+
+
+class RuleRecommender(_Base):
+  """Asks about attributes (in `ask_order`) until it knows `min_known` wanted values, then
+  recommends the search API's first unseen result for the stated preferences; after a rejection
+  that names no new preference it asks about the next attribute it has not asked about."""
+
+  def __init__(self, catalogue, *, min_known: int = 3, ask_order=catalogue_lib.ATTRIBUTE_NAMES,
+               index: search_lib.SearchIndex = None):
+    super().__init__(catalogue)
+    self.min_known, self.ask_order = min_known, tuple(ask_order)
+    self.index = index or search_lib.SearchIndex(catalogue.items)
+
+  @staticmethod
+  def query(want: dict, avoid: set) -> str:
+    q = " ".join(want[a] for a in catalogue_lib.ATTRIBUTE_NAMES if a in want)
+    return q + "".join(f", not {v}" for _, v in sorted(avoid))
+
+  def turn(self, s):
+    want, avoid = stated_preferences(s)
+    asked = {nlu.asked_attribute(t.text) for t in s.system_turns() if t.kind == "ask"}
+    unasked = [a for a in self.ask_order if a not in want and a not in asked]
+    last = s.user_turns()[-1] if s.user_turns() else None
+    stuck = last is not None and last.intent == "reject"
+    if unasked and (len(want) < self.min_known or stuck):
+      return SystemTurn(ASK[unasked[0]], "ask")
+    q = self.query(want, avoid)
+    ranked = self.index.search(q, k=10, exclude=s.shown())
+    return self._recommend(s, ranked[0], retrieved=ranked)
+
+
+class OracleRecommender(_Base):
+  """Knows the goal: recommends the best unseen item under the hidden utility."""
+
+  def turn(self, s):
+    shown = set(s.shown())
+    return self._recommend(s, next(i for i in s.judgement.ranked if i not in shown),
+                           retrieved=s.judgement.ranked[:10])
+
+
+BASELINES = {"random": RandomRecommender, "popularity": PopularityRecommender,
+             "rule": RuleRecommender, "oracle": OracleRecommender}

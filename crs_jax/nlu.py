@@ -1,0 +1,78 @@
+"""Exact reading of attribute mentions in text (closed vocabulary, so it is a checker, not a
+model): which attribute values a turn names, and whether each is negated.
+
+A value is negated when one of `NEGATORS` (or "anything but") occurs among the few words before
+it in the same clause ("not horror", "anything but French", "no dark films", "I don't want long
+ones"); "but" alone is a conjunction ("Close, but ideally Spanish" wants Spanish).
+Titles are masked first (`mask_titles`), so an explanation that names the item is not read as
+claiming the title's words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Iterable
+
+from crs_jax import catalogue as catalogue_lib
+
+NEGATORS = ("not", "no", "n't", "without", "hate", "avoid", "except", "never", "nothing")
+_WINDOW = 4     # words before a value that can negate it
+_VALUE_RE = {
+    (a, v): re.compile(r"(?<![\w-])" + re.escape(v.lower()) + r"(?![\w-])")
+    for a, vs in catalogue_lib.ATTRIBUTES.items() for v in vs
+}
+_CLAUSE = re.compile(r"[.;!?,\u2014]|\band\b")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mention:
+  attr: str
+  value: str
+  negated: bool
+
+
+def mask_titles(text: str, titles: Iterable[str]) -> str:
+  for t in sorted(set(titles), key=len, reverse=True):
+    if t:
+      text = re.sub(re.escape(t), " ", text, flags=re.IGNORECASE)
+  return text
+
+
+def mentions(text: str) -> list[Mention]:
+  """Attribute values named in `text`, in order of appearance."""
+  low = text.lower().replace("n\u2019t", "n't")
+  found = []
+  for (a, v), pat in _VALUE_RE.items():
+    for m in pat.finditer(low):
+      found.append((m.start(), a, v))
+  out = []
+  for start, a, v in sorted(found):
+    before = low[:start]
+    clause = _CLAUSE.split(before)[-1]
+    words = re.findall(r"[a-z']+", clause)[-_WINDOW:]
+    neg = any(w in NEGATORS or w.endswith("n't") for w in words) or any(
+        w == "but" and j > 0 and words[j - 1] in ("anything", "everything", "all")
+        for j, w in enumerate(words))
+    out.append(Mention(a, v, neg))
+  return out
+
+
+def positive_values(text: str) -> set:
+  return {(m.attr, m.value) for m in mentions(text) if not m.negated}
+
+
+def negative_values(text: str) -> set:
+  return {(m.attr, m.value) for m in mentions(text) if m.negated}
+
+
+ATTRIBUTE_WORDS = {"genre": ("genre",), "era": ("decade", "era"), "length": ("length",),
+                   "mood": ("mood",), "language": ("language",)}
+
+
+def asked_attribute(text: str):
+  """The attribute a system question asks about ("What genre would you like?"), or None."""
+  low = text.lower()
+  hits = [(m.start(), a) for a, words in ATTRIBUTE_WORDS.items() for w in words
+          for m in re.finditer(r"\b" + w + r"\b", low)]
+  return min(hits)[1] if hits else None

@@ -1,0 +1,200 @@
+"""The session runner: many simulated sessions advanced in lockstep (one recommender call and
+one simulator call per turn for all live sessions), written as JSONL exactly once each.
+
+    records = run_sessions(recommender, simulator, catalogue, num_sessions=200, seed=0,
+                           max_turns=8, out_path="sessions.jsonl")
+
+Session k has id `s{k:05d}` and its own seed (`session_seed`), from which its goal, viewing
+history, profile and every random choice of the components come (`Session.rng`): a session's
+record does not depend on the batch it ran in. A session ends when the user accepts an item or
+after `max_turns` system turns. Each finished session is appended and fsynced at once; on
+restart a torn last line is cut off and finished ids are skipped, so a run killed at any point
+and resumed ends with every session exactly once, equal to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zlib
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from crs_jax import catalogue as catalogue_lib
+from crs_jax import goals as goals_lib
+from crs_jax import interfaces
+
+Session = interfaces.Session
+
+
+class SessionFileError(ValueError):
+  """A malformed sessions file: the message names the file, line and field."""
+
+
+def session_id(k: int) -> str:
+  return f"s{k:05d}"
+
+
+def session_seed(seed: int, sid: str) -> int:
+  return int(np.random.SeedSequence([seed, zlib.crc32(sid.encode())]).generate_state(1)[0])
+
+
+def new_session(sid: str, seed: int, cat: catalogue_lib.Catalogue, *, accept_k: int = 3,
+                history_len: int = 8, forced_intents=None) -> Session:
+  sseed = session_seed(seed, sid)
+  rng = np.random.default_rng([sseed, 0])
+  goal = goals_lib.sample_goal(cat, rng, accept_k=accept_k)
+  hist = goals_lib.history(goal, cat, rng, n=history_len)
+  return Session(session_id=sid, seed=sseed, goal=goal, judgement=goals_lib.judge(goal, cat),
+                 profile=goals_lib.profile_text(hist, cat), forced_intents=forced_intents)
+
+
+def ended(s: Session, max_turns: int) -> bool:
+  return s.accepted() is not None or (len(s.system_turns()) >= max_turns
+                                      and isinstance(s.turns[-1], interfaces.UserTurn))
+
+
+def success_turn(s: Session) -> Optional[int]:
+  """Number of system turns up to the user's acceptance, or None."""
+  k = 0
+  for t in s.turns:
+    if isinstance(t, interfaces.SystemTurn):
+      k += 1
+    elif any(r == "accept" for r in t.reactions.values()):
+      return k
+  return None
+
+
+def to_record(s: Session) -> dict:
+  return {"session_id": s.session_id, "seed": s.seed, "goal": s.goal.to_json(),
+          "target": s.judgement.target, "acceptable": sorted(s.judgement.acceptable),
+          "profile": s.profile, "turns": [t.to_json() for t in s.turns],
+          "accepted": s.accepted(), "success_turn": success_turn(s),
+          "num_system_turns": len(s.system_turns())}
+
+
+_RECORD_FIELDS = ("session_id", "goal", "target", "acceptable", "turns")
+
+
+def check_record(rec: dict, where: str) -> dict:
+  for f in _RECORD_FIELDS:
+    if f not in rec:
+      raise SessionFileError(f"{where}: missing field {f!r}")
+  if not isinstance(rec["turns"], list):
+    raise SessionFileError(f"{where}: field 'turns' must be a list")
+  for j, t in enumerate(rec["turns"]):
+    try:
+      interfaces.turn_from_json(t)
+    except (KeyError, TypeError, ValueError) as e:
+      raise SessionFileError(f"{where}: field 'turns[{j}]': {e}") from None
+  try:
+    goals_lib.Goal.from_json(rec["goal"])
+  except (KeyError, TypeError, AttributeError, ValueError) as e:
+    raise SessionFileError(f"{where}: field 'goal': {e!r}") from None
+  return rec
+
+
+def read_sessions(path: str) -> list[dict]:
+  """Records of a sessions JSONL file; errors name the file, line and field."""
+  if not os.path.isfile(path):
+    raise SessionFileError(f"{path}: missing")
+  out = []
+  with open(path, encoding="utf-8") as f:
+    for n, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        rec = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise SessionFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+      if not isinstance(rec, dict):
+        raise SessionFileError(f"{path}:{n}: expected an object")
+      out.append(check_record(rec, f"{path}:{n}"))
+  return out
+
+
+class SessionLog:
+  """Append-only sessions.jsonl with exactly-once appends (torn last line cut on open)."""
+
+  def __init__(self, path: str):
+    self.path = path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    self.done: dict[str, dict] = {}
+    if not os.path.exists(path):
+      return
+    with open(path, "rb") as f:
+      data = f.read()
+    pos = good = 0
+    while pos < len(data):
+      nl = data.find(b"\n", pos)
+      if nl < 0:
+        break
+      try:
+        rec = json.loads(data[pos:nl])
+      except json.JSONDecodeError:
+        break
+      self.done[rec["session_id"]] = rec
+      pos = good = nl + 1
+    if good < len(data):
+      logging.warning("%s: dropping a torn last line (%d bytes)", path, len(data) - good)
+      with open(path, "r+b") as f:
+        f.truncate(good)
+
+  def append(self, rec: dict) -> None:
+    with open(self.path, "ab") as f:
+      f.write((json.dumps(rec) + "\n").encode())
+      f.flush()
+      os.fsync(f.fileno())
+    self.done[rec["session_id"]] = rec
+
+
+def run_sessions(recommender: interfaces.Recommender, simulator: interfaces.UserSimulator,
+                 cat: catalogue_lib.Catalogue, *, num_sessions: int, seed: int = 0,
+                 max_turns: int = 8, out_path: Optional[str] = None, batch_size: int = 0,
+                 accept_k: int = 3, forced_intents: Optional[Callable] = None,
+                 log: Callable = lambda msg: None) -> list[dict]:
+  """Records of sessions 0..num_sessions-1 in id order (finished ones read back from
+  `out_path`). `forced_intents(sid)` -> intents for the simulator's turns (control), or None.
+  `batch_size` sessions run in lockstep (0: all pending at once)."""
+  store = SessionLog(out_path) if out_path else None
+  done = dict(store.done) if store else {}
+  ids = [session_id(k) for k in range(num_sessions)]
+  pending = [i for i in ids if i not in done]
+  step = batch_size or max(len(pending), 1)
+  for b in range(0, len(pending), step):
+    batch = [new_session(i, seed, cat, accept_k=accept_k,
+                         forced_intents=forced_intents(i) if forced_intents else None)
+             for i in pending[b:b + step]]
+    live = list(batch)
+    for s, t in zip(live, simulator.respond(live)):
+      s.turns.append(t)
+    while live:
+      for s, t in zip(live, recommender.respond(live)):
+        s.turns.append(t)
+      for s, t in zip(live, simulator.respond(live)):
+        s.turns.append(t)
+      still = []
+      for s in live:
+        if ended(s, max_turns):
+          rec = to_record(s)
+          done[s.session_id] = rec
+          if store:
+            store.append(rec)
+        else:
+          still.append(s)
+      live = still
+    log(f"sessions {len(done)}/{num_sessions}")
+  return [done[i] for i in ids]
+
+
+def sessions_from_records(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> list[Session]:
+  out = []
+  for r in records:
+    goal = goals_lib.Goal.from_json(r["goal"])
+    s = Session(session_id=r["session_id"], seed=r.get("seed", 0), goal=goal,
+                judgement=goals_lib.judge(goal, cat), profile=r.get("profile", ""),
+                turns=[interfaces.turn_from_json(t) for t in r["turns"]])
+    out.append(s)
+  return out

@@ -1,0 +1,129 @@
+"""Exact session metrics on hand-made sessions, ranking metrics against scikit-learn, Gini in
+closed form, and the NLU checker the faithfulness and adherence metrics rest on."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import ndcg_score
+
+from crs_jax import catalogue, goals, metrics, nlu
+
+
+def _item(i, genre="comedy", era="1990s", mood="dark", lang="French", pop=0.1):
+  return catalogue.Item(id=f"i{i}", title=f"The Velvet Comet {i}", genre=genre, era=era,
+                        length="short", mood=mood, language=lang, popularity=pop)
+
+
+CAT = catalogue.Catalogue(tuple(_item(i, pop=0.1 * (5 - i)) for i in range(5)))
+GOAL = goals.Goal(constraints={"genre": "comedy"}, likes={"mood": {"dark": 1.0}}, dislikes={})
+
+
+def _rec(sid, turns, success_turn=None, acceptable=("i0", "i1"), target="i0"):
+  return {"session_id": sid, "goal": GOAL.to_json(), "target": target,
+          "acceptable": list(acceptable), "turns": turns, "success_turn": success_turn}
+
+
+def _sys(items=(), kind="recommend", explanations=None, retrieved=()):
+  return {"role": "system", "text": "x", "kind": kind, "items": list(items),
+          "explanations": explanations or {}, "retrieved": list(retrieved)}
+
+
+def _user(text, intent="inform", reactions=None):
+  return {"role": "user", "text": text, "intent": intent, "reactions": reactions or {}}
+
+
+@pytest.mark.parametrize("ranked,relevant,k", [
+    (["a", "b", "c", "d"], {"b", "d"}, 3), (["a", "b"], {"a"}, 1), (["x", "y", "z"], {"q"}, 3),
+    (["a", "b", "c", "d", "e"], {"a", "c", "e", "f", "g", "h"}, 4)])
+def test_ndcg_equals_scikit_learn_and_recall_is_capped(ranked, relevant, k):
+  universe = sorted(set(ranked) | relevant)
+  # scikit-learn ranks by score: give ranked items decreasing scores, the rest below them
+  scores = np.array([[len(ranked) - ranked.index(u) if u in ranked else -1 - i
+                      for i, u in enumerate(universe)]], dtype=float)
+  true = np.array([[1.0 if u in relevant else 0.0 for u in universe]])
+  # scikit-learn's IDCG ranks every relevant item of the universe, as ours does
+  assert metrics.ndcg_at_k(ranked, relevant, k) == pytest.approx(
+      ndcg_score(true, scores, k=k) if true.sum() else 0.0)
+  hits = len(set(ranked[:k]) & relevant)
+  assert metrics.recall_at_k(ranked, relevant, k) == pytest.approx(
+      hits / min(len(relevant), k))
+
+
+def test_success_and_turns_on_hand_made_sessions():
+  recs = [_rec("a", [], success_turn=1), _rec("b", [], success_turn=3), _rec("c", []),
+          _rec("d", [], success_turn=8)]
+  m = metrics.success_metrics(recs, turns=(1, 2, 4, 8))
+  assert m == {"success@1": 0.25, "success@2": 0.25, "success@4": 0.5, "success@8": 0.75,
+               "success": 0.75, "mean_turns_to_success": 4.0}
+
+
+def test_ranking_metrics_use_shown_order_and_last_retrieval():
+  rec = _rec("a", [_sys(["i3"], retrieved=["i3", "i0"]), _user("no"),
+                   _sys(["i1", "i3"], retrieved=["i1", "i2", "i0"])])
+  m = metrics.ranking_metrics([rec], ks=(1, 2))
+  assert m["recommended_recall@1"] == 0 and m["recommended_recall@2"] == 0.5
+  assert m["retrieval_recall@1"] == 1.0 and m["retrieval_recall@2"] == 0.5
+  assert m["retrieval_ndcg@2"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
+
+
+def test_explanation_faithfulness_is_exact():
+  exps = {"i0": "The Velvet Comet 0 is a dark comedy from the 1990s.",          # true
+          "i1": "A cheerful comedy in French.",                                 # cheerful: false
+          "i2": "Not a horror film, and not in Korean.",                        # negated, true
+          "i3": "You will love it."}                                            # no claim
+  m = metrics.faithfulness([_rec("a", [_sys(explanations=exps)])], CAT)
+  assert m["explanations"] == 4
+  assert m["explanation_faithful"] == 0.75 and m["explanation_grounded"] == 0.75
+  assert m["claim_precision"] == pytest.approx(7 / 8)     # 8 claims, "cheerful" false
+
+
+def test_simulator_metrics_catch_leaks_bad_mentions_and_wrong_acceptance():
+  t0 = CAT.by_id["i0"].title
+  turns = [_user(f"I want {t0}, a comedy."),                        # leak (not shown yet)
+           _sys(["i2"]), _user("Not dark, please", "refine", {"i2": "reject"}),   # negates held
+           _sys(["i0"]), _user(f"{t0} it is", "accept", {"i0": "accept"}),
+           _sys(["i3"]), _user("I'd go for horror.", "accept", {"i3": "accept"})]  # unheld+wrong
+  m = metrics.simulator_metrics([_rec("a", turns)], CAT,
+                                forced={"a": ["inform", "refine", "explain"]})
+  assert m["user_turns"] == 4 and m["goal_adherence"] == 0.5
+  assert m["target_leak_rate"] == 1.0
+  assert m["acceptance_agreement"] == pytest.approx(2 / 3)
+  assert m["intent_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_no_leak_when_the_system_named_the_target_first():
+  t0 = CAT.by_id["i0"].title
+  rec = _rec("a", [_user("A comedy"), _sys(["i0"]), _user(f"{t0} it is", "accept",
+                                                          {"i0": "accept"})])
+  assert metrics.simulator_metrics([rec], CAT)["target_leak_rate"] == 0
+
+
+@pytest.mark.parametrize("counts,expected", [([3, 3, 3, 3], 0.0), ([0, 0, 0, 5], 0.75),
+                                             ([1, 2, 3, 4], 0.25)])
+def test_gini_closed_forms(counts, expected):
+  # mean absolute difference / (2 mean): [1,2,3,4] -> (2*(3+2+1+1+2+1... )) = 0.25
+  x = np.asarray(counts, float)
+  direct = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
+  assert metrics.gini(counts) == pytest.approx(expected) == pytest.approx(direct)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("I want a comedy, not horror.", [("comedy", False), ("horror", True)]),
+    ("Anything but French, please", [("French", True)]),
+    ("Close, but ideally Spanish.", [("Spanish", False)]),
+    ("I don't want long ones, a short sci-fi would do",
+     [("long", True), ("short", False), ("sci-fi", False)]),
+    ("I'd rather avoid anything dark.", [("dark", True)]),
+    ("a light-hearted, medium-length drama", [("light-hearted", False),
+                                               ("medium-length", False), ("drama", False)]),
+    ("Enlightened dramatic longing", []),
+])
+def test_nlu_reads_values_and_negation(text, expected):
+  assert [(m.value, m.negated) for m in nlu.mentions(text)] == expected
+
+
+def test_asked_attribute():
+  assert nlu.asked_attribute("Which decade do you prefer?") == "era"
+  assert nlu.asked_attribute("What genre would you like?") == "genre"
+  assert nlu.asked_attribute("How about this?") is None
