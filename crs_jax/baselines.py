@@ -8,6 +8,7 @@ is measured against that. Only the oracle reads `Session.goal` / `Session.judgem
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -126,7 +127,7 @@ class RuleRecommender(_Base):
       return SystemTurn(ASK[unasked[0]], "ask")
     q = self.query(want, avoid)
     ranked = self.index.search(q, k=10, exclude=s.shown())
-    return self._recommend(s, ranked[0], retrieved=ranked)
+    return dataclasses.replace(self._recommend(s, ranked[0], retrieved=ranked), query=q)
 
 
 class OracleRecommender(_Base):

@@ -127,9 +127,9 @@ class RuleSimulator:
     reactions = {i: "reject" for i in items}
     asked = {i for t in s.user_turns() for i, r in t.reactions.items() if r == "ask"}
     fresh = [i for i in items if i not in asked]
-    want_explain = forced == "explain" or (forced is None and not ok and not explained
+    want_explain = forced == "explain" or (forced is None and not explained
                                            and rng.random() < self.p_explain)
-    if ok and not (fresh and forced == "explain"):    # reactions always follow the utility
+    if ok and not (fresh and want_explain):    # reactions always follow the utility
       reactions[ok[0]] = "accept"
       return UserTurn(self._say(s, ACCEPT, t=self.by_id[ok[0]].title), "accept", reactions)
     if fresh and want_explain:

@@ -1,0 +1,178 @@
+"""The text side of the one-backbone RecLLM: how sessions become prompts, what each task's
+target is, and the teacher that labels bootstrap sessions.
+
+Five tasks of one model (task-routed adapters pick experts per task):
+
+    task      prompt ends with      target (one line)
+    dm        "Action:"             "ask <attribute>" | "search"
+    query     "Query:"              the search request, e.g. "comedy 1990s, not French"
+    rank      "Pick:"               "<k>: <explanation>" over the numbered candidates
+    profile   "Profile:"            the profile text of a viewing history
+    user      "U:"                  "<intent>: <utterance>", the intent given or "any"
+
+A prompt shows the session as lines "P: profile", "U: ...", "S: ..." (the last
+`max_lines`); a recommendation line carries the item's metadata, so the user side can judge it.
+The teacher (`TeacherRecommender`) is the rule recommender whose pick among the search
+candidates is the best one under the hidden utility: bootstrap sessions run with it and the
+rule simulator give exact labels for every task (`examples`).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from crs_jax import baselines
+from crs_jax import catalogue as catalogue_lib
+from crs_jax import goals as goals_lib
+from crs_jax import interfaces
+from crs_jax import nlu
+
+TASKS = ("dm", "query", "rank", "profile", "user")
+NUM_CANDIDATES = 5
+Session = interfaces.Session
+
+
+def item_line(it: catalogue_lib.Item) -> str:
+  """An item's metadata as the ranker and profile writer read it (no title: shorter prompts,
+  and a title never becomes a claim)."""
+  return f"{it.mood} {it.genre}, {it.era}, {it.length}, {it.language}"
+
+
+def short_explanation(it: catalogue_lib.Item) -> str:
+  return f"a {it.mood} {it.genre} from the {it.era}, {it.length}, in {it.language}."
+
+
+def recommend_text(it: catalogue_lib.Item) -> str:
+  return f"How about {it.title}? It is {short_explanation(it)}"
+
+
+def conversation(s: Session, max_lines: int = 24, upto: Optional[int] = None) -> str:
+  turns = s.turns if upto is None else s.turns[:upto]
+  lines = [("U: " if isinstance(t, interfaces.UserTurn) else "S: ") + t.text for t in turns]
+  head = [f"P: {s.profile}"] if s.profile else []
+  return "\n".join(head + lines[-max_lines:])
+
+
+def dm_prompt(s: Session, **kw) -> str:
+  return conversation(s, **kw) + "\nAction:"
+
+
+def query_prompt(s: Session, **kw) -> str:
+  return conversation(s, **kw) + "\nQuery:"
+
+
+def rank_prompt(s: Session, candidates: Sequence[catalogue_lib.Item], **kw) -> str:
+  cands = "\n".join(f"{k + 1}. {item_line(it)}" for k, it in enumerate(candidates))
+  return conversation(s, **kw) + "\nCandidates:\n" + cands + "\nPick:"
+
+
+def profile_prompt(history: Sequence[catalogue_lib.Item]) -> str:
+  return "History:\n" + "\n".join(f"- {item_line(it)}" for it in history) + "\nProfile:"
+
+
+def goal_text(g: goals_lib.Goal) -> str:
+  want = ", ".join(g.constraints.values())
+  likes = ", ".join(v for d in g.likes.values() for v in d)
+  avoid = ", ".join(v for d in g.dislikes.values() for v in d)
+  return f"Goal: must be {want}; likes {likes}; avoids {avoid}"
+
+
+def user_prompt(s: Session, intent: Optional[str] = None, **kw) -> str:
+  body = conversation(dataclass_without_profile(s), **kw)
+  return f"{goal_text(s.goal)}\nIntent: {intent or 'any'}\n{body}\nU:"
+
+
+def dataclass_without_profile(s: Session) -> Session:
+  return Session(session_id=s.session_id, seed=s.seed, goal=s.goal, judgement=s.judgement,
+                 profile="", turns=s.turns)
+
+
+def dm_target(t: interfaces.SystemTurn) -> str:
+  if t.kind == "ask":
+    return f"ask {nlu.asked_attribute(t.text)}"
+  return "search"
+
+
+def parse_dm(text: str) -> tuple[str, Optional[str]]:
+  """("ask", attribute) | ("search", None); anything else reads as search."""
+  words = text.strip().lower().split()
+  if len(words) >= 2 and words[0] == "ask" and words[1] in catalogue_lib.ATTRIBUTES:
+    return "ask", words[1]
+  return "search", None
+
+
+def parse_pick(text: str, n: int) -> tuple[int, str]:
+  """(0-based candidate, explanation) from "<k>: <explanation>"; candidate 0 when unreadable."""
+  head, _, rest = text.strip().partition(":")
+  try:
+    k = int(head.strip()) - 1
+  except ValueError:
+    return 0, text.strip()
+  return (k if 0 <= k < n else 0), rest.strip()
+
+
+def parse_user(text: str) -> tuple[str, str]:
+  """(intent, utterance) from "<intent>: <utterance>"; unknown intents read as "inform"."""
+  head, sep, rest = text.strip().partition(":")
+  if sep and head.strip() in interfaces.INTENTS:
+    return head.strip(), rest.strip()
+  return "inform", text.strip()
+
+
+class TeacherRecommender(baselines.RuleRecommender):
+  """The rule recommender, but its pick among the first `NUM_CANDIDATES` search results is the
+  best under the hidden utility (ties: the earlier result), recommended with the metadata text
+  the LLM ranker learns to write."""
+
+  def _explain_or(self, s):
+    out = super()._explain_or(s)
+    if out.kind == "reply":            # an explanation: the one given with the recommendation
+      i = next(iter(out.explanations))
+      exp = self._given(s, i)
+      return interfaces.SystemTurn(f"It is {exp}", "reply", explanations={i: f"It is {exp}"})
+    return out
+
+  def _given(self, s, item_id):
+    it = self.by_id[item_id]
+    return short_explanation(it)
+
+  def _recommend(self, s, item_id, retrieved=()):
+    cands = list(retrieved)[:NUM_CANDIDATES] or [item_id]
+    best = max(cands, key=lambda i: (s.judgement.utilities[i], -cands.index(i)))
+    it = self.by_id[best]
+    return interfaces.SystemTurn(recommend_text(it), "recommend", items=(best,),
+                                 explanations={best: f"It is {short_explanation(it)}"},
+                                 retrieved=tuple(retrieved))
+
+
+def examples(sessions: Sequence[Session], cat: catalogue_lib.Catalogue,
+             rng: np.random.Generator, *, p_forced_intent: float = 0.5,
+             history_len: int = 6) -> dict[str, list[tuple[str, str]]]:
+  """(prompt, target) pairs per task from finished teacher sessions."""
+  by_id = cat.by_id
+  out = {t: [] for t in TASKS}
+  for s in sessions:
+    for j, t in enumerate(s.turns):
+      prefix = Session(session_id=s.session_id, seed=s.seed, goal=s.goal,
+                       judgement=s.judgement, profile=s.profile, turns=s.turns[:j])
+      if isinstance(t, interfaces.SystemTurn):
+        users = prefix.user_turns()
+        if users and users[-1].intent == "explain":
+          continue                         # answered without the dialogue manager
+        out["dm"].append((dm_prompt(prefix), dm_target(t)))
+        if t.kind == "recommend":
+          want, avoid = baselines.stated_preferences(prefix)
+          out["query"].append((query_prompt(prefix), baselines.RuleRecommender.query(want, avoid)))
+          cands = [by_id[i] for i in t.retrieved[:NUM_CANDIDATES]]
+          k = [c.id for c in cands].index(t.items[0])
+          out["rank"].append((rank_prompt(prefix, cands),
+                              f"{k + 1}: {short_explanation(cands[k])}"))
+      else:
+        forced = t.intent if rng.random() < p_forced_intent else None
+        out["user"].append((user_prompt(prefix, forced), f"{t.intent}: {t.text}"))
+    hist = goals_lib.history(s.goal, cat, rng, n=history_len)
+    out["profile"].append((profile_prompt([by_id[i] for i in hist]),
+                           goals_lib.profile_text(hist, cat)))
+  return out

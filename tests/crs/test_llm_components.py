@@ -1,0 +1,69 @@
+"""The LLM recommender and simulator build exactly the prompts training saw: driven by a text
+model that answers from the teacher's own (prompt -> target) labels they replay the teacher's
+sessions turn for turn; malformed model output degrades to a defined action."""
+
+import numpy as np
+import pytest
+
+from crs_jax import catalogue, interfaces, llm, metrics, rule_simulator, session, text
+
+CAT = catalogue.make_catalogue(200, seed=0)
+
+
+def _teacher_records(n=40, seed=5):
+  return session.run_sessions(text.TeacherRecommender(CAT), rule_simulator.RuleSimulator(CAT),
+                              CAT, num_sessions=n, seed=seed)
+
+
+def test_llm_components_replay_the_teacher_from_its_labels():
+  recs = _teacher_records()
+  ex = text.examples(session.sessions_from_records(recs, CAT), CAT, np.random.default_rng(0),
+                     p_forced_intent=0.0)
+  model = llm.MemorizedTextModel([pair for pairs in ex.values() for pair in pairs], "?")
+  got = session.run_sessions(llm.LLMRecommender(model, CAT), llm.LLMSimulator(model), CAT,
+                             num_sessions=40, seed=5)
+  assert model.misses == 0
+  assert got == recs
+  m = metrics.all_metrics(got, CAT)
+  assert m["success"] == 1.0 and m["explanation_faithful"] == 1.0
+
+
+def test_teacher_labels_cover_every_task_and_fit_the_configured_lengths():
+  ex = text.examples(session.sessions_from_records(_teacher_records(60), CAT), CAT,
+                     np.random.default_rng(0))
+  assert set(ex) == set(text.TASKS) and all(ex.values())
+  assert {t.split()[0] for _, t in ex["dm"]} == {"ask", "search"}
+  intents = {t.split(":")[0] for _, t in ex["user"]}
+  assert {"inform", "accept", "explain"} <= intents <= set(interfaces.INTENTS)
+  assert any("Intent: any" in p for p, _ in ex["user"])
+  assert any("Intent: any" not in p for p, _ in ex["user"])
+  for pairs in ex.values():
+    for p, t in pairs:
+      assert len(p.encode()) <= 800 and len(t.encode()) <= 140, (p, t)
+
+
+@pytest.mark.parametrize("out,expected", [("ask genre", ("ask", "genre")),
+                                          ("ask colour", ("search", None)),
+                                          ("", ("search", None)), ("search", ("search", None))])
+def test_parse_dm(out, expected):
+  assert text.parse_dm(out) == expected
+
+
+def test_parse_pick_and_user_fall_back():
+  assert text.parse_pick("3: a dark drama.", 5) == (2, "a dark drama.")
+  assert text.parse_pick("9: x", 5)[0] == 0 and text.parse_pick("no idea", 5) == (0, "no idea")
+  assert text.parse_user("refine: Not horror.") == ("refine", "Not horror.")
+  assert text.parse_user("shout: hey") == ("inform", "shout: hey")
+
+
+def test_simulator_reactions_follow_its_intent():
+  s = session.new_session("s00000", 0, CAT)
+  it = CAT.items[0].id
+  s.turns.append(interfaces.SystemTurn("How about it?", "recommend", items=(it,)))
+  for out, intent, reaction in [("accept: Great!", "accept", "accept"),
+                                ("refine: Not that.", "refine", "reject"),
+                                ("explain: Why?", "explain", "ask")]:
+    t = llm.LLMSimulator._turn(s, out)
+    assert (t.intent, t.reactions) == (intent, {it: reaction})
+  s.turns[-1] = interfaces.SystemTurn("What genre would you like?", "ask")
+  assert llm.LLMSimulator._turn(s, "accept: ok").intent == "inform"
