@@ -28,7 +28,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from prm_jax.dataeval import stats
+from mode_jax.dataeval import stats
 
 MC_BINS = (0.0, 1e-9, 0.25, 0.5, 0.75, 1.0 - 1e-9, 1.0 + 1e-9)
 MC_BIN_NAMES = ("0", "(0, .25)", "[.25, .5)", "[.5, .75)", "[.75, 1)", "1")

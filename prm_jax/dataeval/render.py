@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from prm_jax.dataeval.stats import fmt
+from mode_jax.dataeval.stats import fmt
 
 DIVERSITY_ROWS = (("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"),
                   ("distinct_3", "distinct-3"), ("distinct_4", "distinct-4"),

@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from mode_jax.atomic_io import atomic_directory, jsonl_records
-from prm_jax.dataeval import coverage, distribution, labels, lexical, overlap, semantic, stats
+from mode_jax.dataeval import coverage, distribution, lexical, overlap, semantic, stats
+from prm_jax.dataeval import labels
 
 NGRAM_ORDERS = (1, 2, 3, 4)
 
@@ -219,7 +220,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None, log=print) -> dict:
-  from prm_jax.dataeval import embed, render
+  from mode_jax.dataeval import embed
+  from prm_jax.dataeval import render
   args = parse_args(argv)
   errors: list = []
   gen = read_items(args.generated, args.text_field.split(","), errors)

@@ -19,16 +19,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
+
+from mode_jax.dataeval import stats
 
 
-def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
-  s, y = np.asarray(scores, float), np.asarray(labels, bool)
-  n_pos, n_neg = int(y.sum()), int((~y).sum())
-  if n_pos == 0 or n_neg == 0:
-    return float("nan")
-  ranks = rankdata(s)                       # average ranks for ties
-  return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+auroc = stats.auroc   # defined with the other estimators; kept here for callers
 
 
 def step_metrics(probs: Sequence[float], labels: Sequence[int], threshold: float = 0.5) -> dict:

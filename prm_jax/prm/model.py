@@ -21,6 +21,7 @@ import numpy as np
 
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.model.config import ModelConfig
+from mode_jax.model.padding import padded_batches
 from mode_jax.model.transformer import Transformer
 
 HEAD_KEY = "adapter"
@@ -61,13 +62,6 @@ def backbone_params(params: dict) -> dict:
   return {k: v for k, v in params.items() if k != "lm_head"}
 
 
-def _bucket(n: int, minimum: int = 32) -> int:
-  b = minimum
-  while b < n:
-    b *= 2
-  return b
-
-
 class StepScorer:
   """Per-step probabilities of a trained PRM for (question, steps) pairs."""
 
@@ -104,21 +98,3 @@ class StepScorer:
     return out
 
 
-def padded_batches(seqs: Sequence[Sequence[int]], batch_size: int, max_len: int):
-  """Yields (indices into seqs, tokens [B, T], segment_ids, positions) over `seqs` in order of
-  length, with B and T rounded up to powers of two (few jit shapes); padding rows and columns
-  have segment id 0. ValueError if a sequence is longer than max_len."""
-  order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-  for start in range(0, len(order), batch_size):
-    idx = order[start:start + batch_size]
-    longest = max(len(seqs[i]) for i in idx)
-    t = min(_bucket(longest), max_len)
-    if longest > t:
-      raise ValueError(f"a sequence has {longest} tokens, more than max_seq_len {max_len}")
-    b = _bucket(len(idx), 8)
-    toks = np.zeros((b, t), np.int32)
-    seg = np.zeros((b, t), np.int32)
-    for r, i in enumerate(idx):
-      toks[r, :len(seqs[i])] = seqs[i]
-      seg[r, :len(seqs[i])] = 1
-    yield idx, toks, seg, np.broadcast_to(np.arange(t, dtype=np.int32), (b, t))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-from prm_jax.dataeval import lexical
+from mode_jax.dataeval import lexical
 
 
 def _random_texts(rng, n, vocab=8, lo=1, hi=12):

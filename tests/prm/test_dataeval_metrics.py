@@ -4,7 +4,8 @@ metrics of prm_jax.dataeval."""
 import numpy as np
 import pytest
 
-from prm_jax.dataeval import coverage, distribution, labels, overlap, semantic, stats
+from mode_jax.dataeval import coverage, distribution, overlap, semantic, stats
+from prm_jax.dataeval import labels
 from prm_jax.envs import arithmetic
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from configs import omegaprm_arith
 from prm_jax import collect
-from prm_jax.dataeval import embed, report, sources
+from mode_jax.dataeval import embed
+from prm_jax.dataeval import report, sources
 from prm_jax.envs import arithmetic
 
 # One worker: the module's tests share an expensive module-scoped fixture.

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import norm, rankdata
 
 Estimate = dict
 Z95 = 1.959963984540054
@@ -135,3 +135,12 @@ def fmt(e: Optional[Estimate], digits: int = 3) -> str:
   if np.isfinite(e.get("lo", np.nan)) and np.isfinite(e.get("hi", np.nan)):
     return f"{v} [{e['lo']:.{digits}f}, {e['hi']:.{digits}f}]"
   return v
+
+
+def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
+  s, y = np.asarray(scores, float), np.asarray(labels, bool)
+  n_pos, n_neg = int(y.sum()), int((~y).sum())
+  if n_pos == 0 or n_neg == 0:
+    return float("nan")
+  ranks = rankdata(s)                       # average ranks for ties
+  return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

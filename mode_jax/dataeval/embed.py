@@ -59,7 +59,7 @@ class BackboneEncoder:
   def __call__(self, texts: Sequence[str]) -> np.ndarray:
     import jax
 
-    from prm_jax.prm.model import padded_batches
+    from mode_jax.model.padding import padded_batches
     seqs = [list(self.vocab.encode(t))[:self.max_len] or [0] for t in texts]
     out = np.zeros((len(seqs), self.cfg.embed_dim), np.float32)
     for idx, toks, seg, pos in padded_batches(seqs, self.batch_size, self.max_len):

@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from prm_jax.dataeval import stats
-from prm_jax.dataeval.lexical import ngrams, tokenize
+from mode_jax.dataeval import stats
+from mode_jax.dataeval.lexical import ngrams, tokenize
 
 
 def normalize(text: str) -> str:

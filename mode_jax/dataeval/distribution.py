@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from prm_jax.dataeval import stats
+from mode_jax.dataeval import stats
 
 
 def mauve_score(p: np.ndarray, q: np.ndarray, seed: int = 0, num_buckets="auto") -> dict:
@@ -108,9 +108,8 @@ def discriminator_scores(p: np.ndarray, q: np.ndarray, *, groups: Optional[Seque
 def discriminator_auc(p: np.ndarray, q: np.ndarray, *, groups: Optional[Sequence] = None,
                       folds: int = 5, seed: int = 0, n_boot: int = 200) -> stats.Estimate:
   """Held-out AUC with a bootstrap interval over the scored rows."""
-  from prm_jax.prm.metrics import auroc
   scores, y = discriminator_scores(p, q, groups=groups, folds=folds, seed=seed)
 
   def stat(idx):
-    return auroc(scores[idx], y[idx])
+    return stats.auroc(scores[idx], y[idx])
   return stats.bootstrap(stat, len(y), n_boot=n_boot, seed=seed)

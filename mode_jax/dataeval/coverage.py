@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from prm_jax.dataeval import stats
-from prm_jax.dataeval.lexical import tokenize
+from mode_jax.dataeval import stats
+from mode_jax.dataeval.lexical import tokenize
 
 
 def coverage(values: Sequence, reference: Optional[Sequence] = None) -> dict:
