@@ -48,6 +48,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.train = blocks.train_block(steps=500, lr=3e-3, batch=16, warmup=30)
   c.mesh = blocks.mesh_block()
   c.eval = ml_collections.ConfigDict(dict(num_examples=40, max_new_tokens=40, first_line=True))
+  c.report = ml_collections.ConfigDict(dict(encoder="backbone"))   # or "hashing"
   c.sessions = ml_collections.ConfigDict(dict(
       num_sessions=200, max_turns=8, batch_size=0,
       baselines=("random", "popularity", "rule", "teacher", "oracle")))

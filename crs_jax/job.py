@@ -12,6 +12,10 @@
    baselines (random, popularity, rule, teacher, oracle) with the same simulator; the teacher
    with the learned simulator, free and with forced intents (controllability).
 5. The exact metrics per set (`crs_jax.metrics`) as a table, `results.json`, and one JSON line.
+6. The conversation report (`crs_jax.report`): the learned simulator's conversations against the
+   rule simulator's with the same recommender, bootstrap sessions as the leakage set;
+   `report.md` / `report.json`. Encoder (`config.report.encoder`): "backbone" (mean-pooled
+   states of the trained base) or "hashing" (word 1-2-gram features).
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import time
 import ml_collections
 import numpy as np
 
-from crs_jax import baselines, data, interfaces, llm, metrics, rule_simulator
+from crs_jax import baselines, data, interfaces, llm, metrics, report, rule_simulator
 from crs_jax import sampler_model
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 from crs_jax import vocab as vocab_lib
-from mode_jax.atomic_io import write_json_atomic
+from mode_jax.atomic_io import atomic_file, write_json_atomic
+from mode_jax.dataeval import embed
 from mode_jax.train import evaluate, jobs
 
 SESSION_SEED_OFFSET = 2000
@@ -60,6 +65,14 @@ def forced_intents(seed: int, num_turns: int):
     rest = [interfaces.INTENTS[i] for i in rng.integers(len(interfaces.INTENTS), size=num_turns)]
     return [first] + rest
   return fn
+
+
+def make_encoder(config, workdir: str):
+  if config.report.encoder == "hashing":
+    return report.hashing_encoder()
+  ckpt = config.checkpoint.hf_path or os.path.join(workdir, "base_model")
+  return embed.BackboneEncoder(ckpt, vocab_kind=config.vocab.kind, vocab_path=config.vocab.path,
+                               max_len=config.data.inputs_len)
 
 
 def table(results: dict) -> str:
@@ -103,7 +116,7 @@ def crs_synthetic(config, workdir: str) -> dict:
   runs["teacher + LLM simulator"] = (teacher, llm.LLMSimulator(model), None)
   forced = forced_intents(seed, s.max_turns + 1)
   runs["teacher + LLM simulator, forced intents"] = (teacher, llm.LLMSimulator(model), forced)
-  results, seconds = {}, {}
+  results, seconds, records = {}, {}, {}
   for name, (rec, user, force) in runs.items():
     t0 = time.perf_counter()
     path = os.path.join(workdir, "sessions", name.split(" (")[0].replace(" ", "_")
@@ -111,12 +124,24 @@ def crs_synthetic(config, workdir: str) -> dict:
     recs = session_lib.run_sessions(rec, user, cat, num_sessions=s.num_sessions, seed=seed,
                                     max_turns=s.max_turns, out_path=path, forced_intents=force,
                                     batch_size=s.batch_size)
+    records[name] = recs
     fmap = {r["session_id"]: force(r["session_id"]) for r in recs} if force else None
     results[name] = metrics.all_metrics(recs, cat, fmap)
     seconds[name] = time.perf_counter() - t0
     print(f"sessions {name}: {len(recs)} in {seconds[name]:.0f} s", flush=True)
   md = table(results)
   print(md)
+  t0 = time.perf_counter()
+  rep = report.conversation_report(
+      records["teacher + LLM simulator"], records["teacher"], cat,
+      train=data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed),
+      encoder=make_encoder(config, workdir))
+  rep_md = report.markdown(rep, "LLM simulator", "rule simulator")
+  write_json_atomic(os.path.join(workdir, "report.json"), rep)
+  with atomic_file(os.path.join(workdir, "report.md")) as f:
+    f.write(rep_md + "\n")
+  print("conversation report (teacher recommender; LLM vs rule simulator):\n" + rep_md)
+  seconds["report"] = time.perf_counter() - t0
   llm_m = results["RecLLM (LLM recommender)"]
   summary = {"model": config.checkpoint.get("pretrained", "") or "tiny (trained in workdir)",
              "adapter": out["acfg"].describe() if out["acfg"] else "none",
@@ -128,6 +153,8 @@ def crs_synthetic(config, workdir: str) -> dict:
              "oracle_success": results.get("oracle", {}).get("success"),
              "recllm_explanation_faithful": llm_m.get("explanation_faithful"),
              "simulator_goal_adherence": results["teacher + LLM simulator"]["goal_adherence"],
+             "report_discriminator_auc": rep.get("discriminator_auc", {}).get("value"),
+             "report_mauve": rep.get("mauve", {}).get("mean"),
              "simulator_intent_accuracy":
                  results["teacher + LLM simulator, forced intents"].get("intent_accuracy"),
              "task_exact_match": {k: v["exact_match"] for k, v in task_res["scores"].items()},

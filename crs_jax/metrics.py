@@ -29,6 +29,7 @@ import numpy as np
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import goals as goals_lib
 from crs_jax import nlu
+from mode_jax.dataeval import stats
 
 
 def recall_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
@@ -160,15 +161,6 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
   return out
 
 
-def gini(counts: np.ndarray) -> float:
-  """Gini coefficient of non-negative counts (0: uniform, -> 1: concentrated)."""
-  x = np.sort(np.asarray(counts, dtype=np.float64))
-  n = len(x)
-  if n == 0 or x.sum() == 0:
-    return 0.0
-  return float((2 * np.arange(1, n + 1) - n - 1).dot(x) / (n * x.sum()))
-
-
 def popularity_bias(records: Sequence[dict], cat: catalogue_lib.Catalogue,
                     head_share: float = 0.2) -> dict:
   index = {it.id: j for j, it in enumerate(cat.items)}
@@ -182,7 +174,7 @@ def popularity_bias(records: Sequence[dict], cat: catalogue_lib.Catalogue,
       :max(1, int(round(head_share * len(cat.items))))]}
   total = counts.sum()
   tail = sum(c for it, c in zip(cat.items, counts) if it.id not in head)
-  return {"gini": gini(counts), "long_tail_share": float(tail / total) if total else 0.0}
+  return {"gini": stats.gini(counts) if counts.sum() else 0.0, "long_tail_share": float(tail / total) if total else 0.0}
 
 
 def all_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,

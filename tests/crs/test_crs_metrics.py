@@ -99,13 +99,13 @@ def test_no_leak_when_the_system_named_the_target_first():
   assert metrics.simulator_metrics([rec], CAT)["target_leak_rate"] == 0
 
 
-@pytest.mark.parametrize("counts,expected", [([3, 3, 3, 3], 0.0), ([0, 0, 0, 5], 0.75),
-                                             ([1, 2, 3, 4], 0.25)])
-def test_gini_closed_forms(counts, expected):
-  # mean absolute difference / (2 mean): [1,2,3,4] -> (2*(3+2+1+1+2+1... )) = 0.25
-  x = np.asarray(counts, float)
-  direct = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
-  assert metrics.gini(counts) == pytest.approx(expected) == pytest.approx(direct)
+def test_popularity_bias_gini_and_long_tail_in_closed_form():
+  # 5 items by popularity i0 > ... > i4; head (top 20%) = {i0}; shown: i0 x2, i3 x1, i4 x1
+  rec = _rec("a", [_sys(["i0"]), _sys(["i0"]), _sys(["i3", "i4"])])
+  m = metrics.popularity_bias([rec], CAT)
+  x = np.array([2, 0, 0, 1, 1], float)
+  gini = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
+  assert m["gini"] == pytest.approx(gini) and m["long_tail_share"] == 0.5
 
 
 @pytest.mark.parametrize("text,expected", [
