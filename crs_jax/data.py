@@ -66,12 +66,26 @@ def tasks_kind(dcfg, vocab, workdir: str):
   names = [task_name(t) for t in text_lib.TASKS]
   table = tasks.TaskIdTable.load_or_create(workdir, names)
   train, val = task_pairs(c, "train"), task_pairs(c, "validation")
+  check_lengths(train, vocab, dcfg)
   for t in text_lib.TASKS:
     rows = {"train": metrics.reference_rows((p, [y]) for p, y in train[t]),
             "validation": metrics.reference_rows((p, [y]) for p, y in val[t])}
     tasks.register_rows(task_name(t), rows, vocab, table[task_name(t)],
                         metric_fns=[metrics.rouge_em_metrics])
   return names, names, table
+
+
+def check_lengths(pairs: dict, vocab, dcfg) -> None:
+  """Every prompt fits `inputs_len` (with BOS) and every target `targets_len` (with EOS):
+  seqio would cut a long prompt from the right, losing its "Action:" / "Pick:" cue, so a
+  config whose lengths are too short is an error, not a silent truncation."""
+  bos = 1 if dcfg.get("bos_id", -1) >= 0 else 0
+  for task, rows in pairs.items():
+    p_max = max(len(vocab.encode(p)) for p, _ in rows) + bos
+    y_max = max(len(vocab.encode(y)) for _, y in rows) + 1
+    if p_max > dcfg.inputs_len or y_max > dcfg.targets_len:
+      raise ValueError(f"config.data: task {task_name(task)!r} needs inputs_len >= {p_max} and "
+                       f"targets_len >= {y_max} (has {dcfg.inputs_len}, {dcfg.targets_len})")
 
 
 def transcript(rec: dict) -> str:
