@@ -147,3 +147,54 @@ def holdout(ratings, *, min_rating: float = 4.0, fraction: float = 0.2,
       continue
     history[u], targets[u] = rs[:first], {r.item for r in held}
   return Split(history=history, targets=targets)
+
+
+def profile_text(history, movies: dict, min_rating: float = 4.0, top: int = 3) -> str:
+  """A RecLLM-style natural-language profile from a user's rated history: the genres and
+  decades of the movies they liked most often."""
+  genres: dict = {}
+  decades: dict = {}
+  for r in history:
+    if r.rating < min_rating:
+      continue
+    m = movies[r.item]
+    for g in m.genres:
+      genres[g] = genres.get(g, 0) + 1
+    if m.year:
+      d = f"{m.year // 10 * 10}s"
+      decades[d] = decades.get(d, 0) + 1
+  if not genres:
+    return "No liked movies yet."
+  g = [k for k, _ in sorted(genres.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+  d = [k for k, _ in sorted(decades.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
+  return f"Likes {', '.join(g)} movies" + (f", mostly from the {' and '.join(d)}." if d else ".")
+
+
+def rank_for_users(split: Split, movies: dict, method: str, k: int = 10) -> dict:
+  """user -> top-k unseen movie ids. "popularity": most rated in everyone's history part (no
+  target leaks into the counts); "profile": popularity x (1 + share of the movie's genres among
+  the user's liked history genres), i.e. the profile re-weights the popular list."""
+  pop: dict = {}
+  for rs in split.history.values():
+    for r in rs:
+      pop[r.item] = pop.get(r.item, 0) + 1
+  order = sorted(pop, key=lambda i: (-pop[i], int(i) if i.isdigit() else i))
+  rank = {i: j for j, i in enumerate(order)}
+  out = {}
+  for u, hist in split.history.items():
+    seen = {r.item for r in hist}
+    if method == "popularity":
+      out[u] = [i for i in order if i not in seen][:k]
+      continue
+    if method != "profile":
+      raise ValueError(f"unknown method {method!r}; use popularity or profile")
+    liked: dict = {}
+    for r in hist:
+      if r.rating >= 4:
+        for g in movies[r.item].genres:
+          liked[g] = liked.get(g, 0) + 1
+    total = sum(liked.values()) or 1
+    score = {i: pop[i] * (1 + sum(liked.get(g, 0) for g in movies[i].genres) / total)
+             for i in order[:2000] if i not in seen}
+    out[u] = sorted(score, key=lambda i: (-score[i], rank[i]))[:k]
+  return out

@@ -46,3 +46,24 @@ def test_malformed_files_name_file_line_and_field(tmp_path):
       "user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t7\t5\t100\n")
   with pytest.raises(movielens.MovieLensError, match=r"ml-100k\.inter:2: field 'item_id'"):
     movielens.load(str(tmp_path))
+
+
+def test_holdout_profile_and_rankings_on_hand_made_ratings():
+  movies = {str(i): movielens.Movie(str(i), f"M{i}", 1990 + i, g)
+            for i, g in enumerate([("Drama",), ("Comedy",), ("Drama", "War"), ("Comedy",),
+                                   ("Drama",)], 1)}
+  R = movielens.Rating
+  ratings = [R("a", "1", 5, 1), R("a", "2", 2, 2), R("a", "3", 5, 3), R("a", "5", 5, 4),
+             R("b", "2", 5, 1), R("b", "4", 4, 2), R("b", "1", 3, 3), R("b", "5", 4, 4)]
+  split = movielens.holdout(ratings, fraction=0.5, min_history=1)
+  # 3 liked each -> round(0.5 * 3) = 2 held out: the latest two
+  assert split.targets == {"a": {"3", "5"}, "b": {"4", "5"}}
+  assert [r.item for r in split.history["a"]] == ["1", "2"]
+  assert movielens.profile_text(split.history["b"], movies) == (
+      "Likes Comedy movies, mostly from the 1990s.")
+  assert [r.item for r in split.history["b"]] == ["2"]
+  # history counts: 2 x2, 1 x1 -> popularity order 2, 1; seen movies are skipped
+  pop = movielens.rank_for_users(split, movies, "popularity", k=3)
+  assert pop == {"a": [], "b": ["1"]}
+  with pytest.raises(ValueError, match="unknown method"):
+    movielens.rank_for_users(split, movies, "magic")
