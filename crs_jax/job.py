@@ -40,7 +40,7 @@ SESSION_SEED_OFFSET = 2000
 COLUMNS = ("success@1", "success@4", "success@8", "mean_turns_to_success",
            "recommended_ndcg@5", "retrieval_recall@10", "explanation_faithful", "gini",
            "long_tail_share", "goal_adherence", "target_leak_rate", "acceptance_agreement",
-           "intent_accuracy")
+           "intent_accuracy", "intent_text_agreement")
 
 
 def with_vocab(config, workdir: str):

@@ -11,7 +11,8 @@ known, so nothing here is estimated by a model).
 - explanation faithfulness: an explanation's claims are the attribute values it names (titles
   masked; `crs_jax.nlu`); a claim is true when the item has that value (negated: does not);
   faithful = every claim true. `grounded` = at least one claim.
-- simulator controllability: intent accuracy against the forced intents, goal adherence (a
+- simulator controllability: intent accuracy against the forced intents, intent-text agreement
+  (the utterance reads as the intent it claims, `nlu.user_intent`), goal adherence (a
   user turn names only values the user holds, and negates only ones it does not), target leaks
   (the target's title in a user turn before the system showed it), and acceptance agreement
   (accept/reject reactions vs the hidden acceptable set).
@@ -130,19 +131,21 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
                       forced: Optional[dict] = None) -> dict:
   """`forced`: session id -> the intents asked of its user turns (for intent accuracy)."""
   by_id, titles = cat.by_id, [it.title for it in cat.items]
-  turns = adhere = leaks = agree = reacts = hit = asked = 0
+  turns = adhere = leaks = agree = reacts = hit = asked = readable = 0
   for r in records:
     goal = goals_lib.Goal.from_json(r["goal"])
     target = by_id[r["target"]].title.lower()
     acceptable = set(r["acceptable"])
     shown_titles: set = set()
     want = (forced or {}).get(r["session_id"]) or ()
-    k = 0
+    k, after = 0, False
     for t in r["turns"]:
       if t["role"] == "system":
         shown_titles |= {by_id[i].title.lower() for i in t.get("items", ()) if i in by_id}
+        after = t.get("kind") in ("recommend", "reply")
         continue
       turns += 1
+      readable += nlu.user_intent(nlu.mask_titles(t["text"], titles), after) == t["intent"]
       adhere += turn_adheres(t["text"], goal, titles)
       leaks += target in t["text"].lower() and target not in shown_titles
       for i, reaction in t.get("reactions", {}).items():
@@ -154,6 +157,7 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
         hit += t["intent"] == want[k]
       k += 1
   out = {"user_turns": turns, "goal_adherence": adhere / max(turns, 1),
+         "intent_text_agreement": readable / max(turns, 1),
          "target_leak_rate": leaks / max(len(records), 1),
          "acceptance_agreement": agree / reacts if reacts else float("nan")}
   if asked:

@@ -76,3 +76,30 @@ def asked_attribute(text: str):
   hits = [(m.start(), a) for a, words in ATTRIBUTE_WORDS.items() for w in words
           for m in re.finditer(r"\b" + w + r"\b", low)]
   return min(hits)[1] if hits else None
+
+
+_EXPLAIN = re.compile(r"\b(why|tell me more|what makes|explain)\b")
+_ACCEPT = re.compile(r"\b(yes|great|perfect|sounds good|i'll (take|watch)|that's it|love it|"
+                     r"what i wanted)\b")
+_REJECT = re.compile(r"\b(no|not|nope|something else|anything else|don't|doesn't)\b")
+_NO_PREF = re.compile(r"\b(don't mind|no preference|is fine|any \w+ is)\b")
+
+
+def user_intent(text: str, after_recommendation: bool) -> str:
+  """The intent of a free-text user turn (for people typing in the chat page), given whether
+  the last system turn recommended something: explain / accept / refine (a rejection naming a
+  value) / reject only then; otherwise inform (names values, or says it has no preference) or
+  chitchat. A keyword reading: exact on the rule simulator's templates, a heuristic for
+  people."""
+  low = text.lower().replace("\u2019", "'")
+  named = mentions(text)
+  if after_recommendation:
+    if _EXPLAIN.search(low):
+      return "explain"
+    if _ACCEPT.search(low) and not _REJECT.search(low):
+      return "accept"
+    if _REJECT.search(low) or named:
+      return "refine" if named else "reject"
+  if named or _NO_PREF.search(low):
+    return "inform"
+  return "chitchat"
