@@ -28,7 +28,7 @@ import ml_collections
 import numpy as np
 
 from crs_jax import baselines, data, interfaces, llm, metrics, report, rule_simulator
-from crs_jax import sampler_model
+from crs_jax import sampler_model, serving
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 from crs_jax import vocab as vocab_lib
@@ -97,6 +97,8 @@ def crs_synthetic(config, workdir: str) -> dict:
         f"RecLLM tasks")
   out = jobs.run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
                           base_params=base)
+  serving.write_serving_spec(workdir, config, config.checkpoint.hf_path
+                             or os.path.join(workdir, "base_model"))
   task_res = jobs.score(out, config, workdir, "eval_tasks", label="eval tasks")
   print(task_res["markdown"])
   params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"],

@@ -1,0 +1,188 @@
+"""A small chat page where a person talks to the recommender (FastAPI, the stack the project's
+policy server uses): their turns, the system's replies, the retrieved and recommended items with
+their explanations, and a button that lets the user simulator play the next user turn.
+
+    python -m crs_jax.chat [--workdir=runs/crs] [--port=8000]    # then open http://127.0.0.1:8000
+
+With `--workdir` of a finished `crs_jax.main` run the LLM recommender and simulator are served
+(the run's adapters); without it the rule recommender and the rule simulator (no model needed).
+A person's intent is read from their text (`nlu.user_intent`), so acceptances and rejections
+count as in simulated sessions. The page keeps no state; sessions live in the server's memory.
+No `from __future__ import annotations`: FastAPI resolves the request models from annotations.
+"""
+
+import threading
+from typing import Optional
+
+from crs_jax import catalogue as catalogue_lib
+from crs_jax import interfaces, nlu
+from crs_jax import session as session_lib
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>RecLLM chat</title>
+<style>
+body { font-family: sans-serif; max-width: 820px; margin: 1em auto; }
+#log { border: 1px solid #ccc; padding: .5em; height: 420px; overflow-y: auto; }
+.turn { margin: .3em 0; padding: .3em .5em; border-radius: 6px; }
+.user { background: #e8f0fe; text-align: right; }
+.system { background: #f1f3f4; }
+.item-card { border: 1px solid #888; margin: .3em 0; padding: .3em; background: #fff; }
+.retrieved { color: #555; font-size: 85%; }
+#profile { color: #555; font-size: 90%; }
+</style></head>
+<body>
+<h2>RecLLM: conversational recommendations</h2>
+<div id="profile"></div>
+<div id="log"></div>
+<p><input id="msg" size="60" placeholder="Tell me what you'd like to watch">
+<button id="send">Send</button> <button id="simulate">Let the simulator answer</button>
+<button id="new">New session</button></p>
+<script>
+let sid = null;
+function esc(s) { const d = document.createElement('div'); d.textContent = s; return d.innerHTML; }
+function add(role, html) {
+  const d = document.createElement('div'); d.className = 'turn ' + role; d.innerHTML = html;
+  const log = document.getElementById('log'); log.appendChild(d); log.scrollTop = log.scrollHeight;
+}
+function show(r) {
+  add('user', esc(r.user.text) + ' <small>(' + r.user.intent + ')</small>');
+  if (r.done) { add('system', '<b>Session finished.</b>'); return; }
+  let html = esc(r.system.text);
+  for (const it of r.system.items) {
+    html += '<div class="item-card"><b>' + esc(it.title) + '</b> (' + esc(it.meta) + ')<br>' +
+            esc(it.explanation) + '</div>';
+  }
+  if (r.system.retrieved.length) {
+    html += '<div class="retrieved">retrieved: ' + r.system.retrieved.map(esc).join('; ') + '</div>';
+  }
+  add('system', html);
+}
+async function post(url, body) {
+  const res = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                body: JSON.stringify(body)});
+  return res.json();
+}
+async function newSession() {
+  const r = await post('/api/session', {});
+  sid = r.session_id; document.getElementById('log').innerHTML = '';
+  document.getElementById('profile').textContent = 'Profile: ' + r.profile;
+}
+document.getElementById('new').onclick = newSession;
+document.getElementById('send').onclick = async () => {
+  const m = document.getElementById('msg'); if (!m.value) return;
+  const r = await post('/api/turn', {session_id: sid, text: m.value}); m.value = ''; show(r);
+};
+document.getElementById('simulate').onclick = async () => {
+  show(await post('/api/simulate', {session_id: sid}));
+};
+newSession();
+</script></body></html>
+"""
+
+
+def meta(it: catalogue_lib.Item) -> str:
+  return f"{it.mood} {it.genre}, {it.era}, {it.length}, {it.language}"
+
+
+def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int = 0,
+             max_turns: int = 12):
+  import fastapi
+  import fastapi.responses
+  import pydantic
+
+  class NewSession(pydantic.BaseModel):
+    seed: Optional[int] = None
+
+  class Turn(pydantic.BaseModel):
+    session_id: str
+    text: str = ""
+
+  app = fastapi.FastAPI(title="crs_jax chat")
+  sessions: dict = {}
+  lock = threading.Lock()
+  by_id = cat.by_id
+
+  def get(sid):
+    if sid not in sessions:
+      raise fastapi.HTTPException(404, f"unknown session_id {sid!r}")
+    return sessions[sid]
+
+  def advance(s, user: interfaces.UserTurn) -> dict:
+    s.turns.append(user)
+    out = {"user": {"text": user.text, "intent": user.intent}}
+    if s.accepted() is not None or len(s.system_turns()) >= max_turns:
+      return dict(out, done=True)
+    sys_turn = recommender.respond([s])[0]
+    s.turns.append(sys_turn)
+    items = [{"id": i, "title": by_id[i].title, "meta": meta(by_id[i]),
+              "explanation": sys_turn.explanations.get(i, "")} for i in sys_turn.items]
+    retrieved = [by_id[i].title for i in sys_turn.retrieved[:5] if i in by_id]
+    return dict(out, done=False, system={"text": sys_turn.text, "kind": sys_turn.kind,
+                                         "items": items, "retrieved": retrieved})
+
+  @app.get("/", response_class=fastapi.responses.HTMLResponse)
+  def page():
+    return PAGE
+
+  @app.post("/api/session")
+  def new_session(req: NewSession):
+    with lock:
+      sid = session_lib.session_id(len(sessions))
+      s = session_lib.new_session(sid, seed if req.seed is None else req.seed, cat)
+      sessions[sid] = s
+    return {"session_id": sid, "profile": s.profile}
+
+  @app.post("/api/turn")
+  def turn(req: Turn):
+    with lock:
+      s = get(req.session_id)
+      last = s.system_turns()[-1] if s.system_turns() else None
+      after = last is not None and last.kind in ("recommend", "reply")
+      intent = nlu.user_intent(nlu.mask_titles(req.text, [by_id[i].title for i in s.shown()]),
+                               after)
+      reactions = {}
+      if after and intent in ("accept", "reject", "refine", "explain"):
+        items = list(last.items) or list(last.explanations)
+        verdict = {"accept": "accept", "explain": "ask"}.get(intent, "reject")
+        reactions = {i: "reject" for i in items}
+        if items:
+          reactions[items[0]] = verdict
+      return advance(s, interfaces.UserTurn(req.text, intent, reactions))
+
+  @app.post("/api/simulate")
+  def simulate(req: Turn):
+    with lock:
+      s = get(req.session_id)
+      return advance(s, simulator.respond([s])[0])
+
+  return app
+
+
+def load_components(workdir: str, cat_size: int, cat_seed: int):
+  """(recommender, simulator, catalogue): rule ones without a workdir, else the LLM ones of a
+  finished crs_jax.main run (its config.json, vocabulary, base and adapters)."""
+  from crs_jax import baselines, data, rule_simulator
+  if not workdir:
+    cat = data.make_catalogue(cat_size, cat_seed)
+    return baselines.RuleRecommender(cat), rule_simulator.RuleSimulator(cat), cat
+  from crs_jax import serving
+  return serving.load_llm_components(workdir)
+
+
+def main(argv=None):
+  import argparse
+
+  import uvicorn
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--workdir", default="", help="a finished crs_jax.main workdir (LLM)")
+  ap.add_argument("--catalogue_size", type=int, default=500)
+  ap.add_argument("--catalogue_seed", type=int, default=0)
+  ap.add_argument("--host", default="127.0.0.1")
+  ap.add_argument("--port", type=int, default=8000)
+  args = ap.parse_args(argv)
+  rec, sim, cat = load_components(args.workdir, args.catalogue_size, args.catalogue_seed)
+  uvicorn.run(make_app(rec, sim, cat), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+  main()

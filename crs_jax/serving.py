@@ -1,0 +1,45 @@
+"""The LLM recommender and simulator of a finished `crs_jax.main` run, loaded from its workdir
+(`serving.json`: base checkpoint, vocabulary, BOS, input length, catalogue), for the chat page
+and other tools."""
+
+from __future__ import annotations
+
+import os
+
+from crs_jax import data, llm, sampler_model
+from crs_jax import text as text_lib
+from mode_jax.adapters import export
+from mode_jax.adapters import params as adapter_params
+from mode_jax.atomic_io import read_json, write_json_atomic
+from mode_jax.data import tasks
+from mode_jax.data.vocab import make_vocab
+from mode_jax.model import hf_io
+
+FILE = "serving.json"
+
+
+def write_serving_spec(workdir: str, config, base_dir: str) -> None:
+  c = config.data.crs
+  write_json_atomic(os.path.join(workdir, FILE), {
+      "base": base_dir, "adapter": os.path.join(workdir, "adapter_train", "adapter"),
+      "task_ids": os.path.join(workdir, "adapter_train"),
+      "vocab_kind": config.vocab.kind, "vocab_path": config.vocab.path,
+      "bos_id": config.data.bos_id, "inputs_len": config.data.inputs_len,
+      "catalogue_size": c.catalogue_size, "catalogue_seed": c.catalogue_seed})
+
+
+def load_llm_components(workdir: str):
+  """(LLMRecommender, LLMSimulator, catalogue) of the run in `workdir`."""
+  path = os.path.join(workdir, FILE)
+  spec = read_json(path, FileNotFoundError)
+  cfg, params = hf_io.load_hf_checkpoint(spec["base"])
+  aparams, acfg = export.load_adapter(spec["adapter"])
+  params = adapter_params.combine(params, aparams)
+  table = tasks.TaskIdTable.load_or_create(spec["task_ids"], [data.task_name(t) for t in
+                                                               text_lib.TASKS])
+  bos = spec["bos_id"] if spec["bos_id"] >= 0 else None
+  model = sampler_model.SamplerTextModel(
+      cfg, params, make_vocab(spec["vocab_kind"], spec["vocab_path"] or None), table,
+      adapter=acfg, bos_id=bos, max_prompt_tokens=spec["inputs_len"] - (bos is not None))
+  cat = data.make_catalogue(spec["catalogue_size"], spec["catalogue_seed"])
+  return llm.LLMRecommender(model, cat), llm.LLMSimulator(model), cat
