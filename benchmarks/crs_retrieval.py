@@ -26,7 +26,7 @@ def perfect_query(g: goals.Goal) -> str:
   want = dict(g.constraints)
   for a, w in g.likes.items():
     want.setdefault(a, max(w, key=w.get))
-  avoid = {(a, v) for a, d in g.dislikes.items() for v in d}
+  avoid = [(a, v) for a, d in g.dislikes.items() for v in d]
   return baselines.RuleRecommender.query(want, avoid)
 
 

@@ -26,18 +26,22 @@ ASK = {"genre": "What genre would you like?", "era": "Which decade do you prefer
        "language": "Which language would you like?"}
 
 
-def stated_preferences(s: Session) -> tuple[dict, set]:
-  """(attr -> latest wanted value, set of unwanted (attr, value)) from the user's turns."""
-  want, avoid = {}, set()
+def stated_preferences(s: Session) -> tuple[dict, dict]:
+  """(attr -> latest wanted value, {(attr, value): None} unwanted), both in the order the user
+  said them (a value said again moves to the end): the query is then a copy of the dialogue's
+  mentions in order, which a small model learns more easily than a canonical order."""
+  want, avoid = {}, {}
   for t in s.user_turns():
     for m in nlu.mentions(t.text):
       if m.negated:
-        avoid.add((m.attr, m.value))
+        avoid.pop((m.attr, m.value), None)
+        avoid[(m.attr, m.value)] = None
         if want.get(m.attr) == m.value:
           del want[m.attr]
       else:
+        want.pop(m.attr, None)
         want[m.attr] = m.value
-        avoid.discard((m.attr, m.value))
+        avoid.pop((m.attr, m.value), None)
   return want, avoid
 
 
@@ -113,9 +117,9 @@ class RuleRecommender(_Base):
     self.index = index or search_lib.SearchIndex(catalogue.items)
 
   @staticmethod
-  def query(want: dict, avoid: set) -> str:
-    q = " ".join(want[a] for a in catalogue_lib.ATTRIBUTE_NAMES if a in want)
-    return q + "".join(f", not {v}" for _, v in sorted(avoid))
+  def query(want: dict, avoid) -> str:
+    """"v1 v2 ..., not u1, not u2" in the given orders (the search API reads them exactly)."""
+    return " ".join(want.values()) + "".join(f", not {v}" for _, v in avoid)
 
   def turn(self, s):
     want, avoid = stated_preferences(s)
