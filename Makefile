@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/default
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup bench crs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,17 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 
+crs: $(STAMP)
+	$(PY) -m crs_jax.main --config=configs/crs_synthetic.py --workdir=runs/crs
+
 bench: $(STAMP)
 	$(PY) -m benchmarks.sampling
 	$(PY) -m benchmarks.filters
 	$(PY) -m benchmarks.adapters
 	$(PY) -m benchmarks.data_pipeline
 	$(PY) -m benchmarks.omegaprm
+	$(PY) -m benchmarks.crs_retrieval
+	$(PY) -m benchmarks.crs_movielens
 
 clean:
 	rm -rf runs .pytest_cache
