@@ -25,6 +25,7 @@ import numpy as np
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import goals as goals_lib
 from crs_jax import interfaces
+from mode_jax import atomic_io
 
 Session = interfaces.Session
 
@@ -100,19 +101,8 @@ def read_sessions(path: str) -> list[dict]:
   """Records of a sessions JSONL file; errors name the file, line and field."""
   if not os.path.isfile(path):
     raise SessionFileError(f"{path}: missing")
-  out = []
-  with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        rec = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise SessionFileError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-      if not isinstance(rec, dict):
-        raise SessionFileError(f"{path}:{n}: expected an object")
-      out.append(check_record(rec, f"{path}:{n}"))
-  return out
+  return [check_record(rec, f"{path}:{n}")
+          for n, rec in atomic_io.jsonl_records(path, error_cls=SessionFileError)]
 
 
 class SessionLog:
