@@ -226,7 +226,7 @@ def ensure_base(config, workdir: str):
     pre.data = config.base.data
     pre.train = config.base.train
     pre.adapter = {"method": "none"}
-    print("== stage 1: pretraining the base model (full fine-tuning, generic text)")
+    print(f"== stage 1: pretraining the base model (full fine-tuning on {config.base.data.kind})")
     out = run_training(pre, os.path.join(workdir, "base_train"))
     base = evaluate.host(out["state"].params)          # every host (a collective)
     if jax.process_index() == 0:
