@@ -9,7 +9,7 @@ import re
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-PROJECT = ("mode_jax", "prm_jax", "benchmarks")
+PROJECT = ("mode_jax", "prm_jax", "crs_jax", "benchmarks")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 MODULE = re.compile(r"python3? -m ([A-Za-z_][\w.]*)")
 
