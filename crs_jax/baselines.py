@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-import numpy as np
-
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces
 from crs_jax import nlu

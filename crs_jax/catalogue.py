@@ -17,7 +17,6 @@ the catalogue) has weight r^-s / H(N, s) (s = `zipf_s`, 1.0 by default), so the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Iterable, Sequence
 

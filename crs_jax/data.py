@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from crs_jax import catalogue as catalogue_lib
-from crs_jax import rule_simulator
+from crs_jax import report, rule_simulator
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 from mode_jax.data import metrics, tasks
@@ -89,9 +89,7 @@ def check_lengths(pairs: dict, vocab, dcfg) -> None:
 
 
 def transcript(rec: dict) -> str:
-  lines = [f"P: {rec['profile']}"] + [("U: " if t["role"] == "user" else "S: ") + t["text"]
-                                      for t in rec["turns"]]
-  return "\n".join(lines)
+  return f"P: {rec['profile']}\n" + report.transcript(rec)
 
 
 def corpus(c) -> Iterator[str]:

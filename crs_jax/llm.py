@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
+from crs_jax import baselines
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces
 from crs_jax import search as search_lib
@@ -30,9 +31,6 @@ from crs_jax import text as text_lib
 Session = interfaces.Session
 SystemTurn = interfaces.SystemTurn
 UserTurn = interfaces.UserTurn
-ASK = {"genre": "What genre would you like?", "era": "Which decade do you prefer?",
-       "length": "What length of film do you want?", "mood": "What mood are you after?",
-       "language": "Which language would you like?"}
 
 
 class TextModel(Protocol):
@@ -76,7 +74,7 @@ class LLMRecommender:
   def _view(self, s: Session) -> Session:
     if self.use_profile:
       return s
-    return text_lib.dataclass_without_profile(s)
+    return text_lib.without_profile(s)
 
   def respond(self, sessions: Sequence[Session]) -> list[SystemTurn]:
     out: list = [None] * len(sessions)
@@ -93,7 +91,7 @@ class LLMRecommender:
     for j, a in zip(need_dm, actions):
       kind, attr = text_lib.parse_dm(a)
       if kind == "ask":
-        out[j] = SystemTurn(ASK[attr], "ask")
+        out[j] = SystemTurn(baselines.ASK[attr], "ask")
       else:
         search.append(j)
     if search:

@@ -46,8 +46,6 @@ REFINE_WRONG = ("Not {bad}, I want {v}.", "I don't want {bad}. {v} please.")
 REFINE_MORE = ("Close, but I'd prefer something {v}.", "Maybe, but ideally {v}.")
 CHITCHAT = ("By the way, I watched a great film last weekend.",
             "Thanks for helping me out tonight.", "I have the whole evening free.")
-WORD = {"genre": "genre", "era": "decade", "length": "length", "mood": "mood",
-        "language": "language"}
 
 
 class RuleSimulator:
@@ -111,7 +109,7 @@ class RuleSimulator:
         return UserTurn(self._say(s, ANSWER, v=v), "inform")
       if a in s.goal.dislikes:
         return UserTurn(self._say(s, DISLIKE, v=next(iter(s.goal.dislikes[a]))), "inform")
-      return UserTurn(self._say(s, NO_PREF, w=WORD[a]), "inform")
+      return UserTurn(self._say(s, NO_PREF, w=nlu.ATTRIBUTE_WORDS[a][0]), "inform")
     items = list(last.items) if last.kind == "recommend" else self._pending(s)
     return self._react(s, items, forced, rng, todo, explained=last.kind != "recommend")
 

@@ -83,6 +83,7 @@ class SearchIndex:
 
   def __init__(self, items: Iterable[catalogue_lib.Item] = ()):
     self.items: list[catalogue_lib.Item] = []
+    self._columns: dict = {}
     self.bm25 = BM25()
     self.add(items)
 
@@ -90,10 +91,14 @@ class SearchIndex:
     items = list(items)
     self.items += items
     self.bm25.add(f"{it.title} {it.description}" for it in items)
-    self._values = {a: np.array([it.value(a) for it in self.items]) for a in
-                    catalogue_lib.ATTRIBUTE_NAMES}
-    self._pop = np.array([it.popularity for it in self.items])
-    self._ids = np.array([it.id for it in self.items])
+    new = {a: [it.value(a) for it in items] for a in catalogue_lib.ATTRIBUTE_NAMES}
+    new["popularity"] = [it.popularity for it in items]
+    new["id"] = [it.id for it in items]
+    for k, v in new.items():             # append the new items' columns, nothing recomputed
+      self._columns[k] = np.concatenate([self._columns[k], np.asarray(v)]) if k in \
+          self._columns else np.asarray(v)
+    self._values = {a: self._columns[a] for a in catalogue_lib.ATTRIBUTE_NAMES}
+    self._pop, self._ids = self._columns["popularity"], self._columns["id"]
 
   def search(self, query: str, k: int = 10, exclude: Sequence[str] = ()) -> list[str]:
     pos = nlu.positive_values(query)

@@ -15,7 +15,6 @@ and resumed ends with every session exactly once, equal to an uninterrupted run.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import zlib
 from typing import Callable, Optional, Sequence
@@ -111,26 +110,7 @@ class SessionLog:
   def __init__(self, path: str):
     self.path = path
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    self.done: dict[str, dict] = {}
-    if not os.path.exists(path):
-      return
-    with open(path, "rb") as f:
-      data = f.read()
-    pos = good = 0
-    while pos < len(data):
-      nl = data.find(b"\n", pos)
-      if nl < 0:
-        break
-      try:
-        rec = json.loads(data[pos:nl])
-      except json.JSONDecodeError:
-        break
-      self.done[rec["session_id"]] = rec
-      pos = good = nl + 1
-    if good < len(data):
-      logging.warning("%s: dropping a torn last line (%d bytes)", path, len(data) - good)
-      with open(path, "r+b") as f:
-        f.truncate(good)
+    self.done: dict[str, dict] = {r["session_id"]: r for r in atomic_io.recover_jsonl(path)}
 
   def append(self, rec: dict) -> None:
     with open(self.path, "ab") as f:

@@ -80,11 +80,11 @@ def goal_text(g: goals_lib.Goal) -> str:
 
 
 def user_prompt(s: Session, intent: Optional[str] = None, **kw) -> str:
-  body = conversation(dataclass_without_profile(s), **kw)
+  body = conversation(without_profile(s), **kw)
   return f"{goal_text(s.goal)}\nIntent: {intent or 'any'}\n{body}\nU:"
 
 
-def dataclass_without_profile(s: Session) -> Session:
+def without_profile(s: Session) -> Session:
   return Session(session_id=s.session_id, seed=s.seed, goal=s.goal, judgement=s.judgement,
                  profile="", turns=s.turns)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -69,6 +70,30 @@ def read_json(path: str, error=ValueError):
       return json.load(f)
   except json.JSONDecodeError as e:
     raise error(f"{path}: invalid JSON ({e})") from None
+
+
+def recover_jsonl(path: str) -> list:
+  """The complete lines of an append-only JSONL file, parsed; a torn last line (no newline, or
+  not JSON: a crash mid-append) is cut off the file. [] when the file does not exist."""
+  if not os.path.exists(path):
+    return []
+  with open(path, "rb") as f:
+    data = f.read()
+  out, pos = [], 0
+  while pos < len(data):
+    nl = data.find(b"\n", pos)
+    if nl < 0:
+      break
+    try:
+      out.append(json.loads(data[pos:nl]))
+    except json.JSONDecodeError:
+      break
+    pos = nl + 1
+  if pos < len(data):
+    logging.warning("%s: dropping a torn last line (%d bytes)", path, len(data) - pos)
+    with open(path, "r+b") as f:
+      f.truncate(pos)
+  return out
 
 
 def jsonl_records(path: str, errors: Optional[list] = None,

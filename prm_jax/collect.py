@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from mode_jax.atomic_io import jsonl_records, read_json, write_json_atomic
+from mode_jax.atomic_io import jsonl_records, read_json, recover_jsonl, write_json_atomic
 from prm_jax import graders, steps
 from prm_jax.envs import arithmetic
 from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search
@@ -164,25 +164,7 @@ class ResumableOutput:
     self.summaries = self._recover()
 
   def _recover(self) -> list[dict]:
-    summaries, good_end = [], 0
-    if os.path.exists(self.summary_path):
-      with open(self.summary_path, "rb") as f:
-        data = f.read()
-      pos = 0
-      while pos < len(data):
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-          break                          # torn last line: no newline
-        try:
-          summaries.append(json.loads(data[pos:nl]))
-        except json.JSONDecodeError:
-          break
-        pos = good_end = nl + 1
-      if good_end < len(data):
-        logging.warning("%s: dropping a torn last line (%d bytes)", self.summary_path,
-                        len(data) - good_end)
-        with open(self.summary_path, "r+b") as f:
-          f.truncate(good_end)
+    summaries = recover_jsonl(self.summary_path)   # a torn last line is cut off
     end = summaries[-1]["records_end"] if summaries else 0
     if os.path.exists(self.records_path) and os.path.getsize(self.records_path) != end:
       if os.path.getsize(self.records_path) < end:

@@ -4,7 +4,6 @@ query, and items added to the index found without rebuilding anything else."""
 import math
 
 import numpy as np
-import pytest
 
 from crs_jax import catalogue, search
 
