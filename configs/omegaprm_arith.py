@@ -13,7 +13,9 @@
         --config.policy.url=http://127.0.0.1:8000 --config.policy.model=policy
 
 Search settings are the paper's (alpha .5, beta .9, L 500, c_puct .125, k 8, 100 searches,
-32 root rollouts with the 0/32 and 32/32 filter).
+32 root rollouts with the 0/32 and 32/32 filter, the MC > 0 decision). A more robust binary
+search when the policy can recover from a wrong step (benchmarks.omegaprm, docs/benchmarks.md):
+    --config.search.decision=lrt --config.search.recover_ratio=0.3
 """
 
 import ml_collections
@@ -50,10 +52,13 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.policy = policy_block()
   c.search = ml_collections.ConfigDict(dict(
       alpha=0.5, beta=0.9, length_scale=500.0, c_puct=0.125, k=8, search_limit=100,
-      root_rollouts=32, filter_root=True, record_root_rollouts=False))
+      root_rollouts=32, filter_root=True, record_root_rollouts=False,
+      # binary-search decision (prm_jax/omegaprm/decision.py): mc>0 (paper) | c_of_k | lrt
+      decision="mc>0", min_correct=2, recover_ratio=0.1, boundary_rollouts=0))
   c.shepherd = ml_collections.ConfigDict(dict(
       k=8, root_rollouts=32, filter_root=True, max_solutions=32, rollout_budget=0,
-      annotate="incorrect", record_root_rollouts=False))
+      annotate="incorrect", record_root_rollouts=False,
+      decision="mc>0", min_correct=2, recover_ratio=0.1))
   c.splitter = ml_collections.ConfigDict(dict(kind="delimiter", delimiter="\n", span=0))
   if arg == "jax":
     c.policy.kind = "jax"

@@ -5,6 +5,8 @@
     ... --config.prm.records=runs/shepherd_jax/records.jsonl
     ... --config.prm.objective=pairwise
     ... --config.adapter.method=mode --config.adapter.experts=4 --config.adapter.rank=8
+    # label source: the exact checker's labels, or MC labels the checker agrees with:
+    ... --config.prm.labels=exact            # or consensus, hard@0.5
 
 The backbone starts from the tiny policy (runs/policy/policy_model, from
 configs/policy_arith.py) and the records default to runs/omegaprm_jax/records.jsonl
@@ -31,6 +33,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.prm = ml_collections.ConfigDict(dict(
       objective="soft",            # soft | hard | pairwise | orm
       threshold=0.0,               # hard / orm: label 1[MC > threshold]
+      weighting="occurrences",     # occurrences (records' counts) | uniform (one per record)
+      labels="mc",                 # mc | hard@TAU | exact | consensus (prm/label_sources.py)
+      judge="arithmetic",          # exact / consensus: the judge (the env's exact checker)
       records=("runs/omegaprm_jax/records.jsonl",),
       outcomes="",                 # orm: JSONL {"question", "solution", "correct"}
       template=TEMPLATE, dev_fraction=0.1, max_len=256, max_positions=1024, dev_batches=4))
@@ -42,5 +47,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       policy_steps=1000, train_questions=240, train_seed=7, search_limit=100,
       record_root_rollouts=True,   # label the 32 graded root rollouts too (both methods)
       orm_samples=8, prm_steps=400, eval_questions=100, eval_seed=11, max_n=64,
-      n_boot=100, compare_n=16))
+      n_boot=100, compare_n=16,
+      label_sources=("exact", "consensus")))   # extra PRMs on the OmegaPRM records
   return c

@@ -6,7 +6,8 @@ Runs OmegaPRM (or Math-Shepherd / the sequential scan: `--config.method=math_she
 the configured questions with the configured policy, `concurrency` questions at a time (their
 pending rollouts batched into one policy call per round). Writes in DIR:
 - records.jsonl: one record per labelled prefix (question_id, question, steps, last_step, mc,
-  rollouts, correct_rollouts, terminal, state_id, parent_id, method);
+  rollouts, correct_rollouts, terminal, state_id, parent_id, occurrences, method; occurrences:
+  how many labelled points the prefix stands for, since identical prefixes share one record);
 - questions.jsonl: one summary per finished question (cost stats, search counters, and the
   byte offset where its records end in records.jsonl);
 - stats.json: totals (policy calls, rollouts, tokens, wall time, annotations per 1,000 policy

@@ -8,13 +8,17 @@
    Math-Shepherd labels on the same problems with the same rollouts per question;
 3. samples `orm_samples` graded solutions per training problem (outcome-model data);
 4. trains a PRM on each label set (the `config.prm` objective) and an ORM, all through the
-   `mode_jax` trainer (`prm_jax.prm.train.prm_train`);
+   `mode_jax` trainer (`prm_jax.prm.train.prm_train`), plus one PRM on the OmegaPRM records
+   per extra label source in `pipeline.label_sources` (e.g. exact, consensus: the same
+   rollouts, other targets; `prm_jax.prm.label_sources`);
 5. on `eval_questions` held-out problems samples `max_n` solutions each and reports: step
    accuracy / AUROC against the exact checker, ProcessBench-style F1 (threshold chosen on the
    first half of the problems, reported on the second), the "answer right, process wrong"
    slice, and accuracy vs N of majority vote, PRM-weighted self-consistency (four
-   aggregations), best-of-N and ORM-weighted vote with bootstrap intervals, plus the paired
-   difference PRM-weighted minus majority at N = `compare_n`.
+   aggregations), best-of-N and ORM-weighted vote with bootstrap intervals, the ceilings
+   (pass@N: best-of-N with a verifier that knows the answer; an oracle process verifier that
+   knows each solution's first error), and the paired difference of each verifier minus
+   majority at N = `compare_n`, also as a share of pass@N's headroom over majority.
 Writes `<workdir>/report.md`, `report.json` and PNG plots. Every stage resumes: finished
 stages are skipped on a re-run (their outputs exist), collection resumes per question.
 """
@@ -106,7 +110,8 @@ def stage_orm_data(config, wd, backend, log) -> str:
   return path
 
 
-def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, log=print):
+def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, labels=None,
+                log=print):
   from prm_jax.prm.train import prm_train
   out = os.path.join(wd, f"prm_{name}")
   done = os.path.join(out, "prm_train.json")
@@ -118,9 +123,16 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
   c.prm.outcomes = outcomes
   if objective:
     c.prm.objective = objective
+  if labels:
+    c.prm.labels = labels
   c.train.steps = config.pipeline.prm_steps
-  log(f"== 4. PRM '{name}' ({c.prm.objective})")
+  log(f"== 4. PRM '{name}' ({c.prm.objective}, labels {c.prm.get('labels', 'mc')})")
   return prm_train(c, out, log=log)
+
+
+def label_source_names(config) -> list[str]:
+  """The extra label sources the pipeline trains OmegaPRM-record PRMs on (besides "mc")."""
+  return [x for x in config.pipeline.get("label_sources", ()) if x != "mc"]
 
 
 def step_labels(first_error, num_steps: int) -> list[int]:
@@ -148,7 +160,8 @@ def stage_eval(config, wd, backend, log) -> dict:
   checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
   exact = [step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
   gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
-  scorers = {"omegaprm": "prm_omegaprm", "math_shepherd": "prm_math_shepherd", "orm": "prm_orm"}
+  prms = ["omegaprm", "math_shepherd"] + [f"omegaprm_{x}" for x in label_source_names(config)]
+  scorers = {**{k: f"prm_{k}" for k in prms}, "orm": "prm_orm"}
   probs = {}
   for name, d in scorers.items():
     t0 = time.perf_counter()
@@ -161,7 +174,7 @@ def stage_eval(config, wd, backend, log) -> dict:
   half = len(problems) // 2
   dev = [j for j in range(len(items)) if owner[j] < half]
   test = [j for j in range(len(items)) if owner[j] >= half]
-  for name in ("omegaprm", "math_shepherd"):
+  for name in prms:
     flat_p = np.concatenate([probs[name][j] for j in test])
     flat_y = np.concatenate([exact[j] for j in test])
     pb = evaluate.processbench([probs[name][j] for j in dev], [gold_fe[j] for j in dev],
@@ -179,28 +192,44 @@ def stage_eval(config, wd, backend, log) -> dict:
     js = range(starts[i], starts[i] + len(sols[i]))
     q = {"gold": pr.answer, "answers": [A.extract_answer("".join(items[j][1])) for j in js],
          "scores": {}}
-    for name in ("omegaprm", "math_shepherd"):
+    for name in prms:
       for agg in verify.AGGREGATIONS:
         q["scores"][f"{name}_{agg}"] = [verify.aggregate(probs[name][j], agg) for j in js]
     q["scores"]["orm"] = [float(probs["orm"][j][-1]) if len(probs["orm"][j]) else 0.0
                           for j in js]
+    # ceilings: a verifier that knows the answer (best-of-N = pass@N) / the first error
+    q["scores"]["oracle_answer"] = [float(a == pr.answer) for a in q["answers"]]
+    q["scores"]["oracle_process"] = [float(gold_fe[j] == -1 and checks[j].complete) for j in js]
     qs.append(q)
-  methods = {"majority vote": ("majority", None)}
+  methods = {"pass@N (oracle answer check)": ("best_of_n", "oracle_answer"),
+             "oracle process verifier, best-of-N": ("best_of_n", "oracle_process"),
+             "majority vote": ("majority", None)}
   for agg in verify.AGGREGATIONS:
     methods[f"PRM-weighted ({agg}), OmegaPRM"] = ("weighted", f"omegaprm_{agg}")
   methods["PRM-weighted (product), Math-Shepherd"] = ("weighted", "math_shepherd_product")
   methods["best-of-N (product), OmegaPRM"] = ("best_of_n", "omegaprm_product")
   methods["best-of-N (product), Math-Shepherd"] = ("best_of_n", "math_shepherd_product")
   methods["ORM-weighted vote"] = ("weighted", "orm")
+  for x in label_source_names(config):
+    methods[f"PRM-weighted (product), OmegaPRM {x} labels"] = ("weighted",
+                                                               f"omegaprm_{x}_product")
   ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
   t0 = time.perf_counter()
   res["curves"] = verify.accuracy_curves(qs, methods, ns, n_boot=p.n_boot, seed=0)
   res["paired"] = {}
+  n_cmp = min(p.compare_n, p.max_n)
   for label in ("PRM-weighted (product), OmegaPRM", "PRM-weighted (last), OmegaPRM",
-                "PRM-weighted (product), Math-Shepherd"):
-    res["paired"][label] = verify.paired_difference(
-        qs, methods[label], methods["majority vote"], min(p.compare_n, p.max_n),
-        n_boot=p.n_boot, seed=1)
+                "PRM-weighted (product), Math-Shepherd",
+                *[f"PRM-weighted (product), OmegaPRM {x} labels"
+                  for x in label_source_names(config)],
+                "oracle process verifier, best-of-N", "pass@N (oracle answer check)"):
+    d = verify.paired_difference(qs, methods[label], methods["majority vote"], n_cmp,
+                                 n_boot=p.n_boot, seed=1)
+    res["paired"][label] = d
+  # a gain as a share of the oracle's headroom over majority (same subsets, same seed)
+  room = res["paired"]["pass@N (oracle answer check)"]["mean"]
+  for d in res["paired"].values():
+    d["share_of_headroom"] = d["mean"] / room if room > 0 else float("nan")
   log(f"   accuracy curves in {time.perf_counter() - t0:.1f} s")
   return res
 
@@ -216,11 +245,20 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
   for k, s in col.items():
     lines.append(f"| {k} | {s['questions']} | {s['rollouts']} | {s['policy_calls']} | "
                  f"{s['labelled_prefixes']} |")
+  lines += ["", "## PRM training labels", "",
+            "| PRM | label source | records kept | labels changed | dropped (judge abstained / "
+            "disagreed) | train labels (weight) |", "|---|---|---|---|---|---|"]
+  for k, t in stats.get("prm_train", {}).items():
+    ls = t.get("label_source") or {}
+    lines.append(f"| {k} | {ls.get('labels', '?')} | {ls.get('kept', '-')} | "
+                 f"{ls.get('changed', '-')} | {ls.get('dropped_unjudged', '-')} / "
+                 f"{ls.get('dropped_disagree', '-')} | {t.get('train_labels')} "
+                 f"({t.get('train_label_weight')}) |")
   lines += ["", "## Step-level (test half, exact labels from the checker)", "",
             "| PRM trained on | step acc | step AUROC | ProcessBench F1 (acc_err / acc_cor, "
             "threshold) | answer-right-process-wrong flagged | flagged when process right |",
             "|---|---|---|---|---|---|"]
-  for k in ("omegaprm", "math_shepherd"):
+  for k in [k for k in res if isinstance(res[k], dict) and "processbench" in res[k]]:
     r = res[k]
     pb, sl = r["processbench"], r["answer_right_process_wrong"]
     lines.append(f"| {k} | {r['step']['accuracy']:.3f} | {r['step']['auroc']:.3f} | "
@@ -230,11 +268,15 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
   lines += ["", f"## Accuracy vs N ({res['eval_problems']} held-out problems, sample "
                 f"accuracy {100 * res['sample_accuracy']:.1f}%; mean [95% bootstrap interval])",
             "", V.curves_markdown(res["curves"]), "", "![accuracy vs N](accuracy_vs_n.png)", "",
-            "## PRM-weighted self-consistency minus majority vote (paired bootstrap)", "",
-            "| method | N | difference (points) | 95% interval |", "|---|---|---|---|"]
+            "## Verifiers minus majority vote (paired bootstrap)", "",
+            "Share of headroom: the gain over majority divided by the oracle answer check's "
+            "(pass@N) gain over majority at the same N.", "",
+            "| method | N | difference (points) | 95% interval | share of headroom |",
+            "|---|---|---|---|---|"]
   for label, d in res["paired"].items():
     lines.append(f"| {label} | {d['n']} | {100 * d['mean']:+.1f} | "
-                 f"[{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] |")
+                 f"[{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] | "
+                 f"{d.get('share_of_headroom', float('nan')):.2f} |")
   md = "\n".join(lines) + "\n"
   with open(os.path.join(wd, "report.md"), "w") as f:
     f.write(md)
@@ -264,6 +306,10 @@ def run(config, wd: str, log=print, backend=None) -> dict:
       "math_shepherd": stage_train(config, wd, "math_shepherd", records=os.path.join(
           wd, "collect_shepherd", "records.jsonl"), log=log),
       "orm": stage_train(config, wd, "orm", outcomes=outcomes, objective="orm", log=log)}
+  for x in label_source_names(config):
+    trained[f"omegaprm_{x}"] = stage_train(
+        config, wd, f"omegaprm_{x}", records=os.path.join(wd, "collect_omegaprm",
+                                                         "records.jsonl"), labels=x, log=log)
   timings["train"] = time.perf_counter() - t0 - sum(timings.values())
   res = stage_eval(config, wd, backend, log)
   timings["eval"] = time.perf_counter() - t0 - sum(timings.values())
@@ -272,6 +318,7 @@ def run(config, wd: str, log=print, backend=None) -> dict:
                                                  "labelled_prefixes", "tokens")}
                        for k, v in col.items()},
            "prm_train": {k: {kk: v.get(kk) for kk in ("train_labels", "validation_labels",
+                                                       "train_label_weight", "label_source",
                                                        "dev")} for k, v in trained.items()},
            "timings_s": timings}
   md = write_report(wd, res, stats)

@@ -20,6 +20,12 @@ bootstraps over questions (records of one question share prefixes and rollouts).
   MC as v); the share of positives supported by one rollout (MC = 1/k) flags the
   likeliest false positives (a wrong prefix whose rollout recovered).
 - conflicts: the same (question, prefix) labelled both 1 and 0.
+- occurrences: the search shares identical prefixes of a question as one state, so a correct
+  prefix that many solutions pass through becomes one record while wrong prefixes (which
+  rarely repeat) stay distinct. Records carry `occurrences` (how many labelled points each
+  stands for; 1 when absent); when any exceeds 1 the report adds the shares above weighted by
+  occurrences (`*_by_occurrence`: what the labels look like before de-duplication, and what a
+  PRM trained with `weighting="occurrences"` sees).
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ EXACT: dict[str, Callable] = {"arithmetic": arithmetic_exact}
 
 def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field: str = "steps",
                   question_field: str = "question", qid_field: str = "question_id",
-                  rollouts_field: str = "rollouts", threshold: float = 0.0,
+                  rollouts_field: str = "rollouts", occurrences_field: str = "occurrences",
+                  threshold: float = 0.0,
                   exact: Optional[Callable[[dict], Optional[int]]] = None,
                   n_boot: int = 200, seed: int = 0) -> dict:
   n = len(records)
@@ -65,10 +72,17 @@ def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field:
   pos = np.array([len(r[steps_field]) for r in records])
   groups = [str(r.get(qid_field) or r.get(question_field)) for r in records]
   k = np.array([int(r.get(rollouts_field) or 0) for r in records])
+  from prm_jax.prm.data import record_weight
+  w = np.array([record_weight({"occurrences": r.get(occurrences_field, 1)}, f"record {i}")
+                for i, r in enumerate(records)], float)
   boot = dict(groups=groups, n_boot=n_boot, seed=seed)
 
   def rate(mask_fn):
     return lambda idx: float(mask_fn(idx).mean()) if len(idx) else float("nan")
+
+  def weighted(mask_fn):
+    return lambda idx: (float(np.sum(w[idx] * mask_fn(idx)) / np.sum(w[idx])) if len(idx)
+                        else float("nan"))
 
   out = {"records": n, "questions": len(set(groups)), "threshold": threshold,
          "mc_histogram": dict(zip(MC_BIN_NAMES, np.histogram(mc, MC_BINS)[0].tolist())),
@@ -76,6 +90,10 @@ def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field:
          "mc_one": stats.bootstrap(rate(lambda i: mc[i] == 1), n, **boot),
          "mc_between": stats.bootstrap(rate(lambda i: (mc[i] > 0) & (mc[i] < 1)), n, **boot),
          "positive": stats.bootstrap(rate(lambda i: hard[i] == 1), n, **boot)}
+  if (w > 1).any():
+    out["occurrences"] = int(w.sum())
+    out["positive_by_occurrence"] = stats.bootstrap(weighted(lambda i: hard[i] == 1), n, **boot)
+    out["mc_zero_by_occurrence"] = stats.bootstrap(weighted(lambda i: mc[i] == 0), n, **boot)
   out["by_position"] = {}
   for p in sorted(set(pos.tolist())):
     sel = np.flatnonzero(pos == p)
@@ -99,11 +117,11 @@ def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field:
   out["duplicate_prefixes"] = n - len(seen)
   out["conflicting_prefixes"] = sum(len(v) > 1 for v in seen.values())
   if exact is not None:
-    out["exact"] = _agreement(records, exact, mc, hard, groups, n_boot, seed)
+    out["exact"] = _agreement(records, exact, mc, hard, groups, n_boot, seed, w)
   return out
 
 
-def _agreement(records, exact, mc, hard, groups, n_boot, seed) -> Optional[dict]:
+def _agreement(records, exact, mc, hard, groups, n_boot, seed, weight) -> Optional[dict]:
   from prm_jax.prm.metrics import auroc
   ex = [exact(r) for r in records]
   known = np.array([e is not None for e in ex])
@@ -129,6 +147,16 @@ def _agreement(records, exact, mc, hard, groups, n_boot, seed) -> Optional[dict]
          "false_negative": stats.bootstrap(cond_rate(0, 1), len(y), **boot),
          "false_discovery": stats.bootstrap(false_discovery, len(y), **boot),
          "auroc_mc": stats.bootstrap(lambda i: auroc(m[i], y[i]), len(y), **boot)}
+  wk = weight[idx_known]
+  if (wk > 1).any():
+    def wmean(values, sel):
+      return lambda i: (float(np.sum(wk[i] * values[i] * sel[i]) / np.sum(wk[i] * sel[i]))
+                        if np.sum(wk[i] * sel[i]) else float("nan"))
+    every = np.ones(len(y), bool)
+    out["right_share_by_occurrence"] = float(np.sum(wk * y) / np.sum(wk))
+    out["accuracy_by_occurrence"] = stats.bootstrap(wmean(h == y, every), len(y), **boot)
+    out["false_discovery_by_occurrence"] = stats.bootstrap(wmean(y == 0, h == 1), len(y),
+                                                           **boot)
   term = np.array([records[i].get("terminal") for i in idx_known])
   if all(t in (True, False) for t in term):
     out["by_source"] = {}

@@ -90,6 +90,10 @@ def _labels_md(lab: dict, title: str) -> str:
         f"{lab['conflicting_prefixes']} labelled both ways.", ""]
   rows = [["MC = 0", fmt(lab["mc_zero"])], ["0 < MC < 1", fmt(lab["mc_between"])],
           ["MC = 1", fmt(lab["mc_one"])], ["positive (hard label 1)", fmt(lab["positive"])]]
+  if "occurrences" in lab:
+    rows += [[f"positive, weighted by occurrences ({lab['occurrences']} labelled points)",
+              fmt(lab["positive_by_occurrence"])],
+             ["MC = 0, weighted by occurrences", fmt(lab["mc_zero_by_occurrence"])]]
   if "estimated_fn" in lab:
     rows += [["estimated FN rate, plug-in mean (1 - MC)^k over positives",
               fmt(lab["estimated_fn"])],
@@ -104,6 +108,12 @@ def _labels_md(lab: dict, title: str) -> str:
              ["exact: false-negative rate P(0 | right)", fmt(ex["false_negative"])],
              ["exact: false-discovery rate P(wrong | 1)", fmt(ex["false_discovery"])],
              ["exact: AUROC of MC", fmt(ex["auroc_mc"])]]
+    if "accuracy_by_occurrence" in ex:
+      rows += [["exact, by occurrence: share of right prefixes",
+                f"{ex['right_share_by_occurrence']:.3f}"],
+               ["exact, by occurrence: hard-label accuracy", fmt(ex["accuracy_by_occurrence"])],
+               ["exact, by occurrence: false-discovery rate P(wrong | 1)",
+                fmt(ex["false_discovery_by_occurrence"])]]
     for name, v in ex.get("by_source", {}).items():
       rows += [[f"exact, {name} ({v['records']}, {100 * v['right_share']:.1f}% right): "
                 "FP rate / FDR", f"{fmt(v['false_positive'])} / {fmt(v['false_discovery'])}"]]

@@ -11,6 +11,8 @@ of states with 0 < MC < 1. Each iteration pops the pair maximising
 for its first error: with lo = 0 pieces known good and hi = M known bad (the whole rollout is
 incorrect), probe mid = (lo + hi) // 2 with k rollouts from s + pieces[:mid]; MC > 0 -> lo =
 mid (the error is to the right; MC = 1 too), MC = 0 -> hi = mid. Piece hi is the first error.
+"MC > 0" is the paper's decision; `decision` selects another (`decision.py`: c of k, a
+likelihood-ratio test) and `boundary_rollouts` re-checks the final boundary (not in the paper).
 Every probed prefix becomes a state (shared by text: an existing prefix is never rolled out
 again); the incorrect rollouts of probes with 0 < MC < 1 join the pool (identical rollouts of
 one state once). The first-error
@@ -29,6 +31,7 @@ import dataclasses
 import math
 
 from prm_jax import steps as steps_lib
+from prm_jax.omegaprm import decision
 from prm_jax.omegaprm.tree import Localisation, Tree, drive
 
 
@@ -44,8 +47,16 @@ class OmegaPRMConfig:
   root_rollouts: int = 32
   filter_root: bool = True        # drop questions with 0/root_rollouts or all correct
   record_root_rollouts: bool = False   # also label the graded root rollouts (complete)
+  decision: str = "mc>0"          # binary-search decision: mc>0 (paper) | c_of_k | lrt
+  min_correct: int = 2            # c_of_k: right iff >= this many of k rollouts correct
+  recover_ratio: float = 0.1      # lrt: P(correct | wrong prefix) / P(correct | right prefix)
+  boundary_rollouts: int = 0      # re-check the converged boundary with this many (0: off)
 
   def __post_init__(self):
+    decision.check_rule("OmegaPRMConfig", self.decision, self.min_correct, self.recover_ratio)
+    if self.boundary_rollouts < 0:
+      raise ValueError(f"OmegaPRMConfig.boundary_rollouts must be >= 0, got "
+                       f"{self.boundary_rollouts}")
     for f in ("alpha", "beta"):
       if not 0.0 < getattr(self, f) <= 1.0:
         raise ValueError(f"OmegaPRMConfig.{f} must be in (0, 1], got {getattr(self, f)}")
@@ -71,20 +82,39 @@ class _Candidate:
   tokens: int
 
 
-def binary_search(tree: Tree, state, pieces: tuple, k: int):
+def binary_search(tree: Tree, state, pieces: tuple, k: int, cfg: OmegaPRMConfig = None):
   """Generator: locates the first wrong piece of the incorrect rollout `pieces` from `state`.
   Returns (index of the first wrong piece within `pieces`, new states with graded rollouts)."""
+  cfg = cfg or OmegaPRMConfig(k=k)
   lo, hi, good = 0, len(pieces), state
-  added = []
-  while hi - lo > 1:
-    mid = (lo + hi) // 2
-    probed, graded = yield from tree.probe(state.pieces + pieces[:mid], good.id, k)
-    if graded is not None:
-      added.append((probed, graded))
-    if probed.mc > 0:
-      lo, good = mid, probed
-    else:
-      hi = mid
+  added, at, anchor_of, checked = [], {0: state}, {}, set()
+  while True:
+    while hi - lo > 1:
+      mid = (lo + hi) // 2
+      if mid not in at:
+        probed, graded = yield from tree.probe(state.pieces + pieces[:mid], good.id, k)
+        if graded is not None:
+          added.append((probed, graded))
+        at[mid], anchor_of[mid] = probed, good
+      if decision.judge(cfg, at[mid], anchor_of[mid]):
+        lo, good = mid, at[mid]
+      else:
+        hi = mid
+    recheck = [i for i in (lo, hi) if 0 < i < len(pieces) and i not in checked
+               and not at[i].terminal] if cfg.boundary_rollouts else []
+    if not recheck:
+      break
+    checked.update(recheck)
+    answers = yield [(at[i].text, cfg.boundary_rollouts) for i in recheck]
+    for i, comps in zip(recheck, answers):
+      tree.extend(at[i], comps)
+    if hi in recheck and decision.judge(cfg, at[hi], anchor_of[hi]):
+      lo, good, hi = hi, at[hi], len(pieces)          # the error is further on
+    elif lo in recheck and not decision.judge(cfg, at[lo], anchor_of[lo]):
+      hi = lo                                          # the error is at or before lo
+      right = [i for i in at if 0 < i < hi and decision.judge(cfg, at[i], anchor_of[i])]
+      lo = max(right, default=0)
+      good = at[lo]
   if hi == len(pieces):
     tree.terminal(state.pieces + pieces, good.id)
   return hi - 1, added
@@ -121,7 +151,7 @@ def omegaprm_search(question: str, gold: str, is_correct, cfg: OmegaPRMConfig = 
     cand.state.visits += 1
     iterations += 1
     before = tree.cost.rollouts
-    wrong, added = yield from binary_search(tree, cand.state, cand.pieces, cfg.k)
+    wrong, added = yield from binary_search(tree, cand.state, cand.pieces, cfg.k, cfg)
     for st, gr in added:
       add(st, gr)
     locs.append(Localisation(state_id=cand.state.id, solution=cand.state.pieces + cand.pieces,

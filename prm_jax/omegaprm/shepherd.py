@@ -9,7 +9,9 @@ solutions or `rollout_budget` rollouts (0 = no budget) are used:
   predicted first error is the first prefix with MC = 0.
 - "sequential": the same estimates in order, stopping at the first MC = 0 (fewer rollouts,
   the same first-error prediction, no labels after it).
-Identical prefixes share a state, as in OmegaPRM.
+Identical prefixes share a state, as in OmegaPRM. `decision` (as OmegaPRMConfig's, see
+`decision.py`) decides which prefix is the predicted first error (and where the sequential
+scan stops); the default is the MC = 0 rule above. Labels stay MC.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 from prm_jax import steps as steps_lib
+from prm_jax.omegaprm import decision as decision_lib
 from prm_jax.omegaprm.tree import Localisation, Tree, drive
 
 
@@ -30,8 +33,13 @@ class ShepherdConfig:
   rollout_budget: int = 0         # stop annotating new solutions past this (0: none)
   annotate: str = "incorrect"     # or "all" (correct solutions get labels too)
   record_root_rollouts: bool = False   # as OmegaPRMConfig.record_root_rollouts
+  decision: str = "mc>0"          # as OmegaPRMConfig.decision (first error, scan stop)
+  min_correct: int = 2
+  recover_ratio: float = 0.1
 
   def __post_init__(self):
+    decision_lib.check_rule("ShepherdConfig", self.decision, self.min_correct,
+                            self.recover_ratio)
     if self.mode not in ("per_step", "sequential"):
       raise ValueError(f"ShepherdConfig.mode: 'per_step' or 'sequential', got {self.mode!r}")
     if self.annotate not in ("incorrect", "all"):
@@ -54,6 +62,14 @@ def shepherd_search(question: str, gold: str, is_correct, cfg: ShepherdConfig = 
   chosen = [g for g in graded if not g[2] and g[0]]
   if cfg.annotate == "all":
     chosen += [g for g in graded if g[2] and g[0]]
+  def judged(states):
+    """[right?] per state in order, each judged against the last state judged right."""
+    out, anchor = [], tree.root
+    for s in states:
+      out.append(decision_lib.judge(cfg, s, anchor))
+      anchor = s if out[-1] else anchor
+    return out
+
   locs = []
   for pieces, _, ok in chosen[:cfg.max_solutions]:
     if cfg.rollout_budget and tree.cost.rollouts >= cfg.rollout_budget:
@@ -62,27 +78,29 @@ def shepherd_search(question: str, gold: str, is_correct, cfg: ShepherdConfig = 
     prefixes = [pieces[:t] for t in range(1, len(pieces))]
     states = []
     if cfg.mode == "per_step":
-      new = [p for p in prefixes if "".join(p) not in tree.by_text]
-      fresh = [tree.new(p, None) for p in new]
+      reached = [tree.reach(p, None) for p in prefixes]
+      fresh = [s for s, is_new in reached if is_new]
       if fresh:
         answers = yield [(s.text, cfg.k) for s in fresh]
         for s, c in zip(fresh, answers):
           tree.estimate(s, c)
-      states = [tree.by_text["".join(p)] for p in prefixes]
+      states = [s for s, _ in reached]
     else:
+      anchor = tree.root
       for p in prefixes:
         s, _ = yield from tree.probe(p, states[-1].id if states else 0, cfg.k)
         states.append(s)
-        if s.mc == 0:
+        if not decision_lib.judge(cfg, s, anchor):
           break
+        anchor = s
     prev = 0
     for s in states:           # parents follow the solution's own order
       if s.parent is None:
         s.parent = prev
       prev = s.id
-    if cfg.mode == "per_step" or all(s.mc > 0 for s in states):
+    if cfg.mode == "per_step" or all(judged(states)):
       states.append(tree.terminal(pieces, prev))
-    first = next((i for i, s in enumerate(states) if s.mc == 0), None)
+    first = next((i for i, r in enumerate(judged(states)) if not r), None)
     if not ok:
       locs.append(Localisation(state_id=0, solution=pieces, predicted=first,
                                cost_rollouts=tree.cost.rollouts - before))

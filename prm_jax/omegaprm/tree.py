@@ -31,6 +31,7 @@ class State:
   correct: int = 0
   visits: int = 0              # N(s)
   terminal: bool = False       # a complete solution: mc is its own correctness
+  occurrences: int = 0         # times the search reached this prefix (see Tree.reach)
 
   @property
   def text(self) -> str:
@@ -72,7 +73,11 @@ class SearchResult:
 
   def records(self, question: str, question_id: str = "", gold: str = "") -> list[dict]:
     """One record per labelled prefix (every state but the root): its pieces, the index of
-    its last piece, the MC value (the soft label), 1[MC > 0] (the hard label), rollouts."""
+    its last piece, the MC value (the soft label), 1[MC > 0] (the hard label), rollouts, and
+    `occurrences`: how many labelled points the prefix stands for (the records the search
+    would have written without sharing states by text; training and the label report weight
+    by it, so a correct prefix that many solutions share is not outvoted by distinct wrong
+    ones)."""
     out = []
     for s in self.states[1:]:
       out.append({"question_id": question_id, "question": question, "gold": gold,
@@ -80,7 +85,7 @@ class SearchResult:
                   "hard_label": int(s.mc > 0),
                   "rollouts": s.rollouts, "correct_rollouts": s.correct,
                   "terminal": s.terminal, "state_id": s.id, "parent_id": s.parent,
-                  "method": self.method})
+                  "occurrences": s.occurrences, "method": self.method})
     return out
 
   def summary(self) -> dict:
@@ -91,7 +96,10 @@ class SearchResult:
 
 
 class Tree:
-  """States keyed by prefix text: identical prefixes share one state (one set of rollouts)."""
+  """States keyed by prefix text: identical prefixes share one state (one set of rollouts).
+  Every time a search reaches a prefix as a point to label (a binary-search probe, a complete
+  solution, a prefix of an annotated solution) `reach` counts it on the state, whether the
+  state is new or shared, so records keep the multiplicity that sharing by text removes."""
 
   def __init__(self, question: str, gold: str, is_correct: Callable[[str, str], bool],
                splitter: Callable[[str], list]):
@@ -109,39 +117,49 @@ class Tree:
     self.by_text[s.text] = s
     return s
 
+  def reach(self, pieces: tuple, parent: Optional[int]) -> tuple[State, bool]:
+    """(the state for `pieces`, whether it is new); counts one occurrence either way."""
+    text = "".join(pieces)
+    fresh = text not in self.by_text
+    state = self.new(pieces, parent) if fresh else self.by_text[text]
+    state.occurrences += 1
+    return state, fresh
+
   def estimate(self, state: State, comps: Sequence[Completion]) -> list[tuple]:
     """Sets MC from completions; returns [(pieces of the completion, tokens, correct)]."""
-    self.cost.add(comps)
+    state.rollouts = state.correct = 0
     if state.id == 0:
       self.root_tokens = sum(c.num_tokens for c in comps)
+    return self.extend(state, comps)
+
+  def extend(self, state: State, comps: Sequence[Completion]) -> list[tuple]:
+    """Adds graded completions to the state's rollouts (MC over all of them)."""
+    self.cost.add(comps)
     graded = []
     for c in comps:
       if not getattr(c, "finished", True):   # cut by the token limit: no answer to grade
         continue
       ok = bool(self.is_correct(state.text + c.text, self.gold))
       graded.append((tuple(self.splitter(c.text)), c.num_tokens, ok))
-    state.rollouts = len(graded)
-    state.correct = sum(g[2] for g in graded)
+    state.rollouts += len(graded)
+    state.correct += sum(g[2] for g in graded)
     state.mc = state.correct / max(1, state.rollouts)
     return graded
 
   def probe(self, pieces: tuple, parent: int, k: int) -> Generator[Requests, list, tuple]:
     """The state for `pieces` -> (state, graded rollouts or None when it already existed)."""
-    text = "".join(pieces)
-    if text in self.by_text:
-      return self.by_text[text], None
-    state = self.new(pieces, parent)
-    (comps,) = yield [(text, k)]
+    state, fresh = self.reach(pieces, parent)
+    if not fresh:
+      return state, None
+    (comps,) = yield [(state.text, k)]
     return state, self.estimate(state, comps)
 
   def terminal(self, pieces: tuple, parent: int) -> State:
     """A complete solution as a state: MC is its own correctness, no rollouts."""
-    text = "".join(pieces)
-    if text in self.by_text:
-      return self.by_text[text]
-    s = self.new(pieces, parent)
-    s.terminal = True
-    s.mc = float(bool(self.is_correct(text, self.gold)))
+    s, fresh = self.reach(pieces, parent)
+    if fresh:
+      s.terminal = True
+      s.mc = float(bool(self.is_correct(s.text, self.gold)))
     return s
 
   def record_complete(self, graded) -> None:

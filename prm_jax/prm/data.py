@@ -10,9 +10,12 @@ objective pairs on; sequences of one question are kept together so siblings most
 batch (shuffle at question level for the pairwise objective).
 
 Labels are ints: 0 = none, 1 + round(1000 * MC) otherwise; groups: 0 = none, else id + 1;
-tasks: the record's task id on every token (for task-routed adapters).
-`PRMFeatureConverter` packs (decoder_input_tokens, prm_labels, prm_groups) with seqio's packer,
-shifting values by one around it (seqio's packer treats 0 as padding).
+weights: 0 = none, else the label's weight (ints >= 1): the record's `occurrences` (how many
+labelled points the prefix stands for after the search shared identical prefixes; records
+without the field, and `weighting="uniform"`, count 1; identical prefixes in several records
+add up); tasks: the record's task id on every token (for task-routed adapters).
+`PRMFeatureConverter` packs (decoder_input_tokens, prm_labels, prm_groups, prm_weights) with
+seqio's packer, shifting values by one around it (seqio's packer treats 0 as padding).
 """
 
 from __future__ import annotations
@@ -37,48 +40,71 @@ def question_key(r: dict) -> str:
   return str(r.get("question_id") or r["question"])
 
 
+WEIGHTINGS = ("occurrences", "uniform")
+
+
+def record_weight(r: dict, where: str = "record") -> int:
+  """A record's occurrence count (1 when absent); an error names the record otherwise."""
+  w = r.get("occurrences", 1)
+  if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+    raise ValueError(f"{where}: field 'occurrences' must be an int >= 1, got {w!r}")
+  return w
+
+
 def check_record(r, where: str) -> None:
   for key, typ in (("question", str), ("steps", list), ("mc", (int, float))):
     if not isinstance(r.get(key), typ):
       raise ValueError(f"{where}: field {key!r} missing or not {getattr(typ, '__name__', typ)}")
   if not all(isinstance(s, str) for s in r["steps"]) or not r["steps"]:
     raise ValueError(f"{where}: field 'steps' must be a non-empty list of strings")
+  record_weight(r, where)
 
 
 def sequences_from_records(records: Iterable[dict], encode: Callable[[str], Sequence[int]],
                            template: str = "Question: {question}\nAnswer:\n",
-                           task_ids: Optional[Mapping[str, int]] = None) -> list[dict]:
-  """[{"question_id", "targets", "labels", "groups", "tasks"}] (int lists of equal length).
-  `task_ids` maps a record's "task" field (domain; "default" when absent) to the id that
-  task-routed adapters read, so one PRM can route per domain."""
+                           task_ids: Optional[Mapping[str, int]] = None,
+                           weighting: str = "occurrences") -> list[dict]:
+  """[{"question_id", "targets", "labels", "groups", "weights", "tasks"}] (int lists of equal
+  length). `task_ids` maps a record's "task" field (domain; "default" when absent) to the id
+  that task-routed adapters read, so one PRM can route per domain."""
+  if weighting not in WEIGHTINGS:
+    raise ValueError(f"PRM weighting {weighting!r}: expected one of {WEIGHTINGS}")
   by_q: dict[str, list] = {}
   for r in records:
     by_q.setdefault(question_key(r), []).append(r)
   out, group_ids = [], {}
   for qid, recs in by_q.items():
     states = {tuple(r["steps"]): r for r in recs}
+    weight: dict = {}
+    for r in recs:
+      key = tuple(r["steps"])
+      w = record_weight(r, f"question {qid!r}, steps {len(key)}") if weighting != "uniform" else 1
+      weight[key] = weight.get(key, 0) + w
     inner = {k[:i] for k in states for i in range(1, len(k))}
     leaves = sorted(k for k in states if k not in inner)
     labelled: set = set()
     prompt = list(encode(template.format(question=recs[0]["question"])))
     task = (task_ids or {}).get(recs[0].get("task") or "default", 0)
     for leaf in leaves:
-      toks, labels, groups = list(prompt), [0] * len(prompt), [0] * len(prompt)
+      toks, labels = list(prompt), [0] * len(prompt)
+      groups, weights = [0] * len(prompt), [0] * len(prompt)
       for i, step in enumerate(leaf):
         ids = list(encode(step))
         toks += ids
         labels += [0] * len(ids)
         groups += [0] * len(ids)
+        weights += [0] * len(ids)
         key = leaf[:i + 1]
         if key in states and key not in labelled and ids:
           labelled.add(key)
           rec = states[key]
           labels[-1] = encode_label(float(rec["mc"]))
+          weights[-1] = weight[key]
           if rec.get("parent_id") is not None:
             gid = group_ids.setdefault((qid, rec["parent_id"]), len(group_ids))
             groups[-1] = gid + 1
       out.append({"question_id": qid, "targets": toks, "labels": labels, "groups": groups,
-                  "tasks": [task] * len(toks)})
+                  "weights": weights, "tasks": [task] * len(toks)})
   return out
 
 
@@ -91,8 +117,10 @@ def outcome_sequences(items: Iterable[tuple[str, str, bool]],
     toks = list(encode(template.format(question=q))) + list(encode(solution))
     labels = [0] * len(toks)
     labels[-1] = encode_label(1.0 if ok else 0.0)
+    weights = [0] * len(toks)
+    weights[-1] = 1
     out.append({"question_id": q, "targets": toks, "labels": labels, "groups": [0] * len(toks),
-                "tasks": [0] * len(toks)})
+                "weights": weights, "tasks": [0] * len(toks)})
   return out
 
 
@@ -110,7 +138,7 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
   """A seqio Task whose examples are already tokenized sequences with labels and groups."""
   import seqio
   import tensorflow as tf
-  feats = ("targets", "labels", "groups", "tasks")
+  feats = ("targets", "labels", "groups", "weights", "tasks")
 
   def dataset_fn(split, shuffle_files=False, seed=None):
     del shuffle_files, seed
@@ -129,6 +157,7 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
       {"targets": seqio.Feature(vocab, add_eos=False, dtype=tf.int32),
        "labels": seqio.Feature(ints, add_eos=False, dtype=tf.int32),
        "groups": seqio.Feature(ints, add_eos=False, dtype=tf.int32),
+       "weights": seqio.Feature(ints, add_eos=False, dtype=tf.int32),
        "tasks": seqio.Feature(ints, add_eos=False, dtype=tf.int32)})
 
 
@@ -144,7 +173,7 @@ def batches(name: str, length: int, batch_size: int, *, seed: int = 0, shuffle: 
 
   def fn(start_batch: int):
     ds = tasks.get_dataset(name, split, {k: length for k in ("targets", "labels", "groups",
-                                                             "tasks")},
+                                                             "weights", "tasks")},
                            batch_size=batch_size, seed=seed, shuffle=shuffle,
                            num_epochs=num_epochs, start_batch=start_batch,
                            feature_converter=feature_converter())

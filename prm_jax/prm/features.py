@@ -1,7 +1,7 @@
 """`PRMFeatureConverter`: tokens with per-token step labels and sibling groups, packed.
 
-Task features targets / labels / groups / tasks (equal lengths) -> model features
-decoder_input_tokens, prm_labels, prm_groups, decoder_task_ids (+ decoder_segment_ids /
+Task features targets / labels / groups / weights / tasks (equal lengths) -> model features
+decoder_input_tokens, prm_labels, prm_groups, prm_weights, decoder_task_ids (+ decoder_segment_ids /
 decoder_positions when packed). No shift: the PRM reads the hidden state at each step's last token, not a next-token
 prediction. Values go through seqio's packer shifted by one (it treats 0 as padding), as in
 `mode_jax.data.features`.
@@ -17,7 +17,7 @@ from seqio import utils
 
 FeatureSpec = seqio.FeatureConverter.FeatureSpec
 _MAP = {"targets": "decoder_input_tokens", "labels": "prm_labels", "groups": "prm_groups",
-        "tasks": "decoder_task_ids"}
+        "weights": "prm_weights", "tasks": "decoder_task_ids"}
 
 
 class PRMFeatureConverter(seqio.FeatureConverter):

@@ -11,6 +11,11 @@ Labels arrive as ints (see `data.encode_label`): 0 = no label, else 1 + round(10
   solutions (the data, not the loss, differs).
 Every loss returns (mean loss, accuracy): pointwise, 1[z > 0] == 1[target > 0.5]; pairwise,
 the ordering agreement on pairs with p != q.
+
+Weights (`data.py`'s `prm_weights`, the records' occurrence counts; None = 1 everywhere) make
+the means weighted: pointwise, sum w_i l_i / sum w_i; pairwise, a pair counts w_X w_Y (the
+pairs of occurrences), so a de-duplicated record weighs what the occurrences it stands for
+would have weighed as separate records.
 """
 
 from __future__ import annotations
@@ -31,46 +36,52 @@ def bce_with_logits(z, y):
   return jnp.maximum(z, 0.0) - z * y + jnp.log1p(jnp.exp(-jnp.abs(z)))
 
 
-def pointwise(z, target, mask):
+def _weights(mask, weights):
   w = mask.astype(jnp.float32)
+  return w if weights is None else w * weights.astype(jnp.float32)
+
+
+def pointwise(z, target, mask, weights=None):
+  w = _weights(mask, weights)
   n = jnp.maximum(jnp.sum(w), 1.0)
   loss = jnp.sum(bce_with_logits(z, target) * w) / n
   acc = jnp.sum(((z > 0) == (target > 0.5)).astype(jnp.float32) * w) / n
   return loss, acc
 
 
-def pairwise(z, mc, groups, mask, max_positions: int = 1024):
+def pairwise(z, mc, groups, mask, max_positions: int = 1024, weights=None):
   flat = mask.reshape(-1)
   count = jnp.sum(flat)
   idx = jnp.nonzero(flat, size=max_positions, fill_value=0)[0]
   valid = jnp.arange(max_positions) < count
   zf, pf, gf = z.reshape(-1)[idx], mc.reshape(-1)[idx], groups.reshape(-1)[idx]
+  wf = _weights(mask, weights).reshape(-1)[idx]
   upper = jnp.triu(jnp.ones((max_positions, max_positions), bool), k=1)
   pairs = (upper & valid[:, None] & valid[None, :] & (gf[:, None] == gf[None, :])
            & (gf[:, None] > 0))
   target = (1.0 + pf[:, None] - pf[None, :]) / 2.0
   diff = zf[:, None] - zf[None, :]
   nll = -(target * jax.nn.log_sigmoid(diff) + (1.0 - target) * jax.nn.log_sigmoid(-diff))
-  w = pairs.astype(jnp.float32)
+  w = pairs.astype(jnp.float32) * wf[:, None] * wf[None, :]
   loss = jnp.sum(nll * w) / jnp.maximum(jnp.sum(w), 1.0)
-  ordered = pairs & (pf[:, None] != pf[None, :])
+  ordered = w * (pf[:, None] != pf[None, :])
   agree = (diff > 0) == (pf[:, None] > pf[None, :])
-  acc = jnp.sum((agree & ordered).astype(jnp.float32)) / jnp.maximum(jnp.sum(ordered), 1.0)
+  acc = jnp.sum(agree * ordered) / jnp.maximum(jnp.sum(ordered), 1.0)
   return loss, acc
 
 
 def objective_loss(objective: str, z, labels, groups=None, *, threshold: float = 0.0,
-                   max_positions: int = 1024):
+                   max_positions: int = 1024, weights=None):
   if objective not in OBJECTIVES:
     raise ValueError(f"PRM objective {objective!r}: expected one of {OBJECTIVES}")
   mask, mc = decode_labels(labels)
   if objective == "soft":
-    return pointwise(z, mc, mask)
+    return pointwise(z, mc, mask, weights)
   if objective in ("hard", "orm"):
-    return pointwise(z, (mc > threshold).astype(jnp.float32), mask)
+    return pointwise(z, (mc > threshold).astype(jnp.float32), mask, weights)
   if groups is None:
     raise ValueError("the pairwise objective needs sibling group ids")
-  return pairwise(z, mc, groups, mask, max_positions)
+  return pairwise(z, mc, groups, mask, max_positions, weights)
 
 
 def make_loss(objective: str, *, threshold: float = 0.0, max_positions: int = 1024):
@@ -86,7 +97,8 @@ def make_loss(objective: str, *, threshold: float = 0.0, max_positions: int = 10
         positions=batch.get("decoder_positions"), segment_ids=batch.get("decoder_segment_ids"),
         task_ids=batch.get("decoder_task_ids"), mutable=["aux_loss"])
     value, acc = objective_loss(objective, z, batch["prm_labels"], batch.get("prm_groups"),
-                                threshold=threshold, max_positions=max_positions)
+                                threshold=threshold, max_positions=max_positions,
+                                weights=batch.get("prm_weights"))
     aux = sum((jnp.sum(x) for x in jax.tree.leaves(state.get("aux_loss", {}))),
               jnp.float32(0.0))
     seg = batch.get("decoder_segment_ids")

@@ -25,6 +25,7 @@ import numpy as np
 
 from mode_jax.atomic_io import atomic_directory, jsonl_records, read_json
 from prm_jax.prm import data as prm_data
+from prm_jax.prm import label_sources
 from prm_jax.prm.model import PRMModel, StepScorer, backbone_params
 from prm_jax.prm.objectives import make_loss, objective_loss
 
@@ -130,7 +131,7 @@ def scorer_from_dir(path: str, vocab=None, batch_size: int = 64, task: str = "")
 def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
   """({"train": seqs, "validation": seqs}, info) from config.prm."""
   errors: list = []
-  task_ids = {"default": 0}
+  task_ids, label_info = {"default": 0}, {"labels": "outcomes"}
   if pcfg.objective == "orm":
     rows = _read_outcomes(pcfg.outcomes, errors)
     split = {"train": [], "validation": []}
@@ -139,21 +140,30 @@ def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
     seqs = {k: prm_data.outcome_sequences(v, vocab.encode, pcfg.template)
             for k, v in split.items()}
   else:
-    recs = read_records(pcfg.records, errors)
+    recs, label_info = label_sources.apply(read_records(pcfg.records, errors),
+                                           pcfg.get("labels", "mc"), pcfg.get("judge", ""))
+    if not recs:
+      raise ValueError(f"prm: no records left from {pcfg.records} after prm.labels="
+                       f"{label_info['labels']!r}: {label_info}")
     names = sorted({r.get("task") or "default" for r in recs})
     task_ids = {n: i for i, n in enumerate(names)}
     split = {"train": [], "validation": []}
     for r in recs:
       split["validation" if is_dev(prm_data.question_key(r), pcfg.dev_fraction) else "train"].append(r)
-    seqs = {k: prm_data.sequences_from_records(v, vocab.encode, pcfg.template, task_ids)
+    weighting = pcfg.get("weighting", "occurrences")
+    seqs = {k: prm_data.sequences_from_records(v, vocab.encode, pcfg.template, task_ids,
+                                               weighting)
             for k, v in split.items()}
   if not seqs["train"]:
     raise ValueError(f"prm: no training sequences from {pcfg.records or pcfg.outcomes}")
   if pcfg.objective == "pairwise":
     seqs["train"] = prm_data.shuffle_by_question(seqs["train"], 0)
   info = {"input_errors": errors[:50], "num_input_errors": len(errors), "task_ids": task_ids,
+          "label_source": label_info,
           **{f"{k}_sequences": len(v) for k, v in seqs.items()},
           **{f"{k}_labels": int(sum(sum(x > 0 for x in s["labels"]) for s in v))
+             for k, v in seqs.items()},
+          **{f"{k}_label_weight": int(sum(sum(s["weights"]) for s in v))
              for k, v in seqs.items()}}
   return seqs, info
 
@@ -206,7 +216,8 @@ def prm_train(config, workdir: str, log=print) -> dict:
                     segment_ids=batch["decoder_segment_ids"],
                     task_ids=batch.get("decoder_task_ids"))
     return objective_loss(pcfg.objective, z, batch["prm_labels"], batch["prm_groups"],
-                          threshold=pcfg.threshold, max_positions=pcfg.max_positions) + (z,)
+                          threshold=pcfg.threshold, max_positions=pcfg.max_positions,
+                          weights=batch.get("prm_weights")) + (z,)
 
   def dev_eval(params, batches) -> dict:
     """Objective loss / accuracy and per-step metrics against the MC labels (AUROC and

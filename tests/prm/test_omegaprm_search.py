@@ -228,3 +228,26 @@ def test_record_root_rollouts_labels_complete_solutions_both_ways():
   recs, _ = run_math_shepherd("q", GOLD, Scripted({t: 0.5 for t in range(9)}, root=root),
                               is_correct, ShepherdConfig(record_root_rollouts=True), seed=0)
   assert sorted(r["mc"] for r in recs if r["terminal"]) == [0.0, 1.0]
+
+
+def test_math_shepherd_counts_every_prefix_of_every_annotated_solution():
+  """Two identical wrong root rollouts: one set of rollouts per prefix (shared states), but
+  each of the 9 records stands for 2 labelled points, as without de-duplication."""
+  root = lambda n: [sol(0, 8)] * (n - 2) + [sol(0, 8, good=False)] * 2
+  pol = Scripted({t: 0.5 for t in range(1, 9)}, root=root)
+  recs, stats = run_math_shepherd("q", GOLD, pol, is_correct, ShepherdConfig(), seed=0)
+  assert stats["rollouts"] == 32 + 8 * 8                 # the second solution re-uses states
+  assert len(recs) == 9 and [r["occurrences"] for r in recs] == [2] * 9
+
+
+def test_omegaprm_probe_of_a_shared_prefix_counts_it_again():
+  """Two wrong root rollouts that agree up to step 7: the second binary search probes the
+  same prefixes 4, 6, 7 (no new rollouts) and counts each a second time."""
+  other = "".join(f"s{i}\n" for i in range(1, 8)) + "x8\nANSWER 0"
+  root = lambda n: [sol(0, 8)] * (n - 2) + [sol(0, 8, good=False), other]
+  pol = Scripted({4: 0.25, 6: 0.5, 7: 0.0}, root=root)
+  res = drive({0: ("q", omegaprm_search("q", GOLD, is_correct,
+                                        OmegaPRMConfig(search_limit=2)))}, pol, seed=0)[0][0]
+  assert res.iterations == 2 and res.cost.rollouts == 32 + 3 * 8
+  recs = res.records("q")
+  assert {len(r["steps"]): r["occurrences"] for r in recs} == {4: 2, 6: 2, 7: 2}

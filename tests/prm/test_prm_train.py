@@ -2,6 +2,7 @@
 save / load / score, and the end-to-end pipeline on a simulated backend."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -123,6 +124,14 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   assert set(curves["majority vote"]) == {1, 2, 4, 8}
   assert 0.0 <= curves["ORM-weighted vote"][8]["mean"] <= 1.0
   assert out["collect"]["math_shepherd"]["questions"] == 10
+  # ceilings: pass@N bounds every selection at every N; label-source PRMs are in the report
+  for n in (1, 2, 4, 8):
+    top = curves["pass@N (oracle answer check)"][n]["mean"]
+    assert all(curves[m][n]["mean"] <= top + 1e-9 for m in curves)
+  assert "| omegaprm_consensus | consensus |" in report and "OmegaPRM exact labels" in report
+  paired = out["eval"]["paired"]
+  assert paired["pass@N (oracle answer check)"]["share_of_headroom"] == pytest.approx(1.0) \
+      or math.isnan(paired["pass@N (oracle answer check)"]["share_of_headroom"])
   # resuming skips every finished stage
   again = pipeline.run(c, str(tmp_path), log=lambda *_: None, backend=backend)
   assert again["eval"]["curves"]["majority vote"] == curves["majority vote"]
