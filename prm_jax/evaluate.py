@@ -1,8 +1,11 @@
 """ProcessBench-style evaluation of a saved PRM (`python -m prm_jax.evaluate --prm DIR --data F`).
 
 `read_processbench` reads any JSONL of (question, steps, first error index) with configurable
-field names (ProcessBench's own: problem, steps, label); `main` scores it with the PRM, picks the
-threshold on a dev split and reports F1 on the rest. The metrics themselves live in
+field names (ProcessBench's own: problem, steps, label); `main` scores local copies of the
+subsets (one JSONL per subset, named by its file stem: gsm8k.jsonl, math.jsonl, ...) with the
+PRM and reports the official protocol (fixed threshold 0.5, F1 per subset, unweighted average)
+or, with `--protocol=dev_tuned`, the variant that picks the threshold on a seeded random dev
+half of each subset and reports F1 on the rest. The metrics themselves live in
 `prm_jax.prm.metrics` (re-exported here).
 """
 
@@ -10,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import numpy as np
 
 from mode_jax.atomic_io import jsonl_records
 from prm_jax.prm.metrics import (auroc, choose_threshold, predict_first_error,  # noqa: F401
-                                 processbench, processbench_scores, step_metrics)
+                                 processbench, processbench_official, processbench_scores,
+                                 step_metrics)
 from prm_jax.prm.train import scorer_from_dir
 
 
@@ -36,33 +41,46 @@ def read_processbench(path: str, question_field: str = "problem", steps_field: s
 
 
 def main(argv=None):
-  """python -m prm_jax.evaluate --prm=DIR --data=FILE.jsonl: ProcessBench-style F1 of a saved
-  PRM on a local JSONL (threshold chosen on a seeded random `--dev_fraction` of it)."""
+  """python -m prm_jax.evaluate --prm=DIR --data=gsm8k.jsonl,math.jsonl: ProcessBench F1 of a
+  saved PRM on local subset files (official protocol; --protocol=dev_tuned for the variant)."""
   ap = argparse.ArgumentParser(description=main.__doc__)
   ap.add_argument("--prm", required=True, help="a prm_model directory (prm_jax.prm.train)")
-  ap.add_argument("--data", required=True)
+  ap.add_argument("--data", required=True, help="comma-separated JSONL files, one per subset")
   ap.add_argument("--question_field", default="problem")
   ap.add_argument("--steps_field", default="steps")
   ap.add_argument("--label_field", default="label")
   ap.add_argument("--step_separator", default="\n",
                   help="appended to every step but the last before scoring")
-  ap.add_argument("--dev_fraction", type=float, default=0.5)
+  ap.add_argument("--protocol", default="official", choices=["official", "dev_tuned"])
+  ap.add_argument("--threshold", type=float, default=0.5, help="official protocol's threshold")
+  ap.add_argument("--dev_fraction", type=float, default=0.5, help="dev_tuned only")
   ap.add_argument("--seed", type=int, default=0)
   args = ap.parse_args(argv)
-  items, errors = read_processbench(args.data, args.question_field, args.steps_field,
-                                    args.label_field)
-  if not items:
-    raise SystemExit(f"{args.data}: no usable lines ({len(errors)} malformed)")
-  order = np.random.default_rng(args.seed).permutation(len(items))
-  n_dev = max(1, int(round(args.dev_fraction * len(items))))
-  sep = args.step_separator
-  scored = scorer_from_dir(args.prm).score(
-      [(it["question"], [s + (sep if i < len(it["steps"]) - 1 else "")
-                         for i, s in enumerate(it["steps"])]) for it in items])
-  dev, test = order[:n_dev], order[n_dev:] if len(order) > n_dev else order[:n_dev]
-  res = processbench([scored[i] for i in dev], [items[i]["first_error"] for i in dev],
-                     [scored[i] for i in test], [items[i]["first_error"] for i in test])
-  res.update(dev=len(dev), test=len(test), malformed_lines=len(errors))
+  scorer = scorer_from_dir(args.prm)
+  sep, subsets, res = args.step_separator, {}, {"protocol": args.protocol, "malformed_lines": {}}
+  for path in [p for p in args.data.split(",") if p]:
+    name = os.path.splitext(os.path.basename(path))[0]
+    items, errors = read_processbench(path, args.question_field, args.steps_field,
+                                      args.label_field)
+    res["malformed_lines"][name] = len(errors)
+    if not items:
+      raise SystemExit(f"{path}: no usable lines ({len(errors)} malformed)")
+    scored = scorer.score(
+        [(it["question"], [s + (sep if i < len(it["steps"]) - 1 else "")
+                           for i, s in enumerate(it["steps"])]) for it in items])
+    subsets[name] = (scored, [it["first_error"] for it in items])
+  if args.protocol == "official":
+    res.update(processbench_official(subsets, args.threshold))
+  else:
+    res["subsets"] = {}
+    for name, (scored, gold) in subsets.items():
+      order = np.random.default_rng(args.seed).permutation(len(gold))
+      n_dev = max(1, int(round(args.dev_fraction * len(gold))))
+      dev, test = order[:n_dev], order[n_dev:] if len(order) > n_dev else order[:n_dev]
+      r = processbench([scored[i] for i in dev], [gold[i] for i in dev],
+                       [scored[i] for i in test], [gold[i] for i in test])
+      res["subsets"][name] = dict(r, dev=len(dev), test=len(test))
+    res["average_f1"] = float(np.mean([v["f1"] for v in res["subsets"].values()]))
   print(json.dumps(res, indent=2))
   return res
 

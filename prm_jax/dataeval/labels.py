@@ -35,23 +35,12 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from mode_jax.dataeval import stats
+from prm_jax.envs.judges import EXACT, arithmetic_exact  # noqa: F401  (re-exported)
 
 MC_BINS = (0.0, 1e-9, 0.25, 0.5, 0.75, 1.0 - 1e-9, 1.0 + 1e-9)
 MC_BIN_NAMES = ("0", "(0, .25)", "[.25, .5)", "[.5, .75)", "[.75, 1)", "1")
 
 
-def arithmetic_exact(record: dict, question_field: str = "question",
-                     steps_field: str = "steps") -> Optional[int]:
-  """1 if the record's prefix is right so far, 0 if it has a wrong step, None if the question
-  is not an arithmetic-environment question."""
-  from prm_jax.envs import arithmetic
-  prob = arithmetic.parse_question(str(record.get(question_field, "")))
-  if prob is None:
-    return None
-  return int(arithmetic.first_error(prob, record[steps_field]) is None)
-
-
-EXACT: dict[str, Callable] = {"arithmetic": arithmetic_exact}
 
 
 def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field: str = "steps",

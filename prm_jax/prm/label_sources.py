@@ -10,18 +10,16 @@
   labelled prefix (the paper compares first-error positions of whole solutions; on a search
   tree a prefix's labels fix the first error of every solution through it).
 
-The judge (`config.prm.judge`) is a name in `prm_jax.dataeval.labels.EXACT`: "arithmetic", the environment's exact
-checker. An LLM judge (the paper's, for real data, through the policy interface) is not built.
+The judge (`config.prm.judge`) is a name in `prm_jax.envs.judges.EXACT`: "arithmetic", the
+environment's exact checker. An LLM judge (the paper's, for real data, through the policy
+interface) is not built.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Sequence
 
-
-def _judges() -> dict[str, Callable[[dict], Optional[int]]]:
-  from prm_jax.dataeval.labels import EXACT
-  return dict(EXACT)
+from prm_jax.envs.judges import EXACT
 
 
 def parse(source: str) -> tuple[str, float]:
@@ -49,7 +47,7 @@ def apply(records: Sequence[dict], source: str, judge: str = "") -> tuple[list[d
     out = [dict(r, mc=float(float(r["mc"]) > tau)) for r in records]
     changed = sum(o["mc"] != float(r["mc"]) for o, r in zip(out, records))
     return out, dict(info, kept=len(out), changed=changed)
-  judges = _judges()
+  judges = EXACT
   if judge not in judges:
     raise ValueError(f"prm.labels={source!r} needs prm.judge, one of {sorted(judges)}; got "
                      f"{judge!r}")

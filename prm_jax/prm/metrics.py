@@ -7,8 +7,11 @@
   arithmetic env use the exact checker.
 - ProcessBench (Zheng et al. 2024): the predicted first error of a solution is the first step
   scored below a threshold (-1 if none); acc_err = exact match on erroneous solutions, acc_cor
-  = rate of -1 on correct ones, F1 = their harmonic mean. The threshold is chosen on a dev split
-  (best F1) and reported on test (`processbench`).
+  = rate of -1 on correct ones, F1 = their harmonic mean. `processbench_official` is the
+  benchmark's protocol: a fixed threshold (0.5: the PRM's own binary verdict, as the official
+  scripts read a step as wrong when the model's "-" outweighs "+"), F1 per subset (gsm8k,
+  math, olympiadbench, omnimath) and their unweighted mean. `processbench` is a variant, named
+  as such: the threshold chosen on a dev split (best F1) and reported on test.
 
 Pure numpy / scipy: the trainer's dev pass, the pipeline, the CLI `prm_jax.evaluate` and the
 dataset report all read these.
@@ -69,3 +72,14 @@ def processbench(dev_probs, dev_gold, test_probs, test_gold) -> dict:
   t = choose_threshold(dev_probs, dev_gold)
   return {"threshold": t, **processbench_scores(
       [predict_first_error(p, t) for p in test_probs], test_gold)}
+
+
+def processbench_official(subsets, threshold: float = 0.5) -> dict:
+  """{subset: (step probabilities per solution, gold first errors)} -> per-subset scores at the
+  fixed threshold and "average_f1", the unweighted mean over subsets (ProcessBench's Avg.)."""
+  if not subsets:
+    raise ValueError("processbench_official: no subsets")
+  per = {name: processbench_scores([predict_first_error(p, threshold) for p in probs], gold)
+         for name, (probs, gold) in subsets.items()}
+  return {"protocol": "official", "threshold": threshold, "subsets": per,
+          "average_f1": float(np.mean([v["f1"] for v in per.values()]))}

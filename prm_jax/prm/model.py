@@ -12,6 +12,7 @@ adapters and the head and freezes the base, and `save_adapter` exports both.
 
 from __future__ import annotations
 
+import logging
 from typing import Optional, Sequence
 
 import flax.linen as nn
@@ -84,17 +85,38 @@ class StepScorer:
       ends.append(len(ids) - 1)   # an empty step is scored at the previous token
     return ids, ends
 
+  def rows(self, enc) -> list[tuple[int, list[int], list[tuple[int, int]]]]:
+    """Model rows [(item, tokens, [(step, position)])]. An item longer than the model's
+    max_seq_len is not an error: its first window scores the steps that end inside it, and
+    every later step is scored in its own window of the max_seq_len tokens ending at it (the
+    question and the earliest steps fall out of view; a warning counts such items)."""
+    m, rows, long_items = self.cfg.max_seq_len, [], 0
+    for i, (ids, ends) in enumerate(enc):
+      if len(ids) <= m:
+        rows.append((i, ids, list(enumerate(ends))))
+        continue
+      long_items += 1
+      rows.append((i, ids[:m], [(j, e) for j, e in enumerate(ends) if e < m]))
+      rows += [(i, ids[e + 1 - m:e + 1], [(j, m - 1)]) for j, e in enumerate(ends) if e >= m]
+    if long_items:
+      logging.warning("PRM scorer: %d of %d items exceed max_seq_len %d tokens; their later "
+                      "steps are scored on the last %d tokens before them", long_items,
+                      len(enc), m, m)
+    return rows
+
   def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
     """[(question, steps)] -> per item, the probability that each step is right so far."""
     enc = [self.encode(q, s) for q, s in items]
-    out: list[np.ndarray] = [None] * len(enc)
-    for idx, toks, seg, pos in padded_batches([e[0] for e in enc], self.batch_size,
+    out = [np.zeros((len(e[1]),)) for e in enc]
+    rows = self.rows(enc)
+    for idx, toks, seg, pos in padded_batches([r[1] for r in rows], self.batch_size,
                                               self.cfg.max_seq_len):
       tid = None if self.task_id is None else np.full((len(toks),), self.task_id, np.int32)
       logits = np.asarray(jax.device_get(self._apply(self.params, toks, seg, pos, tid)))
-      for r, i in enumerate(idx):
-        ends = enc[i][1]
-        out[i] = 1.0 / (1.0 + np.exp(-logits[r, ends])) if ends else np.zeros((0,))
+      for r, k in enumerate(idx):
+        i, _, where = rows[k]
+        for j, at in where:
+          out[i][j] = 1.0 / (1.0 + np.exp(-logits[r, at]))
     return out
 
 

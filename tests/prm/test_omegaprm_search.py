@@ -182,14 +182,22 @@ def test_bench_runs_and_matches_closed_form_without_recovery(tmp_path, capsys):
   from benchmarks import omegaprm as bench
   out = tmp_path / "rows.json"
   bench.main(["--questions=6", "--ops=7", "--searches=3", "--settings=0.1:0.0",
+              "--variants=omegaprm,omegaprm lrt+check,math_shepherd,sequential",
               f"--json={out}"])
   import json
   rows = json.loads(out.read_text())
-  assert [r["method"] for r in rows] == ["omegaprm", "math_shepherd", "sequential"]
+  assert [r["method"] for r in rows] == ["omegaprm", "omegaprm lrt+check", "math_shepherd",
+                                         "sequential"]
   for r in rows:       # no recovery: a wrong prefix never succeeds
     assert r["fp_rate"] == 0.0 and r["fp_closed_form"] == 0.0 and r["localised"] > 0
-  assert rows[1]["rollouts_per_solution"] > rows[0]["rollouts_per_solution"]
-  assert "Math-Shepherd uses" in capsys.readouterr().out
+    lo, hi = r["localisation_ci"]
+    assert lo <= r["localisation_acc"] <= hi
+  assert rows[2]["rollouts_per_solution"] > rows[0]["rollouts_per_solution"]
+  assert rows[1]["rollouts_per_solution"] > rows[0]["rollouts_per_solution"]   # the re-check
+  text = capsys.readouterr().out
+  assert "omegaprm lrt+check: accuracy" in text and "the goal" in text
+  with pytest.raises(KeyError, match="unknown 'nope'"):
+    bench.run_method("nope", [], None, 8, 1, 0)
 
 
 def test_token_span_pieces_are_probed_at_span_boundaries():

@@ -126,6 +126,20 @@ def test_processbench_scores_and_threshold():
   assert E.processbench(probs, gold, probs, gold)["f1"] == 1.0
 
 
+def test_processbench_official_protocol_fixed_threshold_mean_over_subsets():
+  """Threshold 0.5 (not tuned): subset a has F1 1, subset b F1 0 (its one erroneous solution
+  is missed, its correct one flagged); the average is their unweighted mean 0.5."""
+  a = ([[0.9, 0.4], [0.9, 0.9]], [1, -1])
+  b = ([[0.9, 0.9], [0.2, 0.9], [0.6, 0.7]], [0, -1, -1])
+  res = E.processbench_official({"a": a, "b": b})
+  assert res["subsets"]["a"]["f1"] == 1.0
+  assert res["subsets"]["b"]["acc_err"] == 0.0 and res["subsets"]["b"]["acc_cor"] == 0.5
+  assert res["subsets"]["b"]["f1"] == 0.0 and res["average_f1"] == 0.5
+  assert E.processbench_official({"b": b}, threshold=0.95)["subsets"]["b"]["acc_err"] == 1.0
+  with pytest.raises(ValueError, match="no subsets"):
+    E.processbench_official({})
+
+
 def test_read_processbench_names_bad_lines(tmp_path):
   import json
   p = tmp_path / "pb.jsonl"

@@ -1,6 +1,7 @@
 """PRM training through `python -m mode_jax.main` (full fine-tuning) and in-process with LoRA,
 save / load / score, and the end-to-end pipeline on a simulated backend."""
 
+import dataclasses
 import json
 import math
 import os
@@ -74,8 +75,28 @@ def test_prm_through_mode_jax_main_and_scoring(records, tmp_path):
                                       "steps": [f"{i} + 1 = {i + 1 + (i % 2)}",
                                                 f"The answer is {i + 1}."],
                                       "label": 0 if i % 2 else -1}) for i in range(6)) + "\n")
-  res = evaluate.main([f"--prm={wd / 'prm_model'}", f"--data={pb}"])
-  assert res["dev"] == 3 and res["test"] == 3 and 0.0 <= res["f1"] <= 1.0
+  pb2 = tmp_path / "math.jsonl"
+  pb2.write_text(pb.read_text())
+  res = evaluate.main([f"--prm={wd / 'prm_model'}", f"--data={pb},{pb2}"])
+  assert res["protocol"] == "official" and set(res["subsets"]) == {"pb", "math"}
+  assert res["average_f1"] == pytest.approx(res["subsets"]["pb"]["f1"])   # identical subsets
+  res = evaluate.main([f"--prm={wd / 'prm_model'}", f"--data={pb}", "--protocol=dev_tuned"])
+  r = res["subsets"]["pb"]
+  assert r["dev"] == 3 and r["test"] == 3 and 0.0 <= r["f1"] <= 1.0
+  # an item longer than the model's window is scored, not an error: later steps in windows of
+  # the last max_seq_len tokens, equal to scoring that window directly
+  long_steps = [f"{i} + 1 = {i + 1}\n" for i in range(40)]
+  short = dataclasses.replace(scorer.cfg, max_seq_len=128)
+  small = type(scorer)(short, scorer.params, scorer.vocab, template=scorer.template)
+  (probs,) = small.score([("Start with 0.", long_steps)])
+  assert probs.shape == (40,) and ((0 < probs) & (probs < 1)).all()
+  ids, ends = small.encode("Start with 0.", long_steps)
+  assert ends[-1] >= 128
+  window = ids[ends[-1] + 1 - 128:ends[-1] + 1]
+  direct = small._apply(small.params, np.asarray([window], np.int32),
+                        np.ones((1, 128), np.int32), np.arange(128, dtype=np.int32)[None], None)
+  assert probs[-1] == pytest.approx(float(1 / (1 + np.exp(-np.asarray(direct)[0, -1]))),
+                                    abs=1e-5)
   # resuming the finished run trains nothing more and keeps the saved PRM loadable
   p = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
   assert p.returncode == 0 and "resumed from" in p.stdout + p.stderr
