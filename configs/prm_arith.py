@@ -48,5 +48,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       record_root_rollouts=True,   # label the 32 graded root rollouts too (both methods)
       orm_samples=8, prm_steps=400, eval_questions=100, eval_seed=11, max_n=64,
       n_boot=100, compare_n=16,
-      label_sources=("exact", "consensus")))   # extra PRMs on the OmegaPRM records
+      label_sources=("exact", "consensus"),   # extra PRMs on the OmegaPRM records
+      beam_width=2, beam_expand=4))            # step-level beam search (0: skip)
   return c

@@ -18,7 +18,9 @@
    aggregations), best-of-N and ORM-weighted vote with bootstrap intervals, the ceilings
    (pass@N: best-of-N with a verifier that knows the answer; an oracle process verifier that
    knows each solution's first error), and the paired difference of each verifier minus
-   majority at N = `compare_n`, also as a share of pass@N's headroom over majority.
+   majority at N = `compare_n`, also as a share of pass@N's headroom over majority;
+6. PRM-guided step-level beam search (`prm_jax.step_search`; `pipeline.beam_width` 0 skips
+   it) with its generated tokens per problem and the sampling methods at the nearest N.
 Writes `<workdir>/report.md`, `report.json` and PNG plots. Every stage resumes: finished
 stages are skipped on a re-run (their outputs exist), collection resumes per question.
 """
@@ -231,7 +233,47 @@ def stage_eval(config, wd, backend, log) -> dict:
   for d in res["paired"].values():
     d["share_of_headroom"] = d["mean"] / room if room > 0 else float("nan")
   log(f"   accuracy curves in {time.perf_counter() - t0:.1f} s")
+  if p.get("beam_width", 0):
+    res["beam_search"] = stage_beam(config, wd, backend, problems, sols, res["curves"], log)
   return res
+
+
+def stage_beam(config, wd, backend, problems, sols, curves, log) -> dict:
+  """PRM-guided step-level beam search with the OmegaPRM PRM on the held-out problems, with
+  the token budget it used and the sampling methods' accuracy at the nearest N."""
+  from prm_jax import step_search
+  from prm_jax.policy.base import TemplatePolicy
+  from prm_jax.prm.train import scorer_from_dir
+  p = config.pipeline
+  cfg = step_search.BeamConfig(beam_width=p.beam_width, expand=p.beam_expand)
+  cache = os.path.join(wd, "beam_search.json")
+  if os.path.exists(cache):
+    out = json.load(open(cache))
+  else:
+    log(f"== 6. step-level beam search (beam {cfg.beam_width}, {cfg.expand} per beam)")
+    out = step_search.beam_search(
+        TemplatePolicy(backend, config.prm.template),
+        scorer_from_dir(os.path.join(wd, "prm_omegaprm", "prm_model")),
+        [pr.question for pr in problems], cfg, seed=3)
+    write_json_atomic(cache, out)
+  hits = np.array([float(A.is_correct(o["solution"], pr.answer))
+                   for o, pr in zip(out, problems)])
+  from mode_jax.dataeval import stats
+  acc = stats.bootstrap(lambda i: float(hits[i].mean()), len(hits), n_boot=p.n_boot, seed=0)
+  tokens = float(np.mean([o["tokens"] for o in out]))
+  # samples of the tiny policy / simulator: one token per UTF-8 byte (as the beam counts)
+  per_sample = float(np.mean([len(s.encode()) for ss in sols for s in ss]))
+  n_equal = tokens / max(per_sample, 1e-9)
+  ns = sorted(next(iter(curves.values())))
+  near = {n: {m: curves[m][n]["mean"] for m in ("majority vote",
+                                                "PRM-weighted (product), OmegaPRM",
+                                                "best-of-N (product), OmegaPRM")}
+          for n in ns if n in (max([x for x in ns if x <= n_equal], default=ns[0]),
+                               min([x for x in ns if x >= n_equal], default=ns[-1]))}
+  return {"beam_width": cfg.beam_width, "expand": cfg.expand, "accuracy": acc,
+          "tokens_per_problem": tokens, "tokens_per_sample": per_sample,
+          "equal_token_n": n_equal, "sampling_at_nearest_n": near,
+          "finished": float(np.mean([o["finished"] for o in out]))}
 
 
 def write_report(wd: str, res: dict, stats: dict) -> str:
@@ -277,6 +319,19 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
     lines.append(f"| {label} | {d['n']} | {100 * d['mean']:+.1f} | "
                  f"[{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] | "
                  f"{d.get('share_of_headroom', float('nan')):.2f} |")
+  bs = res.get("beam_search")
+  if bs:
+    a = bs["accuracy"]
+    lines += ["", "## PRM-guided step-level beam search (OmegaPRM PRM)", "",
+              f"Beam {bs['beam_width']}, {bs['expand']} continuations per beam: accuracy "
+              f"{100 * a['value']:.1f} [{100 * a['lo']:.1f}, {100 * a['hi']:.1f}], "
+              f"{bs['tokens_per_problem']:.0f} generated tokens per problem = "
+              f"{bs['equal_token_n']:.1f} sampled solutions of {bs['tokens_per_sample']:.0f} "
+              f"tokens; {100 * bs['finished']:.0f}% finished. Sampling at the nearest N:", "",
+              "| N | " + " | ".join(next(iter(bs["sampling_at_nearest_n"].values()))) + " |",
+              "|---|" + "---|" * len(next(iter(bs["sampling_at_nearest_n"].values())))]
+    for n, row in bs["sampling_at_nearest_n"].items():
+      lines.append(f"| {n} | " + " | ".join(f"{100 * v:.1f}" for v in row.values()) + " |")
   md = "\n".join(lines) + "\n"
   with open(os.path.join(wd, "report.md"), "w") as f:
     f.write(md)

@@ -150,6 +150,9 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
     top = curves["pass@N (oracle answer check)"][n]["mean"]
     assert all(curves[m][n]["mean"] <= top + 1e-9 for m in curves)
   assert "| omegaprm_consensus | consensus |" in report and "OmegaPRM exact labels" in report
+  bs = out["eval"]["beam_search"]
+  assert "step-level beam search" in report and bs["tokens_per_problem"] > 0
+  assert 0.0 <= bs["accuracy"]["value"] <= 1.0 and bs["sampling_at_nearest_n"]
   paired = out["eval"]["paired"]
   assert paired["pass@N (oracle answer check)"]["share_of_headroom"] == pytest.approx(1.0) \
       or math.isnan(paired["pass@N (oracle answer check)"]["share_of_headroom"])
