@@ -8,6 +8,15 @@
     # label source: the exact checker's labels, or MC labels the checker agrees with:
     ... --config.prm.labels=exact            # or consensus, hard@0.5
 
+PRE-REGISTERED VERIFICATION STUDY (`--config=configs/prm_arith.py:study`, fixed 2026-11-30
+before any run of it; not run yet): 500 held-out problems sampled once (eval_seed 13, never
+used before), 64 samples each. Primary comparison: PRM-weighted self-consistency with the PRM
+trained on the OmegaPRM records (MC labels, occurrence-weighted, soft objective), product
+aggregation, minus majority vote, at N = 16 and N = 64; paired bootstrap over problems (1,000
+replicates, 95% interval), also reported as a share of the oracle's headroom (pass@N minus
+majority). Secondary: the exact / consensus label-source PRMs, Math-Shepherd labels, the ORM,
+the oracle process verifier and the step-level beam search at equal tokens.
+
 The backbone starts from the tiny policy (runs/policy/policy_model, from
 configs/policy_arith.py) and the records default to runs/omegaprm_jax/records.jsonl
 (`python -m prm_jax.collect --config=configs/omegaprm_arith.py:jax`).
@@ -22,7 +31,10 @@ blocks = sibling(__file__, "blocks")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  del arg
+  """"": the pipeline as measured so far; "study": the pre-registered verification study
+  (module docstring)."""
+  if arg not in ("", "study"):
+    raise ValueError(f"prm_arith: unknown variant {arg!r} (use '' or 'study')")
   c = ml_collections.ConfigDict()
   c.job = "prm_jax.prm.train:prm_train"
   c.seed = 0
@@ -47,7 +59,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       policy_steps=1000, train_questions=240, train_seed=7, search_limit=100,
       record_root_rollouts=True,   # label the 32 graded root rollouts too (both methods)
       orm_samples=8, prm_steps=400, eval_questions=100, eval_seed=11, max_n=64,
-      n_boot=100, compare_n=16,
+      n_boot=100, compare_n=(16,),              # paired differences at these N
       label_sources=("exact", "consensus"),   # extra PRMs on the OmegaPRM records
       beam_width=2, beam_expand=4))            # step-level beam search (0: skip)
+  if arg == "study":
+    c.pipeline.update(dict(eval_questions=500, eval_seed=13, compare_n=(16, 64), n_boot=1000))
   return c

@@ -219,23 +219,32 @@ def stage_eval(config, wd, backend, log) -> dict:
   t0 = time.perf_counter()
   res["curves"] = verify.accuracy_curves(qs, methods, ns, n_boot=p.n_boot, seed=0)
   res["paired"] = {}
-  n_cmp = min(p.compare_n, p.max_n)
+  cmp_ns = p.compare_n if isinstance(p.compare_n, (tuple, list)) else (p.compare_n,)
+  for n_cmp in sorted({min(int(n), p.max_n) for n in cmp_ns}):
+    res["paired"].update(paired_at(qs, methods, n_cmp, p.n_boot, config,
+                                   suffix=f" @ N={n_cmp}" if len(cmp_ns) > 1 else ""))
+  log(f"   accuracy curves in {time.perf_counter() - t0:.1f} s")
+  if p.get("beam_width", 0):
+    res["beam_search"] = stage_beam(config, wd, backend, problems, sols, res["curves"], log)
+  return res
+
+
+def paired_at(qs, methods, n_cmp, n_boot, config, suffix="") -> dict:
+  """Each verifier minus majority at N = n_cmp (paired bootstrap), with its share of the
+  oracle's (pass@N's) headroom over majority."""
+  out = {}
   for label in ("PRM-weighted (product), OmegaPRM", "PRM-weighted (last), OmegaPRM",
                 "PRM-weighted (product), Math-Shepherd",
                 *[f"PRM-weighted (product), OmegaPRM {x} labels"
                   for x in label_source_names(config)],
                 "oracle process verifier, best-of-N", "pass@N (oracle answer check)"):
-    d = verify.paired_difference(qs, methods[label], methods["majority vote"], n_cmp,
-                                 n_boot=p.n_boot, seed=1)
-    res["paired"][label] = d
+    out[label] = verify.paired_difference(qs, methods[label], methods["majority vote"], n_cmp,
+                                          n_boot=n_boot, seed=1)
   # a gain as a share of the oracle's headroom over majority (same subsets, same seed)
-  room = res["paired"]["pass@N (oracle answer check)"]["mean"]
-  for d in res["paired"].values():
+  room = out["pass@N (oracle answer check)"]["mean"]
+  for d in out.values():
     d["share_of_headroom"] = d["mean"] / room if room > 0 else float("nan")
-  log(f"   accuracy curves in {time.perf_counter() - t0:.1f} s")
-  if p.get("beam_width", 0):
-    res["beam_search"] = stage_beam(config, wd, backend, problems, sols, res["curves"], log)
-  return res
+  return {k + suffix: v for k, v in out.items()}
 
 
 def stage_beam(config, wd, backend, problems, sols, curves, log) -> dict:
