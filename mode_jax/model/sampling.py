@@ -334,6 +334,12 @@ class Sampler:
       if rules is None:
         raise ValueError("Sampler(mesh=...) needs the logical axis rules too")
       self.mesh, self.rules = mesh, tuple(rules)
+      vocab_axes = nn.logical_to_mesh_axes(("vocab",), self.rules)[0]
+      vocab_axes = () if vocab_axes is None else (
+          (vocab_axes,) if isinstance(vocab_axes, str) else tuple(vocab_axes))
+      if int(np.prod([mesh.shape[a] for a in vocab_axes])) > 1:
+        cfg = cfg.replace(decode_embed="onehot")   # see ModelConfig.decode_embed
+        self.cfg = cfg
       self._rows, n_rows = row_shards(mesh, self.rules)
       self._replicated = NamedSharding(mesh, PartitionSpec())
       self.params = jax.device_put(nn.meta.unbox(params),

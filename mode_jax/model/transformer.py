@@ -137,7 +137,13 @@ class Embedder(nn.Module):
 
   def encode(self, tokens: Array) -> Array:
     dt = self.cfg.compute_dtype
-    x = jnp.take(self.embedding, tokens, axis=0).astype(dt)
+    if self.cfg.decode_embed == "onehot" and tokens.ndim == 2 and tokens.shape[1] == 1:
+      # decode step: contracts over the (possibly vocab-sharded) table locally, then one
+      # all-reduce of [B, 1, E]; a gather would all-gather the table's vocab shards first
+      onehot = jax.nn.one_hot(tokens, self.cfg.vocab_size, dtype=self.embedding.dtype)
+      x = jnp.einsum("btv,ve->bte", onehot, self.embedding).astype(dt)
+    else:
+      x = jnp.take(self.embedding, tokens, axis=0).astype(dt)
     if self.cfg.embed_scale:
       # HF Gemma multiplies by sqrt(hidden) cast to the weights' dtype.
       x = x * jnp.asarray(self.cfg.embed_dim ** 0.5, dt)
