@@ -19,7 +19,7 @@ ROPE_TYPES = ("default", "llama3", "linear")
 MODEL_TYPES = ("llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text")
 LAYER_TYPES = ("full_attention", "sliding_attention")   # HF `layer_types` values
 REMAT_POLICIES = ("nothing", "dots")
-DECODE_EMBEDS = ("gather", "onehot")
+EMBED_LOOKUPS = ("gather", "vocab_parallel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,10 +69,10 @@ class ModelConfig:
   param_dtype: str = "float32"
   remat: bool = False                # nn.remat each layer
   remat_policy: str = "nothing"      # with remat: what a layer keeps for the backward
-  # one-token (decode) embedding lookup: gather (one device), or a one-hot matmul, which a
-  # vocab-sharded table contracts locally plus one all-reduce instead of all-gathering the
-  # table every step (the sharded Sampler sets it when its mesh splits the vocabulary)
-  decode_embed: str = "gather"
+  # embedding lookup: gather, or vocab_parallel (transformer.vocab_parallel_take: each device
+  # looks up its own vocab rows, one psum, instead of all-gathering the table; the sharded
+  # Sampler sets it when its mesh splits the vocabulary)
+  embed_lookup: str = "gather"
                                      # ("nothing": recompute all; "dots": keep the projection
                                      # outputs, recompute attention and elementwise ops)
   scan_layers: bool = False          # nn.scan over layers (params stacked on a leading axis)
@@ -104,8 +104,8 @@ class ModelConfig:
     need(self.head_dim % 2 == 0, f"head_dim={self.head_dim} must be even for RoPE")
     need(self.remat_policy in REMAT_POLICIES,
          f"remat_policy={self.remat_policy!r} not in {REMAT_POLICIES}")
-    need(self.decode_embed in DECODE_EMBEDS,
-         f"decode_embed={self.decode_embed!r} not in {DECODE_EMBEDS}")
+    need(self.embed_lookup in EMBED_LOOKUPS,
+         f"embed_lookup={self.embed_lookup!r} not in {EMBED_LOOKUPS}")
     object.__setattr__(self, "extra_eos_ids", tuple(int(e) for e in self.extra_eos_ids))
     object.__setattr__(self, "layer_types", tuple(str(t) for t in self.layer_types))
     if self.layer_types:

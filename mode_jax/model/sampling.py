@@ -258,6 +258,16 @@ def serving_rules(cfg: ModelConfig, rules, tensor: int) -> tuple:
   return tuple((k, None if k == "kv_heads" else v) for k, v in rules)
 
 
+def lookup_for_mesh(cfg: ModelConfig, mesh: Mesh, rules) -> ModelConfig:
+  """`cfg` with the vocab-parallel embedding lookup when `rules` split the vocabulary over
+  `mesh` (`ModelConfig.embed_lookup`; a plain gather would replicate the table)."""
+  axes = nn.logical_to_mesh_axes(("vocab",), rules)[0]
+  axes = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+  if int(np.prod([mesh.shape[a] for a in axes])) > 1:
+    return cfg.replace(embed_lookup="vocab_parallel")
+  return cfg
+
+
 def row_shards(mesh: Mesh, rules) -> tuple:
   """(row sharding, number of row shards) of a sharded sampler's batch."""
   spec = nn.logical_to_mesh_axes(("batch",), rules)
@@ -291,6 +301,7 @@ def lower_generate(cfg: ModelConfig, abstract_params, *, batch: int, prompt_len:
     n = len(devices)
     params = jax.tree.map(lambda x: sds(x.shape, x.dtype, rep), abstract_params)
   else:
+    cfg = lookup_for_mesh(cfg, mesh, rules)
     rows, n = row_shards(mesh, rules)
     rep = NamedSharding(mesh, PartitionSpec())
     params = jax.tree.map(lambda x, sh: sds(x.shape, x.dtype, sh), abstract_params,
@@ -334,12 +345,7 @@ class Sampler:
       if rules is None:
         raise ValueError("Sampler(mesh=...) needs the logical axis rules too")
       self.mesh, self.rules = mesh, tuple(rules)
-      vocab_axes = nn.logical_to_mesh_axes(("vocab",), self.rules)[0]
-      vocab_axes = () if vocab_axes is None else (
-          (vocab_axes,) if isinstance(vocab_axes, str) else tuple(vocab_axes))
-      if int(np.prod([mesh.shape[a] for a in vocab_axes])) > 1:
-        cfg = cfg.replace(decode_embed="onehot")   # see ModelConfig.decode_embed
-        self.cfg = cfg
+      cfg = self.cfg = lookup_for_mesh(cfg, mesh, self.rules)
       self._rows, n_rows = row_shards(mesh, self.rules)
       self._replicated = NamedSharding(mesh, PartitionSpec())
       self.params = jax.device_put(nn.meta.unbox(params),

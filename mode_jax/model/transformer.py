@@ -18,6 +18,7 @@ from typing import Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mode_jax.model.config import ModelConfig
 from mode_jax.model.injection import ProjectionAdapter
@@ -125,6 +126,43 @@ class Transformer(nn.Module):
     return out, cache.replace(k=new_k, v=new_v, end=cache.end + t)
 
 
+def _mesh_axes(logical: str) -> tuple:
+  axes = nn.logical_to_mesh_axes((logical,))[0]
+  return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+
+
+def vocab_parallel_take(table: Array, tokens: Array) -> Array:
+  """table[tokens] for a table whose vocabulary is split over mesh axes (the current mesh and
+  logical rules): each device looks up the tokens of its batch shard in its own vocab rows
+  (others give 0) and one psum over the vocab axes adds them (Megatron's vocab-parallel
+  embedding), instead of the all-gather of the whole table that a plain gather costs. The
+  table's embed shards are gathered first (FSDP). Without a mesh it is a plain gather."""
+  mesh = jax.sharding.get_abstract_mesh()
+  vocab_axes = _mesh_axes("vocab")
+  if mesh.empty or not vocab_axes:
+    return jnp.take(table, tokens, axis=0)
+  batch_axes, embed_axes = _mesh_axes("batch"), _mesh_axes("embed")
+  spec_b = batch_axes if len(batch_axes) != 1 else batch_axes[0]
+  n_shards = int(np.prod([mesh.shape[a] for a in vocab_axes]))
+  if table.shape[0] % n_shards:
+    return jnp.take(table, tokens, axis=0)
+  rows = table.shape[0] // n_shards
+
+  def local(tab, tok):
+    if embed_axes:
+      tab = jax.lax.all_gather(tab, embed_axes, axis=1, tiled=True)
+    shard = jax.lax.axis_index(vocab_axes)
+    idx = tok - shard * rows
+    mine = (idx >= 0) & (idx < rows)
+    x = jnp.take(tab, jnp.where(mine, idx, 0), axis=0) * mine[..., None].astype(tab.dtype)
+    return jax.lax.psum(x, vocab_axes)
+
+  from jax.sharding import PartitionSpec as P
+  return jax.shard_map(local, mesh=mesh,
+                       in_specs=(P(vocab_axes, embed_axes or None), P(spec_b or None, None)),
+                       out_specs=P(spec_b or None, None, None))(table, tokens)
+
+
 class Embedder(nn.Module):
   """Token embedding; `attend` gives tied-embedding logits. Gemma scales by sqrt(embed_dim)."""
 
@@ -137,11 +175,8 @@ class Embedder(nn.Module):
 
   def encode(self, tokens: Array) -> Array:
     dt = self.cfg.compute_dtype
-    if self.cfg.decode_embed == "onehot" and tokens.ndim == 2 and tokens.shape[1] == 1:
-      # decode step: contracts over the (possibly vocab-sharded) table locally, then one
-      # all-reduce of [B, 1, E]; a gather would all-gather the table's vocab shards first
-      onehot = jax.nn.one_hot(tokens, self.cfg.vocab_size, dtype=self.embedding.dtype)
-      x = jnp.einsum("btv,ve->bte", onehot, self.embedding).astype(dt)
+    if self.cfg.embed_lookup == "vocab_parallel" and tokens.ndim == 2:
+      x = vocab_parallel_take(self.embedding, tokens).astype(dt)
     else:
       x = jnp.take(self.embedding, tokens, axis=0).astype(dt)
     if self.cfg.embed_scale:

@@ -37,7 +37,7 @@ ref = sampling.Sampler(cfg, params, adapter=acfg, devices=jax.devices()[:1]).gen
 mesh = partitioning.make_mesh(("data", "fsdp", "tensor"), (2, 2, 2))
 rules = partitioning.rules_from_config(())
 s = sampling.Sampler(cfg, params, adapter=acfg, mesh=mesh, rules=rules)
-assert s.cfg.decode_embed == "onehot"     # the vocabulary is split over the tensor axis
+assert s.cfg.embed_lookup == "vocab_parallel"     # the vocabulary is split over the tensor axis
 specs = {str(x.sharding.spec) for x in jax.tree.leaves(s.params)}
 assert any("tensor" in sp for sp in specs) and any("fsdp" in sp for sp in specs), specs
 out = s.generate(prompts, max_new_tokens=12, temperature=0.0, task_ids=tids)

@@ -231,10 +231,10 @@ def test_sampler_with_parameters_sharded_over_a_mesh_matches_one_device():
   worker = os.path.join(os.path.dirname(__file__), "sharded_sampler_worker.py")
   p = subprocess.run([sys.executable, worker], capture_output=True, text=True, timeout=900)
   assert p.returncode == 0 and "OK" in p.stdout, p.stderr[-3000:]
-  # the decode step's embedding lookup no longer makes XLA replicate the table ("involuntary
-  # full rematerialization" of the one-token gather, f32[8,1,...]); prefill's still does
+  # the vocab-parallel embedding lookup: XLA no longer replicates the table for prefill's or
+  # decode's gather ("involuntary full rematerialization", warned before)
   remat = [ln for ln in p.stderr.splitlines() if "Involuntary full rematerialization" in ln]
-  assert not [ln for ln in remat if "gather = f32[8,1," in ln], remat
+  assert not remat, remat[:2]
 
 
 def test_buckets_waste_at_most_a_third_above_64():
