@@ -17,7 +17,9 @@
    slice, and accuracy vs N of majority vote, PRM-weighted self-consistency (four
    aggregations), best-of-N and ORM-weighted vote with bootstrap intervals, the ceilings
    (pass@N: best-of-N with a verifier that knows the answer; an oracle process verifier that
-   knows each solution's first error), and the paired difference of each verifier minus
+   knows each solution's first error), a verifier without training (the policy's own mean
+   token probability, best-of-N and weighted vote; when the backend reports log-probs, as the
+   in-process sampler does), and the paired difference of each verifier minus
    majority at N = `compare_n`, also as a share of pass@N's headroom over majority;
 6. PRM-guided step-level beam search (`prm_jax.step_search`; `pipeline.beam_width` 0 skips
    it) with its generated tokens per problem and the sampling methods at the nearest N.
@@ -148,13 +150,19 @@ def stage_eval(config, wd, backend, log) -> dict:
   p = config.pipeline
   arith = A.ArithmeticConfig(**dict(collect_config(config, "omegaprm", "").questions.arith))
   problems = A.make_problems(p.eval_questions, arith, seed=p.eval_seed, prefix="heldout")
-  cache = os.path.join(wd, "eval_samples.json")
+  cache, cache_lp = (os.path.join(wd, f) for f in ("eval_samples.json", "eval_logprobs.json"))
   if os.path.exists(cache):
     sols = json.load(open(cache))
   else:
     log(f"== 5. sampling {p.max_n} solutions for each of {len(problems)} held-out problems")
-    sols = sample_solutions(backend, config.prm.template, problems, p.max_n, seed=2)
+    prompts = [config.prm.template.format(question=pr.question) for pr in problems]
+    comps = backend.complete(prompts, p.max_n, seed=2)
+    sols = [[c.text for c in cs] for cs in comps]
+    if all(c.logprob is not None for cs in comps for c in cs):   # the policy's own verdict
+      write_json_atomic(cache_lp, [[c.logprob / max(1, c.num_tokens) for c in cs]
+                                   for cs in comps])
     write_json_atomic(cache, sols)
+  mean_lp = json.load(open(cache_lp)) if os.path.exists(cache_lp) else None
   split = steps_lib.by_delimiter()
   items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
   owner = [i for i, ss in enumerate(sols) for _ in ss]
@@ -202,6 +210,8 @@ def stage_eval(config, wd, backend, log) -> dict:
     # ceilings: a verifier that knows the answer (best-of-N = pass@N) / the first error
     q["scores"]["oracle_answer"] = [float(a == pr.answer) for a in q["answers"]]
     q["scores"]["oracle_process"] = [float(gold_fe[j] == -1 and checks[j].complete) for j in js]
+    if mean_lp is not None:   # no training: the policy's mean log-probability per token
+      q["scores"]["policy_likelihood"] = [float(np.exp(x)) for x in mean_lp[i]]
     qs.append(q)
   methods = {"pass@N (oracle answer check)": ("best_of_n", "oracle_answer"),
              "oracle process verifier, best-of-N": ("best_of_n", "oracle_process"),
@@ -212,6 +222,9 @@ def stage_eval(config, wd, backend, log) -> dict:
   methods["best-of-N (product), OmegaPRM"] = ("best_of_n", "omegaprm_product")
   methods["best-of-N (product), Math-Shepherd"] = ("best_of_n", "math_shepherd_product")
   methods["ORM-weighted vote"] = ("weighted", "orm")
+  if mean_lp is not None:
+    methods["policy likelihood, best-of-N"] = ("best_of_n", "policy_likelihood")
+    methods["policy-likelihood-weighted vote"] = ("weighted", "policy_likelihood")
   for x in label_source_names(config):
     methods[f"PRM-weighted (product), OmegaPRM {x} labels"] = ("weighted",
                                                                f"omegaprm_{x}_product")

@@ -16,7 +16,7 @@ an OpenAI-compatible server) into a Policy.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, Sequence, Union
+from typing import Optional, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -27,6 +27,9 @@ class Completion:
   num_tokens: int    # generated tokens
   finished: bool = True   # False: cut by the token limit (finish_reason "length"), so the
                           # solution is unfinished; the search does not grade it as wrong
+  # sum of the sampled tokens' log-probabilities when the backend reports them (the in-process
+  # sampler does); not part of equality (it varies in the last bits with the batch shape)
+  logprob: Optional[float] = dataclasses.field(default=None, compare=False)
 
 
 Seed = Union[int, Sequence[int]]   # one per call, or one per request / prompt

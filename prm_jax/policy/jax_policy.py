@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import numpy as np
+
 from prm_jax.policy.base import (DEFAULT_TEMPLATE, Completion, TemplatePolicy, call_seed,
                                  request_seeds)
 
@@ -44,7 +46,7 @@ class SamplerBackend:
     # whatever else is in the call, however the rows are chunked.
     ids = [call_seed(s, j) for s in request_seeds(seed, len(prompts)) for j in range(n)]
     stop = self.stop if stop is None else tuple(stop)
-    texts, counts, finished = [], [], []
+    texts, counts, finished, logprobs = [], [], [], []
     for start in range(0, len(rows), self.max_batch):
       chunk = rows[start:start + self.max_batch]
       out = self.sampler.generate(
@@ -56,7 +58,10 @@ class SamplerBackend:
       texts += out.texts
       counts += [int(x) for x in out.lengths]
       finished += [bool(x) for x in out.finished]
-    comps = [Completion(t, k, finished=f) for t, k, f in zip(texts, counts, finished)]
+      logprobs += [float(np.sum(out.logprobs[r, :int(out.lengths[r])]))
+                   for r in range(len(chunk))]
+    comps = [Completion(t, k, finished=f, logprob=lp)
+             for t, k, f, lp in zip(texts, counts, finished, logprobs)]
     return [comps[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 

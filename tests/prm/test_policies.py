@@ -73,6 +73,28 @@ def test_sampler_backend_shapes_and_determinism(backend):
     TemplatePolicy(backend, "no placeholder")
 
 
+def test_sampler_backend_reports_the_models_log_probability(backend):
+  """A completion's logprob is the sum of log-softmax of the model's logits at its sampled
+  tokens (temperature 1, no top-k / top-p: the sampling distribution is the model's),
+  recomputed here by one teacher-forced forward pass over the same rows' tokens."""
+  from prm_jax.policy.base import call_seed, request_seeds
+  prompt = "Question: 1+1?\nAnswer:\n"
+  (comps,) = backend.complete([prompt], 2, seed=3)
+  ids = backend.encode(prompt)
+  rows = [call_seed(s, j) for s in request_seeds(3, 1) for j in range(2)]
+  out = backend.sampler.generate([ids, ids], max_new_tokens=12, temperature=1.0, top_k=0,
+                                 top_p=1.0, rng=0, row_ids=rows, stop_strings=backend.stop)
+  for r, c in enumerate(comps):
+    n = int(out.lengths[r])
+    gen = [int(t) for t in out.tokens[r, :n]]
+    assert n == c.num_tokens
+    toks = jnp.asarray([list(ids) + gen], jnp.int32)
+    logits = Transformer(backend.sampler.cfg).apply({"params": backend.sampler.params}, toks)
+    lp = jax.nn.log_softmax(logits[0].astype(jnp.float32), axis=-1)
+    want = sum(float(lp[len(ids) - 1 + k, t]) for k, t in enumerate(gen))
+    assert c.logprob == pytest.approx(want, abs=1e-3 * n)
+
+
 def test_http_policy_against_local_server_matches_in_process(backend):
   prompts = ["Question: 3*3?\nAnswer:\n", "Question: 5-1?\nAnswer:\n"]
   with serve(make_app(backend)) as url:
