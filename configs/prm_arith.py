@@ -61,6 +61,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       orm_samples=8, prm_steps=400, eval_questions=100, eval_seed=11, max_n=64,
       n_boot=100, compare_n=(16,),              # paired differences at these N
       label_sources=("exact", "consensus"),   # extra PRMs on the OmegaPRM records
+      prm_adapters=("lora",),                  # + PRMs on the frozen policy (lora | mode)
       beam_width=2, beam_expand=4))            # step-level beam search (0: skip)
   if arg == "study":
     c.pipeline.update(dict(eval_questions=500, eval_seed=13, compare_n=(16, 64), n_boot=1000))

@@ -10,7 +10,8 @@
 4. trains a PRM on each label set (the `config.prm` objective) and an ORM, all through the
    `mode_jax` trainer (`prm_jax.prm.train.prm_train`), plus one PRM on the OmegaPRM records
    per extra label source in `pipeline.label_sources` (e.g. exact, consensus: the same
-   rollouts, other targets; `prm_jax.prm.label_sources`);
+   rollouts, other targets; `prm_jax.prm.label_sources`), and one per `pipeline.prm_adapters`
+   entry (lora, mode): adapters + head on the frozen policy instead of full fine-tuning;
 5. on `eval_questions` held-out problems samples `max_n` solutions each and reports: step
    accuracy / AUROC against the exact checker, ProcessBench-style F1 (threshold chosen on the
    first half of the problems, reported on the second), the "answer right, process wrong"
@@ -115,7 +116,7 @@ def stage_orm_data(config, wd, backend, log) -> str:
 
 
 def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, labels=None,
-                log=print):
+                adapter=None, log=print):
   from prm_jax.prm.train import prm_train
   out = os.path.join(wd, f"prm_{name}")
   done = os.path.join(out, "prm_train.json")
@@ -129,6 +130,8 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
     c.prm.objective = objective
   if labels:
     c.prm.labels = labels
+  if adapter:                # a frozen backbone: adapters + head train, the policy stays
+    c.adapter = ml_collections.ConfigDict(dict(adapter))
   c.train.steps = config.pipeline.prm_steps
   log(f"== 4. PRM '{name}' ({c.prm.objective}, labels {c.prm.get('labels', 'mc')})")
   return prm_train(c, out, log=log)
@@ -137,6 +140,28 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
 def label_source_names(config) -> list[str]:
   """The extra label sources the pipeline trains OmegaPRM-record PRMs on (besides "mc")."""
   return [x for x in config.pipeline.get("label_sources", ()) if x != "mc"]
+
+
+ADAPTER_PRMS = {   # PRMs on a frozen policy backbone (the default PRM fine-tunes it fully)
+    "lora": dict(method="lora", experts=1, rank=8, targets=("q", "v")),
+    "mode": dict(method="mode", experts=4, rank=8, block=2, targets=("q", "v")),
+}
+
+
+def _extra_label(name: str) -> str:
+  return name.replace("_adapter", " adapter, frozen policy") if name.endswith("_adapter") \
+      else f"{name} labels"
+
+
+def extra_prm_names(config) -> list[str]:
+  """Names (without the "omegaprm_" prefix) of the extra PRMs on the OmegaPRM records: one per
+  extra label source, one per frozen-backbone adapter in `pipeline.prm_adapters`."""
+  names = label_source_names(config)
+  for a in config.pipeline.get("prm_adapters", ()):
+    if a not in ADAPTER_PRMS:
+      raise ValueError(f"pipeline.prm_adapters: unknown {a!r}; known {sorted(ADAPTER_PRMS)}")
+    names.append(f"{a}_adapter")
+  return names
 
 
 def step_labels(first_error, num_steps: int) -> list[int]:
@@ -170,7 +195,7 @@ def stage_eval(config, wd, backend, log) -> dict:
   checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
   exact = [step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
   gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
-  prms = ["omegaprm", "math_shepherd"] + [f"omegaprm_{x}" for x in label_source_names(config)]
+  prms = ["omegaprm", "math_shepherd"] + [f"omegaprm_{x}" for x in extra_prm_names(config)]
   scorers = {**{k: f"prm_{k}" for k in prms}, "orm": "prm_orm"}
   probs = {}
   for name, d in scorers.items():
@@ -225,9 +250,9 @@ def stage_eval(config, wd, backend, log) -> dict:
   if mean_lp is not None:
     methods["policy likelihood, best-of-N"] = ("best_of_n", "policy_likelihood")
     methods["policy-likelihood-weighted vote"] = ("weighted", "policy_likelihood")
-  for x in label_source_names(config):
-    methods[f"PRM-weighted (product), OmegaPRM {x} labels"] = ("weighted",
-                                                               f"omegaprm_{x}_product")
+  for x in extra_prm_names(config):
+    methods[f"PRM-weighted (product), OmegaPRM {_extra_label(x)}"] = (
+        "weighted", f"omegaprm_{x}_product")
   ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
   t0 = time.perf_counter()
   res["curves"] = verify.accuracy_curves(qs, methods, ns, n_boot=p.n_boot, seed=0)
@@ -248,8 +273,8 @@ def paired_at(qs, methods, n_cmp, n_boot, config, suffix="") -> dict:
   out = {}
   for label in ("PRM-weighted (product), OmegaPRM", "PRM-weighted (last), OmegaPRM",
                 "PRM-weighted (product), Math-Shepherd",
-                *[f"PRM-weighted (product), OmegaPRM {x} labels"
-                  for x in label_source_names(config)],
+                *[f"PRM-weighted (product), OmegaPRM {_extra_label(x)}"
+                  for x in extra_prm_names(config)],
                 "oracle process verifier, best-of-N", "pass@N (oracle answer check)"):
     out[label] = verify.paired_difference(qs, methods[label], methods["majority vote"], n_cmp,
                                           n_boot=n_boot, seed=1)
@@ -383,10 +408,14 @@ def run(config, wd: str, log=print, backend=None) -> dict:
       "math_shepherd": stage_train(config, wd, "math_shepherd", records=os.path.join(
           wd, "collect_shepherd", "records.jsonl"), log=log),
       "orm": stage_train(config, wd, "orm", outcomes=outcomes, objective="orm", log=log)}
+  records = os.path.join(wd, "collect_omegaprm", "records.jsonl")
   for x in label_source_names(config):
-    trained[f"omegaprm_{x}"] = stage_train(
-        config, wd, f"omegaprm_{x}", records=os.path.join(wd, "collect_omegaprm",
-                                                         "records.jsonl"), labels=x, log=log)
+    trained[f"omegaprm_{x}"] = stage_train(config, wd, f"omegaprm_{x}", records=records,
+                                           labels=x, log=log)
+  for a in config.pipeline.get("prm_adapters", ()):
+    trained[f"omegaprm_{a}_adapter"] = stage_train(config, wd, f"omegaprm_{a}_adapter",
+                                                   records=records, adapter=ADAPTER_PRMS[a],
+                                                   log=log)
   timings["train"] = time.perf_counter() - t0 - sum(timings.values())
   res = stage_eval(config, wd, backend, log)
   timings["eval"] = time.perf_counter() - t0 - sum(timings.values())

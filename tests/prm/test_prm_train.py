@@ -149,6 +149,8 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
     top = curves["pass@N (oracle answer check)"][n]["mean"]
     assert all(curves[m][n]["mean"] <= top + 1e-9 for m in curves)
   assert "| omegaprm_consensus | consensus |" in report and "OmegaPRM exact labels" in report
+  assert "OmegaPRM lora adapter, frozen policy" in report        # full FT vs frozen + LoRA
+  assert out["prm_train"]["omegaprm_lora_adapter"]["train_labels"] > 0
   bs = out["eval"]["beam_search"]
   assert "step-level beam search" in report and bs["tokens_per_problem"] > 0
   assert 0.0 <= bs["accuracy"]["value"] <= 1.0 and bs["sampling_at_nearest_n"]
