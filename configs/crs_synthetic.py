@@ -54,5 +54,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.report = ml_collections.ConfigDict(dict(encoder="backbone"))   # or "hashing"
   c.sessions = ml_collections.ConfigDict(dict(
       num_sessions=200, max_turns=8, batch_size=0,
+      # the profile RecLLM's prompts show: given (the environment's) | written (by the
+      # model's own profile task from the watch history) | none
+      profile="given",
       baselines=("random", "popularity", "rule", "teacher", "oracle")))
   return c

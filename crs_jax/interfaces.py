@@ -82,6 +82,7 @@ class Session:
   profile: str = ""
   turns: list = dataclasses.field(default_factory=list)
   forced_intents: Optional[Sequence[str]] = None   # turn-level control of the simulator
+  history: tuple = ()        # ids of the items the user watched (the profile is built from them)
 
   def rng(self, name: str) -> np.random.Generator:
     return np.random.default_rng([self.seed, zlib.crc32(name.encode()), len(self.turns)])

@@ -110,7 +110,8 @@ def crs_synthetic(config, workdir: str) -> dict:
   cat = data.make_catalogue(c.catalogue_size, c.catalogue_seed)
   seed = c.seed + SESSION_SEED_OFFSET
   sim = rule_simulator.RuleSimulator(cat)
-  runs = {"RecLLM (LLM recommender)": (llm.LLMRecommender(model, cat), sim, None)}
+  runs = {"RecLLM (LLM recommender)": (
+      llm.LLMRecommender(model, cat, profile=s.get("profile", "given")), sim, None)}
   for name in s.baselines:
     cls = text_lib.TeacherRecommender if name == "teacher" else baselines.BASELINES[name]
     runs[name] = (cls(cat), sim, None)

@@ -64,19 +64,44 @@ class MemorizedTextModel:
     return out
 
 
+PROFILES = ("given", "written", "none")
+
+
 class LLMRecommender:
+  """RecLLM's dialogue manager, query writer and ranker over one text model. `profile`: which
+  user profile the prompts show: "given" (the session's, from the environment), "written"
+  (the model's own "profile" task writes it from the session's watch history, once per
+  session, as RecLLM's profile writer), or "none"."""
+
   def __init__(self, model: TextModel, catalogue: catalogue_lib.Catalogue,
-               index: Optional[search_lib.SearchIndex] = None, use_profile: bool = True):
+               index: Optional[search_lib.SearchIndex] = None, profile: str = "given"):
     self.model, self.catalogue, self.by_id = model, catalogue, catalogue.by_id
     self.index = index or search_lib.SearchIndex(catalogue.items)
-    self.use_profile = use_profile
+    self.profile = profile
+    if self.profile not in PROFILES:
+      raise ValueError(f"LLMRecommender.profile must be one of {PROFILES}, got {profile!r}")
+    self.written: dict = {}     # session id -> the profile the model wrote
 
   def _view(self, s: Session) -> Session:
-    if self.use_profile:
+    if self.profile == "given":
       return s
-    return text_lib.without_profile(s)
+    return text_lib.with_profile(s, self.written.get(s.session_id, ""))
+
+  def _write_profiles(self, sessions: Sequence[Session]) -> None:
+    if self.profile != "written":
+      return
+    todo = [s for s in sessions if s.session_id not in self.written]
+    for s in todo:
+      self.written[s.session_id] = ""          # no history: no profile
+    todo = [s for s in todo if s.history]
+    if todo:
+      texts = self.model.complete(
+          [text_lib.profile_prompt([self.by_id[i] for i in s.history]) for s in todo], "profile")
+      for s, t in zip(todo, texts):
+        self.written[s.session_id] = t.strip()
 
   def respond(self, sessions: Sequence[Session]) -> list[SystemTurn]:
+    self._write_profiles(sessions)
     out: list = [None] * len(sessions)
     need_dm = []
     for j, s in enumerate(sessions):

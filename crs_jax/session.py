@@ -48,7 +48,8 @@ def new_session(sid: str, seed: int, cat: catalogue_lib.Catalogue, *, accept_k: 
   goal = goals_lib.sample_goal(cat, rng, accept_k=accept_k)
   hist = goals_lib.history(goal, cat, rng, n=history_len)
   return Session(session_id=sid, seed=sseed, goal=goal, judgement=goals_lib.judge(goal, cat),
-                 profile=goals_lib.profile_text(hist, cat), forced_intents=forced_intents)
+                 profile=goals_lib.profile_text(hist, cat), forced_intents=forced_intents,
+                 history=tuple(hist))
 
 
 def ended(s: Session, max_turns: int) -> bool:
@@ -70,7 +71,8 @@ def success_turn(s: Session) -> Optional[int]:
 def to_record(s: Session) -> dict:
   return {"session_id": s.session_id, "seed": s.seed, "goal": s.goal.to_json(),
           "target": s.judgement.target, "acceptable": sorted(s.judgement.acceptable),
-          "profile": s.profile, "turns": [t.to_json() for t in s.turns],
+          "profile": s.profile, "history": list(s.history),
+          "turns": [t.to_json() for t in s.turns],
           "accepted": s.accepted(), "success_turn": success_turn(s),
           "num_system_turns": len(s.system_turns())}
 
@@ -165,6 +167,7 @@ def sessions_from_records(records: Sequence[dict], cat: catalogue_lib.Catalogue)
     goal = goals_lib.Goal.from_json(r["goal"])
     s = Session(session_id=r["session_id"], seed=r.get("seed", 0), goal=goal,
                 judgement=goals_lib.judge(goal, cat), profile=r.get("profile", ""),
-                turns=[interfaces.turn_from_json(t) for t in r["turns"]])
+                turns=[interfaces.turn_from_json(t) for t in r["turns"]],
+                history=tuple(r.get("history", ())))
     out.append(s)
   return out

@@ -19,6 +19,7 @@ rule simulator give exact labels for every task (`examples`).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
@@ -85,8 +86,11 @@ def user_prompt(s: Session, intent: Optional[str] = None, **kw) -> str:
 
 
 def without_profile(s: Session) -> Session:
-  return Session(session_id=s.session_id, seed=s.seed, goal=s.goal, judgement=s.judgement,
-                 profile="", turns=s.turns)
+  return with_profile(s, "")
+
+
+def with_profile(s: Session, profile: str) -> Session:
+  return dataclasses.replace(s, profile=profile)
 
 
 def dm_target(t: interfaces.SystemTurn) -> str:

@@ -28,6 +28,42 @@ def test_llm_components_replay_the_teacher_from_its_labels():
   assert m["success"] == 1.0 and m["explanation_faithful"] == 1.0
 
 
+def test_written_profiles_come_from_the_profile_task_and_feed_the_prompts():
+  """profile="written": the model's "profile" task writes each session's profile from its
+  watch history, once; with a writer that reproduces the environment's profile the sessions
+  equal the teacher's; the prompts carry whatever the writer wrote ("none": no profile)."""
+  from crs_jax import goals
+  recs = _teacher_records()
+  sessions = session.sessions_from_records(recs, CAT)
+  assert all(s.history for s in sessions)            # the watch history is logged
+  ex = text.examples(sessions, CAT, np.random.default_rng(0), p_forced_intent=0.0)
+  own = [(text.profile_prompt([CAT.by_id[i] for i in s.history]),
+          goals.profile_text(s.history, CAT)) for s in sessions]
+  model = llm.MemorizedTextModel([pair for pairs in ex.values() for pair in pairs] + own, "?")
+  rec = llm.LLMRecommender(model, CAT, profile="written")
+  got = session.run_sessions(rec, llm.LLMSimulator(model), CAT, num_sessions=40, seed=5)
+  assert model.misses == 0 and got == recs
+  assert rec.written == {s.session_id: s.profile for s in sessions}
+
+  class Recording:
+    def __init__(self):
+      self.prompts = {}
+
+    def complete(self, prompts, task):
+      self.prompts.setdefault(task, []).extend(prompts)
+      return ["Loves silent films." if task == "profile" else "ask genre"] * len(prompts)
+
+  for mode, line in (("written", "P: Loves silent films."), ("none", None)):
+    m = Recording()
+    session.run_sessions(llm.LLMRecommender(m, CAT, profile=mode), llm.LLMSimulator(model),
+                         CAT, num_sessions=3, seed=5, max_turns=2)
+    assert len(m.prompts.get("profile", [])) == (3 if mode == "written" else 0)
+    assert all((line in p) if line else ("\nP: " not in p and not p.startswith("P: "))
+               for p in m.prompts["dm"])
+  with pytest.raises(ValueError, match="LLMRecommender.profile"):
+    llm.LLMRecommender(model, CAT, profile="guessed")
+
+
 def test_teacher_labels_cover_every_task_and_fit_the_configured_lengths():
   ex = text.examples(session.sessions_from_records(_teacher_records(60), CAT), CAT,
                      np.random.default_rng(0))
