@@ -69,12 +69,12 @@ class ModelConfig:
   param_dtype: str = "float32"
   remat: bool = False                # nn.remat each layer
   remat_policy: str = "nothing"      # with remat: what a layer keeps for the backward
+                                     # ("nothing": recompute all; "dots": keep the projection
+                                     # outputs, recompute attention and elementwise ops)
   # embedding lookup: gather, or vocab_parallel (transformer.vocab_parallel_take: each device
   # looks up its own vocab rows, one psum, instead of all-gathering the table; the sharded
   # Sampler sets it when its mesh splits the vocabulary)
   embed_lookup: str = "gather"
-                                     # ("nothing": recompute all; "dots": keep the projection
-                                     # outputs, recompute attention and elementwise ops)
   scan_layers: bool = False          # nn.scan over layers (params stacked on a leading axis)
   # --- Gemma 2 / Gemma 3 / Qwen3 switches (defaults: off) ---
   layer_types: tuple = ()            # per layer "full_attention" | "sliding_attention" (HF

@@ -98,9 +98,11 @@ def shepherd_search(question: str, gold: str, is_correct, cfg: ShepherdConfig = 
       if s.parent is None:
         s.parent = prev
       prev = s.id
-    if cfg.mode == "per_step" or all(judged(states)):
+    verdicts = judged(states)
+    if cfg.mode == "per_step" or all(verdicts):
       states.append(tree.terminal(pieces, prev))
-    first = next((i for i, r in enumerate(judged(states)) if not r), None)
+      verdicts.append(states[-1].mc > 0)           # a complete solution: its own correctness
+    first = next((i for i, r in enumerate(verdicts) if not r), None)
     if not ok:
       locs.append(Localisation(state_id=0, solution=pieces, predicted=first,
                                cost_rollouts=tree.cost.rollouts - before))
