@@ -4,7 +4,7 @@
 #   launch/tpu_vm.sh [--dry-run] NAME ZONE CONFIG [--config.overrides ...]
 #
 # Copies the committed tree (git archive of HEAD) to ~/mode-jax on all workers, sets it up
-# (launch/setup_vm.sh tpu; SETUP=0 skips it on later runs), then runs `python -m mode_jax.main --config=CONFIG
+# (launch/setup_vm.sh tpu gcs; SETUP=0 skips it on later runs), then runs `python -m mode_jax.main --config=CONFIG
 # --workdir=WORKDIR [overrides]` on all workers at once with MODE_JAX_DISTRIBUTED=1, so each
 # process calls jax.distributed.initialize() (on TPU it finds its peers itself).
 # WORKDIR (default gs://$BUCKET/runs/NAME when BUCKET is set, else runs/NAME) must be shared by
@@ -28,7 +28,7 @@ run "${gcloud_tpu[@]}" ssh "${name}" "${common[@]}" \
     --command="mkdir -p ${remote_dir} && tar -xzf mode-jax.tar.gz -C ${remote_dir}"
 if [[ "${SETUP:-1}" == 1 ]]; then
   run "${gcloud_tpu[@]}" ssh "${name}" "${common[@]}" \
-      --command="cd ${remote_dir} && bash launch/setup_vm.sh tpu"
+      --command="cd ${remote_dir} && bash launch/setup_vm.sh tpu gcs"
 fi
 job="cd ${remote_dir} && MODE_JAX_DISTRIBUTED=1 .venv/bin/python -m mode_jax.main"
 job+=" --config=${config} --workdir=${workdir}"

@@ -18,7 +18,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from mode_jax import caches, resolve
+from mode_jax import atomic_io, caches, resolve
 from mode_jax.train import preemption
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py",
@@ -35,7 +35,7 @@ def main(argv):
   caches.enable_compilation_cache()
   config = _CONFIG.value
   job = resolve_job(config.job)
-  os.makedirs(_WORKDIR.value, exist_ok=True)
+  atomic_io.makedirs(_WORKDIR.value)      # a local directory or a bucket (gs://...)
   try:
     job(config, _WORKDIR.value)
   except preemption.Preempted as e:   # SIGTERM on a spot VM: saved; the same command resumes

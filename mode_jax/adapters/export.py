@@ -22,11 +22,14 @@ from typing import Optional
 import flax.linen as nn
 import jax
 import numpy as np
+import safetensors.numpy
+from etils import epath
+from safetensors import SafetensorError
 from safetensors.numpy import save_file
 
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.params import split
-from mode_jax.atomic_io import atomic_directory, read_json
+from mode_jax.atomic_io import atomic_directory, is_remote, read_json
 from mode_jax.model import hf_io
 
 FORMAT = "mode_jax-adapter-v1"
@@ -65,10 +68,10 @@ def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
   """(adapter-only tree of numpy arrays, AdapterConfig) from a `save_adapter` directory."""
   cfg_path, w_path = os.path.join(path, CONFIG_FILE), os.path.join(path, WEIGHTS_FILE)
   legacy = os.path.join(path, _LEGACY_CONFIG_FILE)
-  if not os.path.isfile(cfg_path) and os.path.isfile(legacy):
+  if not epath.Path(cfg_path).is_file() and epath.Path(legacy).is_file():
     cfg_path = legacy
   for p in (cfg_path, w_path):
-    if not os.path.isfile(p):
+    if not epath.Path(p).is_file():
       raise FileNotFoundError(f"load_adapter: missing {p}")
   meta = read_json(cfg_path)
   if meta.get("format") != FORMAT:
@@ -78,11 +81,23 @@ def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
     raise ValueError(f"load_adapter: {cfg_path} has no 'adapter' field")
   acfg = AdapterConfig.from_dict(meta["adapter"], where=f"{cfg_path}: field 'adapter'")
   tree: dict = {}
+  for name, arr in _tensors(w_path):
+    node = tree
+    *parents, leaf = name.split("/")
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = arr
+  return tree, acfg
+
+
+def _tensors(w_path: str):
+  """(name, array) of a safetensors file, local (memory-mapped) or on a bucket (read whole)."""
+  if is_remote(w_path):
+    try:
+      yield from safetensors.numpy.load(epath.Path(w_path).read_bytes()).items()
+    except (SafetensorError, OSError, ValueError) as e:
+      raise hf_io.CheckpointError(f"{w_path}: not a readable safetensors file ({e})") from e
+    return
   with hf_io.open_safetensors(w_path) as f:
     for name in f.keys():
-      node = tree
-      *parents, leaf = name.split("/")
-      for p in parents:
-        node = node.setdefault(p, {})
-      node[leaf] = hf_io.read_tensor(f, w_path, name)
-  return tree, acfg
+      yield name, hf_io.read_tensor(f, w_path, name)

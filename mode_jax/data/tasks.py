@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 import seqio
 import tensorflow as tf
 
-from mode_jax.atomic_io import read_json, write_json_atomic
+from mode_jax.atomic_io import exists, read_json, write_json_atomic
 from mode_jax.data import math_data, metrics, sni, synthetic, tfds_builders
 from mode_jax.data.features import TaskPrefixLMFeatureConverter
 
@@ -43,14 +43,14 @@ class TaskIdTable:
     or creates it with ids 0..n-1 in first-seen order of `names` (repeats are ignored: SNI
     passes its train and validation task lists, which name the same tasks)."""
     path = os.path.join(workdir, cls.FILE)
-    ids = read_json(path) if os.path.exists(path) else {}
+    ids = read_json(path) if exists(path) else {}
     if not isinstance(ids, dict) or not all(isinstance(v, int) for v in ids.values()):
       raise ValueError(f"{path}: expected an object mapping task name -> int id")
     table = cls(ids)
     added = list(dict.fromkeys(n for n in names if n not in table.ids))
     for n in added:
       table.ids[n] = len(table.ids)
-    if added or not os.path.exists(path):
+    if added or not exists(path):
       write_json_atomic(path, table.ids)
     return table
 

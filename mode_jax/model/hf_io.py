@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterator, Optional
+import tempfile
+from typing import Any, Callable, Iterator, Optional
 
 import flax.linen as nn
 import jax
@@ -27,8 +28,9 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from mode_jax.atomic_io import atomic_directory, read_json
+from mode_jax.atomic_io import atomic_directory, download, exists, is_remote, read_json
 from mode_jax.model.config import ModelConfig, RopeScaling
+from mode_jax.model.lazy_tensors import LazyTensor, is_lazy, stack as lazy_stack
 
 _INDEX = "model.safetensors.index.json"
 _SINGLE = "model.safetensors"
@@ -69,6 +71,14 @@ def open_safetensors(file: str):
     return safe_open(file, framework="numpy")
   except _READ_ERRORS as e:
     raise CheckpointError(f"{file}: not a readable safetensors file ({e})") from e
+
+
+def read_slice(handle, file: str, name: str):
+  """`handle.get_slice(name)` (shape and dtype without reading); errors name the file."""
+  try:
+    return handle.get_slice(name)
+  except _READ_ERRORS as e:
+    raise CheckpointError(f"{file}: tensor {name!r} cannot be read ({e})") from e
 
 
 def read_tensor(handle, file: str, name: str) -> np.ndarray:
@@ -399,7 +409,7 @@ def set_path(tree: dict, path: tuple, value) -> None:
 def read_config(path: str) -> ModelConfig:
   """The `ModelConfig` of the checkpoint directory `path` (its config.json only)."""
   cfg_path = os.path.join(os.fspath(path), "config.json")
-  if not os.path.exists(cfg_path):
+  if not exists(cfg_path):
     raise CheckpointError(f"{cfg_path}: missing (an HF checkpoint needs config.json)")
   return with_generation_config(config_from_hf(read_json(cfg_path, CheckpointError), cfg_path),
                                 path)
@@ -410,7 +420,7 @@ def _tokenizer_config_eos(path: str) -> list:
   in tokenizer.json's added tokens; [] when either file or the token is absent."""
   tc_path, tj_path = (os.path.join(path, f) for f in ("tokenizer_config.json",
                                                       "tokenizer.json"))
-  if not (os.path.exists(tc_path) and os.path.exists(tj_path)):
+  if not (exists(tc_path) and exists(tj_path)):
     return []
   tok = read_json(tc_path, CheckpointError).get("eos_token")
   tok = tok.get("content") if isinstance(tok, dict) else tok
@@ -427,7 +437,7 @@ def with_generation_config(cfg: ModelConfig, path: str) -> ModelConfig:
   config.json. generation_config's bos_token_id fills a missing one."""
   gen_path = os.path.join(os.fspath(path), "generation_config.json")
   ids = _tokenizer_config_eos(os.fspath(path))
-  gen = read_json(gen_path, CheckpointError) if os.path.exists(gen_path) else {}
+  gen = read_json(gen_path, CheckpointError) if exists(gen_path) else {}
   eos = gen.get("eos_token_id")
   eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
   try:
@@ -443,6 +453,21 @@ def with_generation_config(cfg: ModelConfig, path: str) -> ModelConfig:
   return cfg.replace(eos_id=first, extra_eos_ids=extra, bos_id=bos)
 
 
+def _slice_reader(a) -> Callable:
+  """The callback of `make_array_from_callback` for the host or lazy array `a`: a lazy one
+  reads each distinct index once (devices holding the same replica share the read)."""
+  if not is_lazy(a):
+    return lambda idx: a[idx]
+  seen: dict = {}
+
+  def read(idx):
+    key = tuple((s.start, s.stop, s.step) for s in idx)
+    if key not in seen:
+      seen[key] = a[idx]
+    return seen[key]
+  return read
+
+
 def place(params: dict, shardings=None, *, where: str = "params") -> dict:
   """Host (numpy) params -> jax arrays: on the default device, or straight into `shardings`
   (a same-structure tree of `jax.sharding.Sharding`) with `jax.make_array_from_callback`, each
@@ -451,27 +476,38 @@ def place(params: dict, shardings=None, *, where: str = "params") -> dict:
     return jax.tree.map(jnp.asarray, params)
   try:
     return jax.tree.map(
-        lambda a, sh: jax.make_array_from_callback(a.shape, sh, lambda idx: a[idx]),
+        lambda a, sh: jax.make_array_from_callback(a.shape, sh, _slice_reader(a)),
         params, shardings)
   except ValueError as e:
     raise CheckpointError(f"{where}: shardings do not match the parameter tree ({e})") from e
 
 
 def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = False,
-                       config_overrides: Optional[dict] = None,
-                       shardings=None) -> tuple[ModelConfig, dict]:
+                       config_overrides: Optional[dict] = None, shardings=None,
+                       on_read: Optional[Callable[[int], None]] = None
+                       ) -> tuple[ModelConfig, dict]:
   """Reads `path` (config.json + safetensors) -> (ModelConfig, params) as jnp arrays of `dtype`.
 
-  `shardings` (a tree like the returned params, e.g. a run's frozen-base shardings) places
-  every tensor straight into its sharding (see `place`); without it the arrays are on the
-  default device. Tensors are read and converted on the host one at a time.
+  Without `shardings` the arrays are on the default device; tensors are read and converted on
+  the host one at a time. With `shardings` (a tree like the returned params, e.g. a run's
+  frozen-base shardings) every parameter goes straight into its sharding and each device's
+  slice is read from the file on its own (`lazy_tensors`: safetensors slices, so each host of
+  a multi-host slice reads only what its devices hold, and no host holds the whole model).
+  `on_read(nbytes)` is called for every read (per-host read accounting).
   `scan_layers=True` returns the layers stacked for `nn.scan`; `config_overrides` replace
   ModelConfig fields (e.g. {"dtype": "bfloat16", "remat": True}; the compute dtype, while
-  `dtype` here is the dtype of the returned arrays, and the returned config's `param_dtype`). Raises `CheckpointError` naming the
-  file and tensor on a missing file, unsupported model_type, a wrong shape, a missing tensor or
-  an unexpected one; nothing is returned unless every tensor checked out.
+  `dtype` here is the dtype of the returned arrays, and the returned config's `param_dtype`).
+  Raises `CheckpointError` naming the file and tensor on a missing file, unsupported
+  model_type, a wrong shape, a missing tensor or an unexpected one; nothing is returned unless
+  every tensor's shape checked out.
   """
   path = os.fspath(path)
+  if is_remote(path):    # a bucket: copied to local disk, then read as any local checkpoint
+    with tempfile.TemporaryDirectory(prefix="hf_checkpoint_") as local:
+      download(path, local)
+      return load_hf_checkpoint(local, dtype, scan_layers=scan_layers,
+                                config_overrides=config_overrides, shardings=shardings,
+                                on_read=on_read)
   cfg_path = os.path.join(path, "config.json")
   if not os.path.isdir(path):
     raise CheckpointError(f"{path}: checkpoint directory does not exist")
@@ -484,6 +520,7 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
   if hf_cfg.get("model_type") == "gemma3":
     files, stored = _text_tower(files, path)
   host = host_dtype(dtype)
+  lazy = shardings is not None
 
   params: dict = {}
   expected = set()
@@ -497,12 +534,20 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
       fname = files[hf_name]
       if fname not in handles:
         handles[fname] = open_safetensors(os.path.join(path, fname))
-      arr = read_tensor(handles[fname], os.path.join(path, fname), stored.get(hf_name, hf_name))
+      file, name = os.path.join(path, fname), stored.get(hf_name, hf_name)
+      if lazy:     # placed into `shardings` slice by slice: read the shape only
+        have = tuple(read_slice(handles[fname], file, name).get_shape())
+      else:
+        arr = read_tensor(handles[fname], file, name)
+        have = tuple(arr.shape)
       want = hf_shape(lshape, n_in)
-      if tuple(arr.shape) != want:
-        raise CheckpointError(f"{os.path.join(path, fname)}: tensor {hf_name!r} has shape "
-                              f"{tuple(arr.shape)}, expected {want} for this config.json")
-      set_path(params, lpath, to_linen(arr, lshape, n_in).astype(host, copy=False))
+      if have != want:
+        raise CheckpointError(f"{file}: tensor {hf_name!r} has shape {have}, expected {want} "
+                              f"for this config.json")
+      set_path(params, lpath,
+               LazyTensor(lambda f=fname: handles[f], file, name, lshape, n_in, host,
+                          on_read, CheckpointError)
+               if lazy else to_linen(arr, lshape, n_in).astype(host, copy=False))
     extra = sorted(n for n in files if n not in expected and not n.endswith(_IGNORED_SUFFIXES))
     if cfg.tie_embeddings and "lm_head.weight" in extra:
       # Some exports store the tied head anyway; accept it only if it is the embedding.
@@ -518,10 +563,10 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
       raise CheckpointError(f"{path}: unexpected tensors not used by {cfg.model_type}: "
                             f"{', '.join(f'{n!r} ({files[n]})' for n in extra[:10])}"
                             + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+    return finish_load(cfg, params, dtype, scan_layers=scan_layers,
+                       config_overrides=config_overrides, shardings=shardings, where=path)
   finally:
     handles.clear()
-  return finish_load(cfg, params, dtype, scan_layers=scan_layers,
-                     config_overrides=config_overrides, shardings=shardings, where=path)
 
 
 def host_dtype(dtype):
@@ -534,7 +579,7 @@ def finish_load(cfg: ModelConfig, params: dict, dtype, *, scan_layers: bool,
                 config_overrides: Optional[dict], shardings, where: str):
   """Host params of a loaded checkpoint -> (config describing them, placed jax arrays)."""
   if scan_layers:
-    params = stack_layers(params, cfg.num_layers, stack=np.stack)
+    params = stack_layers(params, cfg.num_layers, stack=lazy_stack)
   params = place(params, shardings, where=where)
   # The config describes the arrays returned: param_dtype is `dtype` unless overridden (a
   # full fine-tune initialised from this config would otherwise build float32 state).

@@ -13,6 +13,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from mode_jax.atomic_io import is_remote
+
 
 def _path_str(path) -> str:
   """'params/layers_0/attn/q/adapter/A' for any key kind (dict key, attribute, index)."""
@@ -40,7 +42,8 @@ class CheckpointMismatch(ValueError):
 class Checkpointer:
   def __init__(self, directory: str, *, keep: int = 3, every: int = 100,
                async_save: bool = True):
-    self.directory = os.path.abspath(directory)
+    # A bucket path goes to orbax as it is (abspath would make gs://b/x a local ./gs:/b/x).
+    self.directory = directory if is_remote(directory) else os.path.abspath(directory)
     self.every = every
     self.manager = ocp.CheckpointManager(
         self.directory,

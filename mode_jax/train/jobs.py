@@ -22,6 +22,7 @@ from mode_jax import resolve
 from mode_jax.adapters import params as adapter_params
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.export import save_adapter
+from mode_jax import atomic_io
 from mode_jax.atomic_io import write_jsonl_atomic
 from mode_jax.data import synthetic, tasks
 from mode_jax.data.vocab import make_vocab
@@ -221,7 +222,7 @@ def ensure_base(config, workdir: str):
         scan_layers=config.model.scan_layers,
         config_overrides=runtime_overrides(config.model))
   base_dir = os.path.join(workdir, "base_model")
-  if not os.path.exists(os.path.join(base_dir, "config.json")):
+  if not atomic_io.exists(os.path.join(base_dir, "config.json")):
     pre = ml_collections.ConfigDict(config.to_dict())
     pre.data = config.base.data
     pre.train = config.base.train

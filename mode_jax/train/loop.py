@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mode_jax.adapters import params as adapter_params
+from mode_jax.atomic_io import append_line, makedirs
 from mode_jax.model.transformer import Transformer
 from mode_jax.train import partitioning
 from mode_jax.train.checkpoint import BestCheckpoint, Checkpointer
@@ -52,7 +53,7 @@ class MetricLog:
   """JSONL (appended; one object per logged step) + TensorBoard via clu metric writers."""
 
   def __init__(self, workdir: str):
-    os.makedirs(workdir, exist_ok=True)
+    makedirs(workdir)                     # local or a bucket (atomic_io)
     self.path = os.path.join(workdir, "metrics.jsonl")
     self.writer = None
     if jax.process_index() == 0:
@@ -66,8 +67,7 @@ class MetricLog:
   def write(self, step: int, scalars: dict):
     if jax.process_index() != 0:
       return
-    with open(self.path, "a") as f:
-      f.write(json.dumps(dict(step=step, **scalars)) + "\n")
+    append_line(self.path, json.dumps(dict(step=step, **scalars)))
     if self.writer is not None:
       self.writer.write_scalars(step, scalars)
       self.writer.flush()

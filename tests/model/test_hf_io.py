@@ -227,14 +227,21 @@ class C(dict):
   def get(self, k, d=None):
     return dict.get(self, k, d)
 st = loop.setup(cfg, AdapterConfig("lora", rank=2), C(tcfg), mesh_cfg={"shape": (1, 8, 1)})
-_, sharded = hf_io.load_hf_checkpoint(path, scan_layers=True, shardings=st.frozen_sh)
+reads = []
+_, sharded = hf_io.load_hf_checkpoint(path, scan_layers=True, shardings=st.frozen_sh,
+                                      on_read=reads.append)
 _, plain = hf_io.load_hf_checkpoint(path, scan_layers=True)
+replicated = sum(a.nbytes for a, s in zip(jax.tree.leaves(plain), jax.tree.leaves(st.frozen_sh))
+                 if s.is_fully_replicated)
 same = all(np.array_equal(np.asarray(a), np.asarray(b))
            for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(plain)))
 placed = all(a.sharding == s for a, s in zip(jax.tree.leaves(sharded),
                                              jax.tree.leaves(st.frozen_sh)))
 q = sharded["layers"]["attn"]["q"]["kernel"]
 print(json.dumps({"same": same, "placed": placed, "q_shape": list(q.shape),
+                  "read": sum(reads), "total": sum(a.nbytes for a in jax.tree.leaves(plain)),
+                  "largest_read": max(reads), "replicated": replicated,
+                  "largest": max(a.nbytes for a in jax.tree.leaves(plain)),
                   "q_shard": list(q.addressable_shards[0].data.shape),
                   "devices": len(q.sharding.device_set)}))
 """
@@ -242,7 +249,8 @@ print(json.dumps({"same": same, "placed": placed, "q_shape": list(q.shape),
 
 def test_loading_places_tensors_straight_into_their_shardings(hf_checkpoint):
   """8 host devices (fresh process): loading with a run's FSDP shardings gives arrays with those
-  shardings (each device holds its slice) and the values of a plain load."""
+  shardings (each device holds its slice) and the values of a plain load; every device's slice
+  is read from the file on its own (no read of a whole sharded tensor), each byte once."""
   import subprocess
   import sys
   _, path = hf_checkpoint("llama_gqa_headdim")
@@ -255,6 +263,8 @@ def test_loading_places_tensors_straight_into_their_shardings(hf_checkpoint):
   res = json.loads(r.stdout.strip().splitlines()[-1])
   assert res["same"] and res["placed"] and res["devices"] == 8
   assert res["q_shard"][1] * 8 == res["q_shape"][1]          # embed (32) split 8 ways
+  assert res["read"] == res["total"], res                    # each byte once, not per device
+  assert res["largest_read"] * 8 <= max(res["largest"], 8 * res["replicated"]), res
 
 
 def test_generation_config_adds_its_stop_ids(hf_checkpoint, tmp_path):
