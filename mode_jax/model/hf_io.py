@@ -502,9 +502,12 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
   every tensor's shape checked out.
   """
   path = os.fspath(path)
-  if is_remote(path):    # a bucket: copied to local disk, then read as any local checkpoint
+  if is_remote(path):    # a bucket: copied whole to this host's disk, then read as a local one
     with tempfile.TemporaryDirectory(prefix="hf_checkpoint_") as local:
-      download(path, local)
+      try:
+        download(path, local)
+      except FileNotFoundError as e:
+        raise CheckpointError(f"{path}: checkpoint directory does not exist") from e
       return load_hf_checkpoint(local, dtype, scan_layers=scan_layers,
                                 config_overrides=config_overrides, shardings=shardings,
                                 on_read=on_read)

@@ -85,6 +85,8 @@ def test_hf_checkpoint_and_adapter_round_trip_through_a_bucket(tmp_path, hf_chec
     cfg2, params2 = hf_io.load_hf_checkpoint("gs://bucket/base")
     save_adapter("gs://bucket/adapter", adapter, AdapterConfig("lora", rank=2))
     tree, acfg = load_adapter("gs://bucket/adapter")
+    with pytest.raises(hf_io.CheckpointError, match="gs://bucket/nope: checkpoint directory"):
+      hf_io.load_hf_checkpoint("gs://bucket/nope")
   assert (store / "base" / "config.json").exists() and (store / "adapter").is_dir()
   assert cfg2.num_layers == cfg.num_layers and acfg.method == "lora"
   assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params),
