@@ -30,6 +30,7 @@ stages are skipped on a re-run (their outputs exist), collection resumes per que
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -116,13 +117,17 @@ def stage_orm_data(config, wd, backend, log) -> str:
 
 
 def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, labels=None,
-                adapter=None, log=print):
+                adapter=None, backbone="", log=print):
+  """Trains PRM `name` into `<wd>/prm_<name>`; `backbone`: the checkpoint it starts from (the
+  pipeline's own policy; empty: config.checkpoint.hf_path)."""
   from prm_jax.prm.train import prm_train
   out = os.path.join(wd, f"prm_{name}")
   done = os.path.join(out, "prm_train.json")
   if os.path.exists(done):
     return json.load(open(done))
   c = ml_collections.ConfigDict(config.to_dict())
+  if backbone:
+    c.checkpoint.hf_path = backbone
   if records:
     c.prm.records = (records,)
   c.prm.outcomes = outcomes
@@ -402,20 +407,19 @@ def run(config, wd: str, log=print, backend=None) -> dict:
   if backend is None:
     backend = load_backend(policy_ckpt, max_new_tokens=96, temperature=1.0, max_batch=512)
   outcomes = stage_orm_data(config, wd, backend, log)
-  trained = {
-      "omegaprm": stage_train(config, wd, "omegaprm", records=os.path.join(
-          wd, "collect_omegaprm", "records.jsonl"), log=log),
-      "math_shepherd": stage_train(config, wd, "math_shepherd", records=os.path.join(
-          wd, "collect_shepherd", "records.jsonl"), log=log),
-      "orm": stage_train(config, wd, "orm", outcomes=outcomes, objective="orm", log=log)}
+  # every PRM starts from the policy that wrote the data (not whatever checkpoint.hf_path names)
+  train = functools.partial(stage_train, config, wd, backbone=policy_ckpt, log=log)
   records = os.path.join(wd, "collect_omegaprm", "records.jsonl")
+  trained = {
+      "omegaprm": train("omegaprm", records=records),
+      "math_shepherd": train("math_shepherd", records=os.path.join(
+          wd, "collect_shepherd", "records.jsonl")),
+      "orm": train("orm", outcomes=outcomes, objective="orm")}
   for x in label_source_names(config):
-    trained[f"omegaprm_{x}"] = stage_train(config, wd, f"omegaprm_{x}", records=records,
-                                           labels=x, log=log)
+    trained[f"omegaprm_{x}"] = train(f"omegaprm_{x}", records=records, labels=x)
   for a in config.pipeline.get("prm_adapters", ()):
-    trained[f"omegaprm_{a}_adapter"] = stage_train(config, wd, f"omegaprm_{a}_adapter",
-                                                   records=records, adapter=ADAPTER_PRMS[a],
-                                                   log=log)
+    trained[f"omegaprm_{a}_adapter"] = train(f"omegaprm_{a}_adapter", records=records,
+                                             adapter=ADAPTER_PRMS[a])
   timings["train"] = time.perf_counter() - t0 - sum(timings.values())
   res = stage_eval(config, wd, backend, log)
   timings["eval"] = time.perf_counter() - t0 - sum(timings.values())

@@ -215,3 +215,29 @@ def test_saved_prm_scores_with_the_vocabulary_it_was_trained_on(tmp_path):
   with pytest.raises(FileNotFoundError, match="no.model"):
     scorer_from_dir(str(tmp_path / "gone"))
   assert isinstance(scorer_from_dir(str(tmp_path / "old")).vocab, seqio.ByteVocabulary)
+
+
+def test_pipeline_prms_start_from_the_pipeline_policy(tmp_path, monkeypatch):
+  """Every PRM the pipeline trains starts from the policy it trained (or was given), not from
+  whatever config.checkpoint.hf_path names (runs/policy/policy_model by default: the study
+  once failed on a machine without it, and earlier runs silently used another policy)."""
+  from prm_jax import pipeline
+  from prm_jax.policy import jax_policy
+  c = prm_arith.get_config("study")
+  seen = []
+
+  class Done(Exception):
+    pass
+  monkeypatch.setattr(pipeline, "stage_policy", lambda config, wd, log: "WD/policy/policy_model")
+  monkeypatch.setattr(pipeline, "stage_collect", lambda *a, **k: {})
+  monkeypatch.setattr(jax_policy, "load_backend", lambda *a, **k: object())
+  monkeypatch.setattr(pipeline, "stage_orm_data", lambda *a, **k: "outcomes.jsonl")
+  monkeypatch.setattr("prm_jax.prm.train.prm_train",
+                      lambda cfg, out, log: seen.append(cfg.checkpoint.hf_path) or {})
+
+  def stop(*a, **k):
+    raise Done
+  monkeypatch.setattr(pipeline, "stage_eval", stop)
+  with pytest.raises(Done):
+    pipeline.run(c, str(tmp_path), log=lambda *_: None)
+  assert len(seen) == 6 and set(seen) == {"WD/policy/policy_model"}, seen
