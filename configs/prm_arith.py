@@ -47,7 +47,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       threshold=0.0,               # hard / orm: label 1[MC > threshold]
       weighting="occurrences",     # occurrences (records' counts) | uniform (one per record)
       labels="mc",                 # mc | hard@TAU | exact | consensus (prm/label_sources.py)
-      judge="arithmetic",          # exact / consensus: the judge (the env's exact checker)
+      judge="arithmetic",          # exact / consensus: the judge (the env's exact checker),
+                                   # or "llm": an LLM critic on judge_llm's server
+      judge_llm=dict(url="", model="", samples=1, max_tokens=2048, temperature=0.0),
       records=("runs/omegaprm_jax/records.jsonl",),
       outcomes="",                 # orm: JSONL {"question", "solution", "correct"}
       template=TEMPLATE, dev_fraction=0.1, max_len=256, max_positions=1024, dev_batches=4))

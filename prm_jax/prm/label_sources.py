@@ -10,9 +10,11 @@
   labelled prefix (the paper compares first-error positions of whole solutions; on a search
   tree a prefix's labels fix the first error of every solution through it).
 
-The judge (`config.prm.judge`) is a name in `prm_jax.envs.judges.EXACT`: "arithmetic", the
-environment's exact checker. An LLM judge (the paper's, for real data, through the policy
-interface) is not built.
+The judge (`config.prm.judge`) is a name in `prm_jax.envs.judges.EXACT` ("arithmetic", the
+environment's exact checker), or "llm": an LLM critic through the policy's backend interface
+(`prm_jax.envs.llm_judge.LLMJudge`, ProcessBench's critic protocol; `config.prm.judge_llm`
+names the OpenAI-compatible server, model and samples), the paper's judge for real data.
+`apply` also takes any object with `verdicts(records) -> [1 | 0 | None]` as the judge.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def parse(source: str) -> tuple[str, float]:
                    "consensus")
 
 
-def apply(records: Sequence[dict], source: str, judge: str = "") -> tuple[list[dict], dict]:
-  """(records with the source's targets in `mc`, counts: kept, dropped, labels changed)."""
+def apply(records: Sequence[dict], source: str, judge="") -> tuple[list[dict], dict]:
+  """(records with the source's targets in `mc`, counts: kept, dropped, labels changed).
+  `judge`: a name in EXACT, or an object with `verdicts(records)` (e.g. an LLMJudge)."""
   kind, tau = parse(source)
   info = {"labels": source, "records_in": len(records)}
   if kind == "mc":
@@ -47,14 +50,15 @@ def apply(records: Sequence[dict], source: str, judge: str = "") -> tuple[list[d
     out = [dict(r, mc=float(float(r["mc"]) > tau)) for r in records]
     changed = sum(o["mc"] != float(r["mc"]) for o, r in zip(out, records))
     return out, dict(info, kept=len(out), changed=changed)
-  judges = EXACT
-  if judge not in judges:
-    raise ValueError(f"prm.labels={source!r} needs prm.judge, one of {sorted(judges)}; got "
-                     f"{judge!r}")
-  verdict = judges[judge]
+  if hasattr(judge, "verdicts"):
+    verdicts, name = judge.verdicts(records), type(judge).__name__
+  elif judge in EXACT:
+    verdicts, name = [EXACT[judge](r) for r in records], judge
+  else:
+    raise ValueError(f"prm.labels={source!r} needs prm.judge, one of {sorted(EXACT) + ['llm']}"
+                     f"; got {judge!r}")
   out, unjudged, disagree, changed = [], 0, 0, 0
-  for r in records:
-    v = verdict(r)
+  for r, v in zip(records, verdicts):
     if v is None:
       unjudged += 1
       continue
@@ -66,6 +70,6 @@ def apply(records: Sequence[dict], source: str, judge: str = "") -> tuple[list[d
       out.append(r)
     else:
       disagree += 1
-  return out, dict(info, judge=judge, kept=len(out), dropped_unjudged=unjudged,
+  return out, dict(info, judge=name, kept=len(out), dropped_unjudged=unjudged,
                    dropped_disagree=disagree, **({"changed": changed} if kind == "exact"
                                                  else {}))

@@ -128,6 +128,26 @@ def scorer_from_dir(path: str, vocab=None, batch_size: int = 64, task: str = "")
                     batch_size=batch_size, task_id=ids[task] if task else None)
 
 
+def make_judge(pcfg):
+  """config.prm.judge: an exact judge's name (returned as is) or "llm": an LLMJudge on the
+  OpenAI-compatible server of `config.prm.judge_llm` (url, model, samples, max_tokens,
+  temperature)."""
+  name = pcfg.get("judge", "")
+  if name != "llm" or pcfg.get("labels", "mc") not in ("exact", "consensus"):
+    return name
+  j = pcfg.get("judge_llm") or {}
+  if not j.get("url") or not j.get("model"):
+    raise ValueError("prm.judge='llm' needs prm.judge_llm.url and prm.judge_llm.model (an "
+                     "OpenAI-compatible completions server)")
+  from prm_jax.envs.llm_judge import LLMJudge
+  from prm_jax.policy.http import OpenAICompletions
+  samples = int(j.get("samples", 1))
+  backend = OpenAICompletions(j["url"], j["model"], max_tokens=int(j.get("max_tokens", 2048)),
+                              temperature=float(j.get("temperature",
+                                                      0.0 if samples == 1 else 1.0)))
+  return LLMJudge(backend, samples=samples)
+
+
 def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
   """({"train": seqs, "validation": seqs}, info) from config.prm."""
   errors: list = []
@@ -141,7 +161,7 @@ def build_sequences(pcfg, vocab) -> tuple[dict, dict]:
             for k, v in split.items()}
   else:
     recs, label_info = label_sources.apply(read_records(pcfg.records, errors),
-                                           pcfg.get("labels", "mc"), pcfg.get("judge", ""))
+                                           pcfg.get("labels", "mc"), make_judge(pcfg))
     if not recs:
       raise ValueError(f"prm: no records left from {pcfg.records} after prm.labels="
                        f"{label_info['labels']!r}: {label_info}")
