@@ -147,6 +147,16 @@ def _agreement(records, exact, mc, hard, groups, n_boot, seed, weight) -> Option
     out["false_discovery_by_occurrence"] = stats.bootstrap(wmean(y == 0, h == 1), len(y),
                                                            **boot)
   term = np.array([records[i].get("terminal") for i in idx_known])
+  # The recover ratio the likelihood-ratio decision rule assumes (`omegaprm.decision`): mean MC
+  # of wrong prefixes over that of right ones, on rollout prefixes (not graded solutions).
+  rolled = np.array([records[i].get("terminal") is not True for i in idx_known])
+
+  def recover(idx):
+    idx = idx[rolled[idx]]
+    right, wrong = m[idx][y[idx] == 1], m[idx][y[idx] == 0]
+    return float(wrong.mean() / right.mean()) if len(right) and len(wrong) and right.mean() > 0 \
+        else float("nan")
+  out["recover_ratio"] = stats.bootstrap(recover, len(y), **boot)
   if all(t in (True, False) for t in term):
     out["by_source"] = {}
     for name, want in (("complete solutions (graded)", True), ("prefixes (rollout MC)", False)):

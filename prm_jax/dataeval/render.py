@@ -107,7 +107,9 @@ def _labels_md(lab: dict, title: str) -> str:
              ["exact: false-positive rate P(1 | wrong)", fmt(ex["false_positive"])],
              ["exact: false-negative rate P(0 | right)", fmt(ex["false_negative"])],
              ["exact: false-discovery rate P(wrong | 1)", fmt(ex["false_discovery"])],
-             ["exact: AUROC of MC", fmt(ex["auroc_mc"])]]
+             ["exact: AUROC of MC", fmt(ex["auroc_mc"])],
+             ["exact: recover ratio, mean MC wrong / right (the lrt rule's recover_ratio)",
+              fmt(ex["recover_ratio"])]]
     if "accuracy_by_occurrence" in ex:
       rows += [["exact, by occurrence: share of right prefixes",
                 f"{ex['right_share_by_occurrence']:.3f}"],

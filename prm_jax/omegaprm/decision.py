@@ -13,7 +13,9 @@ A probe from prefix s draws k rollouts, c of them reach the right answer. The ru
   v is the MC of the search's anchor (the deepest prefix already judged right: a right
   prefix further on succeeds at least about as often), clipped to [1/(2k), 1 - 1/(2k)].
   `recover_ratio` is the policy's recovery rate relative to its success rate (the simulated
-  policy's p_recover exactly; on a real policy an assumption, stated in the config).
+  policy's p_recover exactly; on a real policy an assumption, stated in the config, which the
+  label report measures where an exact judge exists: `python -m prm_jax.dataeval.report
+  --exact=arithmetic` prints "recover ratio", mean MC of wrong prefixes over right ones).
 
 `boundary_rollouts` (OmegaPRM only; 0 = off): once a binary search has converged on the
 boundary (last prefix judged right, first judged wrong), both boundary prefixes get that many

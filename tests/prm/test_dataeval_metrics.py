@@ -126,9 +126,13 @@ def test_label_quality_against_exact_labels():
   assert ex["accuracy"]["value"] == pytest.approx(3 / 5)
   assert ex["false_discovery"]["value"] == pytest.approx(1 / 3)
   assert "by_source" not in ex                         # the records do not say "terminal"
+  # recover ratio: mean MC of wrong prefixes / of right ones = (0 + .125) / 2 / ((.75 + .5 + 0) / 3)
+  assert ex["recover_ratio"]["value"] == pytest.approx(0.0625 / (1.25 / 3))
   for r, t in zip(recs, (False, False, False, True, False)):
     r["terminal"] = t
-  src = labels.label_quality(recs, exact=labels.EXACT["arithmetic"], n_boot=5)["exact"]["by_source"]
+  got_t = labels.label_quality(recs, exact=labels.EXACT["arithmetic"], n_boot=5)["exact"]
+  assert got_t["recover_ratio"]["value"] == pytest.approx(0.0)   # graded solution left out
+  src = got_t["by_source"]
   assert src["complete solutions (graded)"]["false_discovery"]["value"] == 1.0
   assert src["prefixes (rollout MC)"]["false_positive"]["value"] == 0.0
   assert got["positive"]["value"] == pytest.approx(3 / 5)
