@@ -70,19 +70,70 @@ def accuracy_curves(questions: Sequence[Mapping], methods: Mapping[str, tuple],
     # one random subset of n samples per (replicate, question), shared by all methods
     subsets = [[rng.choice(n_max, n, replace=False) for _ in range(n_q)] for _ in range(n_boot)]
     picks = [rng.integers(0, n_q, n_q) for _ in range(n_boot)]
+    subs = np.array(subsets)                       # [n_boot, n_q, n]
     for label, (method, score) in methods.items():
       correct = np.zeros((n_boot, n_q))
-      for b in range(n_boot):
-        for qi, q in enumerate(questions):
-          sub = subsets[b][qi]
-          ans = [q["answers"][i] for i in sub]
-          sc = None if score is None else [q["scores"][score][i] for i in sub]
-          correct[b, qi] = select(ans, sc, method) == q["gold"]
+      for qi, q in enumerate(questions):
+        correct[:, qi] = _correct(q, subs[:, qi], method, score)
       point = correct.mean()                           # all questions, random subsets
       boot = np.array([correct[b, picks[b]].mean() for b in range(n_boot)])
       out[label][n] = {"mean": float(point), "lo": float(np.percentile(boot, 2.5)),
                        "hi": float(np.percentile(boot, 97.5))}
   return out
+
+
+def _coded(q: Mapping) -> tuple:
+  """(answer ids [N] with -1 for None, id of the gold answer or -2)."""
+  ids: dict = {}
+  codes = np.array([-1 if a is None else ids.setdefault(a, len(ids)) for a in q["answers"]])
+  return codes, ids.get(q["gold"], -2)
+
+
+def select_batch(codes: np.ndarray, scores: Optional[np.ndarray], method: str) -> np.ndarray:
+  """`select` for B rows at once: codes [B, n] answer ids (-1: no answer), scores [B, n] ->
+  the chosen id per row (-1 when no row answer). Same rule as `select`: weighted totals,
+  ties to the answer seen first; best_of_n: the first highest-scoring answered solution."""
+  b, n = codes.shape
+  has = codes >= 0
+  if method == "best_of_n":
+    if scores is None:
+      raise ValueError("selection 'best_of_n' needs scores")
+    masked = np.where(has, scores, -np.inf)
+    pick = np.argmax(masked, axis=1)
+    out = codes[np.arange(b), pick]
+    return np.where(has.any(1), out, -1)
+  if method == "majority":
+    w = has.astype(float)
+  elif method == "weighted":
+    if scores is None:
+      raise ValueError("selection 'weighted' needs scores")
+    w = np.where(has, scores, 0.0)
+  else:
+    raise ValueError(f"selection {method!r}: expected majority, best_of_n or weighted")
+  a = int(codes.max()) + 1 if has.any() else 0
+  if a == 0:
+    return np.full(b, -1)
+  rows = np.repeat(np.arange(b), n)
+  flat = np.where(has, codes, a).ravel()                  # missing answers -> a spare bin
+  # bincount adds its inputs in order: each answer's weights in index order, as `select` does
+  totals = np.bincount(rows * (a + 1) + flat, w.ravel(), minlength=b * (a + 1))
+  totals = totals.reshape(b, a + 1)[:, :a]
+  first = np.full((b, a + 1), n)
+  for j in range(n - 1, -1, -1):                          # earliest position of each answer
+    first[np.arange(b), np.where(has[:, j], codes[:, j], a)] = j
+  first = first[:, :a]
+  present = first < n
+  best = np.where(present, totals, -np.inf).max(1, keepdims=True)
+  cand = present & (totals == best)
+  choice = np.argmin(np.where(cand, first, n + 1), axis=1)
+  return np.where(has.any(1), choice, -1)
+
+
+def _correct(q: Mapping, sub: np.ndarray, method: str, score: Optional[str]) -> np.ndarray:
+  """1.0 where `method` picks the gold answer from q's solutions `sub` [B, n]."""
+  codes, gold = _coded(q)
+  sc = None if score is None else np.asarray(q["scores"][score], float)[sub]
+  return (select_batch(codes[sub], sc, method) == gold).astype(float)
 
 
 def paired_difference(questions: Sequence[Mapping], method_a: tuple, method_b: tuple, n: int,
@@ -92,16 +143,12 @@ def paired_difference(questions: Sequence[Mapping], method_a: tuple, method_b: t
   significant at that level when the interval excludes 0."""
   rng = np.random.default_rng(seed)
   n_q = len(questions)
+  subs = np.array([[rng.choice(len(q["answers"]), n, replace=False) for q in questions]
+                   for _ in range(n_boot)])                          # [n_boot, n_q, n]
   diffs = np.zeros((n_boot, n_q))
-  for b in range(n_boot):
-    for qi, q in enumerate(questions):
-      sub = rng.choice(len(q["answers"]), n, replace=False)
-      ans = [q["answers"][i] for i in sub]
-      got = []
-      for method, score in (method_a, method_b):
-        sc = None if score is None else [q["scores"][score][i] for i in sub]
-        got.append(select(ans, sc, method) == q["gold"])
-      diffs[b, qi] = float(got[0]) - float(got[1])
+  for qi, q in enumerate(questions):
+    diffs[:, qi] = (_correct(q, subs[:, qi], *method_a)
+                    - _correct(q, subs[:, qi], *method_b))
   boot = np.array([diffs[b, rng.integers(0, n_q, n_q)].mean() for b in range(n_boot)])
   return {"n": n, "mean": float(diffs.mean()), "lo": float(np.percentile(boot, 2.5)),
           "hi": float(np.percentile(boot, 97.5))}

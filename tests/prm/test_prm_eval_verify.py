@@ -190,3 +190,56 @@ def test_accuracy_curves_closed_form_and_shrinking_intervals():
   width = lambda x: x["maj"][1]["hi"] - x["maj"][1]["lo"]
   assert width(big) < width(small)
   assert "N=1" in V.curves_markdown(c)
+
+
+def _reference_curves(questions, methods, ns, n_boot, seed):
+  """The per-(replicate, question) loop over `select` that `accuracy_curves` vectorises."""
+  rng = np.random.default_rng(seed)
+  n_q, n_max = len(questions), min(len(q["answers"]) for q in questions)
+  out = {m: {} for m in methods}
+  for n in ns:
+    subsets = [[rng.choice(n_max, n, replace=False) for _ in range(n_q)] for _ in range(n_boot)]
+    picks = [rng.integers(0, n_q, n_q) for _ in range(n_boot)]
+    for label, (method, score) in methods.items():
+      correct = np.zeros((n_boot, n_q))
+      for b in range(n_boot):
+        for qi, q in enumerate(questions):
+          sub = subsets[b][qi]
+          sc = None if score is None else [q["scores"][score][i] for i in sub]
+          correct[b, qi] = V.select([q["answers"][i] for i in sub], sc, method) == q["gold"]
+      boot = np.array([correct[b, picks[b]].mean() for b in range(n_boot)])
+      out[label][n] = {"mean": float(correct.mean()), "lo": float(np.percentile(boot, 2.5)),
+                       "hi": float(np.percentile(boot, 97.5))}
+  return out
+
+
+def test_vectorised_selection_equals_the_select_loop():
+  """Random questions with ties, missing answers and repeated scores: every curve point and
+  paired difference equals the plain loop over `select` (same random subsets)."""
+  rng = np.random.default_rng(3)
+  qs = []
+  for _ in range(25):
+    answers = [None if rng.random() < 0.15 else str(rng.integers(0, 4)) for _ in range(12)]
+    qs.append({"gold": str(rng.integers(0, 4)), "answers": answers,
+               "scores": {"s": list(np.round(rng.random(12), 1)),    # many exact ties
+                          "t": list(rng.random(12))}})
+  qs.append({"gold": "1", "answers": [None] * 12, "scores": {"s": [0.5] * 12, "t": [0.1] * 12}})
+  methods = {"maj": ("majority", None), "w": ("weighted", "s"), "wt": ("weighted", "t"),
+             "bon": ("best_of_n", "s"), "bon_t": ("best_of_n", "t")}
+  got = V.accuracy_curves(qs, methods, [1, 3, 8, 12], n_boot=30, seed=5)
+  assert got == _reference_curves(qs, methods, [1, 3, 8, 12], 30, 5)
+  for a, b in (("w", "maj"), ("bon", "wt")):
+    d = V.paired_difference(qs, methods[a], methods[b], 4, n_boot=30, seed=2)
+    ref_rng = np.random.default_rng(2)
+    diffs = np.zeros((30, len(qs)))
+    for bb in range(30):
+      for qi, q in enumerate(qs):
+        sub = ref_rng.choice(12, 4, replace=False)
+        ans = [q["answers"][i] for i in sub]
+        pick = [V.select(ans, None if s is None else [q["scores"][s][i] for i in sub], m)
+                == q["gold"] for m, s in (methods[a], methods[b])]
+        diffs[bb, qi] = float(pick[0]) - float(pick[1])
+    boot = np.array([diffs[bb, ref_rng.integers(0, len(qs), len(qs))].mean()
+                     for bb in range(30)])
+    assert d == {"n": 4, "mean": float(diffs.mean()), "lo": float(np.percentile(boot, 2.5)),
+                 "hi": float(np.percentile(boot, 97.5))}
