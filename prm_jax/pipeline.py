@@ -203,9 +203,14 @@ def stage_eval(config, wd, backend, log) -> dict:
   prms = ["omegaprm", "math_shepherd"] + [f"omegaprm_{x}" for x in extra_prm_names(config)]
   scorers = {**{k: f"prm_{k}" for k in prms}, "orm": "prm_orm"}
   probs = {}
-  for name, d in scorers.items():
+  for name, d in scorers.items():      # each PRM's scores are cached: a rerun resumes here
+    path = os.path.join(wd, "eval_scores", f"{name}.json")
+    if os.path.exists(path):
+      probs[name] = [np.asarray(x) for x in json.load(open(path))]
+      continue
     t0 = time.perf_counter()
-    probs[name] = scorer_from_dir(os.path.join(wd, d, "prm_model")).score(items)
+    probs[name] = scorer_from_dir(os.path.join(wd, d, "prm_model"), batch_size=256).score(items)
+    write_json_atomic(path, [x.tolist() for x in probs[name]])
     log(f"   scored {len(items)} solutions with {name} in {time.perf_counter() - t0:.1f} s")
   res: dict = {"eval_problems": len(problems), "samples_per_problem": p.max_n,
                "sample_accuracy": float(np.mean([c.answer_correct for c in checks])),
@@ -267,8 +272,7 @@ def stage_eval(config, wd, backend, log) -> dict:
     res["paired"].update(paired_at(qs, methods, n_cmp, p.n_boot, config,
                                    suffix=f" @ N={n_cmp}" if len(cmp_ns) > 1 else ""))
   log(f"   accuracy curves in {time.perf_counter() - t0:.1f} s")
-  if p.get("beam_width", 0):
-    res["beam_search"] = stage_beam(config, wd, backend, problems, sols, res["curves"], log)
+  res["_beam_inputs"] = (problems, sols)
   return res
 
 
@@ -422,8 +426,8 @@ def run(config, wd: str, log=print, backend=None) -> dict:
                                              adapter=ADAPTER_PRMS[a])
   timings["train"] = time.perf_counter() - t0 - sum(timings.values())
   res = stage_eval(config, wd, backend, log)
+  problems, sols = res.pop("_beam_inputs")
   timings["eval"] = time.perf_counter() - t0 - sum(timings.values())
-  timings["total"] = time.perf_counter() - t0
   stats = {"collect": {k: {kk: v[kk] for kk in ("questions", "rollouts", "policy_calls",
                                                  "labelled_prefixes", "tokens")}
                        for k, v in col.items()},
@@ -431,6 +435,11 @@ def run(config, wd: str, log=print, backend=None) -> dict:
                                                        "train_label_weight", "label_source",
                                                        "dev")} for k, v in trained.items()},
            "timings_s": timings}
+  if config.pipeline.get("beam_width", 0):
+    write_report(wd, res, stats)     # the verification result first; the beam search after
+    res["beam_search"] = stage_beam(config, wd, backend, problems, sols, res["curves"], log)
+    timings["beam"] = time.perf_counter() - t0 - sum(timings.values())
+  timings["total"] = time.perf_counter() - t0
   md = write_report(wd, res, stats)
   log(md)
   log(f"pipeline done in {timings['total']:.0f} s; report in {wd}/report.md")
