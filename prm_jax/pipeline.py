@@ -174,7 +174,9 @@ def step_labels(first_error, num_steps: int) -> list[int]:
   return [int(first_error is None or i < first_error) for i in range(num_steps)]
 
 
-def stage_eval(config, wd, backend, log) -> dict:
+def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
+  """(results, held-out problems, their sampled solutions): scores, curves, paired
+  differences; the beam search (`stage_beam`) runs after the report's first write."""
   from prm_jax import steps as steps_lib
   from prm_jax.prm.train import scorer_from_dir
   p = config.pipeline
@@ -272,8 +274,7 @@ def stage_eval(config, wd, backend, log) -> dict:
     res["paired"].update(paired_at(qs, methods, n_cmp, p.n_boot, config,
                                    suffix=f" @ N={n_cmp}" if len(cmp_ns) > 1 else ""))
   log(f"   accuracy curves in {time.perf_counter() - t0:.1f} s")
-  res["_beam_inputs"] = (problems, sols)
-  return res
+  return res, problems, sols
 
 
 def paired_at(qs, methods, n_cmp, n_boot, config, suffix="") -> dict:
@@ -425,8 +426,7 @@ def run(config, wd: str, log=print, backend=None) -> dict:
     trained[f"omegaprm_{a}_adapter"] = train(f"omegaprm_{a}_adapter", records=records,
                                              adapter=ADAPTER_PRMS[a])
   timings["train"] = time.perf_counter() - t0 - sum(timings.values())
-  res = stage_eval(config, wd, backend, log)
-  problems, sols = res.pop("_beam_inputs")
+  res, problems, sols = stage_eval(config, wd, backend, log)
   timings["eval"] = time.perf_counter() - t0 - sum(timings.values())
   stats = {"collect": {k: {kk: v[kk] for kk in ("questions", "rollouts", "policy_calls",
                                                  "labelled_prefixes", "tokens")}
