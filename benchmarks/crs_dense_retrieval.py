@@ -50,12 +50,8 @@ def eval_rows(cat, n: int, seed: int) -> list:
   recs = session_lib.run_sessions(text_lib.TeacherRecommender(cat),
                                   rule_simulator.RuleSimulator(cat), cat, num_sessions=n,
                                   seed=seed)
-  rows = []
-  for s in session_lib.sessions_from_records(recs, cat):
-    pairs = dual_encoder.training_pairs([s])
-    if pairs:
-      rows.append((s, pairs[0][0]))
-  return rows
+  sessions = session_lib.sessions_from_records(recs, cat)
+  return [(s, p[0]) for s in sessions for p in [dual_encoder.retrieval_pair(s)] if p]
 
 
 def score(rows, rank, new_ids: frozenset) -> dict:

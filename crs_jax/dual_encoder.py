@@ -26,7 +26,7 @@ the training items').
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -47,21 +47,21 @@ def conversation_text(turns: Sequence) -> str:
   return "\n".join(t.text for t in turns if isinstance(t, interfaces.UserTurn))
 
 
+def retrieval_pair(s: interfaces.Session) -> Optional[tuple[str, str]]:
+  """(conversation before the accepted item was shown, accepted item id), or None when the
+  session ended without an acceptance (or the user had said nothing before it)."""
+  acc = s.accepted()
+  if acc is None:
+    return None
+  for k, t in enumerate(s.turns):
+    if isinstance(t, interfaces.SystemTurn) and acc in t.items:
+      text = conversation_text(s.turns[:k])
+      return (text, acc) if text else None
+  return None
+
+
 def training_pairs(sessions: Iterable[interfaces.Session]) -> list[tuple[str, str]]:
-  """(conversation before the accepted item was shown, accepted item id) per session that
-  ended in an acceptance."""
-  out = []
-  for s in sessions:
-    acc = s.accepted()
-    if acc is None:
-      continue
-    for k, t in enumerate(s.turns):
-      if isinstance(t, interfaces.SystemTurn) and acc in t.items:
-        text = conversation_text(s.turns[:k])
-        if text:
-          out.append((text, acc))
-        break
-  return out
+  return [p for p in map(retrieval_pair, sessions) if p is not None]
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -129,22 +129,23 @@ def info_nce(q, e, temperature: float):
   return 0.5 * (ce(logits, labels).mean() + ce(logits.T, labels).mean())
 
 
-def _fit(loss_fn, params, batches, *, steps: int, lr: float, log: Callable):
-  """Adam on `loss_fn(params, *batch)` over `batches()` (a fresh batch per call)."""
+def _fit(loss_fn, params, batches, *, steps: int, lr: float, log: Callable, frozen=None):
+  """Adam on `loss_fn(params, frozen, *batch)` over `batches()` (a fresh batch per call);
+  `frozen` (e.g. the backbone) is an argument of the jitted step, not a baked-in constant."""
   import jax
   import optax
   opt = optax.adam(lr)
   state = opt.init(params)
 
   @jax.jit
-  def step(p, s, *batch):
-    loss, g = jax.value_and_grad(loss_fn)(p, *batch)
+  def step(p, s, fz, *batch):
+    loss, g = jax.value_and_grad(loss_fn)(p, fz, *batch)
     upd, s = opt.update(g, s, p)
     return optax.apply_updates(p, upd), s, loss
 
   losses = []
   for t in range(steps):
-    params, state, loss = step(params, state, *batches())
+    params, state, loss = step(params, state, frozen, *batches())
     losses.append(float(loss))
     if (t + 1) % 100 == 0:
       log(f"dual encoder step {t + 1}/{steps}: loss {losses[-1]:.3f}")
@@ -174,8 +175,8 @@ def train(features: Callable, pairs: Sequence[tuple[str, str]], items: dict[str,
     rows = _unique_batches(item_idx, batch, rng)
     return zq[rows], zi[item_idx[rows]]
 
-  p, losses = _fit(lambda p, q, e: info_nce(q @ p["w_q"], e @ p["w_i"], temperature), params,
-                   batches, steps=steps, lr=lr, log=log)
+  p, losses = _fit(lambda p, _, q, e: info_nce(q @ p["w_q"], e @ p["w_i"], temperature),
+                   params, batches, steps=steps, lr=lr, log=log)
   return DualEncoder(features, mu_q, sd_q, np.asarray(p["w_q"]), mu_i, sd_i,
                      np.asarray(p["w_i"])), losses
 
@@ -189,10 +190,10 @@ class BackboneDualEncoder:
 
     from mode_jax.adapters import params as adapter_params
     from mode_jax.model import Transformer
-    self.vocab, self.max_len, self.params = vocab, max_len, params
+    self.vocab, self.max_len, self.params, self.base = vocab, max_len, params, base
     model = Transformer(cfg, adapter=adapter_cfg)
 
-    def pooled(p, toks):
+    def pooled(p, base, toks):
       full = adapter_params.combine(base, p["adapter"], where="dual encoder")
       seg = (toks > 0).astype(jnp.int32)
       pos = jnp.broadcast_to(jnp.arange(toks.shape[1]), toks.shape)
@@ -200,7 +201,8 @@ class BackboneDualEncoder:
       m = seg.astype(jnp.float32)[..., None]
       return (h.astype(jnp.float32) * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
     self.pooled = pooled
-    self._embed = jax.jit(lambda p, toks, w: pooled(p, toks) @ p[w], static_argnums=2)
+    self._embed = jax.jit(lambda p, base, toks, w: pooled(p, base, toks) @ p[w],
+                          static_argnums=3)
 
   @property
   def dim(self) -> int:
@@ -216,7 +218,7 @@ class BackboneDualEncoder:
 
   def _vecs(self, texts, w: str, batch: int = 64) -> np.ndarray:
     toks = self.tokens(list(texts))
-    rows = [np.asarray(self._embed(self.params, toks[i:i + batch], w))
+    rows = [np.asarray(self._embed(self.params, self.base, toks[i:i + batch], w))
             for i in range(0, len(toks), batch)]
     return _normalize(np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32))
 
@@ -253,10 +255,11 @@ def train_backbone(cfg, base: dict, vocab, pairs: Sequence[tuple[str, str]],
     rows = _unique_batches(item_idx, batch, rng)
     return tq[rows], ti[item_idx[rows]]
 
-  def loss_fn(p, q, e):
-    return info_nce(enc.pooled(p, q) @ p["w_q"], enc.pooled(p, e) @ p["w_i"], temperature)
+  def loss_fn(p, base, q, e):
+    return info_nce(enc.pooled(p, base, q) @ p["w_q"], enc.pooled(p, base, e) @ p["w_i"],
+                    temperature)
 
-  enc.params, losses = _fit(loss_fn, params, batches, steps=steps, lr=lr, log=log)
+  enc.params, losses = _fit(loss_fn, params, batches, steps=steps, lr=lr, log=log, frozen=base)
   return enc, losses
 
 
@@ -270,7 +273,7 @@ class DenseIndex:
     self.add(items)
 
   def add(self, items: Sequence[catalogue_lib.Item]) -> None:
-    items = [it for it in items]
+    items = list(items)
     if not items:
       return
     dup = sorted(set(self.ids) & {it.id for it in items})

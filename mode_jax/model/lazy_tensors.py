@@ -46,7 +46,19 @@ def _group_range(bounds: list, dims: tuple) -> slice:
   return slice(bounds[0][0] * inner, bounds[0][1] * inner)
 
 
-class LazyTensor:
+class _Lazy:
+  shape: tuple
+
+  @property
+  def ndim(self) -> int:
+    return len(self.shape)
+
+  def __array__(self, dtype=None, copy=None):
+    out = self[...]
+    return out if dtype is None else out.astype(dtype)
+
+
+class LazyTensor(_Lazy):
   """One tensor of a safetensors file in Linen shape; `t[idx]` reads only what idx needs.
 
   `handle()` returns the open file; `n_in` is the layout conversion of `hf_io.tensor_specs`
@@ -60,10 +72,6 @@ class LazyTensor:
     self._handle, self.file, self.name, self.n_in = handle, file, name, n_in
     self.shape, self.dtype = tuple(linen_shape), np.dtype(dtype)
     self._on_read, self._error = on_read, error
-
-  @property
-  def ndim(self) -> int:
-    return len(self.shape)
 
   def _read(self, hf_index) -> np.ndarray:
     try:
@@ -90,12 +98,8 @@ class LazyTensor:
       out = block[(slice(None),) + full[1:k] + (slice(None),) + full[k + 1:]]
     return np.ascontiguousarray(out.astype(self.dtype, copy=False))
 
-  def __array__(self, dtype=None, copy=None):
-    out = self[...]
-    return out if dtype is None else out.astype(dtype)
 
-
-class LazyStack:
+class LazyStack(_Lazy):
   """`np.stack(items)` of LazyTensors (the scan_layers layout), read on demand."""
 
   def __init__(self, items):
@@ -103,18 +107,10 @@ class LazyStack:
     self.shape = (len(self.items),) + self.items[0].shape
     self.dtype = self.items[0].dtype
 
-  @property
-  def ndim(self) -> int:
-    return len(self.shape)
-
   def __getitem__(self, idx) -> np.ndarray:
     b = _bounds(idx, self.shape)
     rest = tuple(slice(s, e) for s, e in b[1:])
     return np.stack([self.items[i][rest] for i in range(*b[0])])
-
-  def __array__(self, dtype=None, copy=None):
-    out = self[...]
-    return out if dtype is None else out.astype(dtype)
 
 
 def is_lazy(x) -> bool:
