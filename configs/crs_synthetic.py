@@ -57,5 +57,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       # the profile RecLLM's prompts show: given (the environment's) | written (by the
       # model's own profile task from the watch history) | none
       profile="given",
+      # where the candidates come from: search (query writer -> search API) | dense (dual
+      # encoder on the conversation) | hybrid (both, reciprocal rank fusion); how the ranker
+      # picks: generate ("<k>: why", greedy) | score (log-likelihood of each "<k>:")
+      retriever="search", ranking="generate",
+      variants=(),          # more RecLLM rows, each "<retriever>/<ranking>", e.g. "hybrid/score"
+      dense=ml_collections.ConfigDict(dict(features_dim=1024, dim=64, steps=400,
+                                           temperature=0.1)),
       baselines=("random", "popularity", "rule", "teacher", "oracle")))
   return c

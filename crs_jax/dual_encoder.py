@@ -269,6 +269,7 @@ class DenseIndex:
   def __init__(self, encoder: DualEncoder, items: Sequence[catalogue_lib.Item] = ()):
     self.encoder = encoder
     self.ids: list[str] = []
+    self._pos: dict = {}
     self.emb = np.zeros((0, encoder.dim), np.float32)
     self.add(items)
 
@@ -276,16 +277,22 @@ class DenseIndex:
     items = list(items)
     if not items:
       return
-    dup = sorted(set(self.ids) & {it.id for it in items})
+    dup = sorted({it.id for it in items if it.id in self._pos})
     if dup:
       raise ValueError(f"dense index: items already indexed: {dup[:3]}")
+    self._pos.update({it.id: len(self.ids) + j for j, it in enumerate(items)})
     self.ids += [it.id for it in items]
     self.emb = np.concatenate([self.emb, self.encoder.items([item_text(it) for it in items])])
 
-  def search_many(self, texts: Sequence[str], k: int = 10) -> list[list[str]]:
+  def search_many(self, texts: Sequence[str], k: int = 10,
+                  exclude: Sequence[str] = ()) -> list[list[str]]:
+    """Per text, the ids of the k items of largest score, never one in `exclude`."""
     scores = self.encoder.queries(texts) @ self.emb.T
+    if exclude:
+      scores[:, [self._pos[i] for i in exclude if i in self._pos]] = -np.inf
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return [[self.ids[j] for j in row] for row in top]
+    return [[self.ids[j] for j in row if np.isfinite(scores[r, j])]
+            for r, row in enumerate(top)]
 
-  def search(self, text: str, k: int = 10) -> list[str]:
-    return self.search_many([text], k)[0]
+  def search(self, text: str, k: int = 10, exclude: Sequence[str] = ()) -> list[str]:
+    return self.search_many([text], k, exclude)[0]

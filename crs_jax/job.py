@@ -8,7 +8,8 @@
    user simulator) with task-routed MoDE adapters, through `mode_jax`'s trainer; per-task
    exact match / ROUGE-L on held-out rows.
 4. Simulated sessions (ids disjoint from the bootstrap's: seed + 2000), each set resumable as
-   `<workdir>/sessions/<name>.jsonl`: the LLM recommender with the rule simulator; the
+   `<workdir>/sessions/<name>.jsonl`: the LLM recommender with the rule simulator (and its
+   `sessions.variants`: other retrievers / rankings, `crs_jax.llm`); the
    baselines (random, popularity, rule, teacher, oracle) with the same simulator; the teacher
    with the learned simulator, free and with forced intents (controllability).
 5. The exact metrics per set (`crs_jax.metrics`) as a table, `results.json`, and one JSON line.
@@ -27,7 +28,8 @@ import time
 import ml_collections
 import numpy as np
 
-from crs_jax import baselines, data, interfaces, llm, metrics, report, rule_simulator
+from crs_jax import baselines, data, dual_encoder, interfaces, llm, metrics, report
+from crs_jax import rule_simulator
 from crs_jax import sampler_model, serving
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
@@ -75,6 +77,41 @@ def make_encoder(config, workdir: str):
                                max_len=config.data.inputs_len)
 
 
+def dense_index(config, cat) -> dual_encoder.DenseIndex:
+  """The dual encoder (`config.sessions.dense`: hashed word 1-2-gram features, the measured
+  best on this dialogue, `benchmarks.crs_dense_retrieval`) trained on the bootstrap sessions'
+  (conversation, accepted item) pairs, over every item of `cat`."""
+  c, d = config.data.crs, config.sessions.dense
+  train = session_lib.sessions_from_records(
+      data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed), cat)
+  items = {it.id: dual_encoder.item_text(it) for it in cat.items}
+  enc, losses = dual_encoder.train(report.hashing_encoder(d.features_dim),
+                                   dual_encoder.training_pairs(train), items, dim=d.dim,
+                                   steps=d.steps, temperature=d.temperature, seed=config.seed)
+  print(f"dense retrieval: dual encoder trained on {len(dual_encoder.training_pairs(train))} "
+        f"pairs, final loss {losses[-1]:.3f}")
+  return dual_encoder.DenseIndex(enc, cat.items)
+
+
+def recllm_runs(config, model, cat) -> dict:
+  """name -> LLMRecommender: the configured one (`sessions.retriever`, `sessions.ranking`,
+  `sessions.profile`) and each of `sessions.variants` ("<retriever>/<ranking>")."""
+  s = config.sessions
+  main = (s.get("retriever", "search"), s.get("ranking", "generate"))
+  wanted = [main] + [tuple(v.split("/")) for v in s.get("variants", ())]
+  for v in wanted:
+    if len(v) != 2:
+      raise ValueError(f"config.sessions.variants: {'/'.join(v)!r} is not "
+                       f"'<retriever>/<ranking>'")
+  dense = dense_index(config, cat) if any(r != "search" for r, _ in wanted) else None
+  out = {}
+  for r, k in wanted:
+    name = ("RecLLM (LLM recommender)" if (r, k) == main else f"RecLLM, {r} retrieval, {k}")
+    out[name] = llm.LLMRecommender(model, cat, profile=s.get("profile", "given"), retriever=r,
+                                   dense=dense, ranking=k)
+  return out
+
+
 def table(results: dict) -> str:
   head = "| system | " + " | ".join(COLUMNS) + " |"
   rows = [head, "|" + "---|" * (len(COLUMNS) + 1)]
@@ -110,8 +147,7 @@ def crs_synthetic(config, workdir: str) -> dict:
   cat = data.make_catalogue(c.catalogue_size, c.catalogue_seed)
   seed = c.seed + SESSION_SEED_OFFSET
   sim = rule_simulator.RuleSimulator(cat)
-  runs = {"RecLLM (LLM recommender)": (
-      llm.LLMRecommender(model, cat, profile=s.get("profile", "given")), sim, None)}
+  runs = {name: (rec, sim, None) for name, rec in recllm_runs(config, model, cat).items()}
   for name in s.baselines:
     cls = text_lib.TeacherRecommender if name == "teacher" else baselines.BASELINES[name]
     runs[name] = (cls(cat), sim, None)

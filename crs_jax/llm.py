@@ -6,24 +6,32 @@ model (`TextModel`), each call batched over every live session of the turn.
 
 Recommender turn (per session): an explanation request is answered with the explanation the
 ranker wrote when it recommended the item (no call); otherwise the dialogue manager (`dm`)
-chooses ask or search; for search the query writer (`query`) writes a request for the
-search API (`crs_jax.search`, attribute filters + BM25 over the whole, growing catalogue), and
-the ranker (`rank`) picks one of the first `NUM_CANDIDATES` results and explains it. So a turn
-costs at most three sampler calls for all sessions together. The simulator makes one call per
-turn; its reactions follow its own stated intent (accept -> the recommended item, refine /
-reject -> reject it, explain -> ask about it).
+chooses ask or search; for search the candidates come from `retriever`:
 
-`SamplerTextModel` is the in-process JAX sampler (greedy, first line, task ids for routed
-adapters); `MemorizedTextModel` answers from (prompt, target) pairs (the teacher's own
-labels), which pins that inference builds exactly the prompts training saw.
+- "search" (default): the query writer (`query`) writes a request for the search API
+  (`crs_jax.search`, attribute filters + BM25 over the whole, growing catalogue);
+- "dense": the dual encoder's index (`crs_jax.dual_encoder.DenseIndex`) on what the user has
+  said, no query call;
+- "hybrid": both, merged by reciprocal rank fusion (`fuse`).
+
+The ranker (`rank`) then picks one of the first `NUM_CANDIDATES` and explains it: with
+`ranking="generate"` it writes "<k>: <explanation>" greedily (an unreadable k reads as 1); with
+`ranking="score"` every candidate k is scored by the log-likelihood of "<k>:" after the
+prompt (`TextModel.score`), the best is recommended and the explanation is generated after
+the forced "<k>:". So a turn costs at most three (four when scoring) model calls for all
+sessions together. The simulator makes one call per turn; its reactions follow its own stated
+intent (accept -> the recommended item, refine / reject -> reject it, explain -> ask about it).
 """
 
 from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
+import numpy as np
+
 from crs_jax import baselines
 from crs_jax import catalogue as catalogue_lib
+from crs_jax import dual_encoder
 from crs_jax import interfaces
 from crs_jax import search as search_lib
 from crs_jax import text as text_lib
@@ -34,8 +42,29 @@ UserTurn = interfaces.UserTurn
 
 
 class TextModel(Protocol):
-  def complete(self, prompts: Sequence[str], task: str) -> list[str]:
-    ...
+  def complete(self, prompts: Sequence[str], task: str,
+               prefixes: Optional[Sequence[str]] = None) -> list[str]:
+    """First line of each prompt's continuation (after the forced prefix, when given)."""
+
+  def score(self, prompts: Sequence[str], task: str,
+            continuations: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Per prompt, the log-likelihood of each of its continuations (`ranking="score"` only)."""
+
+
+RETRIEVERS = ("search", "dense", "hybrid")
+RANKINGS = ("generate", "score")
+RRF_K = 60          # reciprocal rank fusion constant (Cormack et al., 2009)
+
+
+def fuse(rankings: Sequence[Sequence[str]], k: int, rrf_k: int = RRF_K) -> list[str]:
+  """Reciprocal rank fusion: items by sum over rankings of 1 / (rrf_k + rank), rank from 1;
+  ties keep the order of first appearance."""
+  score: dict = {}
+  for r in rankings:
+    for rank, i in enumerate(r, 1):
+      score[i] = score.get(i, 0.0) + 1.0 / (rrf_k + rank)
+  order = sorted(score, key=lambda i: -score[i])          # sorted is stable
+  return order[:k]
 
 
 class MemorizedTextModel:
@@ -51,16 +80,30 @@ class MemorizedTextModel:
     self.calls: dict = {}
     self.misses = 0
 
-  def complete(self, prompts, task):
+  def complete(self, prompts, task, prefixes=None):
     self.calls[task] = self.calls.get(task, 0) + 1
     out = []
-    for p in prompts:
+    for j, p in enumerate(prompts):
       queue = self.table.get(p)
       if not queue:
         self.misses += 1
         out.append(self.fallback)
-      else:
-        out.append(queue.pop(0) if len(queue) > 1 else queue[0])
+        continue
+      t = queue.pop(0) if len(queue) > 1 else queue[0]
+      if prefixes is not None:
+        t = t[len(prefixes[j]):] if t.startswith(prefixes[j]) else self.fallback
+      out.append(t)
+    return out
+
+  def score(self, prompts, task, continuations):
+    """0 for the continuations the next answer starts with, -inf for the others (the queue is
+    not consumed: `complete` with the chosen prefix follows)."""
+    self.calls[task + " score"] = self.calls.get(task + " score", 0) + 1
+    out = []
+    for p, cs in zip(prompts, continuations):
+      queue = self.table.get(p) or [None]
+      t = queue[0]
+      out.append(np.array([0.0 if t is not None and t.startswith(c) else -np.inf for c in cs]))
     return out
 
 
@@ -74,12 +117,19 @@ class LLMRecommender:
   session, as RecLLM's profile writer), or "none"."""
 
   def __init__(self, model: TextModel, catalogue: catalogue_lib.Catalogue,
-               index: Optional[search_lib.SearchIndex] = None, profile: str = "given"):
+               index: Optional[search_lib.SearchIndex] = None, profile: str = "given", *,
+               retriever: str = "search", dense: Optional[dual_encoder.DenseIndex] = None,
+               ranking: str = "generate"):
     self.model, self.catalogue, self.by_id = model, catalogue, catalogue.by_id
     self.index = index or search_lib.SearchIndex(catalogue.items)
-    self.profile = profile
-    if self.profile not in PROFILES:
-      raise ValueError(f"LLMRecommender.profile must be one of {PROFILES}, got {profile!r}")
+    self.profile, self.retriever, self.dense, self.ranking = profile, retriever, dense, ranking
+    for name, value, allowed in (("profile", profile, PROFILES),
+                                 ("retriever", retriever, RETRIEVERS),
+                                 ("ranking", ranking, RANKINGS)):
+      if value not in allowed:
+        raise ValueError(f"LLMRecommender.{name} must be one of {allowed}, got {value!r}")
+    if retriever != "search" and dense is None:
+      raise ValueError(f"LLMRecommender: retriever={retriever!r} needs a dense index")
     self.written: dict = {}     # session id -> the profile the model wrote
 
   def _view(self, s: Session) -> Session:
@@ -120,21 +170,47 @@ class LLMRecommender:
       else:
         search.append(j)
     if search:
-      queries = self.model.complete([text_lib.query_prompt(self._view(sessions[j]))
-                                     for j in search], "query")
-      cands = [self.index.search(q, k=10, exclude=sessions[j].shown())
-               for j, q in zip(search, queries)]
-      picks = self.model.complete(
-          [text_lib.rank_prompt(self._view(sessions[j]),
-                                [self.by_id[i] for i in c[:text_lib.NUM_CANDIDATES]])
-           for j, c in zip(search, cands)], "rank")
-      for j, q, c, p in zip(search, queries, cands, picks):
-        k, why = text_lib.parse_pick(p, min(len(c), text_lib.NUM_CANDIDATES))
+      queries, cands = self._retrieve([sessions[j] for j in search])
+      prompts = [text_lib.rank_prompt(self._view(sessions[j]),
+                                      [self.by_id[i] for i in c[:text_lib.NUM_CANDIDATES]])
+                 for j, c in zip(search, cands)]
+      picks = self._rank(prompts, [min(len(c), text_lib.NUM_CANDIDATES) for c in cands])
+      for j, q, c, (k, why) in zip(search, queries, cands, picks):
         it = self.by_id[c[k]]
         out[j] = SystemTurn(text_lib.recommend_text(it), "recommend", items=(it.id,),
                             explanations={it.id: f"It is {why}"}, retrieved=tuple(c),
                             query=q.strip())
     return out
+
+  def _retrieve(self, sessions: Sequence[Session]) -> tuple[list[str], list[list[str]]]:
+    """(query written per session, or "" without the query writer; 10 candidates each)."""
+    queries = [""] * len(sessions)
+    if self.retriever != "dense":
+      queries = self.model.complete([text_lib.query_prompt(self._view(s)) for s in sessions],
+                                    "query")
+    cands = []
+    for s, q in zip(sessions, queries):
+      shown = s.shown()
+      found = []
+      if self.retriever != "dense":
+        found.append(self.index.search(q, k=10, exclude=shown))
+      if self.retriever != "search":
+        found.append(self.dense.search(dual_encoder.conversation_text(s.turns), k=10,
+                                       exclude=shown))
+      cands.append(fuse(found, 10))
+    return queries, cands
+
+  def _rank(self, prompts: Sequence[str], sizes: Sequence[int]) -> list[tuple[int, str]]:
+    """(0-based pick, explanation) per prompt with `sizes[j]` candidates."""
+    if self.ranking == "generate":
+      return [text_lib.parse_pick(p, n)
+              for p, n in zip(self.model.complete(prompts, "rank"), sizes)]
+    choices = [[f"{k + 1}:" for k in range(n)] for n in sizes]
+    scores = self.model.score(prompts, "rank", choices)
+    picks = [int(np.argmax(sc)) for sc in scores]
+    whys = self.model.complete(prompts, "rank", prefixes=[choices[j][k]
+                                                          for j, k in enumerate(picks)])
+    return [(k, w.strip()) for k, w in zip(picks, whys)]
 
   def _pending_explanation(self, s: Session) -> Optional[SystemTurn]:
     users = s.user_turns()

@@ -27,21 +27,25 @@ TOY = ["--config.model.overrides.embed_dim=32", "--config.model.overrides.num_la
 def test_main_job_runs_every_system_and_writes_sessions_and_report(tmp_path):
   wd = tmp_path / "crs"
   r = subprocess.run([sys.executable, "-m", "crs_jax.main", "--config=configs/crs_synthetic.py",
-                      f"--workdir={wd}", *TOY], cwd=ROOT, capture_output=True, text=True,
+                      f"--workdir={wd}", *TOY, "--config.sessions.variants=('hybrid/score',)",
+                      "--config.sessions.dense.steps=20"], cwd=ROOT, capture_output=True, text=True,
                      timeout=900)
   assert r.returncode == 0, r.stderr[-4000:]
   summary = json.loads(r.stdout.strip().splitlines()[-1])
   assert summary["sessions"] == 6 and 0 <= summary["recllm_success"] <= 1
   assert summary["oracle_success"] == 1.0
   res = json.loads((wd / "results.json").read_text())
-  assert {"RecLLM (LLM recommender)", "random", "popularity", "rule", "teacher", "oracle",
+  assert {"RecLLM (LLM recommender)", "RecLLM, hybrid retrieval, score", "random", "popularity", "rule", "teacher", "oracle",
           "teacher + LLM simulator", "teacher + LLM simulator, forced intents"} == set(
               res["metrics"])
   assert "intent_accuracy" in res["metrics"]["teacher + LLM simulator, forced intents"]
   files = sorted(os.listdir(wd / "sessions"))
-  assert len(files) == 8
+  assert len(files) == 9 and "RecLLM_hybrid_retrieval_score.jsonl" in files
   for f in files:
     assert len((wd / "sessions" / f).read_text().splitlines()) == 6
+  hybrid = [json.loads(x) for x in
+            (wd / "sessions" / "RecLLM_hybrid_retrieval_score.jsonl").read_text().splitlines()]
+  assert any(t.get("retrieved") for r in hybrid for t in r["turns"])
   assert "| distinct_2 |" in (wd / "report.md").read_text()
   assert (wd / "crs_vocab.model").exists() and (wd / "adapter_train" / "adapter").exists()
 

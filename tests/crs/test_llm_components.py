@@ -2,6 +2,8 @@
 model that answers from the teacher's own (prompt -> target) labels they replay the teacher's
 sessions turn for turn; malformed model output degrades to a defined action."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,85 @@ def test_simulator_reactions_follow_its_intent():
     assert (t.intent, t.reactions) == (intent, {it: reaction})
   s.turns[-1] = interfaces.SystemTurn("What genre would you like?", "ask")
   assert llm.LLMSimulator._turn(s, "accept: ok").intent == "inform"
+
+
+def test_score_ranking_replays_the_teacher_from_its_labels():
+  """ranking="score": the pick is the candidate whose "<k>:" scores best and the explanation
+  is generated after it; with the teacher's labels the sessions are the teacher's."""
+  recs = _teacher_records()
+  ex = text.examples(session.sessions_from_records(recs, CAT), CAT, np.random.default_rng(0),
+                     p_forced_intent=0.0)
+  model = llm.MemorizedTextModel([pair for pairs in ex.values() for pair in pairs], "?")
+  got = session.run_sessions(llm.LLMRecommender(model, CAT, ranking="score"),
+                             llm.LLMSimulator(model), CAT, num_sessions=40, seed=5)
+  assert model.misses == 0 and got == recs
+  assert model.calls["rank score"] == model.calls["rank"] > 0
+
+
+def test_fuse_is_reciprocal_rank_fusion():
+  # a: 1/61 + 1/62, b: 1/62 + 1/61, c: 1/63, d: 1/61 -> a, b tie (first seen first)
+  assert llm.fuse([["a", "b", "c"], ["d", "a", "b"]], k=10, rrf_k=60) == ["a", "b", "d", "c"]
+  assert llm.fuse([["x", "y"]], k=1) == ["x"]
+  assert llm.fuse([["a", "b"], ["b", "a"], ["b"]], k=10) == ["b", "a"]
+
+
+class _Recording:
+  """Answers every dm call with "search" and every query with a fixed query; keeps prompts."""
+
+  def __init__(self, query="comedy"):
+    self.query, self.prompts = query, {}
+
+  def complete(self, prompts, task, prefixes=None):
+    self.prompts.setdefault(task, []).extend(prompts)
+    return [{"dm": "search", "query": self.query}.get(task, "2: fine.") for _ in prompts]
+
+
+@pytest.fixture(scope="module")
+def dense():
+  from crs_jax import dual_encoder, report
+  train = session.sessions_from_records(_teacher_records(80, seed=11), CAT)
+  enc, _ = dual_encoder.train(report.hashing_encoder(256), dual_encoder.training_pairs(train),
+                              {it.id: dual_encoder.item_text(it) for it in CAT.items},
+                              steps=20, dim=16)
+  return dual_encoder.DenseIndex(enc, CAT.items)
+
+
+def test_dense_and_hybrid_retrieval_feed_the_ranker(dense):
+  from crs_jax import dual_encoder
+  runs = {}
+  for retriever in ("search", "dense", "hybrid"):
+    m = _Recording()
+    rec = llm.LLMRecommender(m, CAT, retriever=retriever, dense=dense)
+    runs[retriever] = (m, session.run_sessions(rec, rule_simulator.RuleSimulator(CAT), CAT,
+                                               num_sessions=4, seed=3, max_turns=3))
+  assert "query" not in runs["dense"][0].prompts       # no query writer call
+  assert len(runs["hybrid"][0].prompts["query"]) > 0
+  search = llm.LLMRecommender(_Recording(), CAT).index
+  for retriever, (m, recs) in runs.items():
+    for r in recs:
+      s = session.sessions_from_records([r], CAT)[0]
+      for k, t in enumerate(s.turns):
+        if not isinstance(t, interfaces.SystemTurn) or t.kind != "recommend":
+          continue
+        before = dataclasses.replace(s, turns=s.turns[:k])
+        shown = before.shown()
+        by_search = search.search("comedy", k=10, exclude=shown)
+        by_dense = dense.search(dual_encoder.conversation_text(before.turns), k=10,
+                                exclude=shown)
+        want = {"search": by_search, "dense": by_dense,
+                "hybrid": llm.fuse([by_search, by_dense], 10)}[retriever]
+        assert list(t.retrieved) == want and not set(want) & set(shown)
+        assert t.items == (want[1],) and t.query == ("" if retriever == "dense" else "comedy")
+  with pytest.raises(ValueError, match="retriever='dense' needs a dense index"):
+    llm.LLMRecommender(_Recording(), CAT, retriever="dense")
+  with pytest.raises(ValueError, match="LLMRecommender.ranking"):
+    llm.LLMRecommender(_Recording(), CAT, ranking="vote")
+
+
+def test_dense_index_excludes_items(dense):
+  top = dense.search("I want a comedy", k=5)
+  assert len(top) == 5
+  again = dense.search("I want a comedy", k=5, exclude=top[:2])
+  assert again[:3] == top[2:] and not set(again) & set(top[:2])
+  assert len(dense.search("x", k=len(CAT.items), exclude=[CAT.items[0].id])) == \
+      len(CAT.items) - 1
