@@ -64,5 +64,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       variants=(),          # more RecLLM rows, each "<retriever>/<ranking>", e.g. "hybrid/score"
       dense=ml_collections.ConfigDict(dict(features_dim=1024, dim=64, steps=400,
                                            temperature=0.1)),
-      baselines=("random", "popularity", "rule", "teacher", "oracle")))
+      baselines=("random", "popularity", "rule", "teacher", "oracle"),
+      systems=()))          # run only these session sets (names as in the table; "RecLLM": all
+                            # RecLLM rows); () runs every one
   return c

@@ -112,6 +112,19 @@ def recllm_runs(config, model, cat) -> dict:
   return out
 
 
+def select_systems(runs: dict, systems) -> dict:
+  """The session sets named in `config.sessions.systems` (all when empty); "RecLLM" names
+  every RecLLM row."""
+  if not systems:
+    return runs
+  unknown = [n for n in systems if n != "RecLLM" and n not in runs]
+  if unknown:
+    raise ValueError(f"config.sessions.systems: unknown {unknown}; known: "
+                     f"{['RecLLM'] + [n for n in runs if not n.startswith('RecLLM')]}")
+  return {n: r for n, r in runs.items()
+          if n in systems or ("RecLLM" in systems and n.startswith("RecLLM"))}
+
+
 def table(results: dict) -> str:
   head = "| system | " + " | ".join(COLUMNS) + " |"
   rows = [head, "|" + "---|" * (len(COLUMNS) + 1)]
@@ -155,6 +168,7 @@ def crs_synthetic(config, workdir: str) -> dict:
   runs["teacher + LLM simulator"] = (teacher, llm.LLMSimulator(model), None)
   forced = forced_intents(seed, s.max_turns + 1)
   runs["teacher + LLM simulator, forced intents"] = (teacher, llm.LLMSimulator(model), forced)
+  runs = select_systems(runs, s.get("systems", ()))
   results, seconds, records = {}, {}, {}
   for name, (rec, user, force) in runs.items():
     t0 = time.perf_counter()
@@ -172,7 +186,7 @@ def crs_synthetic(config, workdir: str) -> dict:
   print(md)
   t0 = time.perf_counter()
   rep = {}
-  if "teacher" in records:      # the rule simulator's sessions with the same recommender
+  if {"teacher", "teacher + LLM simulator"} <= set(records):   # same recommender, two users
     rep = report.conversation_report(
         records["teacher + LLM simulator"], records["teacher"], cat,
         train=data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed),
@@ -183,23 +197,25 @@ def crs_synthetic(config, workdir: str) -> dict:
       f.write(rep_md + "\n")
     print("conversation report (teacher recommender; LLM vs rule simulator):\n" + rep_md)
   else:
-    print("conversation report skipped: config.sessions.baselines has no 'teacher'")
+    print("conversation report skipped: it needs the 'teacher' and 'teacher + LLM simulator' "
+          "session sets (config.sessions.baselines / systems)")
   seconds["report"] = time.perf_counter() - t0
-  llm_m = results["RecLLM (LLM recommender)"]
+  llm_m = results.get("RecLLM (LLM recommender)", {})
+  sim_m = results.get("teacher + LLM simulator", {})
   summary = {"model": config.checkpoint.get("pretrained", "") or "tiny (trained in workdir)",
              "adapter": out["acfg"].describe() if out["acfg"] else "none",
              "added_params_pct": out["report"]["added_pct"],
              "sessions": s.num_sessions, "max_turns": s.max_turns,
-             "recllm_success": llm_m["success"], "recllm_success@8": llm_m.get("success@8"),
+             "recllm_success": llm_m.get("success"), "recllm_success@8": llm_m.get("success@8"),
              "rule_success": results.get("rule", {}).get("success"),
              "random_success": results.get("random", {}).get("success"),
              "oracle_success": results.get("oracle", {}).get("success"),
              "recllm_explanation_faithful": llm_m.get("explanation_faithful"),
-             "simulator_goal_adherence": results["teacher + LLM simulator"]["goal_adherence"],
+             "simulator_goal_adherence": sim_m.get("goal_adherence"),
              "report_discriminator_auc": rep.get("discriminator_auc", {}).get("value"),
              "report_mauve": rep.get("mauve", {}).get("mean"),
              "simulator_intent_accuracy":
-                 results["teacher + LLM simulator, forced intents"].get("intent_accuracy"),
+                 results.get("teacher + LLM simulator, forced intents", {}).get("intent_accuracy"),
              "task_exact_match": {k: v["exact_match"] for k, v in task_res["scores"].items()},
              "train_seconds": out["train_seconds"], "session_seconds": seconds,
              "total_seconds": time.perf_counter() - t_all}

@@ -1,6 +1,6 @@
 """The RecLLM main job end to end at toy size (one subprocess: bootstrap, vocabulary, base,
 MoDE adapters, every session set, metrics, report), and the Gemma 3 config's data fitting its
-lengths with the real vocabulary."""
+lengths with the real vocabulary; the realism curve over bootstrap sizes at toy sizes."""
 
 import json
 import os
@@ -35,9 +35,9 @@ def test_main_job_runs_every_system_and_writes_sessions_and_report(tmp_path):
   assert summary["sessions"] == 6 and 0 <= summary["recllm_success"] <= 1
   assert summary["oracle_success"] == 1.0
   res = json.loads((wd / "results.json").read_text())
-  assert {"RecLLM (LLM recommender)", "RecLLM, hybrid retrieval, score", "random", "popularity", "rule", "teacher", "oracle",
-          "teacher + LLM simulator", "teacher + LLM simulator, forced intents"} == set(
-              res["metrics"])
+  assert {"RecLLM (LLM recommender)", "RecLLM, hybrid retrieval, score", "random",
+          "popularity", "rule", "teacher", "oracle", "teacher + LLM simulator",
+          "teacher + LLM simulator, forced intents"} == set(res["metrics"])
   assert "intent_accuracy" in res["metrics"]["teacher + LLM simulator, forced intents"]
   files = sorted(os.listdir(wd / "sessions"))
   assert len(files) == 9 and "RecLLM_hybrid_retrieval_score.jsonl" in files
@@ -48,6 +48,27 @@ def test_main_job_runs_every_system_and_writes_sessions_and_report(tmp_path):
   assert any(t.get("retrieved") for r in hybrid for t in r["turns"])
   assert "| distinct_2 |" in (wd / "report.md").read_text()
   assert (wd / "crs_vocab.model").exists() and (wd / "adapter_train" / "adapter").exists()
+
+
+def test_curve_runs_each_size_and_tabulates_the_report(tmp_path):
+  wd = tmp_path / "curve"
+  toy = [a for a in TOY if "num_sessions=30" not in a and "encoder=" not in a]
+  r = subprocess.run([sys.executable, "-m", "crs_jax.realism_curve",
+                      "--config=configs/crs_synthetic.py", f"--workdir={wd}", "--sizes=20,40",
+                      *toy], cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert r.returncode == 0, r.stderr[-4000:]
+  rows = json.loads(r.stdout.strip().splitlines()[-1])
+  assert [row["bootstrap_sessions"] for row in rows] == [20, 40]
+  for row in rows:
+    sets = sorted(os.listdir(os.path.join(row["workdir"], "sessions")))
+    assert sets == ["teacher.jsonl", "teacher_and_LLM_simulator.jsonl",
+                    "teacher_and_LLM_simulator_forced_intents.jsonl"]
+    assert 0.0 <= row["discriminator AUC"] <= 1.0 and 0.0 <= row["goal adherence"] <= 1.0
+    lo, hi = row["discriminator AUC 95% interval"]
+    assert lo <= row["discriminator AUC"] <= hi
+    res = json.loads(open(os.path.join(row["workdir"], "results.json")).read())
+    assert res["summary"]["sessions"] == 6 and res["summary"]["recllm_success"] is None
+  assert "| 40 |" in (wd / "curve.md").read_text()
 
 
 def _with_bos(dcfg):

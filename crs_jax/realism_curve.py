@@ -1,0 +1,100 @@
+"""How the learned user simulator's realism grows with the bootstrap data (RecLLM's simulator is
+trained from a small amount of bootstrap data; the fourth paper judges such conversations).
+
+    python -m crs_jax.realism_curve --config=configs/crs_synthetic.py --workdir=runs/crs_realism \
+        --sizes=75,150,300,600
+
+For each size N, the main job (`crs_jax.job`) in `<workdir>/n<N>` with N bootstrap sessions for
+everything learned from them (vocabulary, base pretraining, the five adapted tasks), running
+only the session sets the report needs: the teacher recommender with the rule simulator (the
+reference), with the learned simulator, and with the learned simulator under forced intents
+(controllability). The conversation report uses one fixed encoder for every N (hashed word
+1-2-grams: each N has its own backbone, whose states would not be comparable). Each size
+resumes as the job does; the curve is printed and written to `<workdir>/curve.md` / `.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from crs_jax import job as job_lib
+from mode_jax import atomic_io
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/crs_synthetic.py",
+                                          "The main job's config.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/crs_realism", "One subdirectory per size.")
+_SIZES = flags.DEFINE_list("sizes", ["75", "150", "300", "600"], "Bootstrap session counts.")
+
+SYSTEMS = ("teacher", "teacher + LLM simulator", "teacher + LLM simulator, forced intents")
+COLUMNS = (("discriminator AUC", lambda r, m: r["discriminator_auc"]["value"]),
+           ("MAUVE", lambda r, m: r["mauve"]["mean"]),
+           ("distinct-2", lambda r, m: r["generated"]["distinct_2"]),
+           ("duplicate share", lambda r, m: r["generated"]["duplicates"]["duplicate_share"]),
+           ("intents covered", lambda r, m: r["intent_coverage"]["distinct"]),
+           ("goal adherence", lambda r, m: m["teacher + LLM simulator"]["goal_adherence"]),
+           ("acceptance agreement",
+            lambda r, m: m["teacher + LLM simulator"]["acceptance_agreement"]),
+           ("target leak rate", lambda r, m: m["teacher + LLM simulator"]["target_leak_rate"]),
+           ("intent accuracy (forced)",
+            lambda r, m: m["teacher + LLM simulator, forced intents"]["intent_accuracy"]))
+
+
+def size_config(config, n: int):
+  c = config.copy_and_resolve_references()
+  c.unlock()
+  c.data.crs.num_sessions = c.base.data.crs.num_sessions = n
+  c.report.encoder = "hashing"
+  c.sessions.systems = SYSTEMS
+  c.sessions.baselines = ("teacher",)
+  c.sessions.variants = ()
+  c.lock()
+  return c
+
+
+def curve(config, workdir: str, sizes) -> list[dict]:
+  rows = []
+  for n in sizes:
+    wd = os.path.join(workdir, f"n{n}")
+    print(f"==== bootstrap size {n}: {wd}", flush=True)
+    job_lib.crs_synthetic(size_config(config, n), wd)
+    rep = atomic_io.read_json(os.path.join(wd, "report.json"))
+    res = atomic_io.read_json(os.path.join(wd, "results.json"))
+    row = {"bootstrap_sessions": n, "workdir": wd}
+    row.update({name: fn(rep, res["metrics"]) for name, fn in COLUMNS})
+    d = rep["discriminator_auc"]
+    row["discriminator AUC 95% interval"] = [d["lo"], d["hi"]]
+    rows.append(row)
+  return rows
+
+
+def markdown(rows: list[dict]) -> str:
+  head = "| bootstrap sessions | " + " | ".join(n for n, _ in COLUMNS) + " |"
+  out = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+  for r in rows:
+    cells = [f"{r[n]:.3f}" if isinstance(r[n], float) else str(r[n]) for n, _ in COLUMNS]
+    out.append(f"| {r['bootstrap_sessions']} | " + " | ".join(cells) + " |")
+  return "\n".join(out)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  try:
+    sizes = [int(x) for x in _SIZES.value]
+  except ValueError:
+    raise app.UsageError(f"--sizes must be integers, got {_SIZES.value}") from None
+  rows = curve(_CONFIG.value, _WORKDIR.value, sizes)
+  md = markdown(rows)
+  atomic_io.write_json_atomic(os.path.join(_WORKDIR.value, "curve.json"), rows)
+  with atomic_io.atomic_file(os.path.join(_WORKDIR.value, "curve.md")) as f:
+    f.write(md + "\n")
+  print(md)
+  print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+  app.run(main)
