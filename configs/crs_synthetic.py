@@ -49,6 +49,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
                                                           "down"),
       scale=1.0, router="task", top_k=0, impl="xla"))
   c.train = blocks.train_block(steps=250, lr=3e-3, batch=16, warmup=25)
+  # the baseline of "one model, several tasks": one LoRA per task instead of `adapter`, at its
+  # budget (rank 0: matched to it), each on its task alone for train.steps / 5 steps
+  c.per_task = ml_collections.ConfigDict(dict(enabled=False, rank=0))
   c.mesh = blocks.mesh_block()
   c.eval = ml_collections.ConfigDict(dict(num_examples=40, max_new_tokens=40, first_line=True))
   c.report = ml_collections.ConfigDict(dict(encoder="backbone"))   # or "hashing"

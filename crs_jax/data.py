@@ -72,6 +72,11 @@ def tasks_kind(dcfg, vocab, workdir: str):
             "validation": metrics.reference_rows((p, [y]) for p, y in val[t])}
     tasks.register_rows(task_name(t), rows, vocab, table[task_name(t)],
                         metric_fns=[metrics.rouge_em_metrics])
+  only = dcfg.get("only_tasks", ())     # one task's run (per-task adapters); ids unchanged
+  unknown = sorted(set(only) - set(names))
+  if unknown:
+    raise ValueError(f"config.data.only_tasks: unknown {unknown}; the tasks are {names}")
+  names = [n for n in names if not only or n in only]
   return names, names, table
 
 

@@ -29,14 +29,14 @@ import ml_collections
 import numpy as np
 
 from crs_jax import baselines, data, dual_encoder, interfaces, llm, metrics, report
-from crs_jax import rule_simulator
+from crs_jax import per_task, rule_simulator
 from crs_jax import sampler_model, serving
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 from crs_jax import vocab as vocab_lib
 from mode_jax.atomic_io import atomic_file, write_json_atomic
 from mode_jax.dataeval import embed
-from mode_jax.train import evaluate, jobs
+from mode_jax.train import jobs
 
 SESSION_SEED_OFFSET = 2000
 COLUMNS = ("success@1", "success@4", "success@8", "mean_turns_to_success",
@@ -75,6 +75,21 @@ def make_encoder(config, workdir: str):
   ckpt = config.checkpoint.hf_path or os.path.join(workdir, "base_model")
   return embed.BackboneEncoder(ckpt, vocab_kind=config.vocab.kind, vocab_path=config.vocab.path,
                                max_len=config.data.inputs_len)
+
+
+def train_multitask(config, workdir: str, model_cfg, base) -> dict:
+  """The configured adapters (task-routed MoDE by default) on the five tasks at once."""
+  print(f"== {config.adapter.method} adapters ({config.adapter.router} router) on the five "
+        f"RecLLM tasks")
+  out = jobs.run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
+                          base_params=base)
+  serving.write_serving_spec(workdir, config, config.checkpoint.hf_path
+                             or os.path.join(workdir, "base_model"))
+  res = jobs.score(out, config, workdir, "eval_tasks", label="eval tasks")
+  return {"model": sampler_model.from_training(out, config),
+          "adapter": out["acfg"].describe() if out["acfg"] else "none",
+          "added_pct": out["report"]["added_pct"], "train_seconds": out["train_seconds"],
+          "task_scores": res["scores"], "markdown": res["markdown"]}
 
 
 def dense_index(config, cat) -> dual_encoder.DenseIndex:
@@ -143,20 +158,12 @@ def crs_synthetic(config, workdir: str) -> dict:
   config = with_vocab(config, workdir)
   model_cfg, base = jobs.ensure_base(config, workdir)
   print(f"== base model: {model_cfg.num_params() / 1e6:.2f}M parameters")
-  print(f"== {config.adapter.method} adapters ({config.adapter.router} router) on the five "
-        f"RecLLM tasks")
-  out = jobs.run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
-                          base_params=base)
-  serving.write_serving_spec(workdir, config, config.checkpoint.hf_path
-                             or os.path.join(workdir, "base_model"))
-  task_res = jobs.score(out, config, workdir, "eval_tasks", label="eval tasks")
-  print(task_res["markdown"])
-  params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"],
-                                              out["acfg"] is None))
-  bos = config.data.bos_id if config.data.bos_id >= 0 else None
-  model = sampler_model.SamplerTextModel(
-      out["model_cfg"], params, out["vocab"], out["table"], adapter=out["acfg"], bos_id=bos,
-      max_prompt_tokens=config.data.inputs_len - (1 if bos is not None else 0))
+  if config.per_task.enabled:
+    trained = per_task.train_per_task(config, workdir, model_cfg, base)
+  else:
+    trained = train_multitask(config, workdir, model_cfg, base)
+  print(trained["markdown"])
+  model = trained["model"]
   cat = data.make_catalogue(c.catalogue_size, c.catalogue_seed)
   seed = c.seed + SESSION_SEED_OFFSET
   sim = rule_simulator.RuleSimulator(cat)
@@ -203,8 +210,7 @@ def crs_synthetic(config, workdir: str) -> dict:
   llm_m = results.get("RecLLM (LLM recommender)", {})
   sim_m = results.get("teacher + LLM simulator", {})
   summary = {"model": config.checkpoint.get("pretrained", "") or "tiny (trained in workdir)",
-             "adapter": out["acfg"].describe() if out["acfg"] else "none",
-             "added_params_pct": out["report"]["added_pct"],
+             "adapter": trained["adapter"], "added_params_pct": trained["added_pct"],
              "sessions": s.num_sessions, "max_turns": s.max_turns,
              "recllm_success": llm_m.get("success"), "recllm_success@8": llm_m.get("success@8"),
              "rule_success": results.get("rule", {}).get("success"),
@@ -216,8 +222,9 @@ def crs_synthetic(config, workdir: str) -> dict:
              "report_mauve": rep.get("mauve", {}).get("mean"),
              "simulator_intent_accuracy":
                  results.get("teacher + LLM simulator, forced intents", {}).get("intent_accuracy"),
-             "task_exact_match": {k: v["exact_match"] for k, v in task_res["scores"].items()},
-             "train_seconds": out["train_seconds"], "session_seconds": seconds,
+             "task_exact_match": {k: v["exact_match"]
+                                  for k, v in trained["task_scores"].items()},
+             "train_seconds": trained["train_seconds"], "session_seconds": seconds,
              "total_seconds": time.perf_counter() - t_all}
   write_json_atomic(os.path.join(workdir, "results.json"),
                     {"metrics": results, "summary": summary, "table": md})

@@ -74,3 +74,15 @@ class SamplerTextModel:
     lp = self.scorer.logprobs(pairs, [tid] * len(pairs)) if pairs else np.zeros((0,))
     owner = np.asarray(owner, np.int64)
     return [lp[owner == j] for j in range(len(prompts))]
+
+
+def from_training(out: dict, config) -> SamplerTextModel:
+  """The text model of a `jobs.run_training` result (base + trained adapters, host copy)."""
+  from mode_jax.train import evaluate
+  params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"],
+                                              out["acfg"] is None))
+  bos = config.data.bos_id if config.data.bos_id >= 0 else None
+  return SamplerTextModel(out["model_cfg"], params, out["vocab"], out["table"],
+                          adapter=out["acfg"], bos_id=bos,
+                          max_prompt_tokens=config.data.inputs_len - (1 if bos is not None
+                                                                      else 0))

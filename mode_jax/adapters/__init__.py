@@ -12,9 +12,10 @@ from mode_jax.adapters.config import AdapterConfig
 from mode_jax.adapters.export import load_adapter, save_adapter
 from mode_jax.adapters.merge import merge
 from mode_jax.adapters.module import Adapter
-from mode_jax.adapters.params import (combine, count_params, init_adapter, matrix_dims,
-                                      matrix_params, param_report, split, trainable_mask)
+from mode_jax.adapters.params import (combine, count_params, init_adapter,
+                                      lora_rank_for_budget, matrix_dims, matrix_params,
+                                      param_report, split, trainable_mask)
 
-__all__ = ["AdapterConfig", "Adapter", "count_params", "matrix_dims", "matrix_params",
+__all__ = ["AdapterConfig", "Adapter", "count_params", "lora_rank_for_budget", "matrix_dims", "matrix_params",
            "trainable_mask", "split", "combine", "init_adapter", "param_report", "merge",
            "save_adapter", "load_adapter"]

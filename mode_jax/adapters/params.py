@@ -49,6 +49,13 @@ def count_params(cfg: ModelConfig, acfg: AdapterConfig) -> int:
   return cfg.num_layers * per_layer
 
 
+def lora_rank_for_budget(cfg: ModelConfig, targets, copies: int, budget: int) -> int:
+  """The LoRA rank on `targets` whose `copies` adapters (one per task) come closest to
+  `budget` added parameters."""
+  return min(range(1, 257), key=lambda r: abs(copies * count_params(
+      cfg, AdapterConfig("lora", rank=r, targets=tuple(targets))) - budget))
+
+
 def is_adapter_path(path) -> bool:
   return any(getattr(k, "key", k) == ADAPTER_KEY for k in path)
 

@@ -34,7 +34,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from mode_jax import caches
-from mode_jax.adapters import AdapterConfig, count_params
+from mode_jax.adapters import AdapterConfig, count_params, lora_rank_for_budget
 from mode_jax.atomic_io import atomic_file, read_json, write_json_atomic
 from mode_jax.data import tasks
 from mode_jax.experiments import study_plots, study_stats
@@ -82,9 +82,7 @@ def plan(config, model_cfg) -> tuple[int, list[dict]]:
 
 def per_task_rank(config, model_cfg, n_tasks: int, budget: int) -> int:
   """The LoRA rank whose `n_tasks` copies come closest to the reference budget."""
-  targets = tuple(config.compare.targets)
-  return min(range(1, 257), key=lambda r: abs(n_tasks * count_params(
-      model_cfg, AdapterConfig("lora", rank=r, targets=targets)) - budget))
+  return lora_rank_for_budget(model_cfg, config.compare.targets, n_tasks, budget)
 
 
 def routing_usage(out, config) -> np.ndarray:

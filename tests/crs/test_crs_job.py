@@ -71,6 +71,26 @@ def test_curve_runs_each_size_and_tabulates_the_report(tmp_path):
   assert "| 40 |" in (wd / "curve.md").read_text()
 
 
+def test_per_task_lora_baseline_trains_one_adapter_per_task_alone(tmp_path):
+  wd = tmp_path / "per_task"
+  r = subprocess.run([sys.executable, "-m", "crs_jax.main", "--config=configs/crs_synthetic.py",
+                      f"--workdir={wd}", *TOY, "--config.per_task.enabled=True",
+                      "--config.sessions.ranking=score",
+                      "--config.sessions.systems=('RecLLM', 'teacher + LLM simulator')"],
+                     cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert r.returncode == 0, r.stderr[-4000:]
+  summary = json.loads(r.stdout.strip().splitlines()[-1])
+  assert summary["adapter"].startswith("5 x LoRA ")
+  from crs_jax import text
+  for t in text.TASKS:      # each adapter trained and evaluated on its own task only
+    ev = json.loads((wd / "adapter_train_per_task" / t / "eval.json").read_text())
+    assert list(ev["tasks"]) == [f"crs_{t}"]
+  assert sorted(summary["task_exact_match"]) == sorted(f"crs_{t}" for t in text.TASKS)
+  assert sorted(os.listdir(wd / "sessions")) == ["RecLLM.jsonl",
+                                                 "teacher_and_LLM_simulator.jsonl"]
+  assert not (wd / "adapter_train").exists() and not (wd / "serving.json").exists()
+
+
 def _with_bos(dcfg):
   d = dcfg.copy_and_resolve_references()
   d.unlock()
