@@ -127,3 +127,22 @@ def test_asked_attribute():
   assert nlu.asked_attribute("Which decade do you prefer?") == "era"
   assert nlu.asked_attribute("What genre would you like?") == "genre"
   assert nlu.asked_attribute("How about this?") is None
+
+
+def test_paired_success_on_hand_made_sessions():
+  from crs_jax import paired
+  a = [{"session_id": f"s{i}", "success_turn": t} for i, t in enumerate([2, None, 3, 9, 1])]
+  b = [{"session_id": f"s{i}", "success_turn": t} for i, t in enumerate([2, 4, None, 8, 1])]
+  b.append({"session_id": "s9", "success_turn": 1})           # not in a: not compared
+  r = paired.paired_success(a, b, turns=8)
+  # success@8: a = 1 0 1 0 1, b = 1 1 0 1 1 -> differences 0 +1 -1 +1 0
+  assert r["sessions"] == 5 and r["a_success@8"] == 0.6 and r["b_success@8"] == 0.8
+  assert abs(r["difference"] - 0.2) < 1e-12 and (r["gained"], r["lost"]) == (2, 1)
+  assert abs(r["sign_test_p"] - 1.0) < 1e-12       # 2 of 3 discordant: two-sided p = 1
+  assert r["lo"] <= 0.2 <= r["hi"] and -1 <= r["lo"] and r["hi"] <= 1
+  # every discordant pair one way: p = 2 / 2**n
+  r = paired.paired_success([dict(x, success_turn=None) for x in a], a)
+  assert (r["gained"], r["lost"]) == (3, 0) and abs(r["sign_test_p"] - 2 / 2 ** 3) < 1e-12
+  assert r["lo"] > 0
+  with pytest.raises(ValueError, match="share no session id"):
+    paired.paired_success(a, [{"session_id": "x", "success_turn": 1}])

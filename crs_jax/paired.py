@@ -1,0 +1,73 @@
+"""Paired comparison of two session sets run on the same session seeds (same users, goals and
+simulator randomness; only the recommender or its model differs):
+
+    python -m crs_jax.paired runs/a/sessions/RecLLM.jsonl runs/b/sessions/RecLLM.jsonl [...]
+
+For each later file against the first: success@T of both, the mean paired difference with a
+95% percentile-bootstrap interval over sessions (resampled with replacement, 2,000 times, seed
+0), the sessions gained and lost, and the exact two-sided sign test (McNemar's exact test) on
+those discordant sessions. Only session ids present in both files are compared (their number
+is printed); a file with no common id is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+from crs_jax import session as session_lib
+
+
+def successes(records: Sequence[dict], turns: int) -> dict:
+  """session id -> 1 if the user accepted a recommendation by system turn `turns`, else 0."""
+  return {r["session_id"]: int(r.get("success_turn") is not None and r["success_turn"] <= turns)
+          for r in records}
+
+
+def paired_success(a: Sequence[dict], b: Sequence[dict], *, turns: int = 8,
+                   resamples: int = 2000, seed: int = 0) -> dict:
+  sa, sb = successes(a, turns), successes(b, turns)
+  ids = sorted(set(sa) & set(sb))
+  if not ids:
+    raise ValueError("paired comparison: the two session sets share no session id")
+  x = np.array([sa[i] for i in ids], np.float64)
+  y = np.array([sb[i] for i in ids], np.float64)
+  d = y - x
+  rng = np.random.default_rng(seed)
+  boot = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(1)
+  gained, lost = int((d > 0).sum()), int((d < 0).sum())
+  p = stats.binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
+  return {"sessions": len(ids), f"a_success@{turns}": float(x.mean()),
+          f"b_success@{turns}": float(y.mean()), "difference": float(d.mean()),
+          "lo": float(np.quantile(boot, 0.025)), "hi": float(np.quantile(boot, 0.975)),
+          "gained": gained, "lost": lost, "sign_test_p": float(p)}
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("files", nargs="+", help="sessions JSONL files; the first is the reference")
+  p.add_argument("--turns", type=int, default=8)
+  args = p.parse_args(argv)
+  if len(args.files) < 2:
+    p.error("give at least two session files")
+  ref = session_lib.read_sessions(args.files[0])
+  out = {}
+  print(f"| B vs A = {args.files[0]} | sessions | A success@{args.turns} | "
+        f"B success@{args.turns} | B - A [95% interval] | gained / lost | sign test p |")
+  print("|---|---|---|---|---|---|---|")
+  for f in args.files[1:]:
+    r = paired_success(ref, session_lib.read_sessions(f), turns=args.turns)
+    out[f] = r
+    print(f"| {f} | {r['sessions']} | {r[f'a_success@{args.turns}']:.3f} | "
+          f"{r[f'b_success@{args.turns}']:.3f} | {r['difference']:+.3f} [{r['lo']:+.3f}, "
+          f"{r['hi']:+.3f}] | {r['gained']} / {r['lost']} | {r['sign_test_p']:.3g} |")
+  print(json.dumps(out))
+  return out
+
+
+if __name__ == "__main__":
+  main()
