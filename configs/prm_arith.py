@@ -9,8 +9,9 @@
     ... --config.prm.labels=exact            # or consensus, hard@0.5
 
 PRE-REGISTERED VERIFICATION STUDY (`--config=configs/prm_arith.py:study`, fixed 2026-11-30
-before any run of it; in progress, see docs/benchmarks.md; its design is unchanged): 500 held-out problems sampled once (eval_seed 13, never
-used before), 64 samples each. Primary comparison: PRM-weighted self-consistency with the PRM
+before any run of it; finished 2026-12-01 with its design unchanged, result in
+docs/benchmarks.md and studies/prm_study/): 500 held-out problems sampled once (eval_seed 13,
+never used before), 64 samples each. Primary comparison: PRM-weighted self-consistency with the PRM
 trained on the OmegaPRM records (MC labels, occurrence-weighted, soft objective), product
 aggregation, minus majority vote, at N = 16 and N = 64; paired bootstrap over problems (1,000
 replicates, 95% interval), also reported as a share of the oracle's headroom (pass@N minus
