@@ -100,11 +100,12 @@ def dense_index(config, cat) -> dual_encoder.DenseIndex:
   train = session_lib.sessions_from_records(
       data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed), cat)
   items = {it.id: dual_encoder.item_text(it) for it in cat.items}
-  enc, losses = dual_encoder.train(report.hashing_encoder(d.features_dim),
-                                   dual_encoder.training_pairs(train), items, dim=d.dim,
-                                   steps=d.steps, temperature=d.temperature, seed=config.seed)
-  print(f"dense retrieval: dual encoder trained on {len(dual_encoder.training_pairs(train))} "
-        f"pairs, final loss {losses[-1]:.3f}")
+  pairs = dual_encoder.training_pairs(train)
+  enc, losses = dual_encoder.train(report.hashing_encoder(d.features_dim), pairs, items,
+                                   dim=d.dim, steps=d.steps, temperature=d.temperature,
+                                   seed=config.seed)
+  print(f"dense retrieval: dual encoder trained on {len(pairs)} pairs, final loss "
+        f"{losses[-1]:.3f}")
   return dual_encoder.DenseIndex(enc, cat.items)
 
 
