@@ -13,12 +13,16 @@ MoLoRA-SD 16 experts (the paper's expert count; their ranks chosen to match: 16x
 size at this budget, standing in for the paper's 16x4, which adds 2.5x the parameters here);
 token routers, p = 1; plus one LoRA per task whose 14 copies match the same total budget (each
 trained on its task alone for steps / 14 steps: the same total compute). Same base, mixture,
-steps (configs/mode_gemma3.py's), learning rate for all (one lr, no per-method sweep: the sweep
-rule is "none", stated as a limitation) and seeds 0, 1, 2 (data order and adapter init).
+steps (configs/mode_gemma3.py's), learning rate for all (one lr, no per-method sweep at this
+CPU budget: the sweep rule is "none", stated as a limitation) and seeds 0, 1, 2 (data order and
+adapter init).
 
 `get_config("large")` (`--config=configs/compare_gemma3.py:large`) is the same study at an
-accelerator's budget: 3000 steps of 32 x 256 tokens, lr 1e-3, 100 eval examples a task, 5
-seeds; its primary comparison is the same.
+accelerator's budget: 3000 steps of 32 x 256 tokens, 100 eval examples a task, 5 seeds, and the
+learning-rate sweep rule `compare.lr_sweep`: each method trains once per lr in {3e-4, 1e-3,
+3e-3} on seed 100 (not a reported seed) for 1000 steps and keeps the lr of the lowest mean
+teacher-forced validation loss (the per-task LoRAs take the LoRA's); its primary comparison is
+the same. Any study can sweep: `--config.compare.lr_sweep.lrs=(1e-3,3e-3)`.
 
 PRIMARY COMPARISON (fixed before running): mean ROUGE-L over the 14 tasks of MoDE 6x4 minus
 LoRA, paired over seeds (95% t-interval of the per-seed differences), with the task-level sign
@@ -51,10 +55,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
           dict(label="", method="mode", experts=12, rank=0, block=1),
       ),
       seeds=(0, 1, 2), budget_tolerance=0.10, per_task_lora=True,
+      lr_sweep=dict(lrs=(), seed=100, steps=0),
       primary=("MoDE 6x4x1", "LoRA"), primary_metric="rougeL"))
   if arg == "large":
     c.train.update(dict(steps=3000, batch_size=32, warmup_steps=100, lr=1e-3, ckpt_every=500,
                         log_every=100))
     c.eval.num_examples = 100
     c.compare.seeds = (0, 1, 2, 3, 4)
+    c.compare.lr_sweep.update(dict(lrs=(3e-4, 1e-3, 3e-3), seed=100, steps=1000))
   return c

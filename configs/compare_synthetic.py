@@ -28,5 +28,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
           dict(label="", method="mode", experts=4, rank=8, block=1),
       ),
       seeds=(0,), budget_tolerance=0.10, per_task_lora=True,
+      lr_sweep=dict(lrs=(), seed=100, steps=0),
       primary=("MoDE 4x8x1", "LoRA 36"), primary_metric="rougeL"))
   return c

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 
-import ml_collections
-
 from crs_jax import data, sampler_model
 from crs_jax import text as text_lib
 from mode_jax.adapters import AdapterConfig, count_params, lora_rank_for_budget
@@ -50,11 +48,7 @@ def train_per_task(config, workdir: str, model_cfg, base) -> dict:
   steps = max(config.train.steps // n, 1)
   models, scores, seconds, pct = {}, {}, 0.0, 0.0
   for t in text_lib.TASKS:
-    sub = ml_collections.ConfigDict(config.to_dict())
-    sub.adapter = acfg.to_dict()
-    sub.data.only_tasks = (data.task_name(t),)
-    sub.train.steps = steps
-    sub.train.warmup_steps = config.train.warmup_steps * steps // config.train.steps
+    sub = jobs.sub_config(config, acfg, steps=steps, only_tasks=(data.task_name(t),))
     wd = os.path.join(workdir, "adapter_train_per_task", t)
     print(f"== LoRA {acfg.rank} on {t} alone ({steps} steps)", flush=True)
     out = jobs.run_training(sub, wd, model_cfg=model_cfg, base_params=base)

@@ -1,12 +1,14 @@
 """The MoDE paper's comparison as a seeded study: LoRA, MoLoRA, MoLoRA-SD and MoDE at matched
 added-parameter budgets, plus one LoRA per task at the same total budget, all from the same
-base, mixture, steps and learning rate, each over `compare.seeds`.
+base, mixture, steps and learning-rate rule (one lr for all, or `compare.lr_sweep`: each method's
+lr chosen on a seed of its own by validation loss), each over `compare.seeds`.
 
     python -m mode_jax.experiments.compare --config=configs/compare_gemma3.py --workdir=DIR
 
 Every (method, seed) is one run in `DIR/runs/<method>/seed<k>/` whose `result.json` (per-task
 ROUGE-L / exact match, added parameters, seconds, routing usage) is written atomically when it
-finishes; a run interrupted midway resumes from its training checkpoint. The same command
+finishes; a run interrupted midway resumes from its training checkpoint. Within a seed the
+primary comparison's two methods train first. The same command
 therefore continues a study across sessions, and `--only_report` rebuilds the tables from the
 finished runs. Writes `results.json` / `results.md` (means with 95% t-intervals over seeds,
 per-task tables, the primary paired comparison fixed in `compare.primary`, task-level win rates
@@ -28,7 +30,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
@@ -106,49 +107,97 @@ def routing_usage(out, config) -> np.ndarray:
   return np.stack(rows)
 
 
-def _sub(config, acfg, seed: int) -> ml_collections.ConfigDict:
-  sub = ml_collections.ConfigDict(config.to_dict())
-  sub.adapter = acfg.to_dict()
-  sub.seed, sub.train.seed = seed, seed
-  return sub
+def _sweep(config):
+  """config.compare.lr_sweep when it names learning rates, else None (one lr for all)."""
+  sw = config.compare.get("lr_sweep")
+  return sw if sw is not None and len(sw.lrs) else None
+
+
+def sweep_lr(config, workdir, m: dict, model_cfg, base) -> dict:
+  """The learning-rate sweep rule of `config.compare.lr_sweep` for method `m`: one run per lr
+  in `lrs` on seed `seed` (not a reported seed) for `steps` steps (0: train.steps), each
+  scored by its mean teacher-forced validation loss over tasks (one fixed batch of 8 per task,
+  `jobs.make_eval_fn`); the lowest wins. {"lr", "eval_loss": {lr: loss}}, stored per lr in
+  `runs/<method>/lr_sweep/lr<lr>.json` (atomic; a cut-short sweep resumes) and the choice in
+  `runs/<method>/lr_sweep.json`."""
+  sw = _sweep(config)
+  mdir = os.path.join(workdir, "runs", slug(m["label"]))
+  path = os.path.join(mdir, "lr_sweep.json")
+  if os.path.exists(path):
+    return read_json(path)
+  losses = {}
+  for lr in sw.lrs:
+    lpath = os.path.join(mdir, "lr_sweep", f"lr{lr:g}.json")
+    if not os.path.exists(lpath):
+      sub = jobs.sub_config(config, m["acfg"], seed=sw.seed, lr=lr,
+                            steps=sw.steps or config.train.steps)
+      print(f"== lr sweep {m['label']}: lr {lr:g}, seed {sw.seed}, {sub.train.steps} steps",
+            flush=True)
+      out = jobs.run_training(sub, os.path.join(mdir, "lr_sweep", f"lr{lr:g}"),
+                              model_cfg=model_cfg, base_params=base)
+      ev = jobs.make_eval_fn(out["model_cfg"], out["acfg"], out["evals"], sub.data,
+                             out["table"], loss_chunk=sub.train.get("loss_chunk", 0),
+                             loss_positions=sub.train.get("loss_positions", 0))(
+                                 sub.train.steps, out["state"].params, out["frozen"])
+      write_json_atomic(lpath, {"lr": lr, "eval_loss": ev["eval_loss"], "seed": sw.seed,
+                                "steps": sub.train.steps})
+    losses[f"{lr:g}"] = read_json(lpath)["eval_loss"]
+  # lowest loss; a non-finite loss never wins
+  best = min(sw.lrs, key=lambda lr: (not np.isfinite(losses[f"{lr:g}"]), losses[f"{lr:g}"]))
+  result = {"lr": best, "eval_loss": losses, "seed": sw.seed}
+  write_json_atomic(path, result)
+  print(f"== lr sweep {m['label']}: validation loss " + ", ".join(
+      f"{k} {v:.4f}" for k, v in losses.items()) + f" -> lr {best:g}", flush=True)
+  return result
+
+
+def _stored(path: str, lr: float) -> dict:
+  """A finished run's result, refused when it was trained at another learning rate than the
+  one the study now gives its method (e.g. a sweep added to a study with finished runs)."""
+  r = read_json(path)
+  if abs(r.get("lr", lr) - lr) > 1e-12 * max(abs(lr), 1.0):
+    raise ValueError(f"{path}: trained at lr {r['lr']:g}, but this study now trains the method "
+                     f"at lr {lr:g}; move the run away or use another workdir")
+  return r
 
 
 def run_method(config, workdir, m: dict, seed: int, model_cfg, base) -> dict:
-  """One (method, seed) run, or its stored result."""
+  """One (method, seed) run at the method's lr (`m["lr"]`), or its stored result."""
   rdir = os.path.join(workdir, "runs", slug(m["label"]), f"seed{seed}")
   path = os.path.join(rdir, "result.json")
+  lr = m.get("lr", config.train.lr)
   if os.path.exists(path):
-    return read_json(path)
-  print(f"== {m['label']} seed {seed}: {m['added_params']:,} added params", flush=True)
-  sub = _sub(config, m["acfg"], seed)
+    return _stored(path, lr)
+  print(f"== {m['label']} seed {seed}: {m['added_params']:,} added params, lr {lr:g}",
+        flush=True)
+  sub = jobs.sub_config(config, m["acfg"], seed=seed, lr=lr)
   out = jobs.run_training(sub, os.path.join(rdir, "train"), model_cfg=model_cfg,
                           base_params=base)
   res = jobs.score(out, sub, rdir, "eval", label=f"eval {m['label']} seed {seed}")
   result = {"label": m["label"], "seed": seed, "scores": res["scores"],
             "added_params": m["added_params"], "added_pct": out["report"]["added_pct"],
-            "train_seconds": out["train_seconds"],
+            "train_seconds": out["train_seconds"], "lr": lr,
             "routing": (routing_usage(out, sub).tolist() if m["acfg"].routed else None)}
   write_json_atomic(path, result)
   return result
 
 
-def run_per_task(config, workdir, seed: int, rank: int, task_names, model_cfg, base) -> dict:
+def run_per_task(config, workdir, seed: int, rank: int, task_names, model_cfg, base,
+                 lr=None) -> dict:
   """One LoRA of `rank` per task, each on its task alone for steps / n_tasks steps (warmup
-  scaled in proportion)."""
+  scaled in proportion), at `lr` (default train.lr)."""
+  lr = config.train.lr if lr is None else lr
   pdir = os.path.join(workdir, "runs", "per_task_lora", f"seed{seed}")
   path = os.path.join(pdir, "result.json")
   if os.path.exists(path):
-    return read_json(path)
+    return _stored(path, lr)
   acfg = AdapterConfig("lora", rank=rank, targets=tuple(config.compare.targets))
   steps = max(config.train.steps // len(task_names), 1)
   scores, seconds = {}, 0.0
   for name in task_names:
     tpath = os.path.join(pdir, slug(name), "result.json")
     if not os.path.exists(tpath):
-      sub = _sub(config, acfg, seed)
-      sub.data.only_tasks, sub.train.steps = (name,), steps
-      # the same schedule shape over the shorter run (warmup scaled: 5 of 30 -> 0 of 2)
-      sub.train.warmup_steps = config.train.warmup_steps * steps // config.train.steps
+      sub = jobs.sub_config(config, acfg, seed=seed, lr=lr, steps=steps, only_tasks=(name,))
       print(f"== LoRA {rank} on {name} alone, seed {seed} ({steps} steps)", flush=True)
       out = jobs.run_training(sub, os.path.join(pdir, slug(name), "train"),
                               model_cfg=model_cfg, base_params=base)
@@ -160,7 +209,7 @@ def run_per_task(config, workdir, seed: int, rank: int, task_names, model_cfg, b
   result = {"label": f"LoRA {rank} per task", "seed": seed, "scores": scores,
             "added_params": len(task_names) * count_params(model_cfg, acfg),
             "added_pct": None, "train_seconds": seconds, "routing": None,
-            "steps_each": steps}
+            "steps_each": steps, "lr": lr}
   write_json_atomic(path, result)
   return result
 
@@ -192,10 +241,31 @@ def run_compare(config, workdir: str, only_report: bool = False) -> dict:
   budget, methods = plan(config, shapes)        # before any training: a bad plan fails fast
   model_cfg, base = jobs.ensure_base(config, workdir)
   seeds = tuple(config.compare.seeds)
-  runs: dict[str, dict[int, dict]] = {}
   base_res = None if only_report else base_scores(config, workdir, model_cfg, base)
-  for seed in seeds:            # seed-major: a study cut short has every method at low seeds
+  sweeps = {}
+  if _sweep(config):
+    if config.compare.lr_sweep.seed in seeds:
+      raise ValueError(f"config.compare.lr_sweep.seed={config.compare.lr_sweep.seed} is one "
+                       f"of the reported seeds {seeds}; the sweep needs its own seed")
     for m in methods:
+      p = os.path.join(workdir, "runs", slug(m["label"]), "lr_sweep.json")
+      if not only_report:
+        sweeps[m["label"]] = sweep_lr(config, workdir, m, model_cfg, base)
+      elif os.path.exists(p):
+        sweeps[m["label"]] = read_json(p)
+      if m["label"] in sweeps:
+        m["lr"] = sweeps[m["label"]]["lr"]
+  # the per-task LoRAs take the (matched-budget) LoRA's learning rate
+  lora_lr = next((m["lr"] for m in methods if m["acfg"].method == "lora" and "lr" in m), None)
+  # seed-major, and within a seed the primary comparison's two methods first: a study cut
+  # short has every method at low seeds and the primary pair at the most seeds. The tables
+  # keep the configured order.
+  runs: dict[str, dict[int, dict]] = {m["label"]: {} for m in methods}
+  labels = {m["label"]: m for m in methods}
+  first = [_find(labels, name) for name in config.compare.primary]
+  order = [labels[lab] for lab in first if lab] + [m for m in methods if m["label"] not in first]
+  for seed in seeds:
+    for m in order:
       if only_report:
         p = os.path.join(workdir, "runs", slug(m["label"]), f"seed{seed}", "result.json")
         if os.path.exists(p):
@@ -206,7 +276,7 @@ def run_compare(config, workdir: str, only_report: bool = False) -> dict:
     if config.compare.per_task_lora and not only_report:
       task_names = sorted(next(iter(runs.values()))[seed]["scores"])
       rank = per_task_rank(config, model_cfg, len(task_names), budget)
-      r = run_per_task(config, workdir, seed, rank, task_names, model_cfg, base)
+      r = run_per_task(config, workdir, seed, rank, task_names, model_cfg, base, lora_lr)
       runs.setdefault(r["label"], {})[seed] = r
   if only_report:
     for p in sorted(_glob(workdir, "per_task_lora")):
@@ -215,6 +285,7 @@ def run_compare(config, workdir: str, only_report: bool = False) -> dict:
     path = os.path.join(workdir, "base_eval.json")
     base_res = read_json(path) if os.path.exists(path) else None
   out = report(config, runs, base_res, budget, time.perf_counter() - t0)
+  out["lr_sweeps"] = sweeps
   write_json_atomic(os.path.join(workdir, "results.json"), out)
   md = render(out)
   with atomic_file(os.path.join(workdir, "results.md")) as f:
@@ -246,7 +317,8 @@ def report(config, runs: dict, base_res, budget: int, seconds: float) -> dict:
                     "added_pct": r0["added_pct"],
                     "rougeL": study_stats.method_summary(rs, task_names, "rougeL"),
                     "exact_match": study_stats.method_summary(rs, task_names, "exact_match"),
-                    "train_seconds": float(np.mean([r["train_seconds"] for r in rs.values()]))}
+                    "train_seconds": float(np.mean([r["train_seconds"] for r in rs.values()])),
+                    "lr": r0.get("lr", config.train.lr)}
     per_task[lab] = study_stats.task_means(rs, task_names, metric)
     usage = [np.asarray(r["routing"]) for r in rs.values() if r.get("routing") is not None]
     if usage:
@@ -278,22 +350,29 @@ def _find(runs: dict, name: str):
 def render(out: dict) -> str:
   fmt = study_stats.fmt
   labs = list(out["summary"])
-  lines = [f"{out['steps']} steps per method, lr {out['lr']}, seeds configured "
+  sweeps = out.get("lr_sweeps") or {}
+  rule = ("one per method, the lowest mean validation loss of its sweep (the lr column; "
+          "losses below)" if sweeps else f"{out['lr']} for every method (no sweep)")
+  lines = [f"{out['steps']} steps per method, lr {rule}, seeds configured "
            f"{out['seeds']} (the seeds column: finished); means over finished seeds with 95% "
            f"t-intervals (none with one seed). Reference budget "
            f"{out['budget']:,} added parameters.", "",
-           "| method | seeds | added params | % added | mean ROUGE-L | mean exact match | "
-           "train s |", "|---|---|---|---|---|---|---|"]
+           "| method | seeds | added params | % added | lr | mean ROUGE-L | mean exact match | "
+           "train s |", "|---|---|---|---|---|---|---|---|"]
   if out.get("base"):
     s = out["base"]["scores"]
     mean = lambda k: np.mean([s[t][k] for t in out["tasks"]])
-    lines.append(f"| base ({out['base']['shots']}-shot prompt) | - | 0 | 0 | "
+    lines.append(f"| base ({out['base']['shots']}-shot prompt) | - | 0 | 0 | - | "
                  f"{mean('rougeL'):.2f} | {mean('exact_match'):.2f} | - |")
   for lab in labs:
     s = out["summary"][lab]
     pct = "-" if s["added_pct"] is None else f"{s['added_pct']:.2f}%"
     lines.append(f"| {lab} | {len(s['seeds'])} | {s['added_params']:,} | {pct} | "
-                 f"{fmt(s['rougeL'])} | {fmt(s['exact_match'])} | {s['train_seconds']:.0f} |")
+                 f"{s.get('lr', out['lr']):g} | {fmt(s['rougeL'])} | {fmt(s['exact_match'])} | "
+                 f"{s['train_seconds']:.0f} |")
+  for lab, sw in sweeps.items():
+    lines.append(f"\nlr sweep of {lab} (seed {sw['seed']}; mean validation loss): " + ", ".join(
+        f"{k}: {v:.4f}" for k, v in sw["eval_loss"].items()) + f" -> {sw['lr']:g}")
   p = out["primary"]
   if p and p.get("seeds"):
     w = p["win_rates"]

@@ -139,6 +139,27 @@ def _with_seq_len(tcfg, dcfg):
   return t
 
 
+def sub_config(config, acfg: AdapterConfig, *, seed: Optional[int] = None,
+               lr: Optional[float] = None, steps: Optional[int] = None,
+               only_tasks: Optional[tuple] = None) -> ml_collections.ConfigDict:
+  """A copy of `config` that trains `acfg`, optionally with another seed (data order and
+  adapter init), learning rate, task subset or number of steps (the schedule keeps its shape:
+  warmup scaled in proportion, 5 of 30 -> 0 of 2). The comparison runner's methods, seeds and
+  sweeps and the per-task LoRA baselines are all built with it."""
+  sub = ml_collections.ConfigDict(config.to_dict())
+  sub.adapter = acfg.to_dict()
+  if seed is not None:
+    sub.seed, sub.train.seed = seed, seed
+  if lr is not None:
+    sub.train.lr = lr
+  if only_tasks is not None:
+    sub.data.only_tasks = tuple(only_tasks)
+  if steps is not None:
+    sub.train.steps = steps
+    sub.train.warmup_steps = config.train.warmup_steps * steps // config.train.steps
+  return sub
+
+
 def run_training(config, workdir: str, *, model_cfg=None, base_params=None, log=print) -> dict:
   """One training run as configured (model, adapter, data, train, mesh); evaluates at the end."""
   vocab = make_vocab(config.vocab.kind, config.vocab.path or None)

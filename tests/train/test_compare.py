@@ -1,10 +1,13 @@
 """The comparison runner end to end with tiny settings (2 tasks, 4 steps per method): results,
-intervals, routing analysis, figures; resuming trains nothing twice; --only_report."""
+intervals, routing analysis, figures; resuming trains nothing twice; --only_report; the
+learning-rate sweep rule."""
 
 import json
 import os
 import subprocess
 import sys
+
+from mode_jax.experiments.study_stats import slug
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["--config.model.overrides.embed_dim=32", "--config.model.overrides.num_layers=1",
@@ -26,9 +29,13 @@ def _run(tmp_path, *extra, config="configs/compare_synthetic.py", args=SMALL):
 
 
 def test_compare_small_then_resumed_and_reported(tmp_path):
-  _run(tmp_path)
+  first = _run(tmp_path)
   res = json.load(open(tmp_path / "results.json"))
   labels = list(res["summary"])
+  # within a seed the primary pair trains first; the tables keep the configured order
+  started = [line.split(" seed ")[0][3:] for line in first.stdout.splitlines()
+             if line.startswith("== ") and " seed 0" in line]
+  assert started[:2] == ["MoDE 4x8x1", "LoRA 36"], started
   assert labels[:4] == ["LoRA 36", "MoLoRA 4x8", "MoLoRA-SD 4x14", "MoDE 4x8x1"]
   assert labels[4].endswith("per task")
   budgets = [res["summary"][lab]["added_params"] for lab in labels]
@@ -85,3 +92,43 @@ def test_compare_sni_small_on_shared_files(tmp_path):
   res = json.load(open(tmp_path / "results.json"))
   assert set(res["per_task"]["MoDE 4x8x1"]) == {
       "sni_task363_sst2_polarity_classification", "sni_task1289_trec_classification"}
+
+
+def test_compare_lr_sweep_picks_the_lowest_validation_loss(tmp_path):
+  """The sweep rule: one run per lr on its own seed, the lowest mean validation loss wins, the
+  reported runs train at the winner; resuming re-trains nothing; a finished run trained at
+  another lr than the study now gives its method is refused by name."""
+  one = [a for a in SMALL if "only_tasks" not in a] + [
+      "--config.data.only_tasks=('majority_label',)", "--config.compare.per_task_lora=False",
+      "--config.compare.methods=({'label':'','method':'lora','experts':1,'rank':0,'block':0},)"]
+  # lr 0 cannot move the adapter off its zero-output init; a good lr lowers the loss
+  r = _run(tmp_path, "--config.compare.lr_sweep.lrs=(0.0,0.01)", args=one)
+  res = json.load(open(tmp_path / "results.json"))
+  (lab,) = res["summary"]
+  sweep = json.load(open(tmp_path / "runs" / slug(lab) / "lr_sweep.json"))
+  assert set(sweep["eval_loss"]) == {"0", "0.01"} and sweep["seed"] == 100
+  assert sweep["eval_loss"]["0.01"] < sweep["eval_loss"]["0"]
+  assert sweep["lr"] == 0.01 and res["summary"][lab]["lr"] == 0.01
+  assert json.load(open(tmp_path / "runs" / slug(lab) / "seed0" / "result.json"))["lr"] == 0.01
+  assert "lr 0.01" in r.stdout and "lr sweep of" in open(tmp_path / "results.md").read()
+  assert "== " not in _run(tmp_path, "--config.compare.lr_sweep.lrs=(0.0,0.01)",
+                           args=one).stdout
+  # without the sweep the method trains at train.lr: the stored run (lr 0.01) is refused
+  bad = subprocess.run([sys.executable, "-m", "mode_jax.experiments.compare",
+                        "--config=configs/compare_synthetic.py", f"--workdir={tmp_path}", *one,
+                        "--config.train.lr=0.003"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+  assert bad.returncode != 0 and "seed0/result.json: trained at lr 0.01" in bad.stderr
+
+
+def test_gemma3_study_configs_sweep_only_at_the_large_budget():
+  import pytest
+  from mode_jax.config_files import load_config
+  cpu = load_config(os.path.join(ROOT, "configs/compare_gemma3.py"))
+  assert tuple(cpu.compare.lr_sweep.lrs) == ()          # the CPU study: one lr, stated
+  large = load_config(os.path.join(ROOT, "configs/compare_gemma3.py:large"))
+  sw = large.compare.lr_sweep
+  assert large.train.lr in sw.lrs and len(sw.lrs) >= 3 and sw.seed not in large.compare.seeds
+  assert 0 < sw.steps < large.train.steps
+  with pytest.raises(ValueError, match="unknown variant"):
+    load_config(os.path.join(ROOT, "configs/compare_gemma3.py:bogus"))

@@ -26,6 +26,23 @@ def _config(**data):
   return c
 
 
+def test_sub_config_overrides_and_scales_warmup_without_touching_the_original():
+  from mode_jax.adapters import AdapterConfig
+  c = _config(only_tasks=())
+  c.seed = 0
+  c.adapter = ml_collections.ConfigDict(dict(method="mode", experts=6, rank=4))
+  c.train = ml_collections.ConfigDict(dict(seed=0, lr=2e-3, steps=30, warmup_steps=5))
+  acfg = AdapterConfig("lora", rank=3, targets=("q", "v"))
+  sub = jobs.sub_config(c, acfg, seed=2, lr=1e-3, steps=3, only_tasks=["a"])
+  assert (sub.seed, sub.train.seed, sub.train.lr, sub.train.steps) == (2, 2, 1e-3, 3)
+  assert sub.train.warmup_steps == 0 and sub.data.only_tasks == ("a",)   # 5 * 3 // 30
+  assert AdapterConfig(**sub.adapter) == acfg
+  assert jobs.sub_config(c, acfg, steps=12).train.warmup_steps == 2
+  same = jobs.sub_config(c, acfg)
+  assert (same.seed, same.train.lr, same.train.steps, same.train.warmup_steps) == (0, 2e-3, 30, 5)
+  assert c.adapter.method == "mode" and c.train.steps == 30 and c.data.only_tasks == ()
+
+
 def test_base_eval_tasks_are_the_run_tasks_with_shots():
   names, table = jobs.base_eval_tasks(_config(), make_vocab("bytes"))
   assert len(names) == 14 and all(n.startswith("words2shot_") for n in names)
