@@ -284,6 +284,10 @@ def run_compare(config, workdir: str, only_report: bool = False) -> dict:
       runs.setdefault(r["label"], {})[r["seed"]] = r
     path = os.path.join(workdir, "base_eval.json")
     base_res = read_json(path) if os.path.exists(path) else None
+  for lab, rs in runs.items():        # the logged training losses, when the run dir has them
+    for seed, r in rs.items():
+      r["train_curve"] = study_stats.read_train_curve(os.path.join(
+          workdir, "runs", slug(lab), f"seed{seed}", "train", "metrics.jsonl"))
   out = report(config, runs, base_res, budget, time.perf_counter() - t0)
   out["lr_sweeps"] = sweeps
   write_json_atomic(os.path.join(workdir, "results.json"), out)
@@ -333,7 +337,8 @@ def report(config, runs: dict, base_res, budget: int, seconds: float) -> dict:
   for mode_lab in [lab for lab in runs if lab.startswith("MoDE")]:
     wins[mode_lab] = {lab: study_stats.paired(runs[mode_lab], rs, task_names, metric)
                       for lab, rs in runs.items() if lab != mode_lab}
-  return {"tasks": task_names, "metric": metric, "budget": budget,
+  train_loss = study_stats.train_loss_summary(runs, reference=b)
+  return {"tasks": task_names, "metric": metric, "budget": budget, "train_loss": train_loss,
           "steps": config.train.steps, "lr": config.train.lr, "seeds": list(config.compare.seeds),
           "base": base_res, "summary": summary, "per_task": per_task, "primary": primary,
           "wins": wins, "routing": routing, "seconds": seconds}
@@ -392,6 +397,21 @@ def render(out: dict) -> str:
       w = r["win_rates"]
       lines.append(f"| {lab} | {len(r['seeds'])} | {fmt(r['diff'])} | {w['wins']} | "
                    f"{w['losses']} | {w['ties']} | {w['win_rate']:.2f} | {w['p_value']:.3g} |")
+  tl = out.get("train_loss") or {}
+  if tl:
+    ref = next((r["vs_reference"]["reference"] for r in tl.values() if "vs_reference" in r),
+               "-")
+    late = next(iter(tl.values()))["late_from_step"]
+    lines += ["", f"Training loss at the logged steps, mean over the whole run (early speed "
+              f"counts) and from step {late} on; at a seed every method trains on the same "
+              f"batches, so the differences to {ref} are paired over seeds:", "",
+              f"| method | seeds | whole run | - {ref} | from step {late} | - {ref} |",
+              "|---|---|---|---|---|---|"]
+    for lab, r in tl.items():
+      vs = r.get("vs_reference")
+      lines.append(f"| {lab} | {len(r['seeds'])} | {fmt(r['mean_loss'])} | "
+                   f"{fmt(vs['mean_loss']) if vs else '-'} | {fmt(r['late_loss'])} | "
+                   f"{fmt(vs['late_loss']) if vs else '-'} |")
   lines += ["", f"Per task ({out['metric']}, mean ± 95% interval over seeds):", "",
             "| task | " + " | ".join(labs) + " |", "|---|" + "---|" * len(labs)]
   for t in out["tasks"]:

@@ -1,6 +1,7 @@
 """Figures of a comparison study (`experiments.compare`): per-task scores with 95% intervals,
-and per routed method its routing analysis (per-task expert usage of the most task-specific
-block and averaged over blocks; the task specificity of every block)."""
+the mean training-loss curve of each method, and per routed method its routing analysis
+(per-task expert usage of the most task-specific block and averaged over blocks; the task
+specificity of every block)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,18 @@ def plots(workdir: str, out: dict) -> list[str]:
   written.append(os.path.join(workdir, "per_task_scores.png"))
   fig.savefig(written[-1], dpi=110)
   plt.close(fig)
+  if out.get("train_loss"):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for lab, r in out["train_loss"].items():
+      ax.plot(r["steps"], r["mean_curve"], marker="o", ms=3,
+              label=f"{lab} (n={len(r['seeds'])})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (logged, mean over seeds)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(os.path.join(workdir, "train_loss.png"))
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
   for lab, r in out["routing"].items():
     usage = np.asarray(r["usage"])                  # [tasks, blocks, experts]
     k = r["most_specific_block"]

@@ -102,3 +102,53 @@ def routing_analysis(usage: np.ndarray) -> dict:
 def _kl(p, q):
   p, q = np.clip(p, 1e-12, None), np.clip(q, 1e-12, None)
   return np.sum(p * np.log(p / q), axis=-1)
+
+
+def read_train_curve(path: str):
+  """[(step, loss)] of a run's `metrics.jsonl` (the logged training steps; a step logged twice,
+  by a run resumed after a crash, counts once, the later line wins); None when absent."""
+  import json
+  import os
+  if not os.path.exists(path):
+    return None
+  by_step = {}
+  with open(path) as f:
+    for line in f:
+      row = json.loads(line)
+      if "loss" in row:
+        by_step[int(row["step"])] = float(row["loss"])
+  return sorted(by_step.items()) or None
+
+
+def train_loss_summary(runs: Mapping[str, Mapping[int, dict]], reference: str = None) -> dict:
+  """How fast each method fits: per method, over the seeds whose runs carry a `train_curve`
+  with the same logged steps, the interval of the mean logged training loss over the whole run
+  (the area under the curve: early speed counts) and over its second half (where it ends up),
+  the mean curve, and (with `reference`, a method label) the paired differences of both to the
+  reference's over common seeds: at a seed every method sees the same batches (data order =
+  seed), so the pairing removes the batch-to-batch variation. Methods without curves are left
+  out."""
+  out = {}
+  for lab, rs in runs.items():
+    curves = {s: r["train_curve"] for s, r in rs.items() if r.get("train_curve")}
+    if not curves:
+      continue
+    steps = [s for s, _ in next(iter(curves.values()))]
+    curves = {s: c for s, c in curves.items() if [x for x, _ in c] == steps}
+    losses = {s: np.array([v for _, v in c]) for s, c in curves.items()}
+    half = len(steps) // 2
+    per_seed = {"mean_loss": {s: float(v.mean()) for s, v in losses.items()},
+                "late_loss": {s: float(v[half:].mean()) for s, v in losses.items()}}
+    out[lab] = {"seeds": sorted(losses), "steps": steps, "late_from_step": steps[half],
+                "mean_curve": np.mean(list(losses.values()), axis=0).tolist(),
+                "per_seed": per_seed,
+                **{k: interval(list(v.values())) for k, v in per_seed.items()}}
+  if reference in out:
+    ref = out[reference]["per_seed"]
+    for lab, r in out.items():
+      common = sorted(set(r["seeds"]) & set(out[reference]["seeds"]))
+      if lab != reference and common:
+        r["vs_reference"] = {k: interval([r["per_seed"][k][s] - ref[k][s] for s in common])
+                             for k in ref}
+        r["vs_reference"]["reference"] = reference
+  return out

@@ -64,3 +64,22 @@ def test_names():
   assert study_stats.slug("LoRA 2 per task") == "LoRA_2_per_task"
   assert study_stats.short_task("words_date_iso") == "date_iso"
   assert study_stats.short_task("sni_task363_sst2") == "task363_sst2"
+
+
+def test_train_loss_summary_pairs_over_seeds_and_dedupes_resumed_steps(tmp_path):
+  p = tmp_path / "metrics.jsonl"
+  p.write_text('{"step": 5, "loss": 2.0}\n{"step": 10, "loss": 9.0}\n{"step": 10, "eval_loss": 1}'
+               '\n{"step": 10, "loss": 1.0}\n')           # step 10 logged again after a resume
+  assert study_stats.read_train_curve(str(p)) == [(5, 2.0), (10, 1.0)]
+  assert study_stats.read_train_curve(str(tmp_path / "absent.jsonl")) is None
+  c = lambda a, b: {"train_curve": [(5, a), (10, b)]}
+  runs = {"A": {0: c(2.0, 1.0), 1: c(3.0, 2.0)}, "B": {0: c(1.0, 1.0), 1: c(1.0, 0.0)},
+          "C": {0: {"train_curve": None}}}
+  out = study_stats.train_loss_summary(runs, reference="B")
+  assert set(out) == {"A", "B"}
+  assert out["A"]["mean_loss"]["mean"] == 2.0 and out["A"]["late_loss"]["mean"] == 1.5
+  assert out["A"]["mean_curve"] == [2.5, 1.5] and out["A"]["late_from_step"] == 10
+  vs = out["A"]["vs_reference"]["mean_loss"]    # per seed 1.5 - 1.0 and 2.5 - 0.5: 0.5, 2.0
+  assert vs["mean"] == 1.25 and abs(vs["half_width"] - 12.706 * 0.75) < 1e-2
+  assert out["A"]["vs_reference"]["late_loss"]["mean"] == 1.0     # (1 - 1 + 2 - 0) / 2
+  assert "vs_reference" not in out["B"]

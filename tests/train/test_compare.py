@@ -52,7 +52,14 @@ def test_compare_small_then_resumed_and_reported(tmp_path):
   assert len(res["routing"]["MoDE 4x8x1"]["task_entropy"]) == 2
   assert res["base"]["shots"] == 0 and set(res["base"]["scores"]) == set(
       res["per_task"]["MoDE 4x8x1"])
-  for f in ("results.md", "per_task_scores.png", "routing_MoDE_4x8x1.png",
+  # every method's logged training losses (steps 2 and 4), paired against the primary's LoRA
+  tl = res["train_loss"]
+  assert set(tl) == set(labels[:4]) and tl["MoDE 4x8x1"]["steps"] == [2, 4]
+  curve = [json.loads(x)["loss"] for x in open(tmp_path / "runs/MoDE_4x8x1/seed0/train/"
+                                                "metrics.jsonl") if '"loss"' in x]
+  assert abs(tl["MoDE 4x8x1"]["mean_loss"]["mean"] - sum(curve) / len(curve)) < 1e-6
+  assert "vs_reference" in tl["MoDE 4x8x1"] and "vs_reference" not in tl["LoRA 36"]
+  for f in ("results.md", "per_task_scores.png", "routing_MoDE_4x8x1.png", "train_loss.png",
             "runs/MoDE_4x8x1/seed0/result.json", "runs/per_task_lora/seed0/result.json"):
     assert os.path.getsize(tmp_path / f) > 0, f
   # The same command again trains nothing (every (method, seed) has its result) ...
