@@ -1,6 +1,6 @@
-"""README.md and docs/*.md: every relative link resolves (file, and heading anchor when given),
-every `python -m X` they name is a module that exists, and every docs page is linked from the
-README."""
+"""README.md and docs/*.md: every relative link and image resolves (file, and heading anchor
+when given), every `python -m X` they name is a module that exists, and every docs page is linked
+from the README."""
 
 import importlib.util
 import os
@@ -12,6 +12,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 PROJECT = ("mode_jax", "prm_jax", "crs_jax", "benchmarks")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 MODULE = re.compile(r"python3? -m ([A-Za-z_][\w.]*)")
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def _pages():
@@ -61,6 +62,10 @@ def link_problems(rel: str, text: str) -> list:
       problems.append(f"{rel}: link {target!r}: {os.path.relpath(dest, ROOT)} does not exist")
     elif anchor and dest.endswith(".md") and anchor not in anchors(_read(dest)):
       problems.append(f"{rel}: link {target!r}: no heading with anchor #{anchor}")
+  for target in IMAGE.findall(text):          # figures: committed files, not runs/ outputs
+    dest = os.path.normpath(os.path.join(ROOT, os.path.dirname(rel), target))
+    if not re.match(r"^[a-z]+:", target) and not os.path.exists(dest):
+      problems.append(f"{rel}: image {target!r}: {os.path.relpath(dest, ROOT)} does not exist")
   return problems
 
 
@@ -85,9 +90,10 @@ def test_every_docs_page_is_linked_from_the_readme():
 
 def test_the_checks_catch_a_broken_link_a_bad_anchor_and_a_missing_module():
   text = ("[a](docs/nope.md) [b](docs/layout.md#no-such-heading) [c](docs/layout.md) "
-          "[d](https://example.com/x) [e](#two-commands)")
+          "[d](https://example.com/x) [e](#two-commands) ![f](docs/figures/nope.png)")
   problems = link_problems("README.md", text)
-  assert len(problems) == 2 and "nope.md" in problems[0] and "no-such-heading" in problems[1]
+  assert len(problems) == 3 and "nope.md" in problems[0] and "no-such-heading" in problems[1]
+  assert "image 'docs/figures/nope.png'" in problems[2]
   assert slug("## Pallas kernels (`benchmarks.kernels`): GPU / TPU") == \
       "pallas-kernels-benchmarkskernels-gpu--tpu"
   assert module_exists("mode_jax.main") and module_exists("benchmarks.train_step")
