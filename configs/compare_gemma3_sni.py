@@ -10,7 +10,9 @@ minus LoRA, mean ROUGE-L over tasks, paired over seeds, sign test over tasks). T
 scored with the same def + 2 pos prompt as the adapted models (SNI's protocol), and every
 held-out instance is scored (the shared files keep a few dozen instances per task, so there
 are 2-6 eval instances per task: per-task numbers are noisy, the mean over tasks less so).
-The runner exits with a clear error when ../shared/data/sni is absent.
+The runner exits with a clear error when ../shared/data/sni is absent. `:large` is the same on
+an accelerator (configs/compare_gemma3.py's `large`: 3000 steps of 32 rows, 5 seeds, the lr
+sweep rule), with these lengths and every held-out instance scored.
 """
 
 import os
@@ -27,7 +29,8 @@ def get_config(arg: str = ""):
   c.data.sni_dir = os.path.join(_HERE, "..", "..", "shared", "data", "sni")
   c.data.num_pos = 2
   c.data.inputs_len, c.data.targets_len = 448, 64
-  c.train.batch_size = 4
+  if arg != "large":          # ":large" keeps the study's accelerator batch (32) and sweep
+    c.train.batch_size = 4
   c.train.loss_positions = 64
   c.eval.base_shots = 0
   c.eval.first_line = False

@@ -18,7 +18,8 @@ def plots(workdir: str, out: dict) -> list[str]:
   import matplotlib.pyplot as plt
   written = []
   labels, task_names = list(out["summary"]), out["tasks"]
-  short = [short_task(t) for t in task_names]
+  # SNI names run to 60 characters ("task1346_glue_cola_grammatical_correctness_...")
+  short = [(n if len(n) <= 26 else n[:24] + "..") for n in map(short_task, task_names)]
   fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(task_names)), 4.5))
   width = 0.8 / len(labels)
   for i, lab in enumerate(labels):

@@ -139,3 +139,8 @@ def test_gemma3_study_configs_sweep_only_at_the_large_budget():
   assert 0 < sw.steps < large.train.steps
   with pytest.raises(ValueError, match="unknown variant"):
     load_config(os.path.join(ROOT, "configs/compare_gemma3.py:bogus"))
+  sni = load_config(os.path.join(ROOT, "configs/compare_gemma3_sni.py"))
+  sni_large = load_config(os.path.join(ROOT, "configs/compare_gemma3_sni.py:large"))
+  assert (sni.train.batch_size, sni_large.train.batch_size) == (4, large.train.batch_size)
+  assert sni_large.train.steps == large.train.steps and sni_large.data.kind == "sni"
+  assert tuple(sni_large.compare.lr_sweep.lrs) == tuple(sw.lrs)
