@@ -7,12 +7,13 @@ lr chosen on a seed of its own by validation loss), each over `compare.seeds`.
 
 Every (method, seed) is one run in `DIR/runs/<method>/seed<k>/` whose `result.json` (per-task
 ROUGE-L / exact match, added parameters, seconds, routing usage) is written atomically when it
-finishes; a run interrupted midway resumes from its training checkpoint. Within a seed the
-primary comparison's two methods train first. The same command
-therefore continues a study across sessions, and `--only_report` rebuilds the tables from the
-finished runs. Writes `results.json` / `results.md` (means with 95% t-intervals over seeds,
-per-task tables, the primary paired comparison fixed in `compare.primary`, task-level win rates
-with a sign test), `per_task_scores.png` and, for routed methods, `routing_<method>.png`
+finishes; a run interrupted midway resumes from its training checkpoint. The same command
+therefore continues a study across sessions (within a seed the primary comparison's two methods
+train first), and `--only_report` rebuilds the tables from the finished runs. Writes
+`results.json` / `results.md` (means with 95% t-intervals over seeds, per-task tables, the
+primary paired comparison fixed in `compare.primary`, task-level win rates with a sign test, the
+training losses from each run's `train/metrics.jsonl` paired against the primary's reference),
+`per_task_scores.png`, `train_loss.png` and, for routed methods, `routing_<method>.png`
 (per-task expert usage of the most task-specific block, and the task specificity of every
 block). Methods with `rank: 0` in the config get the rank whose added parameters come closest
 to the reference method's; a method further than `compare.budget_tolerance` from it is an
@@ -119,7 +120,9 @@ def sweep_lr(config, workdir, m: dict, model_cfg, base) -> dict:
   scored by its mean teacher-forced validation loss over tasks (one fixed batch of 8 per task,
   `jobs.make_eval_fn`); the lowest wins. {"lr", "eval_loss": {lr: loss}}, stored per lr in
   `runs/<method>/lr_sweep/lr<lr>.json` (atomic; a cut-short sweep resumes) and the choice in
-  `runs/<method>/lr_sweep.json`."""
+  `runs/<method>/lr_sweep.json`. The loss is read on the validation split the study reports
+  ROUGE-L on (the data kinds have no separate dev split), but as teacher-forced loss on one
+  batch and on a seed that is not reported."""
   sw = _sweep(config)
   mdir = os.path.join(workdir, "runs", slug(m["label"]))
   path = os.path.join(mdir, "lr_sweep.json")
