@@ -7,6 +7,8 @@ its run files without a model.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Mapping, Sequence
 
@@ -107,8 +109,6 @@ def _kl(p, q):
 def read_train_curve(path: str):
   """[(step, loss)] of a run's `metrics.jsonl` (the logged training steps; a step logged twice,
   by a run resumed after a crash, counts once, the later line wins); None when absent."""
-  import json
-  import os
   if not os.path.exists(path):
     return None
   by_step = {}
