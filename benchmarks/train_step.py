@@ -90,16 +90,16 @@ def run(args) -> dict:
     out = loop.train(cfg, acfg, tcfg, batches=random_batches(args.batch, args.seq_len,
                                                              cfg.vocab_size),
                      workdir=wd, mesh_cfg=mesh, log=lines.append)
-  m = out["metrics"]
+  m = out.metrics
   res = {"benchmark": "train_step", "preset": args.preset, "adapter": args.adapter,
-         "impl": args.impl, "params": cfg.num_params(), "trainable": out["report"]["trainable"],
-         "added_pct": out["report"]["added_pct"], "batch": args.batch, "seq_len": args.seq_len,
+         "impl": args.impl, "params": cfg.num_params(), "trainable": out.report["trainable"],
+         "added_pct": out.report["added_pct"], "batch": args.batch, "seq_len": args.seq_len,
          "dtype": args.dtype, "remat": args.remat, "loss_chunk": args.loss_chunk, "devices": len(devices), "device_kind": kind,
          "mesh": list(mesh["shape"]), "measured_steps": args.steps,
          "step_time_s": m["step_time_s"], "tokens_per_s": m["tokens_per_s"],
          "tokens_per_s_per_device": m["tokens_per_s"] / len(devices),
          "model_flops_per_token": loop.model_flops_per_token(
-             cfg, out["report"]["trainable"] if acfg else 0, acfg is None, args.seq_len),
+             cfg, out.report["trainable"] if acfg else 0, acfg is None, args.seq_len),
          "peak_flops": peak, "mfu": m.get("mfu"), "loss": m["loss"],
          "wall_s": time.perf_counter() - t0}
   return res

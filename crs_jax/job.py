@@ -36,7 +36,7 @@ from crs_jax import text as text_lib
 from crs_jax import vocab as vocab_lib
 from mode_jax.atomic_io import atomic_file, write_json_atomic
 from mode_jax.dataeval import embed
-from mode_jax.train import jobs
+from mode_jax.train import bases, run
 
 SESSION_SEED_OFFSET = 2000
 COLUMNS = ("success@1", "success@4", "success@8", "mean_turns_to_success",
@@ -81,14 +81,14 @@ def train_multitask(config, workdir: str, model_cfg, base) -> dict:
   """The configured adapters (task-routed MoDE by default) on the five tasks at once."""
   print(f"== {config.adapter.method} adapters ({config.adapter.router} router) on the five "
         f"RecLLM tasks")
-  out = jobs.run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
-                          base_params=base)
+  out = run.run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
+                         base_params=base)
   serving.write_serving_spec(workdir, config, config.checkpoint.hf_path
                              or os.path.join(workdir, "base_model"))
-  res = jobs.score(out, config, workdir, "eval_tasks", label="eval tasks")
-  return {"model": sampler_model.from_training(out, config),
-          "adapter": out["acfg"].describe() if out["acfg"] else "none",
-          "added_pct": out["report"]["added_pct"], "train_seconds": out["train_seconds"],
+  res = out.score(config.eval, workdir, "eval_tasks", label="eval tasks")
+  return {"model": sampler_model.from_training(out),
+          "adapter": out.acfg.describe() if out.acfg else "none",
+          "added_pct": out.report["added_pct"], "train_seconds": out.train_seconds,
           "task_scores": res["scores"], "markdown": res["markdown"]}
 
 
@@ -152,12 +152,12 @@ def table(results: dict) -> str:
 
 def crs_synthetic(config, workdir: str) -> dict:
   t_all = time.perf_counter()
-  config = jobs.with_pretrained(config)
+  config = bases.with_pretrained(config)
   os.makedirs(workdir, exist_ok=True)
   c, s = config.data.crs, config.sessions
   print(f"== bootstrap: {c.num_sessions} teacher sessions on {c.catalogue_size} items")
   config = with_vocab(config, workdir)
-  model_cfg, base = jobs.ensure_base(config, workdir)
+  model_cfg, base = run.ensure_base(config, workdir)
   print(f"== base model: {model_cfg.num_params() / 1e6:.2f}M parameters")
   if config.per_task.enabled:
     trained = per_task.train_per_task(config, workdir, model_cfg, base)

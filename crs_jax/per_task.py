@@ -15,7 +15,8 @@ import os
 from crs_jax import data, sampler_model
 from crs_jax import text as text_lib
 from mode_jax.adapters import AdapterConfig, count_params, lora_rank_for_budget
-from mode_jax.train import evaluate, jobs
+from mode_jax.experiments import per_task
+from mode_jax.train import evaluate, run
 
 
 class TaskRoutedTextModel:
@@ -25,17 +26,21 @@ class TaskRoutedTextModel:
     self.models = models
 
   def complete(self, prompts, task, prefixes=None):
+    """The completions of `task`'s own model (see `SamplerTextModel.complete`)."""
     return self.models[task].complete(prompts, task, prefixes)
 
   def score(self, prompts, task, continuations):
+    """Log-likelihoods under `task`'s own model (see `SamplerTextModel.score`)."""
     return self.models[task].score(prompts, task, continuations)
 
 
 def lora_config(config, model_cfg) -> AdapterConfig:
+  """The per-task LoRA: `per_task.rank`, or the rank whose five copies come closest to the
+  configured adapter's added parameters, on the configured projections."""
   n_tasks, targets = len(text_lib.TASKS), tuple(config.adapter.targets)
   rank = config.per_task.rank
   if not rank:
-    budget = count_params(model_cfg, jobs.adapter_config(config.adapter, n_tasks))
+    budget = count_params(model_cfg, run.adapter_config(config.adapter, n_tasks))
     rank = lora_rank_for_budget(model_cfg, targets, n_tasks, budget)
   return AdapterConfig("lora", rank=rank, targets=targets, scale=config.adapter.get("scale", 1.0))
 
@@ -45,17 +50,15 @@ def train_per_task(config, workdir: str, model_cfg, base) -> dict:
   each task's run resumes in `<workdir>/adapter_train_per_task/<task>`."""
   acfg = lora_config(config, model_cfg)
   n = len(text_lib.TASKS)
-  steps = max(config.train.steps // n, 1)
+  task_of = {data.task_name(t): t for t in text_lib.TASKS}
   models, scores, seconds, pct = {}, {}, 0.0, 0.0
-  for t in text_lib.TASKS:
-    sub = jobs.sub_config(config, acfg, steps=steps, only_tasks=(data.task_name(t),))
-    wd = os.path.join(workdir, "adapter_train_per_task", t)
-    print(f"== LoRA {acfg.rank} on {t} alone ({steps} steps)", flush=True)
-    out = jobs.run_training(sub, wd, model_cfg=model_cfg, base_params=base)
-    scores.update(jobs.score(out, sub, wd, "eval", label=f"eval {t}")["scores"])
-    models[t] = sampler_model.from_training(out, sub)
-    seconds += out["train_seconds"]
-    pct += out["report"]["added_pct"]
+  for name, sub, out, task_scores in per_task.train_each(
+      config, acfg, list(task_of), lambda name: os.path.join(
+          workdir, "adapter_train_per_task", task_of[name]), model_cfg=model_cfg, base=base):
+    scores.update(task_scores)
+    models[task_of[name]] = sampler_model.from_training(out)
+    seconds += out.train_seconds
+    pct += out.report["added_pct"]
   total = n * count_params(model_cfg, acfg)
   print(f"per-task LoRA: {n} x rank {acfg.rank} = {total:,} added parameters ({pct:.2f}%)")
   return {"model": TaskRoutedTextModel(models), "adapter": f"{n} x {acfg.describe()}",

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from mode_jax.model import sampling, scoring
+from mode_jax.train import run
 
 MAX_NEW_TOKENS = {"dm": 8, "query": 20, "rank": 40, "profile": 56, "user": 40}
 
@@ -76,13 +77,11 @@ class SamplerTextModel:
     return [lp[owner == j] for j in range(len(prompts))]
 
 
-def from_training(out: dict, config) -> SamplerTextModel:
-  """The text model of a `jobs.run_training` result (base + trained adapters, host copy)."""
-  from mode_jax.train import evaluate
-  params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"],
-                                              out["acfg"] is None))
-  bos = config.data.bos_id if config.data.bos_id >= 0 else None
-  return SamplerTextModel(out["model_cfg"], params, out["vocab"], out["table"],
-                          adapter=out["acfg"], bos_id=bos,
-                          max_prompt_tokens=config.data.inputs_len - (1 if bos is not None
-                                                                      else 0))
+def from_training(out: run.RunResult) -> SamplerTextModel:
+  """The text model of a training run's result (base + trained adapters, host copy), with the
+  run's vocabulary, task ids, BOS and prompt length."""
+  data = out.spec.data
+  bos = data.bos_id
+  return SamplerTextModel(out.model_cfg, out.params(), data.vocab, data.table, adapter=out.acfg,
+                          bos_id=bos, max_prompt_tokens=data.config.inputs_len
+                          - (1 if bos is not None else 0))

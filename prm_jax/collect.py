@@ -30,6 +30,7 @@ import zlib
 
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.atomic_io import jsonl_records, read_json, recover_jsonl, write_json_atomic
 from prm_jax import graders, steps
 from prm_jax.envs import arithmetic
@@ -271,5 +272,4 @@ def collect(config, workdir: str, *, policy=None, log=print) -> dict:
 
 
 if __name__ == "__main__":
-  from prm_jax import cli
-  cli.run(collect, "configs/omegaprm_arith.py", "runs/omegaprm")
+  cli.config_main(collect, "configs/omegaprm_arith.py", "runs/omegaprm")

@@ -39,6 +39,7 @@ import time
 import ml_collections
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.atomic_io import write_json_atomic, write_jsonl_atomic
 from mode_jax.config_files import sibling
 from prm_jax import collect, evaluate, verify
@@ -447,11 +448,9 @@ def run(config, wd: str, log=print, backend=None) -> dict:
 
 
 def _cli_job(config, workdir):
-  from prm_jax import cli
   _CONFIG_PATH[0] = cli.config_path()
   run(config, workdir)
 
 
 if __name__ == "__main__":
-  from prm_jax import cli
-  cli.run(_cli_job, "configs/prm_arith.py", "runs/prm_pipeline")
+  cli.config_main(_cli_job, "configs/prm_arith.py", "runs/prm_pipeline")

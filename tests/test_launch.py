@@ -82,7 +82,7 @@ def test_gpu_multinode_passes_the_process_layout():
   env = dict(a.split("=", 1) for a in c[1:5])
   assert env["JAX_COORDINATOR_ADDRESS"] == "10.0.0.1:1234"
   assert (env["JAX_NUM_PROCESSES"], env["JAX_PROCESS_ID"]) == ("4", "3")
-  from mode_jax.main import distributed_args
+  from mode_jax.cli import distributed_args
   assert distributed_args(env) == {"coordinator_address": "10.0.0.1:1234", "num_processes": 4,
                                    "process_id": 3}
   assert c[5:8] == [os.path.join(ROOT, ".venv/bin/python"), "-m", "mode_jax.main"]

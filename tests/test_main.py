@@ -76,17 +76,17 @@ def test_mode_synthetic_job_small(tmp_path):
 
 def test_paper_config_variants_build():
   import importlib.util
-  from mode_jax.train import jobs
+  from mode_jax.train import run
   spec = importlib.util.spec_from_file_location("g", os.path.join(ROOT, "configs",
                                                                    "mode_gemma2b_sni.py"))
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   for variant in mod.VARIANTS:
     c = mod.get_config(variant)
-    acfg = jobs.adapter_config(c.adapter, 756)
+    acfg = run.adapter_config(c.adapter, 756)
     assert c.train.optimizer == "adafactor" and c.train.lr == 1e-3 and c.train.batch_size == 128
     assert c.data.inputs_len + c.data.targets_len == 1024 and c.train.steps == 20000
     assert acfg.describe().replace("x1", "").startswith(
         {"mode6x4": "MoDE 6x4", "mode16x4": "MoDE 16x4", "lora64": "LoRA 64",
          "molora16x4": "MoLoRA 16x4", "molora_sd16x4": "MoLoRA-SD 16x4"}[variant])
-  assert jobs.model_config(c.model).num_params() > 2.5e9
+  assert run.model_config(c.model).num_params() > 2.5e9

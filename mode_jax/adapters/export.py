@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import save_file
 
 from mode_jax.adapters.config import AdapterConfig
-from mode_jax.adapters.params import split
+from mode_jax.adapters.params import flatten, split, unflatten
 from mode_jax.atomic_io import atomic_directory, is_remote, read_json
 from mode_jax.model import hf_io
 
@@ -38,17 +38,6 @@ _LEGACY_CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter.safetensors"
 
 
-def _flatten(tree, prefix="") -> dict:
-  out = {}
-  for k, v in tree.items():
-    key = f"{prefix}/{k}" if prefix else k
-    if hasattr(v, "items"):
-      out.update(_flatten(v, key))
-    else:
-      out[key] = v
-  return out
-
-
 def save_adapter(path: str, params, acfg: AdapterConfig, *,
                  metadata: Optional[dict] = None) -> None:
   """Writes the adapter leaves of `params` (a full tree or an adapter-only tree)."""
@@ -56,7 +45,7 @@ def save_adapter(path: str, params, acfg: AdapterConfig, *,
   if not ad:
     raise ValueError("save_adapter: params contain no adapter leaves (nothing named 'adapter')")
   tensors = {k: np.ascontiguousarray(np.asarray(jax.device_get(v)))
-             for k, v in _flatten(ad).items()}
+             for k, v in flatten(ad).items()}
   with atomic_directory(path) as tmp:
     with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
       json.dump({"format": FORMAT, "adapter": acfg.to_dict(), "metadata": metadata or {}},
@@ -80,14 +69,7 @@ def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
   if "adapter" not in meta:
     raise ValueError(f"load_adapter: {cfg_path} has no 'adapter' field")
   acfg = AdapterConfig.from_dict(meta["adapter"], where=f"{cfg_path}: field 'adapter'")
-  tree: dict = {}
-  for name, arr in _tensors(w_path):
-    node = tree
-    *parents, leaf = name.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = arr
-  return tree, acfg
+  return unflatten(_tensors(w_path)), acfg
 
 
 def _tensors(w_path: str):

@@ -56,6 +56,30 @@ def lora_rank_for_budget(cfg: ModelConfig, targets, copies: int, budget: int) ->
       cfg, AdapterConfig("lora", rank=r, targets=tuple(targets))) - budget))
 
 
+def flatten(tree, sep: str = "/") -> dict:
+  """{"layers_0/attn/q/adapter/A": leaf, ...}: the leaves of a nested dict by joined path (the
+  tensor names of the project's safetensors files). Inverse: `unflatten`."""
+  out = {}
+  for k, v in tree.items():
+    if hasattr(v, "items"):
+      out.update({f"{k}{sep}{kk}": vv for kk, vv in flatten(v, sep).items()})
+    else:
+      out[k] = v
+  return out
+
+
+def unflatten(flat, sep: str = "/") -> dict:
+  """The nested dict of `flatten`'s output (or of any (path, leaf) pairs / mapping)."""
+  tree: dict = {}
+  for name, leaf in (flat.items() if hasattr(flat, "items") else flat):
+    node = tree
+    *parents, last = name.split(sep)
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[last] = leaf
+  return tree
+
+
 def is_adapter_path(path) -> bool:
   return any(getattr(k, "key", k) == ADAPTER_KEY for k in path)
 

@@ -42,7 +42,9 @@ from mode_jax.data import tasks
 from mode_jax.experiments import study_plots, study_stats
 from mode_jax.experiments.study_stats import slug
 from mode_jax.model import Transformer, hf_io
-from mode_jax.train import evaluate, jobs
+from mode_jax.data.vocab import make_vocab
+from mode_jax.experiments import per_task
+from mode_jax.train import bases, evaluate, run, run_data
 from mode_jax.train.step import forward
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/compare_synthetic.py",
@@ -87,20 +89,20 @@ def per_task_rank(config, model_cfg, n_tasks: int, budget: int) -> int:
   return lora_rank_for_budget(model_cfg, config.compare.targets, n_tasks, budget)
 
 
-def routing_usage(out, config) -> np.ndarray:
+def routing_usage(out: run.RunResult) -> np.ndarray:
   """[tasks, blocks, experts]: each task's mean routing weight per routed block (layer x
   projection x rank block) and expert, over one packed validation batch of that task (real
   tokens; only the rows' tail padding is not masked)."""
-  model = Transformer(out["model_cfg"], adapter=out["acfg"])
-  params = evaluate.full_params(out["state"].params, out["frozen"], False)
-  lengths = {"inputs": config.data.inputs_len, "targets": config.data.targets_len}
-  bos = config.data.bos_id if config.data.bos_id >= 0 else None
-  run = jax.jit(lambda p, b: forward(model, p, b, mutable=("routing",), head=False)[1])
+  model = Transformer(out.model_cfg, adapter=out.acfg)
+  params = evaluate.full_params(out.state.params, out.frozen, False)
+  data = out.spec.data
+  fwd = jax.jit(lambda p, b: forward(model, p, b, mutable=("routing",), head=False)[1])
   rows = []
-  for name in out["evals"]:
-    batch = next(tasks.get_dataset(name, "validation", lengths, batch_size=4, shuffle=False,
-                                   pack=True, num_epochs=None, bos_id=bos).as_numpy_iterator())
-    state = run(params, {k: jnp.asarray(v) for k, v in batch.items()})
+  for name in data.evals:
+    batch = next(tasks.get_dataset(name, "validation", data.lengths, batch_size=4,
+                                   shuffle=False, pack=True, num_epochs=None,
+                                   bos_id=data.bos_id).as_numpy_iterator())
+    state = fwd(params, {k: jnp.asarray(v) for k, v in batch.items()})
     ws = [np.asarray(v[0]) for p, v in jax.tree_util.tree_flatten_with_path(
         state["routing"], is_leaf=lambda x: isinstance(x, tuple))[0]
           if "expert_weight" in jax.tree_util.keystr(p)]
@@ -118,7 +120,7 @@ def sweep_lr(config, workdir, m: dict, model_cfg, base) -> dict:
   """The learning-rate sweep rule of `config.compare.lr_sweep` for method `m`: one run per lr
   in `lrs` on seed `seed` (not a reported seed) for `steps` steps (0: train.steps), each
   scored by its mean teacher-forced validation loss over tasks (one fixed batch of 8 per task,
-  `jobs.make_eval_fn`); the lowest wins. {"lr", "eval_loss": {lr: loss}}, stored per lr in
+  `run_data.make_eval_fn`); the lowest wins. {"lr", "eval_loss": {lr: loss}}, stored per lr in
   `runs/<method>/lr_sweep/lr<lr>.json` (atomic; a cut-short sweep resumes) and the choice in
   `runs/<method>/lr_sweep.json`. The loss is read on the validation split the study reports
   ROUGE-L on (the data kinds have no separate dev split), but as teacher-forced loss on one
@@ -132,16 +134,16 @@ def sweep_lr(config, workdir, m: dict, model_cfg, base) -> dict:
   for lr in sw.lrs:
     lpath = os.path.join(mdir, "lr_sweep", f"lr{lr:g}.json")
     if not os.path.exists(lpath):
-      sub = jobs.sub_config(config, m["acfg"], seed=sw.seed, lr=lr,
+      sub = run.sub_config(config, m["acfg"], seed=sw.seed, lr=lr,
                             steps=sw.steps or config.train.steps)
       print(f"== lr sweep {m['label']}: lr {lr:g}, seed {sw.seed}, {sub.train.steps} steps",
             flush=True)
-      out = jobs.run_training(sub, os.path.join(mdir, "lr_sweep", f"lr{lr:g}"),
-                              model_cfg=model_cfg, base_params=base)
-      ev = jobs.make_eval_fn(out["model_cfg"], out["acfg"], out["evals"], sub.data,
-                             out["table"], loss_chunk=sub.train.get("loss_chunk", 0),
-                             loss_positions=sub.train.get("loss_positions", 0))(
-                                 sub.train.steps, out["state"].params, out["frozen"])
+      out = run.run_training(sub, os.path.join(mdir, "lr_sweep", f"lr{lr:g}"),
+                             model_cfg=model_cfg, base_params=base)
+      ev = run_data.make_eval_fn(out.model_cfg, out.acfg, out.spec.data,
+                                 loss_chunk=sub.train.get("loss_chunk", 0),
+                                 loss_positions=sub.train.get("loss_positions", 0))(
+                                     sub.train.steps, out.state.params, out.frozen)
       write_json_atomic(lpath, {"lr": lr, "eval_loss": ev["eval_loss"], "seed": sw.seed,
                                 "steps": sub.train.steps})
     losses[f"{lr:g}"] = read_json(lpath)["eval_loss"]
@@ -173,14 +175,14 @@ def run_method(config, workdir, m: dict, seed: int, model_cfg, base) -> dict:
     return _stored(path, lr)
   print(f"== {m['label']} seed {seed}: {m['added_params']:,} added params, lr {lr:g}",
         flush=True)
-  sub = jobs.sub_config(config, m["acfg"], seed=seed, lr=lr)
-  out = jobs.run_training(sub, os.path.join(rdir, "train"), model_cfg=model_cfg,
-                          base_params=base)
-  res = jobs.score(out, sub, rdir, "eval", label=f"eval {m['label']} seed {seed}")
+  sub = run.sub_config(config, m["acfg"], seed=seed, lr=lr)
+  out = run.run_training(sub, os.path.join(rdir, "train"), model_cfg=model_cfg,
+                         base_params=base)
+  res = out.score(sub.eval, rdir, "eval", label=f"eval {m['label']} seed {seed}")
   result = {"label": m["label"], "seed": seed, "scores": res["scores"],
-            "added_params": m["added_params"], "added_pct": out["report"]["added_pct"],
-            "train_seconds": out["train_seconds"], "lr": lr,
-            "routing": (routing_usage(out, sub).tolist() if m["acfg"].routed else None)}
+            "added_params": m["added_params"], "added_pct": out.report["added_pct"],
+            "train_seconds": out.train_seconds, "lr": lr,
+            "routing": (routing_usage(out).tolist() if m["acfg"].routed else None)}
   write_json_atomic(path, result)
   return result
 
@@ -195,20 +197,18 @@ def run_per_task(config, workdir, seed: int, rank: int, task_names, model_cfg, b
   if os.path.exists(path):
     return _stored(path, lr)
   acfg = AdapterConfig("lora", rank=rank, targets=tuple(config.compare.targets))
-  steps = max(config.train.steps // len(task_names), 1)
+  tpath = lambda name: os.path.join(pdir, slug(name), "result.json")
+  for name, _, out, scores in per_task.train_each(
+      config, acfg, task_names, lambda name: os.path.join(pdir, slug(name)),
+      model_cfg=model_cfg, base=base, seed=seed, lr=lr,
+      skip=lambda name: os.path.exists(tpath(name))):
+    write_json_atomic(tpath(name), {"scores": scores, "train_seconds": out.train_seconds})
   scores, seconds = {}, 0.0
   for name in task_names:
-    tpath = os.path.join(pdir, slug(name), "result.json")
-    if not os.path.exists(tpath):
-      sub = jobs.sub_config(config, acfg, seed=seed, lr=lr, steps=steps, only_tasks=(name,))
-      print(f"== LoRA {rank} on {name} alone, seed {seed} ({steps} steps)", flush=True)
-      out = jobs.run_training(sub, os.path.join(pdir, slug(name), "train"),
-                              model_cfg=model_cfg, base_params=base)
-      res = jobs.score(out, sub, os.path.join(pdir, slug(name)), "eval")
-      write_json_atomic(tpath, {"scores": res["scores"], "train_seconds": out["train_seconds"]})
-    r = read_json(tpath)
+    r = read_json(tpath(name))
     scores.update(r["scores"])
     seconds += r["train_seconds"]
+  steps = per_task.steps_each(config, len(task_names))
   result = {"label": f"LoRA {rank} per task", "seed": seed, "scores": scores,
             "added_params": len(task_names) * count_params(model_cfg, acfg),
             "added_pct": None, "train_seconds": seconds, "routing": None,
@@ -222,15 +222,13 @@ def base_scores(config, workdir, model_cfg, base) -> dict:
   path = os.path.join(workdir, "base_eval.json")
   if os.path.exists(path):
     return read_json(path)
-  from mode_jax.data.vocab import make_vocab
   vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
-  _, evals, table = jobs.build_data(config.data, vocab, workdir)
-  out = {"model_cfg": model_cfg, "vocab": vocab, "evals": evals, "table": table, "acfg": None}
+  data = run_data.build(config.data, vocab, workdir)
   shots = config.eval.get("base_shots", 0)
-  names, stable = jobs.base_eval_tasks(config, vocab)
-  res = jobs.score(out, config, workdir, "eval_base", params=base, acfg=None, evals=names,
-                   table=stable, label=f"eval base ({shots}-shot)")
-  scores = jobs._zero_shot_names(res["scores"], shots)
+  names, stable = evaluate.base_eval_tasks(config, vocab)
+  res = evaluate.score(model_cfg, None, base, data, config.eval, workdir, "eval_base",
+                       evals=names, table=stable, label=f"eval base ({shots}-shot)")
+  scores = evaluate.zero_shot_names(res["scores"], shots)
   write_json_atomic(path, {"shots": shots, "scores": scores})
   return {"shots": shots, "scores": scores}
 
@@ -238,11 +236,11 @@ def base_scores(config, workdir, model_cfg, base) -> dict:
 def run_compare(config, workdir: str, only_report: bool = False) -> dict:
   t0 = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
-  config = jobs.with_pretrained(config)
+  config = bases.with_pretrained(config)
   shapes = (hf_io.read_config(config.checkpoint.hf_path) if config.checkpoint.hf_path
-            else jobs.model_config(config.model))
+            else run.model_config(config.model))
   budget, methods = plan(config, shapes)        # before any training: a bad plan fails fast
-  model_cfg, base = jobs.ensure_base(config, workdir)
+  model_cfg, base = run.ensure_base(config, workdir)
   seeds = tuple(config.compare.seeds)
   base_res = None if only_report else base_scores(config, workdir, model_cfg, base)
   sweeps = {}

@@ -14,7 +14,7 @@ import seqio
 
 from mode_jax.adapters.params import combine
 from mode_jax.atomic_io import atomic_file, write_json_atomic
-from mode_jax.data import metrics, tasks
+from mode_jax.data import metrics, synthetic, tasks
 from mode_jax.model.sampling import Sampler
 
 
@@ -80,6 +80,7 @@ def write_table(workdir: str, name: str, scores: dict, extra: Optional[dict] = N
 
 
 def full_params(trainable, frozen, full: bool):
+  """The whole parameter tree: `trainable` itself (full fine-tuning) or base + adapters."""
   return trainable if full else combine(frozen, trainable)
 
 
@@ -92,3 +93,51 @@ def host(tree):
       return np.asarray(multihost_utils.process_allgather(x, tiled=True))
     return np.asarray(jax.device_get(x))
   return jax.tree.map(one, tree)
+
+
+def score(model_cfg, acfg, params, data, ecfg, workdir: str, name: str, *,
+          evals: Optional[Sequence[str]] = None, table=None,
+          label: Optional[str] = None) -> dict:
+  """Greedy generation on `evals` (default: `data.evals`) scored per task; writes
+  `<workdir>/<name>.json|md`.
+
+  Args:
+    model_cfg, acfg, params: the model (acfg None: the base alone) and its full host tree.
+    data: a `run_data.RunData` (vocabulary, eval tasks, task-id table, bos_id).
+    ecfg: the `config.eval` block: num_examples, max_new_tokens, first_line (predictions are
+      their first line).
+    label: a progress label (one line per batch).
+  Returns:
+    {"scores": {task: {metric: value}}, "markdown": the per-task table}.
+  """
+  scores, samples = generate_and_score(
+      model_cfg, acfg, params, data.vocab, evals or data.evals, table or data.table,
+      num_examples=ecfg.num_examples, max_new_tokens=ecfg.max_new_tokens, bos_id=data.bos_id,
+      first_line=ecfg.get("first_line", False), progress=label)
+  md = write_table(workdir, name, scores, {"samples": samples})
+  return {"scores": scores, "markdown": md}
+
+
+def base_eval_tasks(config, vocab) -> tuple:
+  """(task names, table) the base model is scored on: the run's eval tasks with
+  `config.eval.base_shots` positive examples in the prompt (synthetic suites), registered
+  under their own names ("words2shot_<task>"); (None, None) for the zero-shot run tasks."""
+  shots = config.eval.get("base_shots", 0)
+  if not shots:
+    return None, None
+  if config.data.kind != "synthetic":
+    raise ValueError(f"config.eval.base_shots={shots} needs config.data.kind='synthetic' "
+                     f"(SNI prompts carry their own positive examples: data.num_pos)")
+  d = config.data
+  suite = d.get("suite", "bytes")
+  only = [synthetic.bare_name(n, suite) for n in d.get("only_tasks", ())] or None
+  names = tasks.make_synthetic_tasks(vocab, seed=d.seed, num_train=max(shots, 1),
+                                     num_eval=d.num_eval, suite=suite, num_shots=shots,
+                                     names=only)
+  return names, tasks.TaskIdTable({n: i for i, n in enumerate(names)})
+
+
+def zero_shot_names(scores: dict, shots: int) -> dict:
+  """Few-shot task names ("words2shot_x") back to the run's ("words_x") for one table."""
+  tag = f"{shots}shot_"
+  return {k.replace(tag, "_", 1) if tag in k else k: v for k, v in scores.items()}

@@ -12,7 +12,7 @@ mesh and logical axis rules, abstract parameters as sharded `jax.ShapeDtypeStruc
 optimizer, the jitted train step with donation), AOT-lowers and compiles
 
 - `train_step`: the real step at the config's batch and sequence length;
-- `eval_loss`: the teacher-forced eval loss (`jobs.make_eval_fn`'s program) at `--eval_batch`;
+- `eval_loss`: the teacher-forced eval loss (`run_data.make_eval_fn`'s program) at `--eval_batch`;
 - `sample`: the sampler's prefill + decode loop (`sampling.lower_generate`, what generation-based
   eval runs) at `--sample_batch` rows, the config's input length and `eval.max_new_tokens`;
 
@@ -163,14 +163,14 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
   import jax
 
   from mode_jax.adapters.params import combine
-  from mode_jax.train import jobs, loop, partitioning
+  from mode_jax.train import loop, partitioning, run
   from mode_jax.train.step import lm_losses
   if jax.device_count() < devices:
     raise RuntimeError(f"fit_check needs {devices} devices, JAX has {jax.device_count()}: run it "
                        f"as its own process (XLA_FLAGS must be set before JAX starts)")
-  model_cfg = jobs.model_config(config.model)
-  acfg = jobs.adapter_config(config.adapter, num_tasks or 1)
-  tcfg = jobs._with_seq_len(config.train, config.data)
+  model_cfg = run.model_config(config.model)
+  acfg = run.adapter_config(config.adapter, num_tasks or 1)
+  tcfg = run.train_config(config.train, config.data.inputs_len + config.data.targets_len)
   batch, seq = int(tcfg.batch_size), int(tcfg.seq_len)
   mesh_cfg = dict(config.mesh.to_dict(), num_devices=devices)
   st = loop.setup(model_cfg, acfg, tcfg, mesh_cfg=mesh_cfg,

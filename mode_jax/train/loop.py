@@ -158,81 +158,129 @@ def setup(model_cfg, acfg, tcfg, *, mesh_cfg=None, model=None, loss=None, device
                batch_sharding=bsh, step_fn=step_fn, task_aware=task_aware)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+  """What `train` returns.
+
+  Attributes:
+    state: the final `TrainState` (step, trainable params, optimizer state), sharded.
+    frozen: the frozen base parameters ({} for full fine-tuning), sharded.
+    metrics: the last logged scalars (loss, accuracy, lr, tokens_per_s, ...).
+    report: the parameter table (`adapters.param_report`: trainable / frozen / % added).
+    mesh: the device mesh the run used.
+    model: the Linen module that was trained.
+    start_step: the step the run started (or resumed) from.
+  """
+  state: TrainState
+  frozen: dict
+  metrics: dict
+  report: dict
+  mesh: object
+  model: object
+  start_step: int
+
+
+def _initial_state(st: Setup, base_params, ckpt: Checkpointer, log) -> tuple:
+  """(frozen base, train state, start step): the base from `base_params` (or the seed), the
+  state restored from the latest checkpoint onto this mesh, else initialised already sharded."""
+  full = st.full
+  if base_params is not None:
+    base_only = adapter_params.split(nn.meta.unbox(base_params))[0]
+    frozen = {} if full else jax.device_put(base_only, st.frozen_sh)
+  elif full:
+    frozen = {}
+  else:   # random base (tests): deterministic from the seed, so a resumed run rebuilds it
+    frozen = jax.jit(lambda k: adapter_params.split(st.init_all(k))[0],
+                     out_shardings=st.frozen_sh)(st.key)
+  start = ckpt.latest_step()
+  if start is not None:
+    abstract_state = jax.tree.map(lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                                       sharding=sh),
+                                  jax.eval_shape(st.make_state, st.train_abs), st.state_sh)
+    log(f"resumed from {ckpt.directory}/{start}")
+    return frozen, ckpt.restore(start, abstract_state), int(start)
+  if full and base_params is not None:
+    base_sh, extra_sh = adapter_params.split(st.train_sh)
+    trainable = jax.device_put(base_only, base_sh)
+    if extra_sh:   # leaves the base lacks (e.g. a PRM head under "adapter"): initialised
+      extra = jax.jit(lambda k: adapter_params.split(st.init_all(k))[1],
+                      out_shardings=extra_sh)(st.key)
+      trainable = adapter_params.combine(trainable, extra, where="full fine-tuning init")
+  else:   # adapters (or a full model from scratch) from their initialisers
+    trainable = jax.jit(lambda k: adapter_params.split(st.init_all(k))[1] if not full
+                        else st.init_all(k), out_shardings=st.train_sh)(st.key)
+  return frozen, jax.jit(st.make_state, out_shardings=st.state_sh)(trainable), 0
+
+
+class _Progress:
+  """Throughput, MFU, the metrics file and the progress line of the logged steps."""
+
+  def __init__(self, st: Setup, model_cfg, tcfg, workdir: str, start: int, total: int, log):
+    self.flops_tok = model_flops_per_token(model_cfg, st.n_train, st.full, tcfg.seq_len)
+    self.peak_flops, self.total, self.start, self.log = tcfg.peak_flops, total, start, log
+    self.mlog = MetricLog(workdir)
+    self.t_last = self.t_start = time.perf_counter()
+    self.s_last, self.pending, self.last = start, [], {}
+
+  def log_step(self, done: int, m: dict) -> None:
+    """Writes step `done`'s scalars `m` (host values) with tokens/s since the last log."""
+    now = time.perf_counter()
+    dt = now - self.t_last
+    n_steps = max(done - self.s_last, 1)
+    tok_s = float(np.sum(jax.device_get(self.pending))) / dt
+    self.pending = []
+    scal = {k: float(v) for k, v in m.items() if k != "tokens"}
+    scal.update(tokens_per_s=tok_s, step_time_s=dt / n_steps)
+    if self.peak_flops:
+      scal["mfu"] = tok_s * self.flops_tok / self.peak_flops
+    self.mlog.write(done, scal)
+    eta = (now - self.t_start) / max(done - self.start, 1) * (self.total - done)
+    self.log(f"step {done}/{self.total} | loss {scal['loss']:.4f} | acc {scal['accuracy']:.3f} | "
+             f"lr {scal['lr']:.2e} | {tok_s:,.0f} tok/s | {dt / n_steps:.3f} s/step | "
+             f"ETA {_fmt_time(eta)}")
+    self.t_last, self.s_last, self.last = now, done, scal
+
+
 def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], workdir: str,
           base_params=None, mesh_cfg=None, eval_fn=None, meta: Optional[dict] = None,
-          log: Callable[[str], None] = print, model=None, loss=None) -> dict:
-  """Runs (or resumes) training in `workdir`; returns {"state", "frozen", "metrics", ...}.
+          log: Callable[[str], None] = print, model=None, loss=None) -> TrainResult:
+  """Runs (or resumes) training in `workdir`.
 
   tcfg: steps, batch_size, seq_len, seed, optimizer settings (see optim.py), log_every,
   eval_every, ckpt_every, keep, async_ckpt, peak_flops (0: no MFU), crash_at_step (tests),
   loss_chunk (positions per chunk of the LM loss, `losses.chunked_cross_entropy`; 0 or absent:
   full logits), loss_positions (> 0: the head only on the first that many loss-weighted
   positions of each row, `losses.gather_loss_positions`).
+  `batches(start_batch)` yields numpy batches from `start_batch` on (a resumed run continues).
   `eval_fn(step, trainable, frozen) -> {"eval_loss", ...}` runs every eval_every steps and at
   the end; the state with the lowest eval_loss is kept in <workdir>/checkpoint_best.
   `model` (default `Transformer(model_cfg, adapter=acfg)`) and `loss` (default the LM loss, see
   `step.make_train_step`) let other heads train through the same loop, e.g. prm_jax's PRM: a
   module called like `Transformer` whose extra trainable leaves sit under an "adapter" key.
+
+  Returns:
+    A `TrainResult`.
   """
   st = setup(model_cfg, acfg, tcfg, mesh_cfg=mesh_cfg, model=model, loss=loss)
-  full, mesh, rules, model, key = st.full, st.mesh, st.rules, st.model, st.key
-  init_all, make_state, accum = st.init_all, st.make_state, st.accum
-  frozen_sh, train_sh, train_abs, state_sh = st.frozen_sh, st.train_sh, st.train_abs, st.state_sh
-  n_train, report, bsh, step_fn = st.n_train, st.report, st.batch_sharding, st.step_fn
-  log(report["line"])
-
+  log(st.report["line"])
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=tcfg.keep,
                       every=tcfg.ckpt_every, async_save=tcfg.async_ckpt)
   best = BestCheckpoint(os.path.join(workdir, "checkpoint_best"))
   meta = dict(meta or {}, model=dataclasses.asdict(model_cfg),
-              adapter=None if full else acfg.to_dict())
+              adapter=None if st.full else acfg.to_dict())
   meta = json.loads(json.dumps(meta, default=str))
-  start = ckpt.latest_step()
-
-  # --- frozen base and train state, created already sharded (or restored onto this mesh)
-  if base_params is not None:
-    base_only = adapter_params.split(nn.meta.unbox(base_params))[0]
-    frozen = {} if full else jax.device_put(base_only, frozen_sh)
-  elif full:
-    frozen = {}
-  else:   # random base (tests): deterministic from the seed, so a resumed run rebuilds it
-    frozen = jax.jit(lambda k: adapter_params.split(init_all(k))[0],
-                     out_shardings=frozen_sh)(key)
-  if start is not None:
-    abstract_state = jax.tree.map(lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                                                       sharding=sh),
-                                  jax.eval_shape(make_state, train_abs), state_sh)
-    state = ckpt.restore(start, abstract_state)
-    log(f"resumed from {ckpt.directory}/{start}")
-  else:
-    if full and base_params is not None:
-      base_sh, extra_sh = adapter_params.split(train_sh)
-      trainable = jax.device_put(base_only, base_sh)
-      if extra_sh:   # leaves the base lacks (e.g. a PRM head under "adapter"): initialised
-        extra = jax.jit(lambda k: adapter_params.split(init_all(k))[1],
-                        out_shardings=extra_sh)(key)
-        trainable = adapter_params.combine(trainable, extra, where="full fine-tuning init")
-    else:   # adapters (or a full model from scratch) from their initialisers
-      trainable = jax.jit(lambda k: adapter_params.split(init_all(k))[1] if not full
-                          else init_all(k), out_shardings=train_sh)(key)
-    state = jax.jit(make_state, out_shardings=state_sh)(trainable)
-  start = int(start or 0)
-
-  total = int(tcfg.steps) * accum
-  flops_tok = model_flops_per_token(model_cfg, n_train, full, tcfg.seq_len)
-  mlog = MetricLog(workdir)
+  frozen, state, start = _initial_state(st, base_params, ckpt, log)
+  total = int(tcfg.steps) * st.accum
+  progress = _Progress(st, model_cfg, tcfg, workdir, start, total, log)
   it = batches(start)
-  t_last, pending_tokens, last = time.perf_counter(), [], {}
-  t_start, s_start = t_last, start
-  with partitioning.activate(mesh, rules), PreemptionWatch() as watch:
+  with partitioning.activate(st.mesh, st.rules), PreemptionWatch() as watch:
     for step in range(start, total):
       if tcfg.get("crash_at_step", -1) == step:   # tests: die like SIGKILL between saves
         os.kill(os.getpid(), 9)
-      host = next(it)
-      batch = {k: jax.make_array_from_process_local_data(bsh, np.asarray(v))
-               for k, v in host.items()}
-      state, m = step_fn(state, frozen, batch)
-      pending_tokens.append(m["tokens"])
+      batch = {k: jax.make_array_from_process_local_data(st.batch_sharding, np.asarray(v))
+               for k, v in next(it).items()}
+      state, m = st.step_fn(state, frozen, batch)
+      progress.pending.append(m["tokens"])
       done = step + 1
       if watch.should_stop(done) and done < total:   # SIGTERM: save this step, then stop
         ckpt.save(done, state, meta, force=True)
@@ -255,28 +303,14 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
             f"last good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
       ckpt.save(done, state, meta)
       if is_log:
-        now = time.perf_counter()
-        dt = now - t_last
-        n_steps = max(done - s_start, 1)
-        tok_s = float(np.sum(jax.device_get(pending_tokens))) / dt
-        pending_tokens = []
-        scal = {k: float(v) for k, v in m.items() if k != "tokens"}
-        scal.update(tokens_per_s=tok_s, step_time_s=dt / n_steps)
-        if tcfg.peak_flops:
-          scal["mfu"] = tok_s * flops_tok / tcfg.peak_flops
-        mlog.write(done, scal)
-        eta = (now - t_start) / max(done - start, 1) * (total - done)
-        log(f"step {done}/{total} | loss {scal['loss']:.4f} | acc {scal['accuracy']:.3f} | "
-            f"lr {scal['lr']:.2e} | {tok_s:,.0f} tok/s | {dt / n_steps:.3f} s/step | "
-            f"ETA {_fmt_time(eta)}")
-        t_last, s_start, last = now, done, scal
+        progress.log_step(done, m)
       if is_eval:
         ev = eval_fn(done, state.params, frozen)
-        mlog.write(done, ev)
+        progress.mlog.write(done, ev)
         log(f"eval at step {done}: eval_loss {ev['eval_loss']:.4f}")
         best.save(done, state, meta, metric=ev["eval_loss"])
   ckpt.save(total, state, meta, force=True)
   ckpt.close()
   best.close()
-  return {"state": state, "frozen": frozen, "metrics": last, "report": report,
-          "mesh": mesh, "model": model, "start_step": start}
+  return TrainResult(state=state, frozen=frozen, metrics=progress.last, report=st.report,
+                     mesh=st.mesh, model=st.model, start_step=start)

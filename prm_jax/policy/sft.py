@@ -20,7 +20,13 @@ import os
 
 import numpy as np
 
+from mode_jax import cli
+from mode_jax.data import metrics, tasks
+from mode_jax.data.vocab import make_vocab
+from mode_jax.model import hf_io
+from mode_jax.train import run as run_lib
 from prm_jax.envs import arithmetic
+from prm_jax.policy.jax_policy import SamplerBackend
 
 TASK = "arith_solutions"
 # The problems the tiny policy is trained on (configs/policy_arith.py; the ":jax" variant of
@@ -41,7 +47,6 @@ def arith_rows(dcfg, split: str) -> list[dict]:
 
 def build_arith_data(dcfg, vocab, workdir: str):
   """The data kind of the policy (see `mode_jax.resolve`): generated problems -> solutions."""
-  from mode_jax.data import metrics, tasks
   del workdir
   rows = {s: arith_rows(dcfg, s) for s in ("train", "validation")}
   tasks.register_rows(TASK, rows, vocab, 0, [metrics.math_answer_metrics])
@@ -69,15 +74,13 @@ def evaluate_policy(backend, dcfg, *, num: int, samples: int, seed: int) -> dict
 
 
 def run(config, workdir: str, log=print) -> dict:
-  from mode_jax.model import hf_io
-  from mode_jax.train import evaluate, jobs
-  from prm_jax.policy.jax_policy import SamplerBackend
+  """Trains the policy (once per workdir: `<workdir>/policy_model`), then measures it on
+  `config.eval.num_problems` new problems (`evaluate_policy`); writes policy_eval.json."""
   model_dir = os.path.join(workdir, "policy_model")
   if not os.path.exists(os.path.join(model_dir, "config.json")):
-    out = jobs.run_training(config, os.path.join(workdir, "train"), log=log)
-    hf_io.save_hf_checkpoint(model_dir, out["model_cfg"], evaluate.host(out["state"].params))
-    log(f"policy saved to {model_dir} ({out['train_seconds']:.0f} s of training)")
-  from mode_jax.data.vocab import make_vocab
+    out = run_lib.run_training(config, os.path.join(workdir, "train"), log=log)
+    hf_io.save_hf_checkpoint(model_dir, out.model_cfg, out.params())
+    log(f"policy saved to {model_dir} ({out.train_seconds:.0f} s of training)")
   cfg, params = hf_io.load_hf_checkpoint(model_dir)
   e = config.eval
   backend = SamplerBackend(cfg, params, make_vocab(config.vocab.kind, config.vocab.path or None),
@@ -92,5 +95,4 @@ def run(config, workdir: str, log=print) -> dict:
 
 
 if __name__ == "__main__":
-  from prm_jax import cli
-  cli.run(run, "configs/policy_arith.py", "runs/policy")
+  cli.config_main(run, "configs/policy_arith.py", "runs/policy")

@@ -19,11 +19,22 @@ import json
 import os
 import zlib
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
+from mode_jax.adapters import params as adapter_params
+from mode_jax.adapters.config import AdapterConfig
 from mode_jax.atomic_io import atomic_directory, jsonl_records, read_json
+from mode_jax.data.vocab import make_vocab
+from mode_jax.model import hf_io
+from mode_jax.model.config import ModelConfig, RopeScaling
+from mode_jax.train import evaluate, run
+from prm_jax.prm.metrics import auroc
+from prm_jax.envs.llm_judge import LLMJudge
+from prm_jax.policy.http import OpenAICompletions
 from prm_jax.prm import data as prm_data
 from prm_jax.prm import label_sources
 from prm_jax.prm.model import PRMModel, StepScorer, backbone_params
@@ -54,16 +65,14 @@ def is_dev(question_key: str, fraction: float) -> bool:
 
 
 def save_prm(path: str, model_cfg, params, acfg, meta: dict) -> None:
-  from safetensors.numpy import save_file
-
-  from mode_jax.adapters.export import _flatten
-  from mode_jax.adapters.params import split
-  import flax.linen as nn
+  """Writes the PRM (config + safetensors) to `path` atomically: every parameter (full
+  fine-tuning, or no base checkpoint to load the rest from), else only the adapter and head
+  leaves with the base checkpoint's path in `meta["base"]`."""
   params = nn.meta.unbox(params)
   whole = acfg is None or not meta.get("base")   # no base checkpoint to load the rest from
-  keep = params if whole else split(params)[1]
+  keep = params if whole else adapter_params.split(params)[1]
   tensors = {k: np.ascontiguousarray(np.asarray(jax.device_get(v)))
-             for k, v in _flatten(keep).items()}
+             for k, v in adapter_params.flatten(keep).items()}
   cfg = {"model": dataclasses.asdict(model_cfg), "adapter": None if acfg is None else
          acfg.to_dict(), "full": acfg is None, "whole_tree": whole, **meta}
   with atomic_directory(path) as tmp:
@@ -74,12 +83,6 @@ def save_prm(path: str, model_cfg, params, acfg, meta: dict) -> None:
 
 def load_prm(path: str):
   """(model_cfg, params, adapter config or None, meta) of a `save_prm` directory."""
-  from safetensors.numpy import load_file
-
-  from mode_jax.adapters.config import AdapterConfig
-  from mode_jax.adapters.params import combine
-  from mode_jax.model import hf_io
-  from mode_jax.model.config import ModelConfig, RopeScaling
   cfg_path = os.path.join(path, CONFIG_FILE)
   if not os.path.exists(cfg_path):
     raise FileNotFoundError(f"load_prm: {cfg_path} missing (not a saved PRM)")
@@ -87,19 +90,13 @@ def load_prm(path: str):
   m = dict(meta["model"])
   m["rope_scaling"] = RopeScaling(**m["rope_scaling"])
   model_cfg = ModelConfig(**m)
-  tree: dict = {}
-  for key, arr in load_file(os.path.join(path, WEIGHTS_FILE)).items():
-    node = tree
-    *parents, leaf = key.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = arr
+  tree = adapter_params.unflatten(load_file(os.path.join(path, WEIGHTS_FILE)))
   acfg = None
   if not meta["full"]:
     acfg = AdapterConfig.from_dict(meta["adapter"], where=f"{cfg_path}: field 'adapter'")
   if not meta.get("whole_tree", meta["full"]):
     _, base = hf_io.load_hf_checkpoint(meta["base"])
-    tree = combine(backbone_params(base), tree, where=f"PRM {path}")
+    tree = adapter_params.combine(backbone_params(base), tree, where=f"PRM {path}")
   return model_cfg, tree, acfg, meta
 
 
@@ -107,7 +104,6 @@ def saved_vocab(path: str, meta: dict):
   """The vocabulary a saved PRM was trained with (its `vocab` spec: kind and path), so steps
   are scored on the ids the PRM learned; PRMs saved before the spec was recorded were all
   byte-level. A spec whose file is gone is an error naming it (never a silent fallback)."""
-  from mode_jax.data.vocab import make_vocab
   spec = meta.get("vocab") or {"kind": "bytes", "path": ""}
   kind, vpath = spec.get("kind", "bytes"), spec.get("path", "")
   if kind != "bytes" and not (vpath and os.path.exists(vpath)):
@@ -139,8 +135,6 @@ def make_judge(pcfg):
   if not j.get("url") or not j.get("model"):
     raise ValueError("prm.judge='llm' needs prm.judge_llm.url and prm.judge_llm.model (an "
                      "OpenAI-compatible completions server)")
-  from prm_jax.envs.llm_judge import LLMJudge
-  from prm_jax.policy.http import OpenAICompletions
   samples = int(j.get("samples", 1))
   backend = OpenAICompletions(j["url"], j["model"], max_tokens=int(j.get("max_tokens", 2048)),
                               temperature=float(j.get("temperature",
@@ -202,12 +196,11 @@ def _read_outcomes(path: str, errors: list) -> list[tuple[str, str, bool]]:
 
 
 def prm_train(config, workdir: str, log=print) -> dict:
-  import ml_collections
-
-  from mode_jax.data.vocab import make_vocab
-  from mode_jax.model import hf_io
-  from mode_jax.train import evaluate, jobs
-  from mode_jax.train.loop import train
+  """Trains a PRM on `config.prm.records` through `mode_jax.train.run` (the job of
+  configs/prm_arith.py): the backbone of `checkpoint.hf_path` (or the preset `model.name`),
+  full or through `config.adapter`, with the head of `prm.objective`; saves the PRM in
+  `<workdir>/prm_model`. Returns (and writes to prm_train.json) the label counts, the last
+  logged training metrics and the dev metrics (`dev_eval`)."""
   pcfg = config.prm
   vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
   seqs, info = build_sequences(pcfg, vocab)
@@ -216,15 +209,15 @@ def prm_train(config, workdir: str, log=print) -> dict:
   log(f"PRM ({pcfg.objective}): {info['train_sequences']} train / "
       f"{info['validation_sequences']} dev sequences, {info['train_labels']} / "
       f"{info['validation_labels']} labelled steps")
+  model_cfg = base = None
   if config.checkpoint.hf_path:
     model_cfg, base = hf_io.load_hf_checkpoint(config.checkpoint.hf_path)
     base = backbone_params(base)
-  else:
-    model_cfg, base = jobs.model_config(config.model), None
-  acfg = jobs.adapter_config(config.adapter, len(info["task_ids"]))
+  spec = run.spec_from_config(config, workdir, model_cfg=model_cfg, base_params=base,
+                              data=False, seq_len=pcfg.max_len,
+                              num_tasks=len(info["task_ids"]))
+  model_cfg, acfg, tcfg = spec.model_cfg, spec.acfg, spec.train
   model = PRMModel(model_cfg, acfg)
-  tcfg = ml_collections.ConfigDict(config.train.to_dict())
-  tcfg.seq_len = pcfg.max_len
   loss = make_loss(pcfg.objective, threshold=pcfg.threshold, max_positions=pcfg.max_positions)
   dev = list(prm_data.batches(name, pcfg.max_len, tcfg.batch_size, shuffle=False,
                               split="validation", num_epochs=1)(0)) if seqs["validation"] else []
@@ -242,7 +235,6 @@ def prm_train(config, workdir: str, log=print) -> dict:
   def dev_eval(params, batches) -> dict:
     """Objective loss / accuracy and per-step metrics against the MC labels (AUROC and
     accuracy of 1[p > .5] vs 1[MC > 0]; accuracy vs 1[MC > .5]), one forward per batch."""
-    from prm_jax.prm.metrics import auroc
     vals, ps, mcs = [], [], []
     for b in batches:
       loss_v, acc_v, z = jax.device_get(dev_loss(params, {k: jnp.asarray(v)
@@ -263,13 +255,12 @@ def prm_train(config, workdir: str, log=print) -> dict:
     return dev_eval(evaluate.full_params(trainable, frozen, acfg is None),
                     dev[:pcfg.dev_batches])
 
-  out = train(model_cfg, acfg, tcfg, batches=prm_data.batches(
-                  name, pcfg.max_len, tcfg.batch_size, seed=tcfg.seed,
-                  shuffle=pcfg.objective != "pairwise"),
-              workdir=os.path.join(workdir, "train"), base_params=base,
-              mesh_cfg=config.mesh.to_dict(), log=log, meta={"job": "prm_train"},
-              eval_fn=eval_fn if (dev and tcfg.eval_every) else None, model=model, loss=loss)
-  params = evaluate.host(evaluate.full_params(out["state"].params, out["frozen"], acfg is None))
+  out = run.run(spec, os.path.join(workdir, "train"), batches=prm_data.batches(
+                     name, pcfg.max_len, tcfg.batch_size, seed=tcfg.seed,
+                     shuffle=pcfg.objective != "pairwise"),
+                 eval_fn=eval_fn if (dev and tcfg.eval_every) else None, model=model,
+                 loss=loss, save=False, log=log)
+  params = out.params()
   save_prm(os.path.join(workdir, "prm_model"), model_cfg, params, acfg,
            {"template": pcfg.template, "objective": pcfg.objective,
             "base": config.checkpoint.hf_path, "task_ids": info["task_ids"],

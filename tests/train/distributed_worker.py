@@ -59,7 +59,7 @@ def main():
                    mesh_cfg=dict(axes=("data", "fsdp", "tensor"), shape=(1, -1, 1)),   # FSDP over hosts
                    log=lambda s: print(f"[{pid}] {s}", flush=True))
   from mode_jax.train import evaluate
-  params = evaluate.host(res["state"].params)   # arrays span both processes: a collective
+  params = evaluate.host(res.state.params)   # arrays span both processes: a collective
   if pid == 0:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       losses = [json.loads(line)["loss"] for line in f]

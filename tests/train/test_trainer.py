@@ -115,7 +115,7 @@ def test_sigterm_saves_at_the_next_step_boundary_and_exits_143(tmp_path):
 
 def test_training_from_an_hf_checkpoint_loads_it_sharded(tmp_path):
   """run_training with checkpoint.hf_path on a 2-device FSDP mesh: the base is read from the
-  checkpoint straight into the frozen-base shardings (jobs.load_sharded_base) and trains."""
+  checkpoint straight into the frozen-base shardings (bases.load_sharded_base) and trains."""
   import jax
   import jax.numpy as jnp
   import flax.linen as nn

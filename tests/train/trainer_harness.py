@@ -39,26 +39,26 @@ def main():
   workdir, out_path, overrides = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
   import jax
   import numpy as np
-  from mode_jax.train import jobs
+  from mode_jax.train import run
   from mode_jax.train import preemption
   c = small_config(overrides)
   try:
-    res = jobs.run_training(c, workdir, log=lambda s: print(s, flush=True))
+    res = run.run_training(c, workdir, log=lambda s: print(s, flush=True))
   except preemption.Preempted as e:
     print(e, flush=True)
     sys.exit(preemption.EXIT_CODE)
-  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(res["state"].params))[0]
+  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(res.state.params))[0]
   arrays = {jax.tree_util.keystr(p): np.asarray(v) for p, v in leaves}
-  arrays["__loss__"] = np.asarray(res["metrics"]["loss"])
-  arrays["__start__"] = np.asarray(res["start_step"])
-  spec = str(jax.tree.leaves(res["state"].params)[0].sharding.spec) if leaves else ""
+  arrays["__loss__"] = np.asarray(res.metrics["loss"])
+  arrays["__start__"] = np.asarray(res.start_step)
+  spec = str(jax.tree.leaves(res.state.params)[0].sharding.spec) if leaves else ""
   np.savez(out_path, **arrays)
   with open(out_path + ".json", "w") as f:
     json.dump({"devices": jax.device_count(), "first_param_spec": spec,
                "specs": {jax.tree_util.keystr(p): str(v.sharding.spec) for p, v in
-                         jax.tree_util.tree_flatten_with_path(res["state"].params)[0]},
+                         jax.tree_util.tree_flatten_with_path(res.state.params)[0]},
                "opt_specs": sorted({str(getattr(v, "sharding", None) and v.sharding.spec)
-                                    for v in jax.tree.leaves(res["state"].opt_state)})}, f)
+                                    for v in jax.tree.leaves(res.state.opt_state)})}, f)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+"""The project's one command-line convention (absl flags; ml_collections config files where a
+run has a config).
+
+Every entry point with a config:
+
+    python -m <module> --config=configs/X.py[:arg] --workdir=DIR --config.a.b=value
+
+defined by `config_main(job, default_config, default_workdir)`: the config is locked (a
+misspelt override is an error naming it), multi-host runs initialise `jax.distributed` from the
+environment (`distributed_args`), JAX's persistent compilation cache is on, a SIGTERM'd run
+saves and exits with status 143 (`preemption.EXIT_CODE`; the same command resumes), and
+library logs are quiet (`quiet_libraries`; `--verbosity=0` brings absl INFO back). Tools without
+a config (reports, benchmarks) define absl flags and call `main(fn)`, which quiets the same
+libraries.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Callable, Optional
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from mode_jax import atomic_io, caches
+from mode_jax.train import preemption
+
+# Library messages a user does not act on; set before TensorFlow / XLA start (this module is
+# imported by every entry point before they are). Each can be brought back from the shell.
+_QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",      # TensorFlow C++: CUDA probing on a CPU VM, tf.data caches
+    "TF_ENABLE_ONEDNN_OPTS": "0",     # the oneDNN notice (and its nondeterministic kernels)
+    "GRPC_VERBOSITY": "ERROR",
+}
+for _k, _v in _QUIET_ENV.items():
+  os.environ.setdefault(_k, _v)
+
+
+def quiet_libraries() -> None:
+  """Library loggers below WARNING (or below ERROR for the chatty ones) go; real warnings
+  stay. Called by `config_main` / `main` unless --verbosity is given."""
+  logging.set_verbosity(logging.WARNING)
+  import logging as std_logging
+  for name in ("absl", "jax._src.xla_bridge", "jax._src.compiler", "orbax", "seqio",
+               "tensorflow", "h5py", "matplotlib", "urllib3"):
+    std_logging.getLogger(name).setLevel(std_logging.ERROR if name != "absl"
+                                         else std_logging.WARNING)
+  # seqio warns once per task that it is not cached (the project's tasks never are).
+  warnings.filterwarnings("ignore", message=".*caching.*", module="seqio")
+
+
+def distributed_args(env) -> Optional[dict]:
+  """Arguments for jax.distributed.initialize from the environment (one process per host):
+  JAX_COORDINATOR_ADDRESS (+ JAX_NUM_PROCESSES, JAX_PROCESS_ID; launch/gpu_multinode.sh sets
+  them), or MODE_JAX_DISTRIBUTED=1 for the platform's auto-detection (TPU VMs, SLURM;
+  launch/tpu_vm.sh sets it). None: a single process."""
+  addr = env.get("JAX_COORDINATOR_ADDRESS")
+  if addr:
+    kw = {"coordinator_address": addr}
+    for key, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+      if env.get(key):
+        try:
+          kw[arg] = int(env[key])
+        except ValueError:
+          raise ValueError(f"environment variable {key}={env[key]!r} is not an integer") from None
+    return kw
+  return {} if env.get("MODE_JAX_DISTRIBUTED") == "1" else None
+
+
+def init_distributed(env) -> None:
+  """`jax.distributed.initialize` when the environment asks for several processes."""
+  kw = distributed_args(env)
+  if kw is not None:
+    import jax
+    jax.distributed.initialize(**kw)
+
+
+def _quiet_unless_verbose() -> None:
+  if not flags.FLAGS["verbosity"].present:   # library INFO logs (orbax, seqio) only with -v 0
+    quiet_libraries()
+
+
+def config_main(job: Callable, default_config: str, default_workdir: str, *,
+                resolve_job: Optional[Callable] = None) -> None:
+  """Defines --config / --workdir and runs `job(config, workdir)` under absl.
+
+  Args:
+    job: `fn(config, workdir)`; or None with `resolve_job(config) -> fn` (mode_jax.main: the
+      job is named by `config.job`).
+    default_config, default_workdir: the flags' defaults.
+  """
+  cfg_flag = config_flags.DEFINE_config_file("config", default_config, "Experiment config file.",
+                                             lock_config=True)
+  workdir_flag = flags.DEFINE_string("workdir", default_workdir, "Directory for outputs.")
+
+  def _main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    _quiet_unless_verbose()
+    init_distributed(os.environ)
+    caches.enable_compilation_cache()
+    config = cfg_flag.value
+    fn = job if job is not None else resolve_job(config)
+    atomic_io.makedirs(workdir_flag.value)      # a local directory or a bucket (gs://...)
+    try:
+      fn(config, workdir_flag.value)
+    except preemption.Preempted as e:   # SIGTERM on a spot VM: saved; the same command resumes
+      logging.warning("%s", e)
+      sys.exit(preemption.EXIT_CODE)
+  app.run(_main)
+
+
+def main(fn: Callable[[list], object]) -> None:
+  """`app.run(fn)` for tools without a config (their flags are absl flags), library logs
+  quiet unless --verbosity is given."""
+  def _main(argv):
+    _quiet_unless_verbose()
+    return fn(argv)
+  app.run(_main)
+
+
+def config_path() -> str:
+  """The --config file of the running command (without its ':arg')."""
+  return flags.FLAGS["config"].config_filename
