@@ -17,14 +17,14 @@ import string
 from mode_jax.data import synthetic_words
 # Shared with the word suite; re-exported here (tests and prm_jax.dataeval use these names).
 from mode_jax.data.synthetic_gen import (  # noqa: F401
-    _LETTERS, _WORDS, SyntheticTask, _every_second, _kv_lookup, _longest_word, _majority,
-    _number_words, _word)
+    LETTERS, WORDS, SyntheticTask, every_second, kv_lookup, longest_word, majority,
+    number_words, word)
 
 Example = dict   # {"id", "input", "output"}
 
 
 def _reverse(rng):
-  w = _word(rng, 3, 9)
+  w = word(rng, 3, 9)
   return w, w[::-1]
 
 
@@ -45,8 +45,8 @@ def _count_char(rng):
 
 
 def _caesar(rng):
-  w, k = _word(rng, 3, 8), rng.randint(1, 5)
-  return f"{w} ; {k}", "".join(_LETTERS[(_LETTERS.index(ch) + k) % 26] for ch in w)
+  w, k = word(rng, 3, 8), rng.randint(1, 5)
+  return f"{w} ; {k}", "".join(LETTERS[(LETTERS.index(ch) + k) % 26] for ch in w)
 
 
 def _brackets(rng):
@@ -78,11 +78,11 @@ def _balanced(text: str) -> bool:
 
 def _number_words_task(rng):
   n = rng.randint(0, 99999) if rng.random() < 0.5 else rng.randint(0, 999)
-  return _number_words(n), str(n)
+  return number_words(n), str(n)
 
 
 def _acronym(rng):
-  words = [rng.choice(_WORDS) for _ in range(rng.randint(2, 6))]
+  words = [rng.choice(WORDS) for _ in range(rng.randint(2, 6))]
   return " ".join(words), "".join(w[0].upper() for w in words)
 
 
@@ -107,18 +107,18 @@ TASKS = (
     SyntheticTask("caesar_shift", "Shift every letter of the word forward in the alphabet by "
                   "the number after ';' (wrapping from z to a).", _caesar),
     SyntheticTask("kv_lookup", "Given key=value pairs and a key after ';', output the value of "
-                  "that key.", _kv_lookup),
+                  "that key.", kv_lookup),
     SyntheticTask("bracket_match", "Answer yes if the brackets are balanced and correctly "
                   "nested, otherwise no.", _brackets),
     SyntheticTask("majority_label", "Output the label that occurs most often in the list.",
-                  _majority),
+                  majority),
     SyntheticTask("every_second_word", "Copy every second word of the sentence (the 2nd, 4th, "
-                  "...), separated by spaces.", _every_second),
+                  "...), separated by spaces.", every_second),
     SyntheticTask("number_words", "Convert the number written in English words to digits.",
                   _number_words_task),
     SyntheticTask("acronym", "Form an acronym from the first letter of each word, in capitals.",
                   _acronym),
-    SyntheticTask("longest_word", "Output the longest word of the list.", _longest_word),
+    SyntheticTask("longest_word", "Output the longest word of the list.", longest_word),
     SyntheticTask("dedupe_letters", "Remove repeated letters, keeping the first occurrence of "
                   "each letter in order.", _dedupe),
     SyntheticTask("multiply", "Multiply the two numbers and give the product.", _multiply),

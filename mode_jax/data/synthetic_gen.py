@@ -8,8 +8,8 @@ import random
 import string
 from typing import Callable
 
-_LETTERS = string.ascii_lowercase
-_WORDS = ("apple river stone cloud tiger paper glass music orange silver garden window "
+LETTERS = string.ascii_lowercase
+WORDS = ("apple river stone cloud tiger paper glass music orange silver garden window "
           "candle forest rocket pepper violin marble castle bridge dragon planet spring "
           "mirror shadow winter lemon canvas button jacket ladder").split()
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen " \
@@ -17,31 +17,31 @@ _ONES = "zero one two three four five six seven eight nine ten eleven twelve thi
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
-def _word(rng, lo=3, hi=8):
-  return "".join(rng.choice(_LETTERS) for _ in range(rng.randint(lo, hi)))
+def word(rng, lo=3, hi=8):
+  return "".join(rng.choice(LETTERS) for _ in range(rng.randint(lo, hi)))
 
 
-def _number_words(n: int) -> str:
+def number_words(n: int) -> str:
   if n >= 1000:
     rest = n % 1000
-    return _number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + _number_words(rest))
+    return number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + number_words(rest))
   if n < 20:
     return _ONES[n]
   if n < 100:
     return _TENS[n // 10] + ("" if n % 10 == 0 else "-" + _ONES[n % 10])
   rest = n % 100
-  return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + _number_words(rest))
+  return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
 
 
-def _kv_lookup(rng):
-  keys = rng.sample(_LETTERS, rng.randint(3, 6))
+def kv_lookup(rng):
+  keys = rng.sample(LETTERS, rng.randint(3, 6))
   vals = [str(rng.randint(0, 99)) for _ in keys]
   q = rng.randrange(len(keys))
   pairs = ", ".join(f"{k}={v}" for k, v in zip(keys, vals))
   return f"{pairs} ; {keys[q]}", vals[q]
 
 
-def _majority(rng):
+def majority(rng):
   labels = ["red", "green", "blue"]
   n = rng.choice([3, 5, 7, 9])
   while True:
@@ -51,14 +51,14 @@ def _majority(rng):
       return " ".join(seq), counts[0][1]
 
 
-def _every_second(rng):
-  words = [rng.choice(_WORDS) for _ in range(rng.randint(3, 8))]
+def every_second(rng):
+  words = [rng.choice(WORDS) for _ in range(rng.randint(3, 8))]
   return " ".join(words), " ".join(words[1::2])
 
 
-def _longest_word(rng):
+def longest_word(rng):
   while True:
-    words = rng.sample(_WORDS, rng.randint(3, 6))
+    words = rng.sample(WORDS, rng.randint(3, 6))
     lens = sorted((len(w) for w in words), reverse=True)
     if lens[0] > lens[1]:
       return " ".join(words), max(words, key=len)

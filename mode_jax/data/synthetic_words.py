@@ -13,8 +13,8 @@ none fully.
 
 from __future__ import annotations
 
-from mode_jax.data.synthetic_gen import _WORDS, SyntheticTask, _every_second, _kv_lookup, \
-    _longest_word, _majority, _number_words
+from mode_jax.data.synthetic_gen import WORDS, SyntheticTask, every_second, kv_lookup, \
+    longest_word, majority, number_words
 
 _CATEGORIES = {
     "fruit": "apple banana cherry grape lemon mango orange peach pear plum".split(),
@@ -38,12 +38,12 @@ _NAMES = "anna ben carla david emma felix grace henry iris jack kate leo mia noa
 
 
 def _reverse_words(rng):
-  words = [rng.choice(_WORDS) for _ in range(rng.randint(3, 6))]
+  words = [rng.choice(WORDS) for _ in range(rng.randint(3, 6))]
   return " ".join(words), " ".join(reversed(words))
 
 
 def _sort_words(rng):
-  words = rng.sample(_WORDS, rng.randint(3, 5))
+  words = rng.sample(WORDS, rng.randint(3, 5))
   return " ".join(words), " ".join(sorted(words))
 
 
@@ -66,7 +66,7 @@ def _date_iso(rng):
 
 def _number_words_small(rng):
   n = rng.randint(0, 9999) if rng.random() < 0.5 else rng.randint(0, 999)
-  return _number_words(n), str(n)
+  return number_words(n), str(n)
 
 
 def _larger_number(rng):
@@ -84,13 +84,13 @@ def _add_small(rng):
 
 def _count_words(rng):
   n = rng.randint(2, 9)
-  return " ".join(rng.choice(_WORDS) for _ in range(n)), str(n)
+  return " ".join(rng.choice(WORDS) for _ in range(n)), str(n)
 
 
 def _who_has(rng):
   """A two-sentence story and a question: entity tracking over names and objects."""
   a, b = rng.sample(_NAMES, 2)
-  x, y = rng.sample(_WORDS, 2)
+  x, y = rng.sample(WORDS, 2)
   q = rng.choice([x, y])
   return (f"{a.capitalize()} has the {x}. {b.capitalize()} has the {y}. Who has the {q}?",
           a.capitalize() if q == x else b.capitalize())
@@ -98,14 +98,14 @@ def _who_has(rng):
 
 WORD_TASKS = (
     SyntheticTask("every_second_word", "Copy every second word of the sentence (the 2nd, 4th, "
-                  "...), separated by spaces.", _every_second),
+                  "...), separated by spaces.", every_second),
     SyntheticTask("reverse_words", "Write the words in reverse order.", _reverse_words),
     SyntheticTask("sort_words", "Sort the words alphabetically.", _sort_words),
-    SyntheticTask("longest_word", "Output the longest word of the list.", _longest_word),
+    SyntheticTask("longest_word", "Output the longest word of the list.", longest_word),
     SyntheticTask("majority_label", "Output the label that occurs most often in the list.",
-                  _majority),
+                  majority),
     SyntheticTask("kv_lookup", "Given key=value pairs and a key after ';', output the value of "
-                  "that key.", _kv_lookup),
+                  "that key.", kv_lookup),
     SyntheticTask("number_words", "Convert the number written in English words to digits.",
                   _number_words_small),
     SyntheticTask("word_categories", "Name the category of each word: fruit, animal, colour, "

@@ -45,6 +45,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from mode_jax.kernels.common import next_pow2, pad_to
+
 BACKENDS = ("gpu", "tpu")
 
 
@@ -262,16 +264,6 @@ _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
 # ----------------------------------------------------------------------------- public API
-def _pad_to(x, axis: int, multiple: int):
-  size = x.shape[axis]
-  extra = -size % multiple
-  if not extra:
-    return x
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (0, extra)
-  return jnp.pad(x, widths)
-
-
 def _pad_rank(a, b, g, experts: int, shared: bool, r: int, r_pad: int):
   """Zero-pad every expert's rank r -> r_pad (exact: padded columns of A and rows of B are 0)."""
   if r_pad == r:
@@ -287,10 +279,6 @@ def _pad_rank(a, b, g, experts: int, shared: bool, r: int, r_pad: int):
     g = jnp.pad(g.reshape(g.shape[0], experts, r), ((0, 0), (0, 0), (0, pad)))
     g = g.reshape(g.shape[0], experts * r_pad)
   return a, b, g
-
-
-def _next_pow2(n: int) -> int:
-  return 1 << max(0, (n - 1).bit_length())
 
 
 @functools.partial(jax.jit, static_argnames=("experts", "scale", "shared_down", "block_sizes",
@@ -326,13 +314,13 @@ def adapter_matmul(x, w0, a, b, gates=None, *, experts: int = 1, scale: float = 
                        f"with nb dividing r={r}")
     g = expand_gates(gates.astype(jnp.float32), r)
   bs = (block_sizes or BlockSizes.default(backend, m_rows)).check(backend)
-  r_pad = max(16, _next_pow2(r)) if backend == "gpu" else r
+  r_pad = max(16, next_pow2(r)) if backend == "gpu" else r
   a, b, g = _pad_rank(a, b, g, experts, shared_down, r, r_pad)
-  xp = _pad_to(_pad_to(x2, 0, bs.block_m), 1, bs.block_k)
-  w0p = _pad_to(_pad_to(w0, 0, bs.block_k), 1, bs.block_n)
-  ap = _pad_to(a, 0, bs.block_k)
-  bp = _pad_to(b, 1, bs.block_n)
-  gp = None if g is None else _pad_to(g, 0, bs.block_m)
+  xp = pad_to(pad_to(x2, 0, bs.block_m), 1, bs.block_k)
+  w0p = pad_to(pad_to(w0, 0, bs.block_k), 1, bs.block_n)
+  ap = pad_to(a, 0, bs.block_k)
+  bp = pad_to(b, 1, bs.block_n)
+  gp = None if g is None else pad_to(g, 0, bs.block_m)
   st = _Static(experts, r_pad, shared_down, g is not None, float(scale), bs, backend, interpret)
   y = _fused(xp, w0p, ap, bp, gp, st)[:m_rows, :q_dim]
   return y.reshape(*lead, q_dim)

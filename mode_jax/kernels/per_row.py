@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from mode_jax.kernels.adapter_matmul import (BACKENDS, BlockSizes, _next_pow2, _pad_to,
-                                             accumulate_step)
+from mode_jax.kernels.adapter_matmul import BACKENDS, BlockSizes, accumulate_step
+from mode_jax.kernels.common import next_pow2, pad_to
 
 
 def reference(x, w0, a, b, ids, *, scale: float = 1.0):
@@ -113,17 +113,17 @@ def per_row_adapter_matmul(x, w0, a, b, ids, *, scale: float = 1.0,
                      f"B {b.shape}, ids {ids.shape} do not fit")
   bs = (block_sizes or BlockSizes.default(backend, m_rows)).check(backend)
   bm, bn, bk = bs.block_m, bs.block_n, bs.block_k
-  r_pad = max(16, _next_pow2(r)) if backend == "gpu" else r
+  r_pad = max(16, next_pow2(r)) if backend == "gpu" else r
   if r_pad != r:
     a = jnp.pad(a, ((0, 0), (0, 0), (0, r_pad - r)))
     b = jnp.pad(b, ((0, 0), (0, r_pad - r), (0, 0)))
   ids = jnp.clip(ids.astype(jnp.int32), 0, n_ad - 1)
   dest, tile_adapter, rows = _group_layout(ids, n_ad, bm)
   xg = jnp.zeros((rows, p_dim), x.dtype).at[dest].set(x)
-  xg = _pad_to(xg, 1, bk)
-  w0p = _pad_to(_pad_to(w0, 0, bk), 1, bn)
-  ap = _pad_to(a, 1, bk)
-  bp = _pad_to(b, 2, bn)
+  xg = pad_to(xg, 1, bk)
+  w0p = pad_to(pad_to(w0, 0, bk), 1, bn)
+  ap = pad_to(a, 1, bk)
+  bp = pad_to(b, 2, bn)
   pp, qp = xg.shape[1], w0p.shape[1]
   out_shape = jax.ShapeDtypeStruct((rows, qp), x.dtype)
   if backend == "tpu":
@@ -146,7 +146,7 @@ def per_row_adapter_matmul(x, w0, a, b, ids, *, scale: float = 1.0,
     if not interpret:
       from jax.experimental.pallas import triton as pltr
       compiler_params = pltr.CompilerParams(num_warps=4, num_stages=3)
-    n_t = _next_pow2(rows // bm)              # Triton blocks have power-of-two shapes
+    n_t = next_pow2(rows // bm)              # Triton blocks have power-of-two shapes
     tile_adapter = jnp.pad(tile_adapter, (0, n_t - rows // bm))
     y = pl.pallas_call(
         functools.partial(_kernel_gpu, bk=bk, scale=float(scale)), out_shape=out_shape,

@@ -24,7 +24,7 @@ from mode_jax.model.injection import ProjectionAdapter, adapter_for
 Array = jax.Array
 # Large finite negative instead of -inf, so that fully masked rows never produce NaN.
 _MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
-_INIT = nn.initializers.normal(stddev=0.02)  # HF `initializer_range`
+INIT = nn.initializers.normal(stddev=0.02)  # HF `initializer_range`
 
 
 def constrain(x: Array, *axes: str) -> Array:
@@ -120,7 +120,7 @@ class Projection(nn.Module):
     n_in = len(self.in_axes)
     in_shape = x.shape[x.ndim - n_in:]
     kernel = self.param(
-        "kernel", nn.with_logical_partitioning(_INIT, tuple(self.in_axes) + tuple(self.out_axes)),
+        "kernel", nn.with_logical_partitioning(INIT, tuple(self.in_axes) + tuple(self.out_axes)),
         tuple(in_shape) + tuple(self.out_shape), self.param_dtype)
     if self.adapter is None:
       y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=n_in)

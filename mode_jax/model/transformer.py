@@ -23,7 +23,7 @@ import numpy as np
 from mode_jax.model.config import ModelConfig
 from mode_jax.model.injection import ProjectionAdapter
 from mode_jax.model.kv_cache import KVCache
-from mode_jax.model.layers import (_INIT, DecoderLayer, RMSNorm, attention_mask, constrain,
+from mode_jax.model.layers import (INIT, DecoderLayer, RMSNorm, attention_mask, constrain,
                                    rope_table, vocab_logits)
 
 Array = jax.Array
@@ -115,7 +115,7 @@ class Transformer(nn.Module):
       if cfg.tie_embeddings:
         out = embedder.attend(x)
       else:
-        kernel = self.param("lm_head", nn.with_logical_partitioning(_INIT, ("embed", "vocab")),
+        kernel = self.param("lm_head", nn.with_logical_partitioning(INIT, ("embed", "vocab")),
                             (cfg.embed_dim, cfg.vocab_size), cfg.weight_dtype)
         out = vocab_logits(x, kernel, tied=False, dtype=dt, cap=cfg.final_softcap)
       out = constrain(out.astype(jnp.float32), "batch", "length", "vocab")
@@ -170,7 +170,7 @@ class Embedder(nn.Module):
 
   def setup(self):
     self.embedding = self.param("embedding",
-                                nn.with_logical_partitioning(_INIT, ("vocab", "embed")),
+                                nn.with_logical_partitioning(INIT, ("vocab", "embed")),
                                 (self.cfg.vocab_size, self.cfg.embed_dim), self.cfg.weight_dtype)
 
   def encode(self, tokens: Array) -> Array:
