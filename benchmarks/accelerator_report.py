@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import xml.etree.ElementTree as ET
 
+from absl import flags
+
+from mode_jax import cli
 
 def _rc(outdir: str, name: str):
   path = os.path.join(outdir, f"{name}.rc")
@@ -27,7 +29,6 @@ def _rc(outdir: str, name: str):
   except ValueError:
     raise ValueError(f"{path}: expected an exit code, got {text!r}") from None
 
-
 def _json(path: str):
   if not os.path.exists(path):
     return None
@@ -36,7 +37,6 @@ def _json(path: str):
       return json.load(f)
     except json.JSONDecodeError as e:
       raise ValueError(f"{path}: not JSON ({e})") from None
-
 
 def junit_summary(path: str):
   """{"tests", "passed", "failed", "errors", "skipped", "failures": [names]} of a pytest junit
@@ -63,7 +63,6 @@ def junit_summary(path: str):
       out["passed"] += 1
   return out
 
-
 def platform() -> dict:
   try:
     import jax
@@ -72,7 +71,6 @@ def platform() -> dict:
   devs = jax.devices()
   return {"jax": jax.__version__, "backend": jax.default_backend(), "devices": len(devs),
           "device_kind": devs[0].device_kind}
-
 
 def merge(outdir: str, with_platform: bool = True) -> dict:
   tests = junit_summary(os.path.join(outdir, "kernel_tests.xml"))
@@ -89,20 +87,20 @@ def merge(outdir: str, with_platform: bool = True) -> dict:
                       and not tests["failures"])
   return report
 
-
 def main(argv=None) -> dict:
-  argv = sys.argv[1:] if argv is None else argv
-  if len(argv) != 1:
+  """`python -m benchmarks.accelerator_report OUTDIR`: merges OUTDIR's results into
+  OUTDIR/report.json (written atomically) and prints it."""
+  _, args = cli.parse_argv(flags.FlagValues(), argv, positional=True)
+  if len(args) != 1:
     raise SystemExit("usage: python -m benchmarks.accelerator_report OUTDIR")
-  report = merge(argv[0])
-  path = os.path.join(argv[0], "report.json")
+  report = merge(args[0])
+  path = os.path.join(args[0], "report.json")
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     json.dump(report, f, indent=2)
   os.replace(tmp, path)
   print(json.dumps(report, indent=2))
   return report
-
 
 if __name__ == "__main__":
   main()

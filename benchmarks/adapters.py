@@ -12,14 +12,15 @@ adapter's share of parameters and of forward FLOPs computed from the shapes.
 
 from __future__ import annotations
 
-import argparse
 import time
 
+from absl import flags
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.adapters import params as adapter_params
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.model.config import ModelConfig
@@ -104,11 +105,11 @@ def time_rows(runs: list, reps: int) -> list[float]:
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  ap.add_argument("--tokens", type=int, default=1024)
-  ap.add_argument("--reps", type=int, default=7)
-  ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_integer("tokens", 1024, "", flag_values=ap)
+  flags.DEFINE_integer("reps", 7, "", flag_values=ap)
+  flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   cfg = block_config(args.dtype)
   print(f"device: {jax.devices()[0].platform} x{jax.device_count()}  block: hidden "
         f"{cfg.embed_dim}, mlp {cfg.mlp_dim}, {cfg.num_heads} heads, {args.tokens} tokens, "

@@ -19,14 +19,16 @@ writer would send, and popularity.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
+from absl import flags
 import numpy as np
 
 from benchmarks.crs_retrieval import perfect_query
-from crs_jax import catalogue, data, dual_encoder, metrics, report, rule_simulator, search
+from crs_jax import catalogue, data, dual_encoder, metrics, rule_simulator, search
+from mode_jax import cli
+from mode_jax.dataeval import embed
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 
@@ -84,9 +86,8 @@ def run(args) -> dict:
   out = {"items": args.size, "new_items": len(new), "train_pairs": len(pairs),
          "eval_sessions": len(rows), "data_s": time.perf_counter() - t0}
   items = {it.id: dual_encoder.item_text(it) for it in cat.items}
-  features = {"dual encoder (hashed 1-2-grams)": report.hashing_encoder(1024)}
+  features = {"dual encoder (hashed 1-2-grams)": embed.HashingEncoder(1024)}
   if args.checkpoint:
-    from mode_jax.dataeval import embed
     features["dual encoder (backbone states)"] = embed.BackboneEncoder(
         args.checkpoint, vocab_kind=args.vocab_kind, vocab_path=args.vocab_path, max_len=256)
   encoders = {}
@@ -118,20 +119,19 @@ def run(args) -> dict:
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--size", type=int, default=200)
-  p.add_argument("--train_sessions", type=int, default=3000)
-  p.add_argument("--eval_sessions", type=int, default=600)
-  p.add_argument("--new_pct", type=int, default=20, help="items added after training, in %")
-  p.add_argument("--steps", type=int, default=400)
-  p.add_argument("--dim", type=int, default=64)
-  p.add_argument("--temperature", type=float, default=0.1)
-  p.add_argument("--checkpoint", default="")
-  p.add_argument("--vocab_kind", default="sentencepiece")
-  p.add_argument("--vocab_path", default="")
-  p.add_argument("--finetune_steps", type=int, default=300,
-                 help="LoRA fine-tuning of the backbone towers (0: skip); needs --checkpoint")
-  args = p.parse_args(argv)
+  p = flags.FlagValues()
+  flags.DEFINE_integer("size", 200, "", flag_values=p)
+  flags.DEFINE_integer("train_sessions", 3000, "", flag_values=p)
+  flags.DEFINE_integer("eval_sessions", 600, "", flag_values=p)
+  flags.DEFINE_integer("new_pct", 20, "items added after training, in %", flag_values=p)
+  flags.DEFINE_integer("steps", 400, "", flag_values=p)
+  flags.DEFINE_integer("dim", 64, "", flag_values=p)
+  flags.DEFINE_float("temperature", 0.1, "", flag_values=p)
+  flags.DEFINE_string("checkpoint", "", "", flag_values=p)
+  flags.DEFINE_string("vocab_kind", "sentencepiece", "", flag_values=p)
+  flags.DEFINE_string("vocab_path", "", "", flag_values=p)
+  flags.DEFINE_integer("finetune_steps", 300, "LoRA fine-tuning of the backbone towers (0: skip); needs --checkpoint", flag_values=p)
+  args = cli.parse_argv(p, argv)
   out = run(args)
   print(f"{out['items']} items + {out['new_items']} added after training, "
         f"{out['train_pairs']} training pairs, {out['eval_sessions']} held-out sessions")

@@ -8,14 +8,19 @@ re-weighted by the user's liked-genre profile (the information RecLLM's profile 
 
 from __future__ import annotations
 
+
 import json
 
+from absl import flags
 import numpy as np
 
 from crs_jax import metrics, movielens
+from mode_jax import cli
 
 
-def main():
+def main(argv=None):
+  """Prints the table and one JSON line; returns the rows (no flags)."""
+  cli.parse_argv(flags.FlagValues(), argv)
   ml = movielens.load()
   split = movielens.holdout(ml.ratings, min_rating=4, fraction=0.2)
   rows = {}

@@ -13,13 +13,14 @@ plain text search engine gives), and popularity. Then 1% new items are added to 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
+from absl import flags
 import numpy as np
 
 from crs_jax import baselines, catalogue, goals, metrics, search
+from mode_jax import cli
 
 
 def perfect_query(g: goals.Goal) -> str:
@@ -69,10 +70,10 @@ def run(size: int, num_goals: int, seed: int = 0) -> dict:
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--sizes", default="1000,10000,100000")
-  p.add_argument("--goals", type=int, default=100)
-  args = p.parse_args(argv)
+  p = flags.FlagValues()
+  flags.DEFINE_string("sizes", "1000,10000,100000", "", flag_values=p)
+  flags.DEFINE_integer("goals", 100, "", flag_values=p)
+  args = cli.parse_argv(p, argv)
   rows = [run(int(n), args.goals) for n in args.sizes.split(",")]
   print("| items | ranker | recall@10 | NDCG@10 | ms/query | index build s | add 1% s | "
         "new found@1 |")

@@ -10,12 +10,13 @@ the shared SNI files (def + 2 pos, inputs 1024 / targets 64, batch 8), each read
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
+from absl import flags
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.data import tasks
 from mode_jax.data.vocab import make_vocab
 
@@ -42,10 +43,10 @@ def measure(name: str, lengths: dict, batch: int, batches: int) -> dict:
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  ap.add_argument("--batches", type=int, default=200)
-  ap.add_argument("--sni_dir", default=_DEFAULT_SNI)
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_integer("batches", 200, "", flag_values=ap)
+  flags.DEFINE_string("sni_dir", _DEFAULT_SNI, "", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   vocab = make_vocab("bytes")
   rows = []
   names = tasks.make_synthetic_tasks(vocab)

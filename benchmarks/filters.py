@@ -10,15 +10,16 @@ alone and top-k 50 + top-p 0.95, and the ratio.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
+from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.model import sampling
 
 
@@ -33,11 +34,11 @@ def _ms(fn, x, repeats):
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser()
-  ap.add_argument("--batch", type=int, default=8)
-  ap.add_argument("--vocab", type=int, default=262_144)
-  ap.add_argument("--repeats", type=int, default=5)
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_integer("batch", 8, "", flag_values=ap)
+  flags.DEFINE_integer("vocab", 262_144, "", flag_values=ap)
+  flags.DEFINE_integer("repeats", 5, "", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   x = jnp.asarray(np.random.RandomState(0).randn(args.batch, args.vocab).astype(np.float32) * 3)
   out = {}
   for label, k, p in (("top_p", 0, 0.95), ("top_k_top_p", 50, 0.95)):

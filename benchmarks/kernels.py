@@ -20,14 +20,15 @@ Imports only jax / numpy (runs on a bare accelerator machine).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
+from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.kernels import adapter_matmul as K
 
 SHAPES = [(2048, 2048), (2048, 16384), (16384, 2048)]
@@ -127,15 +128,14 @@ HEADER = ("| P x Q | tokens | adapter | base fwd / fwd+bwd | xla | pallas | xla/
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--reps", type=int, default=20)
-  ap.add_argument("--dtype", default="bfloat16")
-  ap.add_argument("--small", action="store_true", help="P, Q = 256, 512 and tokens 1, 64")
-  ap.add_argument("--interpret", action="store_true",
-                  help="run the kernel in interpret mode (CPU smoke run; not a timing)")
-  ap.add_argument("--no_pallas", action="store_true")
-  ap.add_argument("--json", default="")
-  a = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_integer("reps", 20, "", flag_values=ap)
+  flags.DEFINE_string("dtype", "bfloat16", "", flag_values=ap)
+  flags.DEFINE_bool("small", False, "P, Q = 256, 512 and tokens 1, 64", flag_values=ap)
+  flags.DEFINE_bool("interpret", False, "run the kernel in interpret mode (CPU smoke run; not a timing)", flag_values=ap)
+  flags.DEFINE_bool("no_pallas", False, "", flag_values=ap)
+  flags.DEFINE_string("json", "", "", flag_values=ap)
+  a = cli.parse_argv(ap, argv)
   shapes = [(256, 512), (512, 256)] if a.small else SHAPES
   tokens = [1, 64] if a.small else TOKENS
   backend = jax.default_backend()

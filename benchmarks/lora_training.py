@@ -17,7 +17,6 @@ framework).
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
@@ -25,9 +24,11 @@ import subprocess
 import sys
 import time
 
+from absl import flags
 import numpy as np
 
 from benchmarks.sampling import ENGLISH as _TEXT
+from mode_jax import cli
 
 def _batch(vocab, bos, args):
   text = list(vocab.encode(_TEXT * 40))
@@ -123,12 +124,12 @@ def peft(args, keep: bool):
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p = flags.FlagValues()
   for name, default in (("steps", 5), ("batch", 4), ("seq", 256), ("loss_tokens", 64)):
-    p.add_argument(f"--{name}", type=int, default=default)
-  p.add_argument("--model", default="gemma3_270m")
-  p.add_argument("--side", default="", help=argparse.SUPPRESS)
-  args = p.parse_args(argv)
+    flags.DEFINE_integer(f"{name}", default, "", flag_values=p)
+  flags.DEFINE_string("model", "gemma3_270m", "", flag_values=p)
+  flags.DEFINE_string("side", "", "", flag_values=p)
+  args = cli.parse_argv(p, argv)
   if args.side:
     out = ours(args) if args.side == "ours" else peft(args, keep=args.side == "peft_keep")
     out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

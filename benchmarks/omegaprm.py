@@ -24,12 +24,13 @@ sequential scan (paper rule): accuracy at least the scan's with at most half its
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
+from absl import flags
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.dataeval import stats
 from prm_jax.envs import arithmetic as A
 from prm_jax.policy.simulated import SimulatedPolicy
@@ -118,20 +119,17 @@ def run_method(variant: str, problems, policy, k: int, searches: int, seed: int)
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--questions", type=int, default=100)
-  ap.add_argument("--ops", type=int, default=15, help="operations (steps = ops + 1)")
-  ap.add_argument("--searches", type=int, default=8)
-  ap.add_argument("--k", type=int, default=8)
-  ap.add_argument("--settings", default="0.05:0.0,0.05:0.1,0.1:0.1,0.1:0.3",
-                  help="p_error:p_recover pairs")
-  ap.add_argument("--seed", type=int, default=0)
-  ap.add_argument("--fixed_format", action="store_true",
-                  help="one step format: correct prefixes coincide and states are shared")
-  ap.add_argument("--variants", default=",".join(VARIANTS),
-                  help="comma-separated methods / decision rules: " + ", ".join(VARIANTS))
-  ap.add_argument("--json", default="", help="also write the rows here")
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_integer("questions", 100, "", flag_values=ap)
+  flags.DEFINE_integer("ops", 15, "operations (steps = ops + 1)", flag_values=ap)
+  flags.DEFINE_integer("searches", 8, "", flag_values=ap)
+  flags.DEFINE_integer("k", 8, "", flag_values=ap)
+  flags.DEFINE_string("settings", "0.05:0.0,0.05:0.1,0.1:0.1,0.1:0.3", "p_error:p_recover pairs", flag_values=ap)
+  flags.DEFINE_integer("seed", 0, "", flag_values=ap)
+  flags.DEFINE_bool("fixed_format", False, "one step format: correct prefixes coincide and states are shared", flag_values=ap)
+  flags.DEFINE_string("variants", ",".join(VARIANTS), "comma-separated methods / decision rules: " + ", ".join(VARIANTS), flag_values=ap)
+  flags.DEFINE_string("json", "", "also write the rows here", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   cfg = A.ArithmeticConfig(min_ops=args.ops, max_ops=args.ops, max_value=1000)
   problems = A.make_problems(args.questions, cfg, seed=args.seed)
   rows = []

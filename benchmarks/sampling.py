@@ -22,12 +22,14 @@ GGUF was converted into; prompts are `prompt_len` tokens of English text.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 
+from absl import flags
 import numpy as np
+
+from mode_jax import cli
 
 
 # Prompt text of the real-model runs (also used by benchmarks.lora_training).
@@ -51,18 +53,17 @@ def _hf_model(args):
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p = flags.FlagValues()
   for name, default in (("batch", 16), ("prompt_len", 32), ("new_tokens", 128), ("vocab", 512),
                         ("hidden", 256), ("intermediate", 688), ("layers", 4), ("heads", 8),
                         ("kv_heads", 4), ("repeats", 5), ("seed", 0)):
-    p.add_argument(f"--{name}", type=int, default=default)
-  p.add_argument("--temperature", type=float, default=1.0)
-  p.add_argument("--model", default="", help="a mode_jax.pretrained name (e.g. gemma3_270m) "
-                 "instead of the random Llama")
-  p.add_argument("--skip_hf", action="store_true", help="only time this package's sampler")
-  p.add_argument("--host_devices", type=int, default=0,
-                 help="CPU host devices the sampler shards the batch over (0: one per core)")
-  args = p.parse_args(argv)
+    flags.DEFINE_integer(f"{name}", default, "", flag_values=p)
+  flags.DEFINE_float("temperature", 1.0, "", flag_values=p)
+  flags.DEFINE_string("model", "", "a mode_jax.pretrained name (e.g. gemma3_270m) "
+                 "instead of the random Llama", flag_values=p)
+  flags.DEFINE_bool("skip_hf", False, "only time this package's sampler", flag_values=p)
+  flags.DEFINE_integer("host_devices", 0, "CPU host devices the sampler shards the batch over (0: one per core)", flag_values=p)
+  args = cli.parse_argv(p, argv)
 
   from mode_jax.model import sampling
   sampling.host_devices(args.host_devices or None)   # before JAX touches a backend

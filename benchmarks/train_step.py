@@ -17,14 +17,15 @@ Prints one JSON line (also written to `--out` when given).
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 
+from absl import flags
 import jax
 import numpy as np
 
+from mode_jax import cli
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.model import presets
 from mode_jax.train import loop
@@ -83,7 +84,7 @@ def run(args) -> dict:
       weight_decay=0.0, grad_clip=1.0, grad_accum=1, log_every=args.warmup,
       eval_every=0, ckpt_every=10**9, keep=1, async_ckpt=False, peak_flops=peak,
       crash_at_step=-1, loss_chunk=args.loss_chunk))
-  mesh = dict(axes=("data", "fsdp", "tensor"), shape=tuple(args.mesh), num_devices=0)
+  mesh = dict(axes=("data", "fsdp", "tensor"), shape=tuple(int(x) for x in args.mesh), num_devices=0)
   lines = []
   t0 = time.perf_counter()
   with tempfile.TemporaryDirectory() as wd:
@@ -106,29 +107,26 @@ def run(args) -> dict:
 
 
 def parse(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--preset", default="gemma_2b")
-  ap.add_argument("--adapter", default="mode6x4", choices=sorted(ADAPTERS))
-  ap.add_argument("--targets", default="q,k,v,o")
-  ap.add_argument("--impl", default="xla", choices=["xla", "pallas"])
-  ap.add_argument("--batch", type=int, default=8)
-  ap.add_argument("--seq_len", type=int, default=1024)
-  ap.add_argument("--steps", type=int, default=10, help="measured steps")
-  ap.add_argument("--warmup", type=int, default=3, help="steps before (incl. compilation)")
-  ap.add_argument("--dtype", default="bfloat16")
-  ap.add_argument("--loss_chunk", type=int, default=64,
-                  help="positions per chunk of the LM loss (0: full [B, T, V] logits)")
-  ap.add_argument("--optimizer", default="adafactor")
-  ap.add_argument("--remat", type=int, default=1)
-  ap.add_argument("--scan_layers", type=int, default=1)
-  ap.add_argument("--mesh", type=int, nargs=3, default=(1, -1, 1),
-                  help="(data, fsdp, tensor); -1 takes the remaining devices")
-  ap.add_argument("--peak_flops", type=float, default=0.0,
-                  help="total peak FLOP/s (default: from the device kind; 0 on CPU)")
-  ap.add_argument("--small", action="store_true",
-                  help="tiny preset, batch 2 x 64, 2 + 2 steps, float32 (a CPU smoke run)")
-  ap.add_argument("--out", default="", help="also write the JSON result here")
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_string("preset", "gemma_2b", "", flag_values=ap)
+  flags.DEFINE_enum("adapter", "mode6x4", sorted(ADAPTERS), "", flag_values=ap)
+  flags.DEFINE_string("targets", "q,k,v,o", "", flag_values=ap)
+  flags.DEFINE_enum("impl", "xla", ["xla", "pallas"], "", flag_values=ap)
+  flags.DEFINE_integer("batch", 8, "", flag_values=ap)
+  flags.DEFINE_integer("seq_len", 1024, "", flag_values=ap)
+  flags.DEFINE_integer("steps", 10, "measured steps", flag_values=ap)
+  flags.DEFINE_integer("warmup", 3, "steps before (incl. compilation)", flag_values=ap)
+  flags.DEFINE_string("dtype", "bfloat16", "", flag_values=ap)
+  flags.DEFINE_integer("loss_chunk", 64, "positions per chunk of the LM loss (0: full [B, T, V] logits)", flag_values=ap)
+  flags.DEFINE_string("optimizer", "adafactor", "", flag_values=ap)
+  flags.DEFINE_integer("remat", 1, "", flag_values=ap)
+  flags.DEFINE_integer("scan_layers", 1, "", flag_values=ap)
+  flags.DEFINE_list("mesh", ["1", "-1", "1"],
+                    "data,fsdp,tensor; -1 takes the remaining devices", flag_values=ap)
+  flags.DEFINE_float("peak_flops", 0.0, "total peak FLOP/s (default: from the device kind; 0 on CPU)", flag_values=ap)
+  flags.DEFINE_bool("small", False, "tiny preset, batch 2 x 64, 2 + 2 steps, float32 (a CPU smoke run)", flag_values=ap)
+  flags.DEFINE_string("out", "", "also write the JSON result here", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   if args.small:
     args.preset, args.batch, args.seq_len, args.steps, args.warmup = "tiny", 2, 64, 2, 2
     args.dtype, args.remat, args.scan_layers = "float32", 0, 0

@@ -14,6 +14,9 @@ No `from __future__ import annotations`: FastAPI resolves the request models fro
 import threading
 from typing import Optional
 
+from absl import flags
+
+from mode_jax import cli
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces, nlu
 from crs_jax import session as session_lib
@@ -170,16 +173,15 @@ def load_components(workdir: str, cat_size: int, cat_seed: int):
 
 
 def main(argv=None):
-  import argparse
 
   import uvicorn
-  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--workdir", default="", help="a finished crs_jax.main workdir (LLM)")
-  ap.add_argument("--catalogue_size", type=int, default=500)
-  ap.add_argument("--catalogue_seed", type=int, default=0)
-  ap.add_argument("--host", default="127.0.0.1")
-  ap.add_argument("--port", type=int, default=8000)
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_string("workdir", "", "a finished crs_jax.main workdir (LLM)", flag_values=ap)
+  flags.DEFINE_integer("catalogue_size", 500, "", flag_values=ap)
+  flags.DEFINE_integer("catalogue_seed", 0, "", flag_values=ap)
+  flags.DEFINE_string("host", "127.0.0.1", "", flag_values=ap)
+  flags.DEFINE_integer("port", 8000, "", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   rec, sim, cat = load_components(args.workdir, args.catalogue_size, args.catalogue_seed)
   uvicorn.run(make_app(rec, sim, cat), host=args.host, port=args.port)
 

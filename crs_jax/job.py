@@ -34,8 +34,8 @@ from crs_jax import sampler_model, serving
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 from crs_jax import vocab as vocab_lib
-from mode_jax.atomic_io import atomic_file, write_json_atomic
-from mode_jax.dataeval import embed
+from mode_jax.atomic_io import atomic_directory, atomic_file, write_json_atomic
+from mode_jax.dataeval import embed, render
 from mode_jax.train import bases, run
 
 SESSION_SEED_OFFSET = 2000
@@ -71,7 +71,7 @@ def forced_intents(seed: int, num_turns: int):
 
 def make_encoder(config, workdir: str):
   if config.report.encoder == "hashing":
-    return report.hashing_encoder()
+    return embed.HashingEncoder()
   ckpt = config.checkpoint.hf_path or os.path.join(workdir, "base_model")
   return embed.BackboneEncoder(ckpt, vocab_kind=config.vocab.kind, vocab_path=config.vocab.path,
                                max_len=config.data.inputs_len)
@@ -101,7 +101,7 @@ def dense_index(config, cat) -> dual_encoder.DenseIndex:
       data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed), cat)
   items = {it.id: dual_encoder.item_text(it) for it in cat.items}
   pairs = dual_encoder.training_pairs(train)
-  enc, losses = dual_encoder.train(report.hashing_encoder(d.features_dim), pairs, items,
+  enc, losses = dual_encoder.train(embed.HashingEncoder(d.features_dim), pairs, items,
                                    dim=d.dim, steps=d.steps, temperature=d.temperature,
                                    seed=config.seed)
   print(f"dense retrieval: dual encoder trained on {len(pairs)} pairs, final loss "
@@ -198,9 +198,12 @@ def crs_synthetic(config, workdir: str) -> dict:
     rep = report.conversation_report(
         records["teacher + LLM simulator"], records["teacher"], cat,
         train=data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed),
-        encoder=make_encoder(config, workdir))
+        encoder=make_encoder(config, workdir), names=("LLM simulator", "rule simulator"))
     rep_md = report.markdown(rep, "LLM simulator", "rule simulator")
-    write_json_atomic(os.path.join(workdir, "report.json"), rep)
+    with atomic_directory(os.path.join(workdir, "report")) as tmp:   # report.md/json + plots
+      render.write(rep, tmp, (report.section(cat),))
+    write_json_atomic(os.path.join(workdir, "report.json"), json.loads(json.dumps(
+        rep, default=float)))
     with atomic_file(os.path.join(workdir, "report.md")) as f:
       f.write(rep_md + "\n")
     print("conversation report (teacher recommender; LLM vs rule simulator):\n" + rep_md)
@@ -219,8 +222,9 @@ def crs_synthetic(config, workdir: str) -> dict:
              "oracle_success": results.get("oracle", {}).get("success"),
              "recllm_explanation_faithful": llm_m.get("explanation_faithful"),
              "simulator_goal_adherence": sim_m.get("goal_adherence"),
-             "report_discriminator_auc": rep.get("discriminator_auc", {}).get("value"),
-             "report_mauve": rep.get("mauve", {}).get("mean"),
+             "report_discriminator_auc": rep.get("distribution", {}).get(
+                 "discriminator_auc", {}).get("value"),
+             "report_mauve": rep.get("distribution", {}).get("mauve", {}).get("mean"),
              "simulator_intent_accuracy":
                  results.get("teacher + LLM simulator, forced intents", {}).get("intent_accuracy"),
              "task_exact_match": {k: v["exact_match"]

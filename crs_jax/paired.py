@@ -12,14 +12,15 @@ is printed); a file with no common id is an error.
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Sequence
 
+from absl import flags
 import numpy as np
 from scipy import stats
 
 from crs_jax import session as session_lib
+from mode_jax import cli
 
 
 def successes(records: Sequence[dict], turns: int) -> dict:
@@ -48,18 +49,19 @@ def paired_success(a: Sequence[dict], b: Sequence[dict], *, turns: int = 8,
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("files", nargs="+", help="sessions JSONL files; the first is the reference")
-  p.add_argument("--turns", type=int, default=8)
-  args = p.parse_args(argv)
-  if len(args.files) < 2:
-    p.error("give at least two session files")
-  ref = session_lib.read_sessions(args.files[0])
+  """Paired success@T of session sets: `python -m crs_jax.paired A.jsonl B.jsonl [C.jsonl ...]`
+  (positional files; the first is the reference). Prints a table and one JSON line."""
+  p = flags.FlagValues()
+  flags.DEFINE_integer("turns", 8, "success within this many turns", flag_values=p)
+  args, files = cli.parse_argv(p, argv, positional=True)
+  if len(files) < 2:
+    raise flags.Error("give at least two session files (the first is the reference)")
+  ref = session_lib.read_sessions(files[0])
   out = {}
-  print(f"| B vs A = {args.files[0]} | sessions | A success@{args.turns} | "
+  print(f"| B vs A = {files[0]} | sessions | A success@{args.turns} | "
         f"B success@{args.turns} | B - A [95% interval] | gained / lost | sign test p |")
   print("|---|---|---|---|---|---|---|")
-  for f in args.files[1:]:
+  for f in files[1:]:
     r = paired_success(ref, session_lib.read_sessions(f), turns=args.turns)
     out[f] = r
     print(f"| {f} | {r['sessions']} | {r[f'a_success@{args.turns}']:.3f} | "

@@ -18,23 +18,18 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
 from crs_jax import job as job_lib
-from mode_jax import atomic_io
-
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/crs_synthetic.py",
-                                          "The main job's config.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", "runs/crs_realism", "One subdirectory per size.")
-_SIZES = flags.DEFINE_list("sizes", ["75", "150", "300", "600"], "Bootstrap session counts.")
+from mode_jax import atomic_io, cli
 
 SYSTEMS = ("teacher", "teacher + LLM simulator", "teacher + LLM simulator, forced intents")
-COLUMNS = (("discriminator AUC", lambda r, m: r["discriminator_auc"]["value"]),
-           ("MAUVE", lambda r, m: r["mauve"]["mean"]),
-           ("distinct-2", lambda r, m: r["generated"]["distinct_2"]),
-           ("duplicate share", lambda r, m: r["generated"]["duplicates"]["duplicate_share"]),
-           ("intents covered", lambda r, m: r["intent_coverage"]["distinct"]),
+COLUMNS = (("discriminator AUC", lambda r, m: r["distribution"]["discriminator_auc"]["value"]),
+           ("MAUVE", lambda r, m: r["distribution"]["mauve"]["mean"]),
+           ("distinct-2", lambda r, m: r["conversations"]["generated"]["distinct_2"]),
+           ("duplicate share",
+            lambda r, m: r["conversations"]["generated"]["duplicates"]["duplicate_share"]),
+           ("intents covered", lambda r, m: r["conversations"]["intent_coverage"]["distinct"]),
            ("goal adherence", lambda r, m: m["teacher + LLM simulator"]["goal_adherence"]),
            ("acceptance agreement",
             lambda r, m: m["teacher + LLM simulator"]["acceptance_agreement"]),
@@ -65,7 +60,7 @@ def curve(config, workdir: str, sizes) -> list[dict]:
     res = atomic_io.read_json(os.path.join(wd, "results.json"))
     row = {"bootstrap_sessions": n, "workdir": wd}
     row.update({name: fn(rep, res["metrics"]) for name, fn in COLUMNS})
-    d = rep["discriminator_auc"]
+    d = rep["distribution"]["discriminator_auc"]
     row["discriminator AUC 95% interval"] = [d["lo"], d["hi"]]
     rows.append(row)
   return rows
@@ -80,21 +75,24 @@ def markdown(rows: list[dict]) -> str:
   return "\n".join(out)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def main(config, workdir: str, sizes) -> list[dict]:
+  """The curve over `sizes` (bootstrap session counts): printed, and written to
+  `<workdir>/curve.md` / `curve.json`."""
   try:
-    sizes = [int(x) for x in _SIZES.value]
+    sizes = [int(x) for x in sizes]
   except ValueError:
-    raise app.UsageError(f"--sizes must be integers, got {_SIZES.value}") from None
-  rows = curve(_CONFIG.value, _WORKDIR.value, sizes)
+    raise ValueError(f"--sizes must be integers, got {sizes}") from None
+  rows = curve(config, workdir, sizes)
   md = markdown(rows)
-  atomic_io.write_json_atomic(os.path.join(_WORKDIR.value, "curve.json"), rows)
-  with atomic_io.atomic_file(os.path.join(_WORKDIR.value, "curve.md")) as f:
+  atomic_io.write_json_atomic(os.path.join(workdir, "curve.json"), rows)
+  with atomic_io.atomic_file(os.path.join(workdir, "curve.md")) as f:
     f.write(md + "\n")
   print(md)
   print(json.dumps(rows))
+  return rows
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _SIZES = flags.DEFINE_list("sizes", ["75", "150", "300", "600"], "Bootstrap session counts.")
+  cli.config_main(lambda config, workdir: main(config, workdir, _SIZES.value),
+                  "configs/crs_synthetic.py", "runs/crs_realism")

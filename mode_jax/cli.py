@@ -8,10 +8,11 @@ Every entry point with a config:
 defined by `config_main(job, default_config, default_workdir)`: the config is locked (a
 misspelt override is an error naming it), multi-host runs initialise `jax.distributed` from the
 environment (`distributed_args`), JAX's persistent compilation cache is on, a SIGTERM'd run
-saves and exits with status 143 (`preemption.EXIT_CODE`; the same command resumes), and
+saves and exits with status 143 (`StopRun`, `train.preemption`; the same command resumes), and
 library logs are quiet (`quiet_libraries`; `--verbosity=0` brings absl INFO back). Tools without
-a config (reports, benchmarks) define absl flags and call `main(fn)`, which quiets the same
-libraries.
+a config (reports, benchmarks) define absl flags on their own `flags.FlagValues` and parse them
+with `parse_argv` (so `main(argv)` also runs in-process: tests, notebooks), or on the global
+flags with `tool_main`. Nothing else on the command line: no argparse, no `--set k=v`.
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
 from mode_jax import atomic_io, caches
-from mode_jax.train import preemption
 
 # Library messages a user does not act on; set before TensorFlow / XLA start (this module is
 # imported by every entry point before they are). Each can be brought back from the shell.
@@ -36,6 +35,12 @@ _QUIET_ENV = {
 }
 for _k, _v in _QUIET_ENV.items():
   os.environ.setdefault(_k, _v)
+
+
+class StopRun(RuntimeError):
+  """A run that stopped cleanly and can resume (e.g. `train.preemption.Preempted`): the
+  command logs it and exits with `exit_code` instead of a traceback."""
+  exit_code = 1
 
 
 def quiet_libraries() -> None:
@@ -82,6 +87,12 @@ def _quiet_unless_verbose() -> None:
     quiet_libraries()
 
 
+def _key_flags(names) -> None:
+  """Lists `names` under the running command in --help (not only --helpfull)."""
+  for name in names:
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+
+
 def config_main(job: Callable, default_config: str, default_workdir: str, *,
                 resolve_job: Optional[Callable] = None) -> None:
   """Defines --config / --workdir and runs `job(config, workdir)` under absl.
@@ -91,9 +102,13 @@ def config_main(job: Callable, default_config: str, default_workdir: str, *,
       job is named by `config.job`).
     default_config, default_workdir: the flags' defaults.
   """
+  # ml_collections only here: the tools without a config (benchmarks.kernels, train_step,
+  # accelerator_report) run on bare accelerator machines that lack it.
+  from ml_collections import config_flags
   cfg_flag = config_flags.DEFINE_config_file("config", default_config, "Experiment config file.",
                                              lock_config=True)
   workdir_flag = flags.DEFINE_string("workdir", default_workdir, "Directory for outputs.")
+  _key_flags(("config", "workdir"))
 
   def _main(argv):
     if len(argv) > 1:
@@ -106,9 +121,9 @@ def config_main(job: Callable, default_config: str, default_workdir: str, *,
     atomic_io.makedirs(workdir_flag.value)      # a local directory or a bucket (gs://...)
     try:
       fn(config, workdir_flag.value)
-    except preemption.Preempted as e:   # SIGTERM on a spot VM: saved; the same command resumes
+    except StopRun as e:   # e.g. SIGTERM on a spot VM: saved; the same command resumes
       logging.warning("%s", e)
-      sys.exit(preemption.EXIT_CODE)
+      sys.exit(e.exit_code)
   app.run(_main)
 
 
@@ -119,6 +134,58 @@ def main(fn: Callable[[list], object]) -> None:
     _quiet_unless_verbose()
     return fn(argv)
   app.run(_main)
+
+
+def parse_flags(define: Callable[[flags.FlagValues], None], argv: Sequence[str],
+                prog: str = "tool") -> flags.FlagValues:
+  """A fresh `FlagValues` holding `define`'s flags, parsed from `argv` (without the program
+  name): a tool's `main(argv)` called in-process (tests, notebooks) without touching absl's
+  global flags. A missing required flag or an unknown one is a `flags.Error` naming it."""
+  fv = flags.FlagValues()
+  define(fv)
+  fv([prog, *argv])
+  return fv
+
+
+def tool_main(define: Callable[[flags.FlagValues], None],
+              run: Callable[[flags.FlagValues, list], object]) -> None:
+  """The `__main__` of a tool without a config: `define(flags.FLAGS)`, then under absl
+  (--help lists the flags) `run(flags.FLAGS, positional args)` with quiet library logs."""
+  before = set(flags.FLAGS)
+  define(flags.FLAGS)
+  _key_flags(sorted(set(flags.FLAGS) - before))
+  main(lambda argv: run(flags.FLAGS, list(argv[1:])))
+
+
+def parse_argv(fv: flags.FlagValues, argv: Optional[Sequence[str]] = None, *,
+               positional: bool = False):
+  """Parses `argv` (default: this command's arguments) into the flags defined on `fv` (a
+  tool's own `flags.FlagValues`, so `main(argv)` can run several times in one process).
+
+  `--help` prints the flags and exits 0; an unknown or missing required flag is a
+  `flags.Error` naming it (exit 1 with the message on the command line).
+  Returns:
+    `fv`, or (`fv`, positional arguments) with `positional=True` (anything after `--` too).
+  """
+  from_cli = argv is None
+  if from_cli:
+    quiet_libraries()
+  argv = list(sys.argv[1:] if from_cli else argv)
+  if any(a in ("--help", "-h", "--helpfull", "-?") for a in argv):
+    print(fv.get_help() or "(no flags)")
+    sys.exit(0)
+  try:
+    rest = fv([sys.argv[0] if from_cli else "tool", *argv])[1:]
+  except flags.Error as e:
+    if not from_cli:
+      raise
+    sys.exit(f"{sys.argv[0]}: {e}\nPass --help to see the flags.")
+  if rest and not positional:
+    err = flags.Error(f"unexpected arguments: {rest}")
+    if not from_cli:
+      raise err
+    sys.exit(f"{sys.argv[0]}: {err}")
+  return (fv, rest) if positional else fv
 
 
 def config_path() -> str:

@@ -36,7 +36,7 @@ def load_config(spec: str, overrides: Sequence[str] = ()):
   for item in overrides:
     key, sep, raw = item.partition("=")
     if not sep:
-      raise ValueError(f"--set {item!r}: expected key=value")
+      raise ValueError(f"override {item!r}: expected key=value")
     try:
       value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
@@ -46,7 +46,7 @@ def load_config(spec: str, overrides: Sequence[str] = ()):
     for k in parents:
       node = node[k]
     if leaf not in node:
-      raise KeyError(f"--set {key}: the config {path} has no field {leaf!r}")
+      raise KeyError(f"override {key}: the config {path} has no field {leaf!r}")
     if isinstance(value, list) and isinstance(node[leaf], tuple):
       value = tuple(value)
     node[leaf] = value

@@ -30,7 +30,7 @@ import zlib
 
 import numpy as np
 
-from mode_jax import cli
+from mode_jax import cli, config_files
 from mode_jax.atomic_io import jsonl_records, read_json, recover_jsonl, write_json_atomic
 from prm_jax import graders, steps
 from prm_jax.envs import arithmetic
@@ -46,6 +46,15 @@ def question_seed(seed: int, qid: str) -> int:
 
 
 # ------------------------------------------------------------------------------ questions
+def question_rows(args) -> list[dict]:
+  """A `mode_jax.dataeval.sources` source: the questions the collection config `args.config`
+  would search, `args.num` of them drawn with `args.seed` (another seed: a held-out set for the
+  report's leakage check)."""
+  c = config_files.load_module(args.config or "configs/omegaprm_arith.py").get_config()
+  c.questions.num, c.questions.seed = args.num, args.seed
+  return load_questions(c.questions)[0]
+
+
 def load_questions(qcfg) -> tuple[list[dict], list[dict]]:
   """([{"id", "question", "answer"}], [{"line", "error"}]) from config.questions."""
   if qcfg.source == "arithmetic":

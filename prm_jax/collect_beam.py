@@ -2,14 +2,14 @@
 records, for millions of labels on Dataflow / Flink / Spark workers.
 
     python -m prm_jax.collect_beam --config=configs/omegaprm_arith.py \
-        --output=runs/beam --set questions.num=64 -- --runner=DirectRunner
+        --workdir=runs/beam --config.questions.num=64 -- --runner=DirectRunner
 
     # Dataflow, questions from a JSONL on GCS, a served policy (vLLM/SGLang/JetStream):
     python -m prm_jax.collect_beam --config=configs/omegaprm_arith.py \
-        --output=gs://BUCKET/omegaprm/math \
-        --set questions.source=jsonl --set questions.path=gs://BUCKET/math_train.jsonl \
-        --set questions.grader=math --set policy.kind=http \
-        --set policy.url=http://POLICY_HOST:8000 --set policy.model=policy -- \
+        --workdir=gs://BUCKET/omegaprm/math \
+        --config.questions.source=jsonl --config.questions.path=gs://BUCKET/math_train.jsonl \
+        --config.questions.grader=math --config.policy.kind=http \
+        --config.policy.url=http://POLICY_HOST:8000 --config.policy.model=policy -- \
         --runner=DataflowRunner --project=PROJECT --region=REGION \
         --temp_location=gs://BUCKET/tmp --requirements_file=requirements.txt \
         --max_num_workers=64 --experiments=use_runner_v2
@@ -17,9 +17,9 @@ records, for millions of labels on Dataflow / Flink / Spark workers.
 
 Each question is one element, searched by `SearchFn` with the seed `collect.question_seed(seed,
 question id)`, so a question's records are the same as `prm_jax.collect` with concurrency 1
-(and do not depend on which worker runs it). Outputs: `<output>/records-*.jsonl` (one record per
-labelled prefix), `<output>/questions-*.jsonl` (per-question summaries) and
-`<output>/input_errors-*.jsonl` (malformed input lines: file, line text, error). JSONL questions
+(and do not depend on which worker runs it). Outputs: `<workdir>/records-*.jsonl` (one record
+per labelled prefix), `<workdir>/questions-*.jsonl` (per-question summaries) and
+`<workdir>/input_errors-*.jsonl` (malformed input lines: file, line text, error). JSONL questions
 without an id field get the hash of their line as id; with `questions.num > 0` a JSONL source is
 sampled at random to that many questions (a parallel read has no file order). Beam retries a
 failed bundle, and the outputs are written by Beam's file sinks (atomic per shard).
@@ -27,14 +27,15 @@ failed bundle, and the outputs are written by Beam's file sinks (atomic per shar
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-from typing import Optional
 
 import apache_beam as beam
+from absl import flags
+from apache_beam.options.pipeline_options import PipelineOptions
+from ml_collections import config_flags
 
-from mode_jax import config_files
+from mode_jax import cli
 from prm_jax import collect, graders
 from prm_jax.omegaprm.tree import drive
 
@@ -114,21 +115,17 @@ def build(p, config, output: str):
   return out.records
 
 
-def load_config(path: str, overrides: Optional[list] = None):
-  """An ml_collections config file with `a.b=value` overrides (`config_files.load_config`)."""
-  return config_files.load_config(path, overrides or ())
-
-
 def main(argv=None):
-  from apache_beam.options.pipeline_options import PipelineOptions
-  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--config", default="configs/omegaprm_arith.py")
-  ap.add_argument("--output", required=True)
-  ap.add_argument("--set", action="append", default=[], help="config override key=value")
-  args, beam_args = ap.parse_known_args(argv)
-  config = load_config(args.config, args.set)
-  with beam.Pipeline(options=PipelineOptions([a for a in beam_args if a != "--"])) as p:
-    build(p, config, args.output)
+  """`--config` (with `--config.a.b=value` overrides) and `--workdir`; the Beam pipeline
+  options after `--`."""
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", "configs/omegaprm_arith.py", "Collection config.",
+                                  flag_values=fv, lock_config=True)
+  flags.DEFINE_string("workdir", None, "Output directory or bucket prefix.", flag_values=fv)
+  flags.mark_flag_as_required("workdir", flag_values=fv)
+  args, beam_args = cli.parse_argv(fv, argv, positional=True)
+  with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+    build(p, args.config, args.workdir)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ half of each subset and reports F1 on the rest. The metrics themselves live in
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
 import numpy as np
+from absl import flags
 
+from mode_jax import cli
 from mode_jax.atomic_io import jsonl_records
 from prm_jax.prm.metrics import (auroc, choose_threshold, predict_first_error,  # noqa: F401
                                  processbench, processbench_official, processbench_scores,
@@ -43,19 +44,20 @@ def read_processbench(path: str, question_field: str = "problem", steps_field: s
 def main(argv=None):
   """python -m prm_jax.evaluate --prm=DIR --data=gsm8k.jsonl,math.jsonl: ProcessBench F1 of a
   saved PRM on local subset files (official protocol; --protocol=dev_tuned for the variant)."""
-  ap = argparse.ArgumentParser(description=main.__doc__)
-  ap.add_argument("--prm", required=True, help="a prm_model directory (prm_jax.prm.train)")
-  ap.add_argument("--data", required=True, help="comma-separated JSONL files, one per subset")
-  ap.add_argument("--question_field", default="problem")
-  ap.add_argument("--steps_field", default="steps")
-  ap.add_argument("--label_field", default="label")
-  ap.add_argument("--step_separator", default="\n",
-                  help="appended to every step but the last before scoring")
-  ap.add_argument("--protocol", default="official", choices=["official", "dev_tuned"])
-  ap.add_argument("--threshold", type=float, default=0.5, help="official protocol's threshold")
-  ap.add_argument("--dev_fraction", type=float, default=0.5, help="dev_tuned only")
-  ap.add_argument("--seed", type=int, default=0)
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_string("prm", None, "a prm_model directory (prm_jax.prm.train)", flag_values=ap)
+  flags.mark_flag_as_required("prm", flag_values=ap)
+  flags.DEFINE_string("data", None, "comma-separated JSONL files, one per subset", flag_values=ap)
+  flags.mark_flag_as_required("data", flag_values=ap)
+  flags.DEFINE_string("question_field", "problem", "", flag_values=ap)
+  flags.DEFINE_string("steps_field", "steps", "", flag_values=ap)
+  flags.DEFINE_string("label_field", "label", "", flag_values=ap)
+  flags.DEFINE_string("step_separator", "\n", "appended to every step but the last before scoring", flag_values=ap)
+  flags.DEFINE_enum("protocol", "official", ["official", "dev_tuned"], "", flag_values=ap)
+  flags.DEFINE_float("threshold", 0.5, "official protocol's threshold", flag_values=ap)
+  flags.DEFINE_float("dev_fraction", 0.5, "dev_tuned only", flag_values=ap)
+  flags.DEFINE_integer("seed", 0, "", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   scorer = scorer_from_dir(args.prm)
   sep, subsets, res = args.step_separator, {}, {"protocol": args.protocol, "malformed_lines": {}}
   for path in [p for p in args.data.split(",") if p]:

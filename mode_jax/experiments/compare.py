@@ -24,18 +24,14 @@ from __future__ import annotations
 
 import os
 
-# TensorFlow's C++ warnings (tf.data cache notices, one per eval task) drown the progress
-# lines; TF_CPP_MIN_LOG_LEVEL=0 brings them back.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
-from mode_jax import caches
+from mode_jax import cli
 from mode_jax.adapters import AdapterConfig, count_params, lora_rank_for_budget
 from mode_jax.atomic_io import atomic_file, read_json, write_json_atomic
 from mode_jax.data import tasks
@@ -46,13 +42,6 @@ from mode_jax.data.vocab import make_vocab
 from mode_jax.experiments import per_task
 from mode_jax.train import bases, evaluate, run, run_data
 from mode_jax.train.step import forward
-
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/compare_synthetic.py",
-                                          "Comparison config.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", "runs/compare", "Output directory.")
-_ONLY_REPORT = flags.DEFINE_bool("only_report", False,
-                                 "Only rebuild the report from the finished runs.")
-
 
 def matched(model_cfg, entry: dict, targets, budget: int) -> AdapterConfig:
   """AdapterConfig of `entry`; rank 0 means: the rank whose count is closest to `budget`."""
@@ -427,14 +416,9 @@ def render(out: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from absl import logging
-  logging.set_verbosity(logging.WARNING)
-  caches.enable_compilation_cache()
-  run_compare(_CONFIG.value, _WORKDIR.value, only_report=_ONLY_REPORT.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  _ONLY_REPORT = flags.DEFINE_bool("only_report", False,
+                                   "Only rebuild the report from the finished runs.")
+  cli.config_main(lambda config, workdir: run_compare(config, workdir,
+                                                      only_report=_ONLY_REPORT.value),
+                  "configs/compare_synthetic.py", "runs/compare")

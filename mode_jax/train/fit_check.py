@@ -37,6 +37,11 @@ import os
 import sys
 from typing import Optional
 
+from absl import flags
+from ml_collections import config_flags
+
+from mode_jax import cli
+
 GIB = 2**30
 
 
@@ -277,25 +282,27 @@ def render(report: dict) -> str:
 
 
 def main(argv: Optional[list] = None) -> int:
-  import argparse
-  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--config", required=True, help="configs/X.py[:arg]")
-  ap.add_argument("--devices", type=int, default=8)
-  ap.add_argument("--hbm_gib", type=float, default=16.0)
-  ap.add_argument("--eval_batch", type=int, default=8)
-  ap.add_argument("--sample_batch", type=int, default=64,
-                  help="rows per sampler call (generation-based eval sends 64)")
-  ap.add_argument("--num_tasks", type=int, default=756,
-                  help="task-table rows for task-routed adapters (SNI: 756 train tasks)")
-  ap.add_argument("--set", action="append", default=[],
-                  help="config override KEY=VALUE (python literal), repeatable")
-  ap.add_argument("--strict", action="store_true",
-                  help="fail when either the compiled or the analytic figure does not fit")
-  ap.add_argument("--json", default="")
-  args = ap.parse_args(argv)
+  """The command line (module docstring): `--config=configs/X.py[:arg]` with `--config.a.b=v`
+  overrides; returns the exit status (1: does not fit)."""
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "configs/X.py[:arg]", flag_values=fv,
+                                  lock_config=True)
+  flags.mark_flag_as_required("config", flag_values=fv)
+  flags.DEFINE_integer("devices", 8, "simulated host devices", flag_values=fv)
+  flags.DEFINE_float("hbm_gib", 16.0, "memory per device (GiB)", flag_values=fv)
+  flags.DEFINE_integer("eval_batch", 8, "rows of the eval-loss program", flag_values=fv)
+  flags.DEFINE_integer("sample_batch", 64,
+                       "rows per sampler call (generation-based eval sends 64)", flag_values=fv)
+  flags.DEFINE_integer("num_tasks", 756,
+                       "task-table rows for task-routed adapters (SNI: 756 train tasks)",
+                       flag_values=fv)
+  flags.DEFINE_bool("strict", False,
+                    "fail when either the compiled or the analytic figure does not fit",
+                    flag_values=fv)
+  flags.DEFINE_string("json", "", "also write the report here", flag_values=fv)
+  args = cli.parse_argv(fv, argv)
   _force_devices(args.devices)
-  from mode_jax.config_files import load_config
-  config = load_config(args.config, args.set)
+  config = args.config
   report = check(config, devices=args.devices, hbm_gib=args.hbm_gib,
                  eval_batch=args.eval_batch, sample_batch=args.sample_batch,
                  num_tasks=args.num_tasks)

@@ -16,11 +16,14 @@ import threading
 
 import jax
 
+from mode_jax import cli
+
 EXIT_CODE = 128 + signal.SIGTERM   # 143, what a shell reports for a SIGTERM'd process
 
 
-class Preempted(RuntimeError):
+class Preempted(cli.StopRun):
   """Training stopped at a step boundary after SIGTERM; the checkpoint of that step is saved."""
+  exit_code = EXIT_CODE
 
   def __init__(self, step: int, directory: str):
     super().__init__(f"preempted (SIGTERM): checkpoint of step {step} saved in {directory}; "

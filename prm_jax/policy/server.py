@@ -13,6 +13,9 @@ import threading
 import time
 from typing import Optional, Union
 
+from absl import flags
+
+from mode_jax import cli
 from prm_jax.policy.base import Completion
 
 
@@ -63,18 +66,18 @@ def make_app(backend, model_name: str = "policy"):
 
 
 def main(argv=None):
-  import argparse
 
   import uvicorn
 
   from prm_jax.policy.jax_policy import load_backend
-  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--checkpoint", required=True, help="HF-format model directory")
-  ap.add_argument("--adapter", default="", help="optional save_adapter directory")
-  ap.add_argument("--host", default="127.0.0.1")
-  ap.add_argument("--port", type=int, default=8000)
-  ap.add_argument("--model_name", default="policy")
-  args = ap.parse_args(argv)
+  ap = flags.FlagValues()
+  flags.DEFINE_string("checkpoint", None, "HF-format model directory", flag_values=ap)
+  flags.mark_flag_as_required("checkpoint", flag_values=ap)
+  flags.DEFINE_string("adapter", "", "optional save_adapter directory", flag_values=ap)
+  flags.DEFINE_string("host", "127.0.0.1", "", flag_values=ap)
+  flags.DEFINE_integer("port", 8000, "", flag_values=ap)
+  flags.DEFINE_string("model_name", "policy", "", flag_values=ap)
+  args = cli.parse_argv(ap, argv)
   backend = load_backend(args.checkpoint, adapter_dir=args.adapter)
   uvicorn.run(make_app(backend, args.model_name), host=args.host, port=args.port)
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from crs_jax import catalogue, data, dual_encoder, interfaces, metrics, report
+from crs_jax import catalogue, data, dual_encoder, interfaces, metrics
+from mode_jax.dataeval import embed
 from crs_jax import session as session_lib
 
 
@@ -65,7 +66,7 @@ def _recall(index, rows):
 
 def test_trained_on_bootstrap_sessions_it_retrieves_held_out_users_items(world):
   cat, pairs, rows, items = world
-  enc, losses = dual_encoder.train(report.hashing_encoder(1024), pairs, items, steps=300,
+  enc, losses = dual_encoder.train(embed.HashingEncoder(1024), pairs, items, steps=300,
                                    temperature=0.1)
   assert losses[-1] < 0.5 * losses[0]
   index = dual_encoder.DenseIndex(enc, cat.items)
@@ -78,7 +79,6 @@ def test_trained_on_bootstrap_sessions_it_retrieves_held_out_users_items(world):
 
 def test_lora_backbone_towers_train_and_index(world):
   from mode_jax.data.vocab import make_vocab
-  from mode_jax.dataeval import embed
   cat, pairs, rows, items = world
   bb = embed.BackboneEncoder(preset="tiny")          # random init: the loss must still fall
   enc, losses = dual_encoder.train_backbone(bb.cfg, bb.params, make_vocab("bytes"), pairs[:400],
@@ -96,7 +96,7 @@ def test_lora_backbone_towers_train_and_index(world):
 def test_added_items_are_retrieved_without_retraining(world):
   from crs_jax import rule_simulator, text
   cat, pairs, rows, items = world
-  enc, _ = dual_encoder.train(report.hashing_encoder(1024), pairs, items, steps=300,
+  enc, _ = dual_encoder.train(embed.HashingEncoder(1024), pairs, items, steps=300,
                               temperature=0.1)
   index = dual_encoder.DenseIndex(enc, cat.items)
   w_before = enc.w_i.copy()
@@ -125,6 +125,6 @@ def test_added_items_are_retrieved_without_retraining(world):
 def test_bad_pairs_are_errors():
   items = {"item1": "a", "item2": "b"}
   with pytest.raises(ValueError, match="need at least 2"):
-    dual_encoder.train(report.hashing_encoder(16), [("x", "item1")], items)
+    dual_encoder.train(embed.HashingEncoder(16), [("x", "item1")], items)
   with pytest.raises(ValueError, match="not in the catalogue: \\['item9'\\]"):
-    dual_encoder.train(report.hashing_encoder(16), [("x", "item1"), ("y", "item9")], items)
+    dual_encoder.train(embed.HashingEncoder(16), [("x", "item1"), ("y", "item9")], items)

@@ -140,9 +140,10 @@ class _Recording:
 
 @pytest.fixture(scope="module")
 def dense():
-  from crs_jax import dual_encoder, report
+  from crs_jax import dual_encoder
+  from mode_jax.dataeval import embed
   train = session.sessions_from_records(_teacher_records(80, seed=11), CAT)
-  enc, _ = dual_encoder.train(report.hashing_encoder(256), dual_encoder.training_pairs(train),
+  enc, _ = dual_encoder.train(embed.HashingEncoder(256), dual_encoder.training_pairs(train),
                               {it.id: dual_encoder.item_text(it) for it in CAT.items},
                               steps=20, dim=16)
   return dual_encoder.DenseIndex(enc, CAT.items)

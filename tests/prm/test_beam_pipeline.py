@@ -8,6 +8,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from configs import omegaprm_arith
+from mode_jax import config_files
 from prm_jax import collect
 from prm_jax.envs import arithmetic as A
 from prm_jax import collect_beam
@@ -55,7 +56,7 @@ def test_beam_jsonl_input_with_malformed_lines(tmp_path):
   lines.insert(1, "{broken")
   lines.append(json.dumps({"id": "z", "question": 5, "answer": "1"}))
   path.write_text("\n".join(lines) + "\n")
-  config = collect_beam.load_config(omegaprm_arith.__file__, [
+  config = config_files.load_config(omegaprm_arith.__file__, [
       "questions.source=jsonl", f"questions.path={path}", "questions.num=0",
       "search.search_limit=3"])
   _run(config, tmp_path / "out")

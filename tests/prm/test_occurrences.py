@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from prm_jax.dataeval import labels as L
+from prm_jax import label_quality as L
 from prm_jax.prm import data as D
 from prm_jax.prm.objectives import objective_loss
 

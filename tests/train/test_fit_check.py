@@ -18,7 +18,7 @@ def run(tmp_path, *extra):
   out = tmp_path / "fit.json"
   r = subprocess.run([sys.executable, "-m", "mode_jax.train.fit_check",
                       "--config=configs/mode_synthetic.py", "--devices=8",
-                      "--set", "mesh.shape=(1, 8, 1)", "--set", "train.batch_size=16",
+                      "--config.mesh.shape=(1, 8, 1)", "--config.train.batch_size=16",
                       f"--json={out}", *extra], cwd=ROOT, capture_output=True, text=True,
                      timeout=600)
   return r, (json.loads(out.read_text()) if out.exists() else None)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mode_jax.dataeval import coverage, distribution, overlap, semantic, stats
-from prm_jax.dataeval import labels
+from prm_jax import label_quality as labels
 from prm_jax.envs import arithmetic
 
 

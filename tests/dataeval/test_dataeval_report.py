@@ -10,7 +10,8 @@ import pytest
 from configs import omegaprm_arith
 from prm_jax import collect
 from mode_jax.dataeval import embed
-from prm_jax.dataeval import report, sources
+from mode_jax.dataeval import report, sources
+from prm_jax import label_report
 from prm_jax.envs import arithmetic
 
 # One worker: the module's tests share an expensive module-scoped fixture.
@@ -62,7 +63,7 @@ def test_report_on_records_identity_labels_and_leakage(records, tmp_path):
     for q in collect.load_questions(c.questions)[0]:
       f.write(json.dumps(q) + "\n")
   out = str(tmp_path / "rep")
-  res = report.main([f"--generated={gen}", f"--reference={path}", f"--test={test}",
+  res = label_report.main([f"--generated={gen}", f"--reference={path}", f"--test={test}",
                      "--text_field=question,steps", "--exact=arithmetic", "--answer_field=gold",
                      f"--out={out}", "--n_boot=12", "--mauve_seeds=2", "--max_items=300"],
                     log=lambda *a: None)
@@ -90,6 +91,20 @@ def test_report_on_records_identity_labels_and_leakage(records, tmp_path):
                   "## Process-supervision labels (reference)"):
     assert section in md
   json.load(open(os.path.join(out, "report.json")))
+
+
+def test_cli_flags_are_checked_and_sources_export(tmp_path):
+  """The report and the exporter are absl tools: a missing required flag or an unknown one is
+  an error naming it; `--source` takes a built-in or a "module:function" source."""
+  from absl import flags
+  with pytest.raises(flags.Error, match="generated"):
+    report.main([f"--out={tmp_path}"])
+  with pytest.raises(flags.Error, match="no_such_flag"):
+    label_report.main(["--generated=x", "--out=y", "--no_such_flag=1"])
+  out = str(tmp_path / "q.jsonl")
+  rows = sources.main(["--source=prm_jax.collect:question_rows", "--num=5", "--seed=3",
+                       f"--out={out}"])
+  assert len(rows) == 5 and [json.loads(line) for line in open(out)][0]["question"]
 
 
 @pytest.mark.skipif(not os.path.isdir(SNI_DIR), reason=f"shared SNI data not found at {SNI_DIR}")

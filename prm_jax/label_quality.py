@@ -34,8 +34,10 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from mode_jax.dataeval import stats
-from prm_jax.envs.judges import EXACT, arithmetic_exact  # noqa: F401  (re-exported)
+from mode_jax.dataeval import compare, render, stats
+from mode_jax.dataeval.stats import fmt
+from prm_jax.envs import arithmetic
+from prm_jax.envs.judges import EXACT
 
 MC_BINS = (0.0, 1e-9, 0.25, 0.5, 0.75, 1.0 - 1e-9, 1.0 + 1e-9)
 MC_BIN_NAMES = ("0", "(0, .25)", "[.25, .5)", "[.5, .75)", "[.75, 1)", "1")
@@ -170,3 +172,122 @@ def _agreement(records, exact, mc, hard, groups, n_boot, seed, weight) -> Option
             "false_discovery": stats.bootstrap(lambda i, s=sel: false_discovery(s[i]),
                                                len(sel), **sub)}
   return out
+
+
+def label_markdown(lab: dict, title: str) -> str:
+  """The markdown of one `label_quality` result."""
+  md = [f"## Process-supervision labels ({title})", "",
+        f"{lab['records']} records over {lab['questions']} questions; hard label = "
+        f"1[MC > {lab['threshold']}]. {lab['duplicate_prefixes']} duplicate prefixes, "
+        f"{lab['conflicting_prefixes']} labelled both ways.", ""]
+  rows = [["MC = 0", fmt(lab["mc_zero"])], ["0 < MC < 1", fmt(lab["mc_between"])],
+          ["MC = 1", fmt(lab["mc_one"])], ["positive (hard label 1)", fmt(lab["positive"])]]
+  if "occurrences" in lab:
+    rows += [[f"positive, weighted by occurrences ({lab['occurrences']} labelled points)",
+              fmt(lab["positive_by_occurrence"])],
+             ["MC = 0, weighted by occurrences", fmt(lab["mc_zero_by_occurrence"])]]
+  if "estimated_fn" in lab:
+    rows += [["estimated FN rate, plug-in mean (1 - MC)^k over positives",
+              fmt(lab["estimated_fn"])],
+             ["positives supported by one rollout (MC <= 1/k)",
+              fmt(lab["single_rollout_positives"])]]
+  ex = lab.get("exact")
+  if ex:
+    rows += [[f"exact: share of right prefixes ({ex['records']} checked)",
+              f"{ex['right_share']:.3f}"],
+             ["exact: hard-label accuracy", fmt(ex["accuracy"])],
+             ["exact: false-positive rate P(1 | wrong)", fmt(ex["false_positive"])],
+             ["exact: false-negative rate P(0 | right)", fmt(ex["false_negative"])],
+             ["exact: false-discovery rate P(wrong | 1)", fmt(ex["false_discovery"])],
+             ["exact: AUROC of MC", fmt(ex["auroc_mc"])],
+             ["exact: recover ratio, mean MC wrong / right (the lrt rule's recover_ratio)",
+              fmt(ex["recover_ratio"])]]
+    if "accuracy_by_occurrence" in ex:
+      rows += [["exact, by occurrence: share of right prefixes",
+                f"{ex['right_share_by_occurrence']:.3f}"],
+               ["exact, by occurrence: hard-label accuracy", fmt(ex["accuracy_by_occurrence"])],
+               ["exact, by occurrence: false-discovery rate P(wrong | 1)",
+                fmt(ex["false_discovery_by_occurrence"])]]
+    for name, v in ex.get("by_source", {}).items():
+      rows += [[f"exact, {name} ({v['records']}, {100 * v['right_share']:.1f}% right): "
+                "FP rate / FDR", f"{fmt(v['false_positive'])} / {fmt(v['false_discovery'])}"]]
+  md += render.table(["quantity", "value [95% CI]"], rows)
+  md += ["", "Balance by step position (steps in the labelled prefix):", ""]
+  md += render.table(["position", "records", "mean MC", "positive share"],
+               [[p, v["records"], f"{v['mean_mc']:.3f}", fmt(v["positive"])]
+                for p, v in lab["by_position"].items()])
+  return "\n".join(md)
+
+
+def plot_labels(res: dict, save) -> None:
+  """labels.png: the MC histogram and the positive share by step position of each set."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  if "labels" in res:
+    lab = res["labels"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    names = list(lab["mc_histogram"])
+    axes[0].bar(range(len(names)), [lab["mc_histogram"][k] for k in names])
+    axes[0].set_xticks(range(len(names)))
+    axes[0].set_xticklabels(names, fontsize=8)
+    axes[0].set_xlabel("MC label")
+    axes[0].set_ylabel("records")
+    for key, name in (("labels", "generated"), ("labels_reference", "reference")):
+      if key not in res:
+        continue
+      pos = list(res[key]["by_position"])
+      v = [res[key]["by_position"][p]["positive"] for p in pos]
+      axes[1].errorbar(pos, [e["value"] for e in v], marker="o", label=name, capsize=2,
+                       yerr=[[max(0, e["value"] - e["lo"]) for e in v],
+                             [max(0, e["hi"] - e["value"]) for e in v]])
+    axes[1].legend(fontsize=8)
+    axes[1].axhline(0.5, color="grey", lw=0.8, ls="--")
+    axes[1].set_xlabel("step position")
+    axes[1].set_ylabel("positive share")
+    axes[1].set_ylim(0, 1)
+    save(fig, "labels.png")
+
+
+def derive_difficulty(items: list[dict], opts: compare.Options) -> None:
+  """Arithmetic-environment questions get a "difficulty" (number of operations) when the
+  items have none."""
+  for it in items:
+    if opts.difficulty_field not in it:
+      p = arithmetic.parse_question(str(it.get(opts.question_field, "")))
+      if p is not None:
+        it[opts.difficulty_field] = f"{len(p.ops):02d} ops"
+
+
+def section(*, mc_field: str = "mc", steps_field: str = "steps",
+            exact: str = "none") -> compare.Section:
+  """The process-supervision label section of `mode_jax.dataeval.compare_sets`: for each set
+  whose records carry an MC field, `label_quality` ("labels", "labels_reference");
+  `exact` names an exact checker (`EXACT`) for label agreement ("arithmetic" also derives the
+  questions' difficulty)."""
+  if exact != "none" and exact not in EXACT:
+    raise ValueError(f"exact={exact!r}: expected 'none' or one of {sorted(EXACT)}")
+  judge = None if exact == "none" else EXACT[exact]
+
+  def compute(gen, ref, opts, log):
+    out = {}
+    for key, items in (("labels", gen), ("labels_reference", ref)):
+      if items and all(isinstance(it.get(mc_field), (int, float)) for it in items[:100]):
+        log(f"process-supervision labels ({key})")
+        out[key] = label_quality(
+            items, mc_field=mc_field, steps_field=steps_field,
+            question_field=opts.question_field, qid_field=opts.qid_field, exact=judge,
+            n_boot=opts.n_boot, seed=opts.seed)
+    return out
+
+  def markdown(res):
+    md = []
+    for key, title in (("labels", "generated"), ("labels_reference", "reference")):
+      if key in res:
+        md += ["", label_markdown(res[key], title)]
+    return md
+
+  return compare.Section(name="process-supervision labels", compute=compute,
+                         markdown=markdown,
+                         prepare=derive_difficulty if exact == "arithmetic" else None,
+                         plot=plot_labels)

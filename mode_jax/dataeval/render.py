@@ -1,9 +1,11 @@
-"""report.md, report.json and the PNG plots of a `report.build` result."""
+"""report.md, report.json and the PNG plots of a `compare.compare_sets` result."""
 
 from __future__ import annotations
 
 import json
 import os
+
+from typing import Sequence
 
 import numpy as np
 
@@ -15,12 +17,14 @@ DIVERSITY_ROWS = (("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"),
                   ("vendi", "Vendi score"), ("cosine_distance", "mean cosine distance"))
 
 
-def _table(header, rows) -> list[str]:
+def table(header, rows) -> list[str]:
+  """Markdown table lines."""
   return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
       "| " + " | ".join(str(c) for c in r) + " |" for r in rows]
 
 
-def markdown(res: dict) -> str:
+def markdown(res: dict, sections: Sequence = ()) -> str:
+  """The report's markdown: the generic sections, then each application section's."""
   g, r = res["generated"], res.get("reference")
   md = ["# Dataset quality report", "",
         f"- generated: `{g['path']}` ({g['items']} items)"]
@@ -35,13 +39,13 @@ def markdown(res: dict) -> str:
   div = res["diversity"]
   md += ["", "## Diversity", ""]
   sets = [k for k in ("generated", "reference") if k in div]
-  md += _table(["metric"] + sets, [[name] + [fmt(div[s].get(key)) for s in sets]
+  md += table(["metric"] + sets, [[name] + [fmt(div[s].get(key)) for s in sets]
                                    for key, name in DIVERSITY_ROWS if key in div["generated"]])
   if "distribution" in res:
     d = res["distribution"]
     mv = d["mauve"]
     md += ["", "## Distribution match (generated vs reference)", ""]
-    md += _table(["metric", "value", "note"], [
+    md += table(["metric", "value", "note"], [
         ["MAUVE", f"{mv['mean']:.3f} (seeds {mv['min']:.3f}-{mv['max']:.3f})",
          f"interval over halves {fmt(d['mauve_interval'])}; {mv['num_buckets']} clusters; "
          "1 = same distribution"],
@@ -50,10 +54,10 @@ def markdown(res: dict) -> str:
   b = res["bias"]
   md += ["", "## Coverage and bias", ""]
   ln = b["lengths"]
-  md += _table(["length (words)", "mean", "median", "p10", "p90"],
+  md += table(["length (words)", "mean", "median", "p10", "p90"],
                [[k, fmt(v["mean"], 1), v["median"], v["p10"], v["p90"]] for k, v in ln.items()])
   if b["gini"]:
-    md += [""] + _table(["recurrence of", "distinct", "Gini"],
+    md += [""] + table(["recurrence of", "distinct", "Gini"],
                         [[k, v["distinct"], fmt(v)] for k, v in b["gini"].items()])
   for name, cov in b["coverage"].items():
     rows = [[c["value"], c["generated"], f"{100 * c['generated_share']:.1f}%",
@@ -61,7 +65,7 @@ def markdown(res: dict) -> str:
     md += ["", f"Coverage by {name} ({cov['distinct']} values"
            + (f"; {len(cov['rows']) - 30} more in report.json" if len(cov["rows"]) > 30 else "")
            + ")", ""]
-    md += _table([name, "generated", "share", "reference", "share"], rows)
+    md += table([name, "generated", "share", "reference", "share"], rows)
     if cov["uncovered_reference_values"]:
       md.append(f"\nReference {name} values never generated: "
                 f"{', '.join(cov['uncovered_reference_values'][:20])}")
@@ -76,58 +80,15 @@ def markdown(res: dict) -> str:
     lk = res["leakage"]
     md.append(f"- leakage of {lk['test_items']} test items: exact {fmt(lk['exact'])}, "
               f"shared word {lk['n']}-gram {fmt(lk['ngram'])}")
-  for key, title in (("labels", "generated"), ("labels_reference", "reference")):
-    if key in res:
-      md += ["", _labels_md(res[key], title)]
+  for section in sections:
+    md += section.markdown(res)
   md += ["", "Plots: " + ", ".join(f"`{p}`" for p in res.get("plots", []))]
   return "\n".join(md) + "\n"
 
 
-def _labels_md(lab: dict, title: str) -> str:
-  md = [f"## Process-supervision labels ({title})", "",
-        f"{lab['records']} records over {lab['questions']} questions; hard label = "
-        f"1[MC > {lab['threshold']}]. {lab['duplicate_prefixes']} duplicate prefixes, "
-        f"{lab['conflicting_prefixes']} labelled both ways.", ""]
-  rows = [["MC = 0", fmt(lab["mc_zero"])], ["0 < MC < 1", fmt(lab["mc_between"])],
-          ["MC = 1", fmt(lab["mc_one"])], ["positive (hard label 1)", fmt(lab["positive"])]]
-  if "occurrences" in lab:
-    rows += [[f"positive, weighted by occurrences ({lab['occurrences']} labelled points)",
-              fmt(lab["positive_by_occurrence"])],
-             ["MC = 0, weighted by occurrences", fmt(lab["mc_zero_by_occurrence"])]]
-  if "estimated_fn" in lab:
-    rows += [["estimated FN rate, plug-in mean (1 - MC)^k over positives",
-              fmt(lab["estimated_fn"])],
-             ["positives supported by one rollout (MC <= 1/k)",
-              fmt(lab["single_rollout_positives"])]]
-  ex = lab.get("exact")
-  if ex:
-    rows += [[f"exact: share of right prefixes ({ex['records']} checked)",
-              f"{ex['right_share']:.3f}"],
-             ["exact: hard-label accuracy", fmt(ex["accuracy"])],
-             ["exact: false-positive rate P(1 | wrong)", fmt(ex["false_positive"])],
-             ["exact: false-negative rate P(0 | right)", fmt(ex["false_negative"])],
-             ["exact: false-discovery rate P(wrong | 1)", fmt(ex["false_discovery"])],
-             ["exact: AUROC of MC", fmt(ex["auroc_mc"])],
-             ["exact: recover ratio, mean MC wrong / right (the lrt rule's recover_ratio)",
-              fmt(ex["recover_ratio"])]]
-    if "accuracy_by_occurrence" in ex:
-      rows += [["exact, by occurrence: share of right prefixes",
-                f"{ex['right_share_by_occurrence']:.3f}"],
-               ["exact, by occurrence: hard-label accuracy", fmt(ex["accuracy_by_occurrence"])],
-               ["exact, by occurrence: false-discovery rate P(wrong | 1)",
-                fmt(ex["false_discovery_by_occurrence"])]]
-    for name, v in ex.get("by_source", {}).items():
-      rows += [[f"exact, {name} ({v['records']}, {100 * v['right_share']:.1f}% right): "
-                "FP rate / FDR", f"{fmt(v['false_positive'])} / {fmt(v['false_discovery'])}"]]
-  md += _table(["quantity", "value [95% CI]"], rows)
-  md += ["", "Balance by step position (steps in the labelled prefix):", ""]
-  md += _table(["position", "records", "mean MC", "positive share"],
-               [[p, v["records"], f"{v['mean_mc']:.3f}", fmt(v["positive"])]
-                for p, v in lab["by_position"].items()])
-  return "\n".join(md)
-
-
-def plots(res: dict, out: str) -> list[str]:
+def plots(res: dict, out: str, sections: Sequence = ()) -> list[str]:
+  """Writes the PNG plots (lengths, diversity, the MAUVE frontier, the sections') into `out`;
+  returns their file names."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -186,38 +147,19 @@ def plots(res: dict, out: str) -> list[str]:
                  fontsize=9)
     save(fig, "frontier.png")
 
-  if "labels" in res:
-    lab = res["labels"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    names = list(lab["mc_histogram"])
-    axes[0].bar(range(len(names)), [lab["mc_histogram"][k] for k in names])
-    axes[0].set_xticks(range(len(names)))
-    axes[0].set_xticklabels(names, fontsize=8)
-    axes[0].set_xlabel("MC label")
-    axes[0].set_ylabel("records")
-    for key, name in (("labels", "generated"), ("labels_reference", "reference")):
-      if key not in res:
-        continue
-      pos = list(res[key]["by_position"])
-      v = [res[key]["by_position"][p]["positive"] for p in pos]
-      axes[1].errorbar(pos, [e["value"] for e in v], marker="o", label=name, capsize=2,
-                       yerr=[[max(0, e["value"] - e["lo"]) for e in v],
-                             [max(0, e["hi"] - e["value"]) for e in v]])
-    axes[1].legend(fontsize=8)
-    axes[1].axhline(0.5, color="grey", lw=0.8, ls="--")
-    axes[1].set_xlabel("step position")
-    axes[1].set_ylabel("positive share")
-    axes[1].set_ylim(0, 1)
-    save(fig, "labels.png")
+  for section in sections:
+    if section.plot is not None:
+      section.plot(res, save)
   return made
 
 
-def write(res: dict, out: str) -> None:
-  res["plots"] = plots(res, out)
+def write(res: dict, out: str, sections: Sequence = ()) -> None:
+  """Writes report.md, report.json and the plots of a `compare_sets` result into `out`."""
+  res["plots"] = plots(res, out, sections)
   slim = json.loads(json.dumps(res, default=float))
   for v in slim["bias"]["lengths"].values():
     v.pop("values", None)
   with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(slim, f, indent=2)
   with open(os.path.join(out, "report.md"), "w") as f:
-    f.write(markdown(res))
+    f.write(markdown(res, sections))

@@ -1,0 +1,83 @@
+"""One command-line convention (`mode_jax.cli`): every `python -m` entry point of the project
+answers --help with its flags (absl), config-based ones take `--config.a.b=value` overrides
+(a key the config lacks is an error naming it), and no module parses arguments another way."""
+
+import concurrent.futures
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from mode_jax import cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DIRS = ("mode_jax", "prm_jax", "crs_jax", "benchmarks")
+
+
+def entry_points() -> list[str]:
+  out = []
+  for d in DIRS:
+    for p in sorted((ROOT / d).rglob("*.py")):
+      if re.search(r'^if __name__ == "__main__":', p.read_text(), re.M):
+        out.append(".".join(p.relative_to(ROOT).with_suffix("").parts))
+  return out
+
+
+def _help(module: str) -> tuple[str, int, str]:
+  r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+                     text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  return module, r.returncode, r.stdout + r.stderr
+
+
+def test_every_entry_point_answers_help_with_its_flags():
+  mods = entry_points()
+  assert len(mods) >= 25 and "mode_jax.main" in mods and "benchmarks.sampling" in mods
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    results = list(pool.map(_help, mods))
+  bad = []
+  for module, rc, out in results:
+    if rc not in (0, 1) or "Traceback" in out or not re.search(r"^ *--\w+", out, re.M):
+      bad.append(f"{module} (rc {rc}):\n{out[-800:]}")
+  assert not bad, "\n\n".join(bad)
+
+
+def test_no_module_parses_arguments_with_argparse():
+  users = [str(p.relative_to(ROOT)) for d in DIRS for p in (ROOT / d).rglob("*.py")
+           if re.search(r"^\s*import argparse|argparse\.", p.read_text(), re.M)]
+  assert not users, users
+
+
+def test_config_overrides_are_checked_before_anything_runs(tmp_path):
+  r = subprocess.run([sys.executable, "-m", "mode_jax.main", "--config=configs/default.py",
+                      f"--workdir={tmp_path}", "--config.sampling.no_such_key=1"], cwd=ROOT,
+                     capture_output=True, text=True, timeout=300)
+  assert r.returncode != 0 and "no_such_key" in r.stderr
+  assert not os.listdir(tmp_path)                 # nothing ran
+
+
+def test_parse_argv_reports_unknown_missing_and_positional_flags():
+  def define(fv):
+    flags.DEFINE_integer("n", 3, "a number", flag_values=fv)
+    flags.DEFINE_string("out", None, "required", flag_values=fv)
+    flags.mark_flag_as_required("out", flag_values=fv)
+  fv = cli.parse_flags(define, ["--out=x", "--n=5"])
+  assert (fv.n, fv.out) == (5, "x")
+  with pytest.raises(flags.Error, match="out"):
+    cli.parse_flags(define, ["--n=5"])
+  fv = flags.FlagValues()
+  define(fv)
+  with pytest.raises(flags.Error, match="nope"):
+    cli.parse_argv(fv, ["--out=x", "--nope=1"])
+  fv = flags.FlagValues()
+  define(fv)
+  with pytest.raises(flags.Error, match="unexpected arguments"):
+    cli.parse_argv(fv, ["--out=x", "a.jsonl"])
+  fv = flags.FlagValues()
+  define(fv)
+  got, rest = cli.parse_argv(fv, ["--out=x", "a.jsonl", "--", "--runner=Direct"],
+                             positional=True)
+  assert got.out == "x" and rest == ["a.jsonl", "--runner=Direct"]
