@@ -52,6 +52,7 @@ def explain(it: catalogue_lib.Item, want: dict) -> str:
 
 
 def recommend_text(it: catalogue_lib.Item) -> str:
+  """The template recommendation of an item."""
   return f"How about {it.title}? It is a {it.genre} from the {it.era}."
 
 
@@ -86,6 +87,7 @@ class RandomRecommender(_Base):
   """One uniformly random item not shown before, every turn."""
 
   def turn(self, s):
+    """Recommends a random item not shown yet."""
     shown = set(s.shown())
     left = [it.id for it in self.catalogue.items if it.id not in shown]
     return self._recommend(s, left[int(s.rng("random").integers(len(left)))])
@@ -99,6 +101,7 @@ class PopularityRecommender(_Base):
     self.order = [it.id for it in catalogue_lib.popularity_order(catalogue.items)]
 
   def turn(self, s):
+    """Recommends the most popular item not shown yet."""
     shown = set(s.shown())
     return self._recommend(s, next(i for i in self.order if i not in shown))
 
@@ -120,6 +123,8 @@ class RuleRecommender(_Base):
     return " ".join(want.values()) + "".join(f", not {v}" for _, v in avoid)
 
   def turn(self, s):
+    """Asks for the next unasked attribute, else recommends the most popular item matching what
+    the user stated."""
     want, avoid = stated_preferences(s)
     asked = {nlu.asked_attribute(t.text) for t in s.system_turns() if t.kind == "ask"}
     unasked = [a for a in self.ask_order if a not in want and a not in asked]
@@ -136,6 +141,7 @@ class OracleRecommender(_Base):
   """Knows the goal: recommends the best unseen item under the hidden utility."""
 
   def turn(self, s):
+    """Recommends the judge's best item not shown yet (an upper bound)."""
     shown = set(s.shown())
     return self._recommend(s, next(i for i in s.judgement.ranked if i not in shown),
                            retrieved=s.judgement.ranked[:10])

@@ -70,12 +70,15 @@ class Item:
   description: str = ""
 
   def value(self, attr: str) -> str:
+    """The value of attribute `attr`."""
     return getattr(self, attr)
 
   def attributes(self) -> dict[str, str]:
+    """{attribute: value} of the catalogue attributes."""
     return {a: getattr(self, a) for a in ATTRIBUTE_NAMES}
 
   def to_json(self) -> dict:
+    """The item as a JSON-able dict."""
     return dataclasses.asdict(self)
 
 
@@ -92,6 +95,7 @@ class Catalogue:
 
   @property
   def by_id(self) -> dict[str, Item]:
+    """{item id: item}."""
     return {it.id: it for it in self.items}
 
   def __len__(self) -> int:
@@ -102,6 +106,7 @@ class Catalogue:
     return Catalogue(self.items + tuple(new))
 
   def titles(self) -> dict[str, str]:
+    """{item id: title}."""
     return {it.id: it.title for it in self.items}
 
 
@@ -123,6 +128,7 @@ def _title(k: int) -> str:
 
 
 def describe(it: Item, plot: str) -> str:
+  """The item's description text (its attributes and `plot`)."""
   return (f"A {it.mood} {it.genre} from the {it.era} about {plot}. "
           f"{it.length.capitalize()} at {it.minutes} minutes, in {it.language}.")
 
@@ -144,6 +150,7 @@ def make_items(n: int, seed: int, *, start: int = 0, zipf_s: float = 1.0) -> lis
 
 
 def make_catalogue(n: int, seed: int = 0, zipf_s: float = 1.0) -> Catalogue:
+  """A synthetic catalogue of `n` items with Zipf popularity."""
   return Catalogue(tuple(make_items(n, seed, zipf_s=zipf_s)))
 
 
@@ -175,6 +182,7 @@ def item_from_json(rec: dict, where: str) -> Item:
 
 
 def read_catalogue(path: str) -> Catalogue:
+  """A catalogue from JSONL; a bad line is a CatalogueError naming file and line."""
   if not os.path.isfile(path):
     raise CatalogueError(f"{path}: missing")
   items, lines = [], {}
@@ -191,12 +199,15 @@ def read_catalogue(path: str) -> Catalogue:
 
 
 def write_catalogue(cat: Catalogue, path: str) -> None:
+  """Writes the catalogue as JSONL, atomically."""
   atomic_io.write_jsonl_atomic(path, (it.to_json() for it in cat.items))
 
 
 def items_with(cat: Catalogue, constraints: dict[str, str]) -> list[Item]:
+  """Items whose attributes have all the `constraints` values."""
   return [it for it in cat.items if all(it.value(a) == v for a, v in constraints.items())]
 
 
 def popularity_order(items: Sequence[Item]) -> list[Item]:
+  """Items by popularity (most popular first; ties by id)."""
   return sorted(items, key=lambda it: (-it.popularity, it.id))

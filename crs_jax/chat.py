@@ -84,11 +84,13 @@ newSession();
 
 
 def meta(it: catalogue_lib.Item) -> str:
+  """One line of an item's attributes."""
   return f"{it.mood} {it.genre}, {it.era}, {it.length}, {it.language}"
 
 
 def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int = 0,
              max_turns: int = 12):
+  """The chat page's FastAPI app: a user talks to `recommender` (or watches `simulator`)."""
   import fastapi
   import fastapi.responses
   import pydantic
@@ -173,6 +175,7 @@ def load_components(workdir: str, cat_size: int, cat_seed: int):
 
 
 def main(argv=None):
+  """Serves the chat page for a finished workdir (the LLM recommender) or the rule baseline."""
 
   import uvicorn
   ap = flags.FlagValues()

@@ -30,11 +30,13 @@ PREFIX = "crs_"
 
 
 def task_name(task: str) -> str:
+  """The registered seqio name of RecLLM task `task`."""
   return PREFIX + task
 
 
 @functools.lru_cache(maxsize=8)
 def make_catalogue(size: int, seed: int) -> catalogue_lib.Catalogue:
+  """The embedded catalogue (cached)."""
   return catalogue_lib.make_catalogue(size, seed)
 
 
@@ -94,6 +96,7 @@ def check_lengths(pairs: dict, vocab, dcfg) -> None:
 
 
 def transcript(rec: dict) -> str:
+  """A bootstrap session as text: its profile line, then the turns."""
   return f"P: {rec['profile']}\n" + report.transcript(rec)
 
 

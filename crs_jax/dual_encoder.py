@@ -61,6 +61,7 @@ def retrieval_pair(s: interfaces.Session) -> Optional[tuple[str, str]]:
 
 
 def training_pairs(sessions: Iterable[interfaces.Session]) -> list[tuple[str, str]]:
+  """(conversation text, accepted item id) of the sessions that accepted an item."""
   return [p for p in map(retrieval_pair, sessions) if p is not None]
 
 
@@ -80,13 +81,16 @@ class DualEncoder:
 
   @property
   def dim(self) -> int:
+    """Embedding width."""
     return self.w_i.shape[1]
 
   def queries(self, texts: Sequence[str]) -> np.ndarray:
+    """Unit query embeddings [n, dim] of conversation texts."""
     f = np.asarray(self.features(list(texts)), np.float32)
     return _normalize(((f - self.mu_q) / self.sd_q) @ self.w_q)
 
   def items(self, texts: Sequence[str]) -> np.ndarray:
+    """Unit item embeddings [n, dim] of item texts."""
     f = np.asarray(self.features(list(texts)), np.float32)
     return _normalize(((f - self.mu_i) / self.sd_i) @ self.w_i)
 
@@ -206,6 +210,7 @@ class BackboneDualEncoder:
 
   @property
   def dim(self) -> int:
+    """Embedding width."""
     return self.params["w_i"].shape[1]
 
   def tokens(self, texts: Sequence[str]) -> np.ndarray:
@@ -223,9 +228,11 @@ class BackboneDualEncoder:
     return _normalize(np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32))
 
   def queries(self, texts: Sequence[str]) -> np.ndarray:
+    """Unit query embeddings [n, dim] of conversation texts."""
     return self._vecs(texts, "w_q")
 
   def items(self, texts: Sequence[str]) -> np.ndarray:
+    """Unit item embeddings [n, dim] of item texts."""
     return self._vecs(texts, "w_i")
 
 
@@ -274,6 +281,7 @@ class DenseIndex:
     self.add(items)
 
   def add(self, items: Sequence[catalogue_lib.Item]) -> None:
+    """Adds new items to the index (no retraining); a duplicate id is a ValueError."""
     items = list(items)
     if not items:
       return
@@ -295,4 +303,5 @@ class DenseIndex:
             for r, row in enumerate(top)]
 
   def search(self, text: str, k: int = 10, exclude: Sequence[str] = ()) -> list[str]:
+    """The `k` best item ids for `text`, skipping `exclude`."""
     return self.search_many([text], k, exclude)[0]

@@ -33,6 +33,8 @@ class Goal:
   accept_k: int = 3
 
   def utility(self, it: Item) -> float:
+    """The user's utility of an item: -inf when it breaks a hard constraint, else the summed
+    weights of its liked minus disliked values."""
     if any(it.value(a) != v for a, v in self.constraints.items()):
       return -math.inf
     u = sum(w.get(it.value(a), 0.0) for a, w in self.likes.items())
@@ -44,13 +46,16 @@ class Goal:
     return out | {(a, v) for a, w in self.likes.items() for v in w}
 
   def disliked_values(self) -> set:
+    """{(attribute, value)} the user dislikes."""
     return {(a, v) for a, w in self.dislikes.items() for v in w}
 
   def to_json(self) -> dict:
+    """The goal as a JSON-able dict; `from_json` reads it back."""
     return dataclasses.asdict(self)
 
   @classmethod
   def from_json(cls, d: dict) -> "Goal":
+    """The goal of a `to_json` dict."""
     return cls(constraints=dict(d["constraints"]), likes={a: dict(w) for a, w in d["likes"].items()},
                dislikes={a: dict(w) for a, w in d["dislikes"].items()},
                accept_k=int(d.get("accept_k", 3)))
@@ -65,10 +70,13 @@ class Judgement:
   target: str                # ranked[0]
 
   def accepts(self, item_id: str) -> bool:
+    """Whether the user would accept `item_id`."""
     return item_id in self.acceptable
 
 
 def judge(goal: Goal, cat: catalogue_lib.Catalogue) -> Judgement:
+  """The exact judgement of a goal over the catalogue: items ranked by utility, the target and
+  the acceptable set."""
   util = {it.id: goal.utility(it) for it in cat.items}
   feasible = [it for it in cat.items if util[it.id] > -math.inf]
   if not feasible:

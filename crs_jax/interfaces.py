@@ -42,6 +42,7 @@ class SystemTurn:
       raise ValueError(f"system turn kind {self.kind!r} not in {SYSTEM_KINDS}")
 
   def to_json(self) -> dict:
+    """The turn as a JSON-able dict (role "system")."""
     d = dataclasses.asdict(self)
     d.update(role="system", items=list(self.items), retrieved=list(self.retrieved))
     return d
@@ -58,10 +59,12 @@ class UserTurn:
       raise ValueError(f"user intent {self.intent!r} not in {INTENTS}")
 
   def to_json(self) -> dict:
+    """The turn as a JSON-able dict (role "user")."""
     return dict(dataclasses.asdict(self), role="user")
 
 
 def turn_from_json(d: dict):
+  """A SystemTurn or UserTurn from its `to_json` dict (by "role")."""
   d = dict(d)
   role = d.pop("role", None)
   if role == "system":
@@ -85,12 +88,16 @@ class Session:
   history: tuple = ()        # ids of the items the user watched (the profile is built from them)
 
   def rng(self, name: str) -> np.random.Generator:
+    """A generator for `name` at this point of the session: depends on (seed, name, turn count)
+    only, so sessions are reproducible whatever they are batched with."""
     return np.random.default_rng([self.seed, zlib.crc32(name.encode()), len(self.turns)])
 
   def system_turns(self) -> list:
+    """The recommender's turns so far."""
     return [t for t in self.turns if isinstance(t, SystemTurn)]
 
   def user_turns(self) -> list:
+    """The user's turns so far."""
     return [t for t in self.turns if isinstance(t, UserTurn)]
 
   def shown(self) -> list:
@@ -101,6 +108,7 @@ class Session:
     return out
 
   def accepted(self) -> Optional[str]:
+    """The item the user accepted (None: none yet)."""
     for t in self.user_turns():
       for i, r in t.reactions.items():
         if r == "accept":
@@ -117,9 +125,11 @@ class Session:
 
 class Recommender(Protocol):
   def respond(self, sessions: Sequence[Session]) -> list[SystemTurn]:
+    """The next system turn of each session (batched)."""
     ...
 
 
 class UserSimulator(Protocol):
   def respond(self, sessions: Sequence[Session]) -> list[UserTurn]:
+    """The next user turn of each session (batched)."""
     ...

@@ -70,6 +70,7 @@ def forced_intents(seed: int, num_turns: int):
 
 
 def make_encoder(config, workdir: str):
+  """The conversation report's encoder (`config.report.encoder`: hashing or the backbone)."""
   if config.report.encoder == "hashing":
     return embed.HashingEncoder()
   ckpt = config.checkpoint.hf_path or os.path.join(workdir, "base_model")
@@ -142,6 +143,7 @@ def select_systems(runs: dict, systems) -> dict:
 
 
 def table(results: dict) -> str:
+  """The session metrics of each system as a markdown table."""
   head = "| system | " + " | ".join(COLUMNS) + " |"
   rows = [head, "|" + "---|" * (len(COLUMNS) + 1)]
   for name, m in results.items():
@@ -151,6 +153,8 @@ def table(results: dict) -> str:
 
 
 def crs_synthetic(config, workdir: str) -> dict:
+  """The RecLLM main job (module docstring): bootstrap, base, adapters, sessions, metrics and
+  the conversation report; returns the summary (also one JSON line)."""
   t_all = time.perf_counter()
   config = bases.with_pretrained(config)
   os.makedirs(workdir, exist_ok=True)

@@ -81,6 +81,7 @@ class MemorizedTextModel:
     self.misses = 0
 
   def complete(self, prompts, task, prefixes=None):
+    """The stored completion of each prompt (a lookup table; counts calls per task)."""
     self.calls[task] = self.calls.get(task, 0) + 1
     out = []
     for j, p in enumerate(prompts):
@@ -151,6 +152,8 @@ class LLMRecommender:
         self.written[s.session_id] = t.strip()
 
   def respond(self, sessions: Sequence[Session]) -> list[SystemTurn]:
+    """The LLM recommender's turns: profile, dialogue action, then a question or a retrieval,
+    ranking and explanation."""
     self._write_profiles(sessions)
     out: list = [None] * len(sessions)
     need_dm = []
@@ -232,6 +235,7 @@ class LLMSimulator:
     self.model = model
 
   def respond(self, sessions: Sequence[Session]) -> list[UserTurn]:
+    """The learned simulator's user turns (with the forced intent when the session has one)."""
     outs = self.model.complete([text_lib.user_prompt(s, s.next_intent()) for s in sessions],
                                "user")
     return [self._turn(s, o) for s, o in zip(sessions, outs)]

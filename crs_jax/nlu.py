@@ -33,6 +33,7 @@ class Mention:
 
 
 def mask_titles(text: str, titles: Iterable[str]) -> str:
+  """`text` with item titles blanked (so title words are not read as attribute mentions)."""
   for t in sorted(set(titles), key=len, reverse=True):
     if t:
       text = re.sub(re.escape(t), " ", text, flags=re.IGNORECASE)
@@ -59,10 +60,12 @@ def mentions(text: str) -> list[Mention]:
 
 
 def positive_values(text: str) -> set:
+  """{(attribute, value)} the text asks for."""
   return {(m.attr, m.value) for m in mentions(text) if not m.negated}
 
 
 def negative_values(text: str) -> set:
+  """{(attribute, value)} the text rejects."""
   return {(m.attr, m.value) for m in mentions(text) if m.negated}
 
 

@@ -31,6 +31,8 @@ def successes(records: Sequence[dict], turns: int) -> dict:
 
 def paired_success(a: Sequence[dict], b: Sequence[dict], *, turns: int = 8,
                    resamples: int = 2000, seed: int = 0) -> dict:
+  """Paired success@turns of session sets a and b on their shared session ids: difference with a
+  bootstrap interval, gained / lost sessions and an exact sign test."""
   sa, sb = successes(a, turns), successes(b, turns)
   ids = sorted(set(sa) & set(sb))
   if not ids:

@@ -39,6 +39,7 @@ COLUMNS = (("discriminator AUC", lambda r, m: r["distribution"]["discriminator_a
 
 
 def size_config(config, n: int):
+  """The main job's config with `n` bootstrap sessions and only the report's session sets."""
   c = config.copy_and_resolve_references()
   c.unlock()
   c.data.crs.num_sessions = c.base.data.crs.num_sessions = n
@@ -51,6 +52,7 @@ def size_config(config, n: int):
 
 
 def curve(config, workdir: str, sizes) -> list[dict]:
+  """Runs (or resumes) the job for each size; one row of realism measures per size."""
   rows = []
   for n in sizes:
     wd = os.path.join(workdir, f"n{n}")
@@ -67,6 +69,7 @@ def curve(config, workdir: str, sizes) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
+  """The curve as a markdown table."""
   head = "| bootstrap sessions | " + " | ".join(n for n, _ in COLUMNS) + " |"
   out = [head, "|" + "---|" * (len(COLUMNS) + 1)]
   for r in rows:

@@ -55,11 +55,13 @@ class RuleSimulator:
     self.p_explain, self.p_chitchat = p_explain, p_chitchat
 
   def respond(self, sessions: Sequence[Session]) -> list[UserTurn]:
+    """The next user turn of each session."""
     return [self.turn(s) for s in sessions]
 
   # ----------------------------------------------------------------------- state
   @staticmethod
   def agenda(s: Session) -> list[tuple]:
+    """The user's agenda: constraints, then likes, then dislikes to reveal."""
     g = s.goal
     out = [("like", a, v) for a, v in g.constraints.items()]
     likes = sorted(((w, a, v) for a, d in g.likes.items() for v, w in d.items()),
@@ -69,6 +71,7 @@ class RuleSimulator:
     return out
 
   def unrevealed(self, s: Session) -> list[tuple]:
+    """Agenda entries not said yet."""
     said = set()
     for t in s.user_turns():
       said |= nlu.positive_values(t.text) | nlu.negative_values(t.text)
@@ -85,6 +88,7 @@ class RuleSimulator:
 
   # ----------------------------------------------------------------------- turns
   def turn(self, s: Session) -> UserTurn:
+    """The next user turn: react to a recommendation, answer a question or reveal a preference."""
     rng = s.rng("user")
     forced = s.next_intent()
     last = s.turns[-1] if s.turns else None

@@ -26,6 +26,7 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def tokenize(text: str) -> list[str]:
+  """Lower-cased word tokens."""
   return _TOKEN.findall(text.lower())
 
 
@@ -39,6 +40,7 @@ class BM25:
     self._matrix = None
 
   def add(self, docs: Iterable[str]) -> None:
+    """Indexes more documents."""
     for text in docs:
       counts: dict = {}
       toks = tokenize(text)
@@ -88,6 +90,7 @@ class SearchIndex:
     self.add(items)
 
   def add(self, items: Iterable[catalogue_lib.Item]) -> None:
+    """Indexes more items (new items are searchable at once)."""
     items = list(items)
     self.items += items
     self.bm25.add(f"{it.title} {it.description}" for it in items)
@@ -101,6 +104,8 @@ class SearchIndex:
     self._pop, self._ids = self._columns["popularity"], self._columns["id"]
 
   def search(self, query: str, k: int = 10, exclude: Sequence[str] = ()) -> list[str]:
+    """The `k` best item ids for a query: hard attribute filters from what it asks and rejects,
+    then BM25; `exclude` skips items already shown."""
     pos = nlu.positive_values(query)
     neg = nlu.negative_values(query) - pos
     n = len(self.items)

@@ -19,6 +19,7 @@ FILE = "serving.json"
 
 
 def write_serving_spec(workdir: str, config, base_dir: str) -> None:
+  """Writes the serving spec (base, adapter, vocabulary, catalogue) the chat page loads."""
   c = config.data.crs
   write_json_atomic(os.path.join(workdir, FILE), {
       "base": base_dir, "adapter": os.path.join(workdir, "adapter_train", "adapter"),

@@ -34,15 +34,18 @@ class SessionFileError(ValueError):
 
 
 def session_id(k: int) -> str:
+  """The id of session k ("s00042")."""
   return f"s{k:05d}"
 
 
 def session_seed(seed: int, sid: str) -> int:
+  """The seed of session `sid`: independent of the order sessions run in."""
   return int(np.random.SeedSequence([seed, zlib.crc32(sid.encode())]).generate_state(1)[0])
 
 
 def new_session(sid: str, seed: int, cat: catalogue_lib.Catalogue, *, accept_k: int = 3,
                 history_len: int = 8, forced_intents=None) -> Session:
+  """A new session with its goal, judgement and (optional) forced intents."""
   sseed = session_seed(seed, sid)
   rng = np.random.default_rng([sseed, 0])
   goal = goals_lib.sample_goal(cat, rng, accept_k=accept_k)
@@ -53,6 +56,7 @@ def new_session(sid: str, seed: int, cat: catalogue_lib.Catalogue, *, accept_k: 
 
 
 def ended(s: Session, max_turns: int) -> bool:
+  """Whether the session is over (accepted, or out of turns after a user turn)."""
   return s.accepted() is not None or (len(s.system_turns()) >= max_turns
                                       and isinstance(s.turns[-1], interfaces.UserTurn))
 
@@ -69,6 +73,7 @@ def success_turn(s: Session) -> Optional[int]:
 
 
 def to_record(s: Session) -> dict:
+  """The finished session as a JSON record."""
   return {"session_id": s.session_id, "seed": s.seed, "goal": s.goal.to_json(),
           "target": s.judgement.target, "acceptable": sorted(s.judgement.acceptable),
           "profile": s.profile, "history": list(s.history),
@@ -81,6 +86,7 @@ _RECORD_FIELDS = ("session_id", "goal", "target", "acceptable", "turns")
 
 
 def check_record(rec: dict, where: str) -> dict:
+  """`rec` when it has every record field, else a ValueError naming `where` and the field."""
   for f in _RECORD_FIELDS:
     if f not in rec:
       raise SessionFileError(f"{where}: missing field {f!r}")
@@ -115,6 +121,7 @@ class SessionLog:
     self.done: dict[str, dict] = {r["session_id"]: r for r in atomic_io.recover_jsonl(path)}
 
   def append(self, rec: dict) -> None:
+    """Appends one record (fsync'ed)."""
     with open(self.path, "ab") as f:
       f.write((json.dumps(rec) + "\n").encode())
       f.flush()
@@ -162,6 +169,7 @@ def run_sessions(recommender: interfaces.Recommender, simulator: interfaces.User
 
 
 def sessions_from_records(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> list[Session]:
+  """Session objects of stored records (for the dense retriever's training pairs)."""
   out = []
   for r in records:
     goal = goals_lib.Goal.from_json(r["goal"])

@@ -37,6 +37,7 @@ def makedirs(path) -> None:
 
 
 def exists(path) -> bool:
+  """Whether `path` exists (local or a bucket)."""
   return epath.Path(path).exists()
 
 
@@ -137,12 +138,14 @@ def append_line(path: str, line: str) -> None:
 
 
 def write_jsonl_atomic(path: str, rows: Iterable) -> None:
+  """Writes `rows` as JSON lines to `path` atomically (temp file, then rename)."""
   with atomic_file(path) as f:
     for r in rows:
       f.write(json.dumps(r) + "\n")
 
 
 def write_json_atomic(path: str, obj) -> None:
+  """Writes `obj` as indented JSON to `path` atomically (temp file, then rename)."""
   with atomic_file(path) as f:
     json.dump(obj, f, indent=2)
 

@@ -42,6 +42,7 @@ METHODS = ("omegaprm", "math_shepherd", "sequential")
 
 
 def question_seed(seed: int, qid: str) -> int:
+  """The seed of question `qid`'s search: independent of the order and worker that runs it."""
   return int(np.random.SeedSequence([seed, zlib.crc32(qid.encode())]).generate_state(1)[0])
 
 
@@ -119,6 +120,7 @@ def read_questions(path: str, question_field: str = "question", answer_field: st
 
 # ------------------------------------------------------------------------------ policy
 def make_policy(pcfg, questions: list[dict]):
+  """The policy of `config.policy` (simulated, jax or http) for `questions`."""
   from prm_jax.policy.base import TemplatePolicy
   if pcfg.kind == "simulated":
     from prm_jax.policy.simulated import SimulatedPolicy
@@ -150,6 +152,8 @@ def make_policy(pcfg, questions: list[dict]):
 
 
 def make_search(config, q: dict, is_correct, splitter):
+  """The search generator of `config.method` (omegaprm, math_shepherd, sequential) for one
+  question."""
   if config.method == "omegaprm":
     return omegaprm_search(q["question"], q["answer"], is_correct,
                            OmegaPRMConfig(**dict(config.search)), splitter)
@@ -161,6 +165,7 @@ def make_search(config, q: dict, is_correct, splitter):
 
 
 def make_splitter(scfg, vocab=None):
+  """The step splitter of `config.splitter` (delimiter, or token spans of `vocab`)."""
   return steps.make_splitter(scfg.kind, delimiter=scfg.delimiter, vocab=vocab, span=scfg.span)
 
 
@@ -188,9 +193,12 @@ class ResumableOutput:
 
   @property
   def done(self) -> set:
+    """Ids of the questions already written."""
     return {s["question_id"] for s in self.summaries}
 
   def append(self, records: list[dict], summary: dict, crash_before_summary: bool = False):
+    """Appends one question's records then its summary, each fsync'ed, so a crash between them
+    is repaired on resume (records past the last summary are cut)."""
     with open(self.records_path, "ab") as f:
       f.write("".join(json.dumps(r) + "\n" for r in records).encode())
       f.flush()
@@ -208,6 +216,8 @@ class ResumableOutput:
 
 
 def totals(summaries: list[dict]) -> dict:
+  """Totals over question summaries: calls, rollouts, tokens, labels, filtered questions and
+  annotations per 1k policy calls."""
   keys = ("policy_calls", "rollouts", "tokens", "labelled_prefixes", "localised_solutions")
   t = {k: int(sum(s.get(k, 0) for s in summaries)) for k in keys}
   t["questions"] = len(summaries)

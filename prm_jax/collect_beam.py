@@ -48,6 +48,7 @@ class SearchFn(beam.DoFn):
     self.policy = None
 
   def setup(self):
+    """Builds the config, grader, splitter and (once per worker) the policy."""
     import ml_collections
     self.config = ml_collections.ConfigDict(self.config_dict)
     self.is_correct = graders.get(self.config.questions.grader)
@@ -60,6 +61,7 @@ class SearchFn(beam.DoFn):
       self.policy = collect.make_policy(self.config.policy, [])
 
   def process(self, q: dict):
+    """Searches one question; yields its records, its summary (tagged outputs)."""
     policy = self.policy or collect.make_policy(self.config.policy, [q])
     search = collect.make_search(self.config, q, self.is_correct, self.splitter)
     results, _ = drive({q["id"]: (q["question"], search)}, policy,

@@ -46,6 +46,7 @@ def gsm8k_answer(text: str) -> Optional[float]:
 
 
 def gsm8k_is_correct(solution_text: str, gold_answer: str) -> bool:
+  """Whether the solution's final number equals the GSM8K gold answer (relative 1e-6)."""
   pred, gold = gsm8k_answer(solution_text), _value(str(gold_answer).strip().rstrip("."))
   if gold is None:
     gold = gsm8k_answer(str(gold_answer))
@@ -69,6 +70,7 @@ def last_boxed(text: str) -> Optional[str]:
 
 
 def math_is_correct(solution_text: str, gold_answer: str) -> bool:
+  """Whether the solution's final answer equals the MATH gold answer (math-verify)."""
   from math_verify import parse, verify
   logging.getLogger("math_verify").setLevel(logging.ERROR)
   main = threading.current_thread() is threading.main_thread()
@@ -93,6 +95,7 @@ GRADERS: dict[str, Callable[[str, str], bool]] = {
 
 
 def get(name: str) -> Callable[[str, str], bool]:
+  """The grader named `name` ("arithmetic", "gsm8k", "math")."""
   if name not in GRADERS:
     raise ValueError(f"grader {name!r}: expected one of {sorted(GRADERS)}")
   return GRADERS[name]

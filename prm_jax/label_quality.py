@@ -51,6 +51,9 @@ def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field:
                   threshold: float = 0.0,
                   exact: Optional[Callable[[dict], Optional[int]]] = None,
                   n_boot: int = 200, seed: int = 0) -> dict:
+  """The label-quality numbers of process-supervision records (module docstring): MC
+  distribution, balance by step position, occurrences, estimated error rates, conflicts and,
+  with `exact`, agreement with exact labels; intervals are cluster bootstraps over questions."""
   n = len(records)
   if n == 0:
     raise ValueError("label_quality: no records")

@@ -55,6 +55,7 @@ _CONFIG_PATH = ["configs/prm_arith.py"]
 
 
 def stage_policy(config, wd, log) -> str:
+  """Stage 1: the policy checkpoint (`pipeline.policy_checkpoint`, else trained once)."""
   p = config.pipeline
   if p.policy_checkpoint:
     return p.policy_checkpoint
@@ -69,6 +70,7 @@ def stage_policy(config, wd, log) -> str:
 
 
 def collect_config(config, method: str, policy_ckpt: str, budget: int = 0):
+  """The collection config of `method` with the pipeline's questions, policy and budget."""
   p = config.pipeline
   c = _load_sibling("omegaprm_arith").get_config("jax")
   c.method = method
@@ -85,6 +87,7 @@ def collect_config(config, method: str, policy_ckpt: str, budget: int = 0):
 
 
 def stage_collect(config, wd, policy_ckpt, log, policy=None) -> dict:
+  """Stage 2: OmegaPRM and Math-Shepherd labels at the same rollout budget."""
   out = {}
   log("== 2. OmegaPRM labels")
   out["omegaprm"] = collect.collect(collect_config(config, "omegaprm", policy_ckpt),
@@ -99,11 +102,13 @@ def stage_collect(config, wd, policy_ckpt, log, policy=None) -> dict:
 
 
 def sample_solutions(backend, template, problems, n, seed) -> list[list[str]]:
+  """`n` sampled solution texts per problem."""
   prompts = [template.format(question=p.question) for p in problems]
   return [[c.text for c in comps] for comps in backend.complete(prompts, n, seed=seed)]
 
 
 def stage_orm_data(config, wd, backend, log) -> str:
+  """Stage 3: graded samples of the training problems for the ORM; returns its JSONL path."""
   p = config.pipeline
   path = os.path.join(wd, "orm_outcomes.jsonl")
   if not os.path.exists(path):
@@ -335,6 +340,7 @@ def stage_beam(config, wd, backend, problems, sols, curves, log) -> dict:
 
 
 def write_report(wd: str, res: dict, stats: dict) -> str:
+  """Writes report.md and the accuracy-vs-N plot of the verification result; returns the md."""
   from prm_jax import verify as V
   V.plot_curves(res["curves"], os.path.join(wd, "accuracy_vs_n.png"),
                 "held-out arithmetic problems")

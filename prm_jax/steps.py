@@ -14,6 +14,7 @@ Splitter = Callable[[str], list]
 
 
 def by_delimiter(delimiter: str = "\n") -> Splitter:
+  """A splitter that cuts text after each `delimiter` (kept with its step)."""
   if not delimiter:
     raise ValueError("step delimiter must be a non-empty string")
 

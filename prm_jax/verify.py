@@ -23,6 +23,7 @@ AGGREGATIONS = ("product", "min", "last", "mean")
 
 
 def aggregate(step_probs: Sequence[float], how: str = "product") -> float:
+  """One solution score from its step probabilities: product, min or last."""
   p = np.asarray(step_probs, float)
   if how not in AGGREGATIONS:
     raise ValueError(f"aggregation {how!r}: expected one of {AGGREGATIONS}")
@@ -34,6 +35,7 @@ def aggregate(step_probs: Sequence[float], how: str = "product") -> float:
 
 def select(answers: Sequence[Optional[str]], scores: Optional[Sequence[float]] = None,
            method: str = "majority") -> Optional[str]:
+  """The selected answer: majority vote, score-weighted vote or best-of-N by score."""
   idx = [i for i, a in enumerate(answers) if a is not None]
   if not idx:
     return None
@@ -155,6 +157,7 @@ def paired_difference(questions: Sequence[Mapping], method_a: tuple, method_b: t
 
 
 def curves_markdown(curves: dict) -> str:
+  """Accuracy-vs-N curves as a markdown table."""
   ns = sorted(next(iter(curves.values())))
   lines = ["| method | " + " | ".join(f"N={n}" for n in ns) + " |",
            "|---|" + "---|" * len(ns)]
@@ -166,6 +169,7 @@ def curves_markdown(curves: dict) -> str:
 
 
 def plot_curves(curves: dict, path: str, title: str = "") -> None:
+  """Writes the accuracy-vs-N curves (with intervals) as a PNG."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt

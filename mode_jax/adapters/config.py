@@ -135,6 +135,7 @@ class AdapterConfig:
 
   @property
   def num_blocks(self) -> int:
+    """Router blocks per expert: rank / block_size (MoDE's r / p; 1 for the other methods)."""
     return self.rank // self.block_size
 
   @property
@@ -144,14 +145,17 @@ class AdapterConfig:
 
   @property
   def uses_token_router(self) -> bool:
+    """Whether a router reads each token (router "token" or "token+task")."""
     return self.routed and self.router in ("token", "token+task")
 
   @property
   def uses_task_router(self) -> bool:
+    """Whether a router reads the row's task id (router "task" or "token+task")."""
     return self.routed and self.router in ("task", "token+task")
 
   @property
   def shared_down(self) -> bool:
+    """Whether experts share one down-projection A (all but MoLoRA)."""
     return self.method != "molora"
 
   def projection_module(self, out_shape: Sequence[int], in_axes: Sequence[str],
@@ -161,15 +165,18 @@ class AdapterConfig:
                           name=name)
 
   def replace(self, **kw) -> "AdapterConfig":
+    """A copy with the given fields changed."""
     return dataclasses.replace(self, **kw)
 
   def to_dict(self) -> dict:
+    """The fields as a JSON-able dict (targets as a list); `from_dict` reads it back."""
     d = dataclasses.asdict(self)
     d["targets"] = list(self.targets)
     return d
 
   @classmethod
   def from_dict(cls, d: dict, where: str = "adapter config") -> "AdapterConfig":
+    """The config of a `to_dict` dict; an unknown key is a ValueError naming `where`."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
@@ -177,6 +184,7 @@ class AdapterConfig:
     return cls(**d)
 
   def describe(self) -> str:
+    """A short label as the paper writes it, e.g. "MoDE 6x4x1", "LoRA 8"."""
     name = {"lora": "LoRA", "molora": "MoLoRA", "molora_sd": "MoLoRA-SD", "mode": "MoDE"}[
         self.method]
     if self.method == "lora":

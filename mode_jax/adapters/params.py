@@ -81,6 +81,7 @@ def unflatten(flat, sep: str = "/") -> dict:
 
 
 def is_adapter_path(path) -> bool:
+  """Whether a tree path (of `tree_flatten_with_path`) goes through an "adapter" key."""
   return any(getattr(k, "key", k) == ADAPTER_KEY for k in path)
 
 
@@ -140,6 +141,7 @@ def combine(base, adapter, *, where: str = "adapter params") -> dict:
 
 
 def count_leaves(tree) -> int:
+  """Total number of elements over the leaves of `tree`."""
   return int(sum(np.prod(np.shape(x)) for x in jax.tree.leaves(tree)))
 
 

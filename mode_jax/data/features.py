@@ -75,6 +75,7 @@ class TaskPrefixLMFeatureConverter(seqio.FeatureConverter):
     return ds.map(unshift, num_parallel_calls=tf.data.AUTOTUNE)
 
   def get_model_feature_lengths(self, task_feature_lengths: Mapping[str, int]) -> dict:
+    """Every decoder feature is inputs + targets long (packed rows add segment ids / positions)."""
     n = task_feature_lengths["inputs"] + task_feature_lengths["targets"]
     out = {k: n for k in _SEQ}
     if self.pack:

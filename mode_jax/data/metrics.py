@@ -34,6 +34,7 @@ def _scorer():
 
 
 def normalize_answer(s: str) -> str:
+  """SQuAD-style normalisation: lower case, no punctuation or articles, single spaces."""
   s = s.lower()
   s = "".join(ch for ch in s if ch not in set(string.punctuation))
   s = _ARTICLES.sub(" ", s)
@@ -41,11 +42,13 @@ def normalize_answer(s: str) -> str:
 
 
 def rouge_l(prediction: str, references: Sequence[str]) -> float:
+  """ROUGE-L F-measure (x100) of `prediction` against its best reference."""
   return 100.0 * max(_scorer().score(target=r, prediction=prediction)["rougeL"].fmeasure
                      for r in references)
 
 
 def exact_match(prediction: str, references: Sequence[str]) -> float:
+  """100 when the normalised prediction equals a normalised reference, else 0."""
   return 100.0 * max(float(normalize_answer(prediction) == normalize_answer(r))
                      for r in references)
 
@@ -72,6 +75,7 @@ def rouge_em_metrics(targets: Sequence, predictions: Sequence[str]) -> dict:
 
 
 def extract_answer(text: str) -> Optional[str]:
+  """The last "#### answer" / "The answer is" value in `text` (None when there is none)."""
   m = _ANSWER.findall(text)
   return m[-1].strip() if m else None
 

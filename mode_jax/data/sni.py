@@ -74,6 +74,7 @@ def read_task(path: str) -> dict:
 
 
 def is_english(task: dict) -> bool:
+  """Whether every language field of the SNI task is English."""
   return all(v == ENGLISH for v in task["languages"].values())
 
 
@@ -131,10 +132,12 @@ def prompt(task: dict, instance_input: str, num_pos: int = 2,
 
 
 def in_eval_split(task_name: str, instance_id: str, eval_percent: int = 10) -> bool:
+  """Whether an instance is in the held-out split (a stable hash bucket < `eval_percent`)."""
   return stable_bucket(task_name, instance_id) < eval_percent
 
 
 def read_split_file(path: str) -> list[str]:
+  """Task names of an SNI split file (one per line); a missing file is a FileNotFoundError."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"SNI split file {path} does not exist")
   with open(path, encoding="utf-8") as f:

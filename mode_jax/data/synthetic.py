@@ -147,6 +147,7 @@ def suite_tasks(suite: str = "bytes") -> tuple[SyntheticTask, ...]:
 
 
 def get_task(name: str, suite: str = "bytes") -> SyntheticTask:
+  """The synthetic task `name` of `suite`; a KeyError lists the known names."""
   by_name = _BY_NAME if suite == "bytes" else {t.name: t for t in suite_tasks(suite)}
   if name not in by_name:
     raise KeyError(f"unknown synthetic task {name!r} in suite {suite!r}; known: "
@@ -161,6 +162,7 @@ def stable_bucket(*parts: str, buckets: int = 100) -> int:
 
 
 def in_eval_split(task: str, text: str, eval_percent: int = 10) -> bool:
+  """Whether an example's text is held out (a stable hash bucket < `eval_percent`)."""
   return stable_bucket(task, text) < eval_percent
 
 

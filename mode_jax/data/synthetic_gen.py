@@ -18,10 +18,12 @@ _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
 def word(rng, lo=3, hi=8):
+  """A random lower-case letter string of lo..hi letters."""
   return "".join(rng.choice(LETTERS) for _ in range(rng.randint(lo, hi)))
 
 
 def number_words(n: int) -> str:
+  """`n` in English words ("forty-two")."""
   if n >= 1000:
     rest = n % 1000
     return number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + number_words(rest))
@@ -34,6 +36,7 @@ def number_words(n: int) -> str:
 
 
 def kv_lookup(rng):
+  """(input, answer): "a=1, b=2 ; b" -> "2"."""
   keys = rng.sample(LETTERS, rng.randint(3, 6))
   vals = [str(rng.randint(0, 99)) for _ in keys]
   q = rng.randrange(len(keys))
@@ -42,6 +45,7 @@ def kv_lookup(rng):
 
 
 def majority(rng):
+  """(input, answer): a list of colours -> the strict majority colour."""
   labels = ["red", "green", "blue"]
   n = rng.choice([3, 5, 7, 9])
   while True:
@@ -52,11 +56,13 @@ def majority(rng):
 
 
 def every_second(rng):
+  """(input, answer): words -> every second word."""
   words = [rng.choice(WORDS) for _ in range(rng.randint(3, 8))]
   return " ".join(words), " ".join(words[1::2])
 
 
 def longest_word(rng):
+  """(input, answer): words -> the (unique) longest word."""
   while True:
     words = rng.sample(WORDS, rng.randint(3, 6))
     lens = sorted((len(w) for w in words), reverse=True)

@@ -63,6 +63,7 @@ class TaskIdTable:
     return len(self.ids)
 
   def names(self) -> list[str]:
+    """Task names in id order."""
     return sorted(self.ids, key=self.ids.get)
 
 
@@ -72,6 +73,7 @@ def seqio_name(name: str) -> str:
 
 
 def output_features(vocab) -> dict:
+  """The seqio output features: inputs, targets (with EOS) and a pass-through task id."""
   # task_id is an output feature so that seqio Mixtures (which keep only output features)
   # carry it to the feature converter.
   return {"inputs": seqio.Feature(vocab, add_eos=False),

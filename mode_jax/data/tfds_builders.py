@@ -29,10 +29,12 @@ class SniConfig(tfds.core.BuilderConfig):
 
 
 def sni_config_name(protocol: str, num_pos: int) -> str:
+  """The TFDS builder config name of an SNI protocol and positive-example count."""
   return f"{protocol}_pos{num_pos}"
 
 
 def sni_tfds_name(protocol: str, num_pos: int) -> str:
+  """The TFDS name ("sni_tasks/<config>:1.0.0") of an SNI protocol and count."""
   return f"sni_tasks/{sni_config_name(protocol, num_pos)}:1.0.0"
 
 
@@ -91,8 +93,10 @@ def _prepare(builder_cls, manual_dir: str, data_dir: str, **kw):
 
 
 def prepare_sni(sni_dir: str, data_dir: str, protocol: str = "within_task", num_pos: int = 2):
+  """Builds the SNI TFDS dataset from `sni_dir` into `data_dir` (once); returns the builder."""
   return _prepare(SniTasks, sni_dir, data_dir, config=sni_config_name(protocol, num_pos))
 
 
 def prepare_gsm8k(gsm8k_dir: str, data_dir: str):
+  """Builds the GSM8K TFDS dataset from `gsm8k_dir` into `data_dir` (once); returns the builder."""
   return _prepare(Gsm8kSteps, gsm8k_dir, data_dir)

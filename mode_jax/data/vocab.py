@@ -55,14 +55,17 @@ class HFTokenizerVocabulary(seqio.Vocabulary):
 
   @property
   def eos_id(self) -> Optional[int]:
+    """The tokenizer's EOS id (None when it has none)."""
     return self._eos
 
   @property
   def bos_id(self) -> Optional[int]:
+    """The tokenizer's BOS id (None when it has none)."""
     return self._bos
 
   @property
   def unk_id(self) -> Optional[int]:
+    """The id of the model's unknown token (None when it has none)."""
     model = self._tok.model
     unk = getattr(model, "unk_token", None)
     return self._tok.token_to_id(unk) if unk else None

@@ -21,6 +21,11 @@ from mode_jax.dataeval.lexical import tokenize
 
 
 def coverage(values: Sequence, reference: Optional[Sequence] = None) -> dict:
+  """Per value: count and share in the generated set and in the reference.
+
+  Returns:
+    {"distinct", "rows": [{"value", "generated", "generated_share", "reference",
+    "reference_share"}] (most frequent first), "uncovered_reference_values"}."""
   gen = Counter(str(v) for v in values)
   ref = Counter(str(v) for v in reference) if reference is not None else Counter()
   n_g, n_r = sum(gen.values()), sum(ref.values())
@@ -34,6 +39,7 @@ def coverage(values: Sequence, reference: Optional[Sequence] = None) -> dict:
 
 
 def lengths(texts: Sequence[str], *, n_boot: int = 200, seed: int = 0) -> dict:
+  """Text lengths in words: mean with a bootstrap interval, median, p10, p90 and the values."""
   lens = np.array([len(tokenize(t)) for t in texts], np.float64)
   if not len(lens):
     return {"mean": stats.estimate(np.nan, np.nan, np.nan, 0), "values": []}

@@ -69,6 +69,7 @@ def mauve_seeds(p: np.ndarray, q: np.ndarray, seeds: Sequence[int] = (0, 1, 2, 3
 
 
 def frechet_distance(p: np.ndarray, q: np.ndarray) -> float:
+  """Frechet distance between Gaussians fitted to embeddings p [n, d] and q [m, d]."""
   p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
   mu1, mu2 = p.mean(0), q.mean(0)
   s1, s2 = np.atleast_2d(np.cov(p, rowvar=False)), np.atleast_2d(np.cov(q, rowvar=False))

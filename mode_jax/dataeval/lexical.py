@@ -31,10 +31,12 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 def tokenize(text: str) -> list[str]:
+  """Lower-cased word and number tokens of `text`."""
   return _TOKEN.findall(text.lower())
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple]:
+  """The contiguous n-grams of `tokens` as tuples."""
   return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
@@ -46,12 +48,14 @@ def _corpus_counts(tokenized: Iterable[Sequence[str]], n: int) -> Counter:
 
 
 def distinct_n(tokenized: Sequence[Sequence[str]], n: int) -> float:
+  """Distinct n-grams / all n-grams over the corpus (nan when there are none)."""
   c = _corpus_counts(tokenized, n)
   total = sum(c.values())
   return len(c) / total if total else float("nan")
 
 
 def ngram_entropy(tokenized: Sequence[Sequence[str]], n: int) -> float:
+  """Shannon entropy (bits) of the corpus's n-gram distribution."""
   c = _corpus_counts(tokenized, n)
   total = sum(c.values())
   if not total:

@@ -31,6 +31,7 @@ def normalize(text: str) -> str:
 
 
 def exact_duplicates(texts: Sequence[str]) -> dict:
+  """{"n", "distinct", "duplicate_share"} of the normalised texts."""
   norm = [normalize(t) for t in texts]
   n, distinct = len(norm), len(set(norm))
   return {"n": n, "distinct": distinct, "duplicate_share": 1 - distinct / n if n else float("nan")}
@@ -43,6 +44,10 @@ def _shingles(text: str, k: int = 3) -> set:
 
 def near_duplicates(texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128,
                     seed: int = 1) -> dict:
+  """Near-duplicates by MinHash LSH over word 3-gram shingles (Jaccard >= `threshold`).
+
+  Returns:
+    {"threshold", "share_with_near_duplicate", "clusters", "largest_cluster"}."""
   from datasketch import MinHash, MinHashLSH
   norm = [normalize(t) for t in texts]
   sh = [_shingles(t) for t in norm]
@@ -81,6 +86,8 @@ def near_duplicates(texts: Sequence[str], *, threshold: float = 0.8, num_perm: i
 
 def leakage(train_texts: Sequence[str], test_texts: Sequence[str], *, n: int = 13,
             n_boot: int = 200, seed: int = 0) -> dict:
+  """Leakage of `test_texts` into `train_texts`: the share of test items found exactly
+  (normalised) and the share sharing a word `n`-gram, each with a bootstrap interval."""
   train_norm = {normalize(t) for t in train_texts}
   train_grams: set = set()
   joined = []

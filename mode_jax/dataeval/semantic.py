@@ -23,6 +23,8 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 
 def vendi_score(x: np.ndarray) -> float:
+  """Vendi score of the rows of x [n, d] (cosine similarity kernel): the effective number of
+  distinct items, 1 (all equal) to n."""
   x = _normalize(x)
   n, d = x.shape
   if n == 0:
@@ -34,6 +36,7 @@ def vendi_score(x: np.ndarray) -> float:
 
 
 def mean_cosine_distance(x: np.ndarray) -> float:
+  """Mean cosine distance over pairs of distinct rows of x [n, d]."""
   x = _normalize(x)
   n = x.shape[0]
   if n < 2:

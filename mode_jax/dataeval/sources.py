@@ -27,6 +27,7 @@ from mode_jax.data import sni, synthetic
 
 
 def synthetic_rows(num_per_task: int = 100, seed: int = 0, split: str = "train") -> list[dict]:
+  """Rows of the synthetic suite's `split` (`num_per_task` per task), as the mixtures see them."""
   rows = []
   for name in synthetic.TASK_NAMES:
     task = synthetic.get_task(name)
@@ -40,6 +41,7 @@ def synthetic_rows(num_per_task: int = 100, seed: int = 0, split: str = "train")
 
 
 def sni_rows(sni_dir: str, split: str = "train", num_pos: int = 2) -> list[dict]:
+  """Rows of the SNI files' `split` (within-task protocol), with `num_pos` positive examples."""
   rows = []
   for t in sni.task_splits(sni_dir, "within_task")[split]:
     cat = t["categories"][0] if t["categories"] else "unknown"

@@ -30,6 +30,7 @@ Z95 = 1.959963984540054
 
 
 def estimate(value: float, lo: float, hi: float, n: int) -> Estimate:
+  """The result type of every interval: {"value", "lo", "hi", "n"}."""
   return {"value": float(value), "lo": float(lo), "hi": float(hi), "n": int(n)}
 
 
@@ -138,6 +139,8 @@ def fmt(e: Optional[Estimate], digits: int = 3) -> str:
 
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
+  """Area under the ROC curve of `scores` for binary `labels` (average ranks for ties; nan
+  without both classes)."""
   s, y = np.asarray(scores, float), np.asarray(labels, bool)
   n_pos, n_neg = int(y.sum()), int((~y).sum())
   if n_pos == 0 or n_neg == 0:

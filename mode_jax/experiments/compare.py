@@ -223,6 +223,8 @@ def base_scores(config, workdir, model_cfg, base) -> dict:
 
 
 def run_compare(config, workdir: str, only_report: bool = False) -> dict:
+  """Runs (or resumes) the study in `workdir` and writes its report; returns the results dict
+  (`only_report`: no training, the report of the finished runs)."""
   t0 = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
   config = bases.with_pretrained(config)
@@ -343,6 +345,7 @@ def _find(runs: dict, name: str):
 
 
 def render(out: dict) -> str:
+  """The markdown of a `run_compare` result (results.md)."""
   fmt = study_stats.fmt
   labs = list(out["summary"])
   sweeps = out.get("lr_sweeps") or {}

@@ -13,6 +13,7 @@ from mode_jax.experiments.study_stats import short_task, slug
 
 
 def plots(workdir: str, out: dict) -> list[str]:
+  """Writes the study's figures into `workdir`; returns their file names."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt

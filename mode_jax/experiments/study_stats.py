@@ -40,6 +40,7 @@ def interval(values: Sequence[float], confidence: float = 0.95) -> dict:
 
 
 def fmt(iv: dict) -> str:
+  """"mean ± half-width" of an interval (the mean alone for one seed)."""
   return f"{iv['mean']:.2f}" + ("" if iv["half_width"] is None else f" ± {iv['half_width']:.2f}")
 
 

@@ -66,6 +66,8 @@ class BlockSizes:
         raise ValueError(f"BlockSizes.{f} must be a positive int, got {v!r}")
 
   def check(self, backend: str) -> "BlockSizes":
+    """`self`, or a ValueError when a block size does not suit `backend` (Triton: powers of two
+    >= 16)."""
     if backend == "gpu":
       for f in ("block_m", "block_n", "block_k"):
         v = getattr(self, f)

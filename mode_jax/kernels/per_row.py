@@ -32,6 +32,7 @@ from mode_jax.kernels.common import next_pow2, pad_to
 
 
 def reference(x, w0, a, b, ids, *, scale: float = 1.0):
+  """Plain-jnp reference: y [T, Q] = x W0 + scale (x A[ids]) B[ids], in float32."""
   f32 = jnp.float32
   x32 = x.astype(f32)
   h = jnp.einsum("tp,tpr->tr", x32, a.astype(f32)[ids])

@@ -138,18 +138,22 @@ class ModelConfig:
 
   @property
   def has_local_layers(self) -> bool:
+    """Whether some layers use sliding-window attention."""
     return "sliding_attention" in self.layer_types
 
   @property
   def attn_scale(self) -> float:
+    """The query scale: query_pre_attn_scalar (else head_dim) ** -0.5."""
     return float(self.query_pre_attn_scalar or self.head_dim) ** -0.5
 
   @property
   def compute_dtype(self):
+    """The activation dtype."""
     return jnp.dtype(self.dtype)
 
   @property
   def weight_dtype(self):
+    """The parameter dtype."""
     return jnp.dtype(self.param_dtype)
 
   @property
@@ -158,6 +162,7 @@ class ModelConfig:
     return self.num_heads // self.num_kv_heads
 
   def replace(self, **kw) -> "ModelConfig":
+    """A copy with the given fields changed."""
     return dataclasses.replace(self, **kw)
 
   def num_params(self) -> int:

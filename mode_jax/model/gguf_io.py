@@ -67,6 +67,7 @@ class GGUFError(hf_io.CheckpointError):
 
 
 def open_reader(path: str):
+  """A `gguf.GGUFReader` of `path`; a missing or unreadable file is a GGUFError naming it."""
   import gguf
   path = os.fspath(path)
   if not os.path.isfile(path):

@@ -335,6 +335,8 @@ def tensor_specs(cfg: ModelConfig) -> list[tuple[str, tuple, tuple, int]]:
 
 
 def hf_shape(linen_shape: tuple, n_in: int) -> tuple:
+  """The HF (PyTorch) shape of a Linen kernel: [out, in] with `n_in` input dims flattened
+  (0: unchanged, -1: flattened to one dim)."""
   if n_in == 0:
     return tuple(linen_shape)
   if n_in == -1:
@@ -343,6 +345,7 @@ def hf_shape(linen_shape: tuple, n_in: int) -> tuple:
 
 
 def to_linen(arr: np.ndarray, linen_shape: tuple, n_in: int) -> np.ndarray:
+  """An HF tensor reshaped (and transposed for kernels) to the Linen shape."""
   return arr.reshape(linen_shape) if n_in <= 0 else arr.T.reshape(linen_shape)
 
 
@@ -401,6 +404,7 @@ def _text_tower(files: dict[str, str], path: str) -> tuple[dict[str, str], dict[
 
 
 def set_path(tree: dict, path: tuple, value) -> None:
+  """Sets `tree[path[0]]...[path[-1]] = value`, creating the dicts on the way."""
   for p in path[:-1]:
     tree = tree.setdefault(p, {})
   tree[path[-1]] = value

@@ -42,6 +42,7 @@ class KVCache:
 
   @property
   def max_len(self) -> int:
+    """Slots per row."""
     return self.v[0].shape[-2] if isinstance(self.v, tuple) else self.v.shape[-2]
 
   def positions(self, num_tokens: int) -> jax.Array:

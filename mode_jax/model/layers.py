@@ -28,6 +28,7 @@ INIT = nn.initializers.normal(stddev=0.02)  # HF `initializer_range`
 
 
 def constrain(x: Array, *axes: str) -> Array:
+  """`x` with the logical axis names `axes` (a sharding constraint under the run's rules)."""
   return nn.with_logical_constraint(x, axes)
 
 

@@ -114,6 +114,7 @@ class LazyStack(_Lazy):
 
 
 def is_lazy(x) -> bool:
+  """Whether `x` is a lazily read tensor (or a stack of them)."""
   return isinstance(x, (LazyTensor, LazyStack))
 
 

@@ -94,6 +94,7 @@ _PRESETS = {
 
 
 def names() -> list[str]:
+  """The preset names."""
   return sorted(_PRESETS)
 
 

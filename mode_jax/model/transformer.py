@@ -169,11 +169,13 @@ class Embedder(nn.Module):
   cfg: ModelConfig
 
   def setup(self):
+    """The embedding table [vocab, embed]."""
     self.embedding = self.param("embedding",
                                 nn.with_logical_partitioning(INIT, ("vocab", "embed")),
                                 (self.cfg.vocab_size, self.cfg.embed_dim), self.cfg.weight_dtype)
 
   def encode(self, tokens: Array) -> Array:
+    """Token ids [B, L] -> embeddings [B, L, E] in the compute dtype (Gemma: scaled by sqrt(E))."""
     dt = self.cfg.compute_dtype
     if self.cfg.embed_lookup == "vocab_parallel" and tokens.ndim == 2:
       x = vocab_parallel_take(self.embedding, tokens).astype(dt)
@@ -185,6 +187,8 @@ class Embedder(nn.Module):
     return x
 
   def attend(self, x: Array) -> Array:
+    """Hidden states [B, L, E] -> logits [B, L, V] through the tied embedding (soft-capped when
+    the model caps them)."""
     return vocab_logits(x, self.embedding, tied=True, dtype=x.dtype, cap=self.cfg.final_softcap)
 
 

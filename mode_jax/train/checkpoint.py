@@ -53,12 +53,16 @@ class Checkpointer:
                        "meta": ocp.JsonCheckpointHandler()})
 
   def latest_step(self) -> Optional[int]:
+    """The step of the newest checkpoint (None: none yet)."""
     return self.manager.latest_step()
 
   def due(self, step: int) -> bool:
+    """Whether `step` is a regular save step (every `every` steps)."""
     return self.every > 0 and step % self.every == 0
 
   def save(self, step: int, state, meta: dict, *, force: bool = False) -> bool:
+    """Saves `state` and `meta` at `step` when due (or `force`) and not saved yet; returns
+    whether it saved."""
     if not force and not self.due(step):
       return False
     if self.manager.latest_step() == step:
@@ -95,9 +99,11 @@ class Checkpointer:
     return out["state"]
 
   def wait(self):
+    """Blocks until asynchronous saves have finished."""
     self.manager.wait_until_finished()
 
   def close(self):
+    """Waits for pending saves and releases the manager."""
     self.manager.wait_until_finished()
     self.manager.close()
 
@@ -116,10 +122,12 @@ class BestCheckpoint:
       self.best = float(meta.get("best_metric", float("inf")))
 
   def save(self, step: int, state, meta: dict, *, metric: float) -> bool:
+    """Saves when `metric` is lower than the best so far; returns whether it saved."""
     if not metric < self.best:
       return False
     self.best = float(metric)
     return self.inner.save(step, state, dict(meta, best_metric=self.best), force=True)
 
   def close(self):
+    """Waits for pending saves and releases the manager."""
     self.inner.close()

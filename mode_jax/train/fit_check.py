@@ -152,6 +152,8 @@ def serving_mesh(cfg, devices: int):
 
 
 def memory(compiled) -> dict:
+  """The compiled program's memory analysis in bytes (arguments, outputs, temporaries,
+  aliased, generated code, total); {} when the backend gives none."""
   m = compiled.memory_analysis()
   if m is None:
     return {}
@@ -260,6 +262,7 @@ def failures(report: dict, hbm_gib: Optional[float] = None, strict: bool = False
 
 
 def render(report: dict) -> str:
+  """The report as a markdown table (GiB per device) plus the analytic figures."""
   g = lambda x: f"{x / GIB:.2f}"
   lines = ["| program | arguments | outputs | temporaries | total (compiled) | analytic | fits "
            f"{report['hbm_gib']:g} GiB |", "|---|---|---|---|---|---|---|"]

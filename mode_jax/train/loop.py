@@ -65,6 +65,7 @@ class MetricLog:
         self.writer = None
 
   def write(self, step: int, scalars: dict):
+    """Appends `scalars` at `step` to metrics.jsonl and TensorBoard (process 0 only)."""
     if jax.process_index() != 0:
       return
     append_line(self.path, json.dumps(dict(step=step, **scalars)))

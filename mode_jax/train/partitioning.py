@@ -58,6 +58,7 @@ def make_mesh(axes: Sequence[str], shape: Sequence[int], devices=None) -> Mesh:
 
 
 def rules_from_config(rules) -> tuple:
+  """The logical axis rules of `config.mesh.rules` (empty: `DEFAULT_RULES`), as tuples."""
   if not rules:
     return DEFAULT_RULES
   return tuple((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in rules)
@@ -99,10 +100,12 @@ def activate(mesh: Mesh, rules):
 
 
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
+  """The sharding of a [batch, length] array under `rules`."""
   return NamedSharding(mesh, nn.logical_to_mesh_axes(("batch", "length"), rules))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+  """A sharding that replicates over `mesh`."""
   return NamedSharding(mesh, PartitionSpec())
 
 

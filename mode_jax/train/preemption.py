@@ -49,6 +49,8 @@ class PreemptionWatch:
     return False
 
   def should_stop(self, step: int) -> bool:
+    """Whether to save and stop after `step`: this process got SIGTERM, or (several hosts) the
+    coordination service reached its preemption sync point."""
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils
       try:

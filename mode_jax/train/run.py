@@ -84,14 +84,17 @@ class RunSpec:
 
   @property
   def vocab(self):
+    """The run's vocabulary (from its data)."""
     return self.data.vocab
 
   @property
   def evals(self) -> list:
+    """The run's eval task names."""
     return self.data.evals
 
   @property
   def table(self) -> tasks.TaskIdTable:
+    """The run's task-id table."""
     return self.data.table
 
 
@@ -138,22 +141,27 @@ class RunResult(loop.TrainResult):
 
   @property
   def acfg(self) -> Optional[AdapterConfig]:
+    """The adapter that was trained (None: full fine-tuning)."""
     return self.spec.acfg
 
   @property
   def model_cfg(self) -> ModelConfig:
+    """The backbone's config."""
     return self.spec.model_cfg
 
   @property
   def vocab(self):
+    """The run's vocabulary."""
     return self.spec.vocab
 
   @property
   def evals(self) -> list:
+    """The run's eval task names."""
     return self.spec.evals
 
   @property
   def table(self) -> tasks.TaskIdTable:
+    """The run's task-id table."""
     return self.spec.table
 
   def params(self) -> dict:

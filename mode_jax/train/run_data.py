@@ -40,6 +40,7 @@ class RunData:
 
   @property
   def bos_id(self) -> Optional[int]:
+    """The BOS token prepended to every row (None: none)."""
     return bos_id(self.config)
 
 

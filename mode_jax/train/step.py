@@ -62,6 +62,8 @@ def lm_losses(model, params, batch, loss_chunk: int = 0, mutable=("aux_loss",),
 
 def loss_fn(trainable, frozen, batch, model, full: bool, loss_chunk: int = 0,
             loss_positions: int = 0):
+  """The LM loss of a batch: (mean loss + auxiliary losses, (metrics, mutable state)), with the
+  base frozen unless `full`; `loss_chunk` / `loss_positions` as in `lm_losses`."""
   params = trainable if full else combine(frozen, trainable, where="train step")
   (s_loss, s_correct, s_w), state = lm_losses(model, params, batch, loss_chunk,
                                               loss_positions=loss_positions)

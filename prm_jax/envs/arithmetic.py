@@ -72,14 +72,17 @@ class Problem:
 
   @property
   def answer(self) -> str:
+    """The final value as text."""
     return str(self.values[-1])
 
   @property
   def num_steps(self) -> int:
+    """Steps of the reference solution: one per operation plus the final answer line."""
     return len(self.ops) + 1
 
   @property
   def question(self) -> str:
+    """The question text ("Start with 7. Add 3, then ... What is the result?")."""
     words = ", then ".join(_WORDS[op].format(b=b) for op, b in self.ops)
     return f"Start with {self.start}. {words[0].upper()}{words[1:]}. What is the result?"
 
@@ -94,14 +97,17 @@ class Problem:
 
   @property
   def solution(self) -> str:
+    """The reference solution, one step per line."""
     return "\n".join(self.step_text(i) for i in range(self.num_steps))
 
   def to_json(self) -> dict:
+    """{"id", "question", "answer", "start", "ops"}; `from_json` reads it back."""
     return {"id": self.id, "question": self.question, "answer": self.answer,
             "start": self.start, "ops": [list(o) for o in self.ops]}
 
   @classmethod
   def from_json(cls, d: dict) -> "Problem":
+    """The problem of a `to_json` dict."""
     return cls(id=str(d["id"]), start=int(d["start"]), ops=tuple((str(o), int(b))
                                                                  for o, b in d["ops"]))
 
@@ -127,6 +133,7 @@ def parse_question(question: str, pid: str = "") -> Optional[Problem]:
 
 
 def apply(a: int, op: str, b: int) -> int:
+  """a op b for op in + - * / (integer division)."""
   if op == "+":
     return a + b
   if op == "-":
@@ -139,6 +146,7 @@ def apply(a: int, op: str, b: int) -> int:
 
 
 def make_problem(rng: random.Random, cfg: ArithmeticConfig, pid: str) -> Problem:
+  """A random problem of `cfg` (operation count, operand and value ranges) with id `pid`."""
   n = rng.randint(cfg.min_ops, cfg.max_ops)
   lo = -cfg.max_value if cfg.allow_negative else 0
   v = rng.randint(1, cfg.max_start)
@@ -205,6 +213,7 @@ def is_correct(solution_text: str, gold_answer: str) -> bool:
 
 
 def step_is_right(problem: Problem, i: int, line: str) -> bool:
+  """Whether `line` is a right step `i` of `problem` (right operands, operation and result)."""
   vals = problem.values
   if i < len(problem.ops):
     parsed = parse_step(line)

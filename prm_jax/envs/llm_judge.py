@@ -32,11 +32,13 @@ _BOXED = re.compile(r"\\boxed\{([^}]*)\}")
 
 
 def tagged(steps: Sequence[str]) -> str:
+  """Steps wrapped in <paragraph_i> tags (ProcessBench's critic format)."""
   return "\n\n".join(f"<paragraph_{i}>\n{s.strip()}\n</paragraph_{i}>"
                      for i, s in enumerate(steps))
 
 
 def judge_prompt(problem: str, steps: Sequence[str], template: str = JUDGE_TEMPLATE) -> str:
+  """The critic prompt of a problem and its steps."""
   return template.format(problem=problem, tagged_response=tagged(steps))
 
 
@@ -52,6 +54,7 @@ def parse_index(text: str) -> Optional[int]:
 
 
 def vote(indices: Sequence[Optional[int]]) -> Optional[int]:
+  """The most frequent index among the parsed verdicts (ties: the smallest); None if none."""
   counts = collections.Counter(i for i in indices if i is not None)
   if not counts:
     return None
@@ -76,6 +79,8 @@ class LLMJudge:
     self.calls = 0
 
   def first_errors(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[Optional[int]]:
+    """The first wrong step (-1: none) of each (question, steps) item by majority over
+    `samples` judge completions; None where no verdict parsed."""
     keys = list(dict.fromkeys((q, tuple(st)) for q, st in items))
     if not keys:
       return []
@@ -86,6 +91,8 @@ class LLMJudge:
     return [found[(q, tuple(st))] for q, st in items]
 
   def verdicts(self, records: Sequence[dict]) -> list[Optional[int]]:
+    """Exact-label verdicts of records (1: prefix right, 0: wrong, None: unknown) from the
+    judge's first errors."""
     items = [(str(r.get(self.question_field, "")), list(r[self.steps_field])) for r in records]
     out = []
     for (_, steps), fe in zip(items, self.first_errors(items)):

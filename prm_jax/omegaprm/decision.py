@@ -31,6 +31,7 @@ RULES = ("mc>0", "c_of_k", "lrt")
 
 
 def check_rule(owner: str, rule: str, min_correct: int, recover_ratio: float) -> None:
+  """Raises a ValueError naming `owner` for an unknown rule or out-of-range parameter."""
   if rule not in RULES:
     raise ValueError(f"{owner}.decision must be one of {RULES}, got {rule!r}")
   if min_correct < 1:

@@ -68,10 +68,12 @@ class OmegaPRMConfig:
 
 
 def q_value(mc: float, rollout_tokens: int, cfg: OmegaPRMConfig) -> float:
+  """OmegaPRM's Q(s, r) = alpha^(1 - MC(s)) * beta^(len(r) / L)."""
   return cfg.alpha ** (1.0 - mc) * cfg.beta ** (rollout_tokens / cfg.length_scale)
 
 
 def u_value(visits: int, total_visits: int, cfg: OmegaPRMConfig) -> float:
+  """OmegaPRM's U(s) = c_puct * sqrt(sum of visits) / (1 + N(s))."""
   return cfg.c_puct * math.sqrt(total_visits) / (1.0 + visits)
 
 

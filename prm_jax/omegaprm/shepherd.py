@@ -51,6 +51,8 @@ class ShepherdConfig:
 
 def shepherd_search(question: str, gold: str, is_correct, cfg: ShepherdConfig = ShepherdConfig(),
                     splitter=None):
+  """Math-Shepherd labelling as a search generator: rollouts from every step prefix
+  (per_step) or until the first failing prefix (sequential)."""
   tree = Tree(question, gold, is_correct, splitter or steps_lib.by_delimiter())
   method = "math_shepherd" if cfg.mode == "per_step" else "sequential"
   (comps,) = yield [("", cfg.root_rollouts)]

@@ -35,6 +35,7 @@ class State:
 
   @property
   def text(self) -> str:
+    """The prefix text."""
     return "".join(self.pieces)
 
 
@@ -45,6 +46,7 @@ class Cost:
   tokens: int = 0              # generated tokens
 
   def add(self, comps: Sequence[Completion]) -> None:
+    """Counts one policy call with its completions."""
     self.policy_calls += 1
     self.rollouts += len(comps)
     self.tokens += sum(c.num_tokens for c in comps)
@@ -89,6 +91,7 @@ class SearchResult:
     return out
 
   def summary(self) -> dict:
+    """The question's summary row (method, filtered, root MC, labels, cost, wall time)."""
     return {"method": self.method, "filtered": self.filtered, "root_mc": self.root_mc,
             "iterations": self.iterations, "labelled_prefixes": len(self.states) - 1,
             "localised_solutions": len(self.localisations),
@@ -112,6 +115,7 @@ class Tree:
     self.root = self.new((), None)
 
   def new(self, pieces: tuple, parent: Optional[int]) -> State:
+    """A new state of `pieces` under `parent`, indexed by its text."""
     s = State(id=len(self.states), pieces=tuple(pieces), parent=parent)
     self.states.append(s)
     self.by_text[s.text] = s
@@ -169,6 +173,7 @@ class Tree:
         self.terminal(pieces, self.root.id)
 
   def result(self, method: str, **kw) -> SearchResult:
+    """The search's result with the tree's states and cost."""
     return SearchResult(method=method, states=self.states, cost=self.cost,
                         root_mc=self.root.mc, root_tokens=self.root_tokens, **kw)
 

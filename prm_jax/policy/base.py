@@ -38,6 +38,7 @@ Seed = Union[int, Sequence[int]]   # one per call, or one per request / prompt
 class Policy(Protocol):
   def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
               seed: Seed) -> list[list[Completion]]:
+    """Completions of each (question, prefix) request, `n` each, seeded per request."""
     ...
 
 
@@ -46,6 +47,7 @@ class Backend(Protocol):
   for `Policy.rollout`, per prompt."""
 
   def complete(self, prompts: Sequence[str], n: int, *, seed: Seed) -> list[list[Completion]]:
+    """`n` completions of each prompt, seeded per prompt."""
     ...
 
 
@@ -61,9 +63,11 @@ class TemplatePolicy:
     self.backend, self.template = backend, template
 
   def prompt(self, question: str, prefix: str) -> str:
+    """The question in the template, followed by the prefix."""
     return self.template.format(question=question) + prefix
 
   def rollout(self, requests, n, *, seed):
+    """The backend's completions of the templated prompts (see `Policy.rollout`)."""
     if n < 1:
       raise ValueError(f"rollout n must be >= 1, got {n}")
     if not requests:
@@ -98,6 +102,7 @@ def request_seeds(seed: Seed, count: int) -> list[int]:
 
 
 def check_shape(out, num_requests: int, n: int, who: str) -> None:
+  """A ValueError naming `who` unless `out` has `n` completions for each of the requests."""
   if len(out) != num_requests or any(len(c) != n for c in out):
     raise ValueError(f"{who} returned {[len(c) for c in out]} completions for "
                      f"{num_requests} requests x n={n}")

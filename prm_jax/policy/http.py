@@ -56,6 +56,7 @@ class OpenAICompletions:
     self.session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=max_concurrency))
 
   def body(self, prompt: str, n: int, seed: int) -> dict:
+    """The /v1/completions request body of one prompt."""
     b = {"model": self.model, "prompt": prompt, "n": n, "max_tokens": self.max_tokens,
          "temperature": self.temperature, "top_p": self.top_p, "seed": seed}
     if self.stop:
@@ -102,6 +103,7 @@ class OpenAICompletions:
       time.sleep(delay)
 
   def parse(self, resp, n: int) -> list[Completion]:
+    """The completions of a response; a malformed one is a PolicyResponseError naming the field."""
     where = self.url
     if not isinstance(resp, dict) or not isinstance(resp.get("choices"), list):
       raise PolicyResponseError(f"{where}: response field 'choices' missing or not a list")
@@ -129,6 +131,7 @@ class OpenAICompletions:
             for c, k in zip(choices, counts)]
 
   def complete(self, prompts: Sequence[str], n: int, *, seed) -> list[list[Completion]]:
+    """One request per prompt (concurrently, each with its own seed); `n` completions each."""
     seeds = request_seeds(seed, len(prompts))    # one request per prompt, with its own seed
 
     def one(i):

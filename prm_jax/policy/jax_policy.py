@@ -34,6 +34,7 @@ class SamplerBackend:
     self.top_k, self.top_p, self.stop, self.max_batch = top_k, top_p, tuple(stop), max_batch
 
   def encode(self, prompt: str) -> list[int]:
+    """BOS (if any) + the prompt's token ids."""
     ids = ([self.bos_id] if self.bos_id is not None else []) + list(self.vocab.encode(prompt))
     return ids
 
@@ -41,6 +42,8 @@ class SamplerBackend:
                max_tokens: Optional[int] = None, temperature: Optional[float] = None,
                top_p: Optional[float] = None,
                stop: Optional[Sequence[str]] = None) -> list[list[Completion]]:
+    """`n` sampled completions of each prompt; sample j of prompt i is seeded by (seed_i, j), so
+    it does not depend on the batch it shares."""
     rows = [self.encode(p) for p in prompts for _ in range(n)]
     # Sample j of prompt i draws with its own id call_seed(seed_i, j): the same continuation
     # whatever else is in the call, however the rows are chunked.
@@ -86,4 +89,5 @@ def load_backend(checkpoint: str, *, vocab_kind: str = "bytes", vocab_path: str 
 
 
 def jax_policy(backend: SamplerBackend, template: str = DEFAULT_TEMPLATE) -> TemplatePolicy:
+  """A TemplatePolicy over the in-process sampler."""
   return TemplatePolicy(backend, template)

@@ -20,6 +20,7 @@ from prm_jax.policy.base import Completion
 
 
 def make_app(backend, model_name: str = "policy"):
+  """The FastAPI app serving `backend` as /v1/completions and /v1/models."""
   import fastapi
   import pydantic
 
@@ -66,6 +67,8 @@ def make_app(backend, model_name: str = "policy"):
 
 
 def main(argv=None):
+  """The server's command line (module docstring): serves `--checkpoint` (+ `--adapter`) on
+  `--host`:`--port`."""
 
   import uvicorn
 

@@ -37,6 +37,7 @@ TEMPLATE = "Question: {question}\nAnswer:\n"
 
 
 def arith_rows(dcfg, split: str) -> list[dict]:
+  """SFT rows of `split`: the templated question -> the reference solution, answer as reference."""
   cfg = arithmetic.ArithmeticConfig(**dict(dcfg.arith))
   n, seed = ((dcfg.num_train, dcfg.seed) if split == "train"
              else (dcfg.num_eval, dcfg.seed + 1_000_003))

@@ -57,6 +57,8 @@ class SimulatedPolicy:
     return self.p_recover * v if wrong else v
 
   def continuation(self, problem: arithmetic.Problem, prefix: str, rng: random.Random) -> str:
+    """A continuation of `prefix` (at a step boundary) that slips on each step with the policy's
+    error rates."""
     if prefix and not prefix.endswith("\n"):
       raise ValueError("SimulatedPolicy continues prefixes at step boundaries (a prefix must "
                        f"be empty or end with a newline), got ...{prefix[-40:]!r}")
@@ -93,6 +95,7 @@ class SimulatedPolicy:
 
   def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
               seed) -> list[list[Completion]]:
+    """`n` continuations of each (question, prefix) request (see `Policy.rollout`)."""
     # An int seed serves every request (with the question and prefix: batch-invariant as it
     # was); per-request seeds (from `drive`) serve their own request.
     seeds = ([seed] * len(requests) if isinstance(seed, int)
@@ -118,6 +121,7 @@ class SimulatedBackend:
     self.policy, self.head, self.tail = policy, head, tail
 
   def complete(self, prompts, n, *, seed, **unused):
+    """The simulated policy's completions of templated prompts (see `Backend.complete`)."""
     del unused
     reqs = []
     for p in prompts:

@@ -27,16 +27,19 @@ LABEL_SCALE = 1000
 
 
 def encode_label(mc: float) -> int:
+  """An MC value in [0, 1] as the integer label feature (0 is reserved for unlabelled)."""
   if not 0.0 <= mc <= 1.0:
     raise ValueError(f"MC label {mc} outside [0, 1]")
   return 1 + int(round(LABEL_SCALE * mc))
 
 
 def decode_label(x: int) -> Optional[float]:
+  """The MC value of a label feature (None for 0: unlabelled)."""
   return None if x <= 0 else (x - 1) / LABEL_SCALE
 
 
 def question_key(r: dict) -> str:
+  """A record's question id (its question text when it has none)."""
   return str(r.get("question_id") or r["question"])
 
 
@@ -52,6 +55,7 @@ def record_weight(r: dict, where: str = "record") -> int:
 
 
 def check_record(r, where: str) -> None:
+  """A ValueError naming `where` and the field unless `r` is a usable PRM record."""
   for key, typ in (("question", str), ("steps", list), ("mc", (int, float))):
     if not isinstance(r.get(key), typ):
       raise ValueError(f"{where}: field {key!r} missing or not {getattr(typ, '__name__', typ)}")
@@ -162,6 +166,7 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
 
 
 def feature_converter(pack: bool = True):
+  """The PRM feature converter (packed rows unless `pack=False`)."""
   from prm_jax.prm.features import PRMFeatureConverter
   return PRMFeatureConverter(pack=pack)
 

@@ -45,6 +45,7 @@ class PRMFeatureConverter(seqio.FeatureConverter):
     return ds.map(unshift, num_parallel_calls=tf.data.AUTOTUNE)
 
   def get_model_feature_lengths(self, task_feature_lengths: Mapping[str, int]) -> dict:
+    """Every model feature is `targets` long (packed rows add segment ids / positions)."""
     n = task_feature_lengths["targets"]
     out = {v: n for v in _MAP.values()}
     if self.pack:

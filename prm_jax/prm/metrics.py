@@ -30,6 +30,7 @@ auroc = stats.auroc   # defined with the other estimators; kept here for callers
 
 
 def step_metrics(probs: Sequence[float], labels: Sequence[int], threshold: float = 0.5) -> dict:
+  """Step-level accuracy of 1[p > threshold] and AUROC against binary labels."""
   p, y = np.asarray(probs, float), np.asarray(labels, int)
   return {"steps": int(len(p)), "positive_rate": float(y.mean()) if len(y) else float("nan"),
           "accuracy": float(((p > threshold) == (y > 0)).mean()) if len(p) else float("nan"),
@@ -37,11 +38,13 @@ def step_metrics(probs: Sequence[float], labels: Sequence[int], threshold: float
 
 
 def predict_first_error(step_probs: Sequence[float], threshold: float) -> int:
+  """The first step whose probability is below `threshold` (-1: none)."""
   below = np.nonzero(np.asarray(step_probs) < threshold)[0]
   return int(below[0]) if len(below) else -1
 
 
 def processbench_scores(predicted: Sequence[int], gold: Sequence[int]) -> dict:
+  """ProcessBench's accuracies on erroneous / correct samples and their harmonic mean (F1)."""
   p, g = np.asarray(predicted), np.asarray(gold)
   err, cor = g != -1, g == -1
   acc_err = float((p[err] == g[err]).mean()) if err.any() else float("nan")
@@ -69,6 +72,7 @@ def choose_threshold(step_probs: Sequence[Sequence[float]], gold: Sequence[int],
 
 
 def processbench(dev_probs, dev_gold, test_probs, test_gold) -> dict:
+  """ProcessBench scores on the test half at the threshold chosen on the dev half."""
   t = choose_threshold(dev_probs, dev_gold)
   return {"threshold": t, **processbench_scores(
       [predict_first_error(p, t) for p in test_probs], test_gold)}

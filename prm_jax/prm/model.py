@@ -48,6 +48,7 @@ class PRMModel(nn.Module):
   adapter: Optional[AdapterConfig] = None
 
   def setup(self):
+    """The backbone (sharing this module's scope, so its paths are the base's) and the head."""
     self.backbone = Transformer(self.cfg, self.adapter)
     nn.share_scope(self, self.backbone)
     self.head = _Head(name=HEAD_KEY)
@@ -77,6 +78,7 @@ class StepScorer:
         {"params": p}, t, segment_ids=s, positions=pos, task_ids=tid))
 
   def encode(self, question: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
+    """(token ids, index of each step's last token) of the templated question and its steps."""
     ids = list(self.vocab.encode(self.template.format(question=question)))
     ends = []
     for s in steps:

@@ -33,6 +33,7 @@ def decode_labels(labels):
 
 
 def bce_with_logits(z, y):
+  """Binary cross-entropy of logits z against targets y in [0, 1], numerically stable."""
   return jnp.maximum(z, 0.0) - z * y + jnp.log1p(jnp.exp(-jnp.abs(z)))
 
 
@@ -42,6 +43,7 @@ def _weights(mask, weights):
 
 
 def pointwise(z, target, mask, weights=None):
+  """(mean weighted BCE, accuracy) of step logits z against soft or hard targets where `mask`."""
   w = _weights(mask, weights)
   n = jnp.maximum(jnp.sum(w), 1.0)
   loss = jnp.sum(bce_with_logits(z, target) * w) / n
@@ -50,6 +52,8 @@ def pointwise(z, target, mask, weights=None):
 
 
 def pairwise(z, mc, groups, mask, max_positions: int = 1024, weights=None):
+  """(loss, accuracy) of the pairwise objective: within a group, a step with higher MC should
+  score higher (logistic loss on score differences), over up to `max_positions` steps."""
   flat = mask.reshape(-1)
   count = jnp.sum(flat)
   idx = jnp.nonzero(flat, size=max_positions, fill_value=0)[0]
@@ -72,6 +76,7 @@ def pairwise(z, mc, groups, mask, max_positions: int = 1024, weights=None):
 
 def objective_loss(objective: str, z, labels, groups=None, *, threshold: float = 0.0,
                    max_positions: int = 1024, weights=None):
+  """(loss, accuracy) of `objective` (soft, hard, pairwise) on step logits and label features."""
   if objective not in OBJECTIVES:
     raise ValueError(f"PRM objective {objective!r}: expected one of {OBJECTIVES}")
   mask, mc = decode_labels(labels)

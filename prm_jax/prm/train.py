@@ -61,6 +61,7 @@ def read_records(paths, errors: list) -> list[dict]:
 
 
 def is_dev(question_key: str, fraction: float) -> bool:
+  """Whether a question is in the dev split (a stable hash < `fraction`)."""
   return zlib.crc32(question_key.encode()) % 10_000 < fraction * 10_000
 
 
