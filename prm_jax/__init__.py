@@ -8,7 +8,8 @@
 - `prm_jax.graders`, `prm_jax.steps`: correctness functions and step splitters.
 - `prm_jax.prm`: PRM heads, objectives, metrics, training; `prm_jax.evaluate` (ProcessBench CLI),
   `prm_jax.verify` (PRM-weighted selection), `prm_jax.pipeline` (end to end).
-- `prm_jax.dataeval`: the dataset quality report.
+- `prm_jax.label_quality` / `label_report`: the PRM-label section of the dataset report
+  (`mode_jax.dataeval`).
 
 Dependency direction: envs <- graders, policy <- omegaprm <- collect <- collect_beam, pipeline;
 `mode_jax` never imports this package (tests/test_import_graph.py checks both).

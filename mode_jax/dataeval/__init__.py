@@ -1,7 +1,8 @@
-"""Quality, diversity and bias measures of generated datasets, shared by the applications
-(`prm_jax.dataeval.report` for OmegaPRM labels and task data, `crs_jax.report` for simulated
-conversations); each metric is defined in its module's docstring and reported with a 95%
-interval.
+"""The one dataset-quality package: quality, diversity and bias measures of generated
+datasets, `compare.compare_sets` (a generated set against a reference, every number with a 95%
+interval) with application sections (`prm_jax.label_quality.section` for process-supervision
+labels, `crs_jax.report.section` for simulated conversations), `render` (report.md / json /
+plots), and the CLIs `report` and `sources`. Each metric is defined in its module's docstring.
 
 - `lexical`: distinct-n, n-gram entropy, self-BLEU (each text against all the others).
 - `embed`: encoders (mean-pooled `mode_jax` backbone states; all-MiniLM-L6-v2 when installed).

@@ -13,7 +13,7 @@ from mode_jax import pretrained
 from mode_jax.adapters import params as adapter_params
 from mode_jax.model import hf_io
 from mode_jax.model.config import ModelConfig
-from mode_jax.train import loop
+from mode_jax.train import loop, run_data
 
 
 def runtime_overrides(mcfg) -> dict:
@@ -32,7 +32,7 @@ def with_pretrained(config) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict(config.to_dict())
   c.checkpoint.hf_path = pretrained.hf_dir(name)
   c.vocab.kind, c.vocab.path = "gguf", pretrained.gguf_path(name)
-  if c.data.bos_id < 0:
+  if run_data.bos_id(c.data) is None:
     bos = hf_io.read_config(c.checkpoint.hf_path).bos_id
     c.data.bos_id = -1 if bos is None else int(bos)
   return c

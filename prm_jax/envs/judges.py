@@ -1,6 +1,6 @@
 """Exact judges of labelled prefixes: record -> 1 (no wrong step so far), 0 (a wrong step), or
 None (the judge cannot tell, e.g. a question from another source). The label report
-(`prm_jax.dataeval.labels`) measures labels against them; the label sources of PRM training
+(`prm_jax.label_quality`) measures labels against them; the label sources of PRM training
 (`prm_jax.prm.label_sources`: exact, consensus) use them as the judge."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ A probe from prefix s draws k rollouts, c of them reach the right answer. The ru
   prefix further on succeeds at least about as often), clipped to [1/(2k), 1 - 1/(2k)].
   `recover_ratio` is the policy's recovery rate relative to its success rate (the simulated
   policy's p_recover exactly; on a real policy an assumption, stated in the config, which the
-  label report measures where an exact judge exists: `python -m prm_jax.dataeval.report
+  label report measures where an exact judge exists: `python -m prm_jax.label_report
   --exact=arithmetic` prints "recover ratio", mean MC of wrong prefixes over right ones).
 
 `boundary_rollouts` (OmegaPRM only; 0 = off): once a binary search has converged on the

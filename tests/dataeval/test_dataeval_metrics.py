@@ -1,5 +1,5 @@
 """Definition tests for the semantic, distribution, stats, labels, overlap and coverage
-metrics of prm_jax.dataeval."""
+metrics of prm_jax.label_quality."""
 
 import numpy as np
 import pytest

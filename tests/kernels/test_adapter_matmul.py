@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import helpers
 from mode_jax.kernels import adapter_matmul as K
 
 # (name, experts m, rank r, blocks nb (None = LoRA), shared A)
@@ -22,11 +23,6 @@ TOL = {jnp.float32: 2e-5, jnp.bfloat16: 3e-2}     # max |err| / max |ref|
 FORWARD_CASES = ([(c, jnp.float32) for c in CONFIGS]
                  + [(c, jnp.bfloat16) for c in CONFIGS if c[0] in
                     ("lora_r8", "mode_16x4_p1", "mode_4x8_p2", "molora_sd_4x8", "molora_3x4")])
-
-
-def _rel(got, want):
-  got, want = np.asarray(got, np.float32), np.asarray(want, np.float32)
-  return float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-6))
 
 
 def _inputs(cfg, dtype, shape=(37, 70, 50), seed=0):
@@ -63,7 +59,7 @@ class AdapterMatmulCases:
     got = self._call(form, cfg, x, w0, a, b, g)
     want = K.reference(x, w0, a, b, g, experts=cfg[1], scale=0.5, shared_down=cfg[4])
     assert got.shape == want.shape == (37, 50) and got.dtype == dtype
-    assert _rel(got, want) < TOL[dtype]
+    assert helpers.rel_err(got, want) < TOL[dtype]
 
   @pytest.mark.parametrize("form,dtype", [("gpu", jnp.float32), ("tpu", jnp.float32),
                                           ("gpu", jnp.bfloat16)],
@@ -84,7 +80,7 @@ class AdapterMatmulCases:
     want = jax.grad(ref, argnums=tuple(range(nargs)))(*args)
     for name, gv, wv in zip(("dx", "dW0", "dA", "dB", "dgates"), got, want):
       assert gv.dtype == wv.dtype, name
-      assert _rel(gv, wv) < 2 * TOL[dtype], name
+      assert helpers.rel_err(gv, wv) < 2 * TOL[dtype], name
 
   @pytest.mark.parametrize("rows", [1, 3, 16])
   def test_decode_shapes_with_default_blocks(self, rows):
@@ -93,7 +89,7 @@ class AdapterMatmulCases:
     got = K.adapter_matmul(x, w0, a, b, g, experts=4, scale=2.0, backend="gpu",
                            interpret=self.INTERPRET)
     want = K.reference(x, w0, a, b, g, experts=4, scale=2.0)
-    assert _rel(got, want) < TOL[jnp.float32]
+    assert helpers.rel_err(got, want) < TOL[jnp.float32]
 
   def test_leading_dims_and_zero_adapter(self):
     cfg = CONFIGS[3]

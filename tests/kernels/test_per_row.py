@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import helpers
 from mode_jax.adapters.merge import task_pairs
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.kernels import adapter_matmul as K
@@ -21,11 +22,6 @@ def _inputs(rows=45, p=70, q=50, n_ad=5, r=8, dtype=jnp.float32, seed=0):
   return x, w0, a, b, ids
 
 
-def _rel(got, want):
-  got, want = np.asarray(got, np.float32), np.asarray(want, np.float32)
-  return float(np.abs(got - want).max() / np.abs(want).max())
-
-
 @pytest.mark.parametrize("form,bs", [("gpu", K.BlockSizes(16, 16, 16)),
                                      ("tpu", K.BlockSizes(8, 128, 128))])
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
@@ -36,9 +32,9 @@ def test_per_row_matches_gather_and_ragged_dot(form, bs, dtype, rows, r):
                                  interpret=True)
   want = R.reference(x, w0, a, b, ids, scale=0.5)
   tol = 2e-5 if dtype == jnp.float32 else 3e-2
-  assert got.shape == (rows, 50) and _rel(got, want) < tol
+  assert got.shape == (rows, 50) and helpers.rel_err(got, want) < tol
   if dtype == jnp.float32:
-    assert _rel(R.ragged_reference(x, w0, a, b, ids, scale=0.5), want) < tol
+    assert helpers.rel_err(R.ragged_reference(x, w0, a, b, ids, scale=0.5), want) < tol
 
 
 def test_group_layout_one_adapter_per_tile():

@@ -3,15 +3,16 @@ real local server (the project's FastAPI app serving the same sampler), with ret
 timeouts and malformed responses."""
 
 import contextlib
-import socket
 import threading
 import time
 
 import jax
 import jax.numpy as jnp
 import pytest
+
 import uvicorn
 
+import helpers
 from mode_jax.data.vocab import make_vocab
 from mode_jax.model import Transformer, presets
 from prm_jax.policy.base import TemplatePolicy, call_seed
@@ -29,9 +30,7 @@ def backend():
 
 @contextlib.contextmanager
 def serve(app):
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+  port = helpers.free_port()
   server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
   t = threading.Thread(target=server.run, daemon=True)
   t.start()
@@ -161,9 +160,7 @@ def test_http_4xx_fails_at_once_and_timeouts_and_refused_connections_give_up():
     with pytest.raises(PolicyHTTPError, match="giving up after 2 attempts.*Timeout"):
       OpenAICompletions(url, "m", timeout=0.1, max_retries=1, backoff=0.01).complete(
           ["p"], 1, seed=0)
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+  port = helpers.free_port()
   with pytest.raises(PolicyHTTPError, match="ConnectionError"):
     OpenAICompletions(f"http://127.0.0.1:{port}", "m", max_retries=2, backoff=0.01).complete(
         ["p"], 1, seed=0)
@@ -244,9 +241,7 @@ def test_http_survives_drops_408_retry_after_and_a_server_that_comes_back():
   good = _json.dumps({"choices": [{"index": 0, "text": "ok"}],
                       "usage": {"completion_tokens": 2}}).encode()
   cut = _http("200 OK", good)[:-10]                      # Content-Length says more: cut body
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+  port = helpers.free_port()
   url = f"http://127.0.0.1:{port}"
   client = OpenAICompletions(url, "m", backoff=0.05, max_backoff=0.2, retry_window=30)
   box = {}
@@ -265,9 +260,7 @@ def test_http_survives_drops_408_retry_after_and_a_server_that_comes_back():
   assert [c.text for c in out[0]] == ["ok"] and state["i"] == 5
   assert time.time() - t0 >= 2.5                          # 1.5 s down + Retry-After 1 s
   # The window bounds the wait when the server never answers well.
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+  port = helpers.free_port()
   server, _ = _raw_server(port, [_http("503 Service Unavailable", b"x")])
   t0 = time.time()
   with pytest.raises(PolicyHTTPError, match="giving up after .* HTTP 503"):

@@ -5,11 +5,12 @@ trained parameters back to the host (`train.evaluate.host`, a collective: a plai
 fails on arrays spanning hosts)."""
 
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
+
+import helpers
 
 WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
 
@@ -21,17 +22,11 @@ def _env(devices: int) -> dict:
   return env
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def test_two_processes_agree_with_one(tmp_path):
   single = tmp_path / "single.npz"
   subprocess.run([sys.executable, WORKER, "0", "1", "0", str(tmp_path / "wd1"), str(single)],
                  env=_env(2), check=True, timeout=300)
-  port, multi = _free_port(), tmp_path / "multi.npz"
+  port, multi = helpers.free_port(), tmp_path / "multi.npz"
   procs = [subprocess.Popen([sys.executable, WORKER, str(i), "2", str(port),
                              str(tmp_path / "wd2"), str(multi)], env=_env(1),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
