@@ -26,13 +26,10 @@ import os
 import time
 
 import ml_collections
-import numpy as np
 
-from crs_jax import baselines, data, dual_encoder, interfaces, llm, metrics, report
-from crs_jax import per_task, rule_simulator
-from crs_jax import sampler_model, serving
+from crs_jax import data, dual_encoder, metrics, per_task, report, sampler_model, serving
+from crs_jax import session_sets
 from crs_jax import session as session_lib
-from crs_jax import text as text_lib
 from crs_jax import vocab as vocab_lib
 from mode_jax.atomic_io import atomic_directory, atomic_file, write_json_atomic
 from mode_jax.dataeval import embed, render
@@ -57,16 +54,6 @@ def with_vocab(config, workdir: str):
   c = ml_collections.ConfigDict(config.to_dict())
   c.vocab.path = path
   return c
-
-
-def forced_intents(seed: int, num_turns: int):
-  """sid -> a random intent per user turn (opening: inform or chit-chat)."""
-  def fn(sid):
-    rng = np.random.default_rng([seed, int(sid[1:])])
-    first = ("inform", "chitchat")[rng.integers(2)]
-    rest = [interfaces.INTENTS[i] for i in rng.integers(len(interfaces.INTENTS), size=num_turns)]
-    return [first] + rest
-  return fn
 
 
 def make_encoder(config, workdir: str):
@@ -110,38 +97,6 @@ def dense_index(config, cat) -> dual_encoder.DenseIndex:
   return dual_encoder.DenseIndex(enc, cat.items)
 
 
-def recllm_runs(config, model, cat) -> dict:
-  """name -> LLMRecommender: the configured one (`sessions.retriever`, `sessions.ranking`,
-  `sessions.profile`) and each of `sessions.variants` ("<retriever>/<ranking>")."""
-  s = config.sessions
-  main = (s.get("retriever", "search"), s.get("ranking", "generate"))
-  wanted = [main] + [tuple(v.split("/")) for v in s.get("variants", ())]
-  for v in wanted:
-    if len(v) != 2:
-      raise ValueError(f"config.sessions.variants: {'/'.join(v)!r} is not "
-                       f"'<retriever>/<ranking>'")
-  dense = dense_index(config, cat) if any(r != "search" for r, _ in wanted) else None
-  out = {}
-  for r, k in wanted:
-    name = ("RecLLM (LLM recommender)" if (r, k) == main else f"RecLLM, {r} retrieval, {k}")
-    out[name] = llm.LLMRecommender(model, cat, profile=s.get("profile", "given"), retriever=r,
-                                   dense=dense, ranking=k)
-  return out
-
-
-def select_systems(runs: dict, systems) -> dict:
-  """The session sets named in `config.sessions.systems` (all when empty); "RecLLM" names
-  every RecLLM row."""
-  if not systems:
-    return runs
-  unknown = [n for n in systems if n != "RecLLM" and n not in runs]
-  if unknown:
-    raise ValueError(f"config.sessions.systems: unknown {unknown}; known: "
-                     f"{['RecLLM'] + [n for n in runs if not n.startswith('RecLLM')]}")
-  return {n: r for n, r in runs.items()
-          if n in systems or ("RecLLM" in systems and n.startswith("RecLLM"))}
-
-
 def table(results: dict) -> str:
   """The session metrics of each system as a markdown table."""
   head = "| system | " + " | ".join(COLUMNS) + " |"
@@ -152,13 +107,85 @@ def table(results: dict) -> str:
   return "\n".join(rows)
 
 
+def run_sets(sets, cat, scfg, workdir: str, seed: int) -> tuple[dict, dict, dict]:
+  """Runs (or resumes: `<workdir>/sessions/<stem>.jsonl`) every session set.
+
+  Returns:
+    ({name: metrics}, {name: records}, {name: seconds}).
+  """
+  results, records, seconds = {}, {}, {}
+  for ss in sets:
+    t0 = time.perf_counter()
+    recs = session_lib.run_sessions(
+        ss.recommender, ss.simulator, cat, num_sessions=scfg.num_sessions, seed=seed,
+        max_turns=scfg.max_turns, out_path=os.path.join(workdir, "sessions", ss.stem + ".jsonl"),
+        forced_intents=ss.forced, batch_size=scfg.batch_size)
+    records[ss.name] = recs
+    fmap = {r["session_id"]: ss.forced(r["session_id"]) for r in recs} if ss.forced else None
+    results[ss.name] = metrics.all_metrics(recs, cat, fmap)
+    seconds[ss.name] = time.perf_counter() - t0
+    print(f"sessions {ss.name}: {len(recs)} in {seconds[ss.name]:.0f} s", flush=True)
+  return results, records, seconds
+
+
+def conversation_report(config, workdir: str, sets, records: dict, cat) -> dict:
+  """The learned simulator's conversations against the rule simulator's with the same
+  (teacher) recommender, bootstrap sessions as the leakage set: `<workdir>/report.md|json`
+  (compact) and `<workdir>/report/` (the full dataset report with plots). {} when the job
+  ran without one of the two sets."""
+  sim, ref = session_sets.find(sets, "llm_simulator"), session_sets.find(sets, "baseline",
+                                                                           "teacher")
+  if sim is None or ref is None:
+    print("conversation report skipped: it needs the 'teacher' and 'teacher + LLM simulator' "
+          "session sets (config.sessions.baselines / systems)")
+    return {}
+  c = config.data.crs
+  names = ("LLM simulator", "rule simulator")
+  rep = report.conversation_report(
+      records[sim.name], records[ref.name], cat,
+      train=data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed),
+      encoder=make_encoder(config, workdir), names=names)
+  rep_md = report.markdown(rep, *names)
+  with atomic_directory(os.path.join(workdir, "report")) as tmp:   # report.md/json + plots
+    render.write(rep, tmp, (report.section(cat),))
+  write_json_atomic(os.path.join(workdir, "report.json"), json.loads(json.dumps(
+      rep, default=float)))
+  with atomic_file(os.path.join(workdir, "report.md")) as f:
+    f.write(rep_md + "\n")
+  print("conversation report (teacher recommender; LLM vs rule simulator):\n" + rep_md)
+  return rep
+
+
+def summarize(config, trained: dict, sets, results: dict, rep: dict, seconds: dict) -> dict:
+  """The job's one-line summary: RecLLM's and the baselines' success, faithfulness, the
+  simulator's adherence, realism and controllability, task scores and timings."""
+  by_role = lambda role, key="": results.get(getattr(session_sets.find(sets, role, key),
+                                                     "name", ""), {})
+  llm_m, sim_m = by_role("recllm"), by_role("llm_simulator")
+  dist = rep.get("distribution", {})
+  return {"model": config.checkpoint.pretrained or "tiny (trained in workdir)",
+          "adapter": trained["adapter"], "added_params_pct": trained["added_pct"],
+          "sessions": config.sessions.num_sessions, "max_turns": config.sessions.max_turns,
+          "recllm_success": llm_m.get("success"), "recllm_success@8": llm_m.get("success@8"),
+          "rule_success": by_role("baseline", "rule").get("success"),
+          "random_success": by_role("baseline", "random").get("success"),
+          "oracle_success": by_role("baseline", "oracle").get("success"),
+          "recllm_explanation_faithful": llm_m.get("explanation_faithful"),
+          "simulator_goal_adherence": sim_m.get("goal_adherence"),
+          "report_discriminator_auc": dist.get("discriminator_auc", {}).get("value"),
+          "report_mauve": dist.get("mauve", {}).get("mean"),
+          "simulator_intent_accuracy": by_role("llm_simulator_forced").get("intent_accuracy"),
+          "task_exact_match": {k: v["exact_match"] for k, v in trained["task_scores"].items()},
+          "train_seconds": trained["train_seconds"], "session_seconds": seconds}
+
+
 def crs_synthetic(config, workdir: str) -> dict:
   """The RecLLM main job (module docstring): bootstrap, base, adapters, sessions, metrics and
   the conversation report; returns the summary (also one JSON line)."""
   t_all = time.perf_counter()
   config = bases.with_pretrained(config)
   os.makedirs(workdir, exist_ok=True)
-  c, s = config.data.crs, config.sessions
+  c = config.data.crs
   print(f"== bootstrap: {c.num_sessions} teacher sessions on {c.catalogue_size} items")
   config = with_vocab(config, workdir)
   model_cfg, base = run.ensure_base(config, workdir)
@@ -168,73 +195,18 @@ def crs_synthetic(config, workdir: str) -> dict:
   else:
     trained = train_multitask(config, workdir, model_cfg, base)
   print(trained["markdown"])
-  model = trained["model"]
   cat = data.make_catalogue(c.catalogue_size, c.catalogue_seed)
   seed = c.seed + SESSION_SEED_OFFSET
-  sim = rule_simulator.RuleSimulator(cat)
-  runs = {name: (rec, sim, None) for name, rec in recllm_runs(config, model, cat).items()}
-  for name in s.baselines:
-    cls = text_lib.TeacherRecommender if name == "teacher" else baselines.BASELINES[name]
-    runs[name] = (cls(cat), sim, None)
-  teacher = text_lib.TeacherRecommender(cat)
-  runs["teacher + LLM simulator"] = (teacher, llm.LLMSimulator(model), None)
-  forced = forced_intents(seed, s.max_turns + 1)
-  runs["teacher + LLM simulator, forced intents"] = (teacher, llm.LLMSimulator(model), forced)
-  runs = select_systems(runs, s.get("systems", ()))
-  results, seconds, records = {}, {}, {}
-  for name, (rec, user, force) in runs.items():
-    t0 = time.perf_counter()
-    path = os.path.join(workdir, "sessions", name.split(" (")[0].replace(" ", "_")
-                        .replace(",", "").replace("+", "and") + ".jsonl")
-    recs = session_lib.run_sessions(rec, user, cat, num_sessions=s.num_sessions, seed=seed,
-                                    max_turns=s.max_turns, out_path=path, forced_intents=force,
-                                    batch_size=s.batch_size)
-    records[name] = recs
-    fmap = {r["session_id"]: force(r["session_id"]) for r in recs} if force else None
-    results[name] = metrics.all_metrics(recs, cat, fmap)
-    seconds[name] = time.perf_counter() - t0
-    print(f"sessions {name}: {len(recs)} in {seconds[name]:.0f} s", flush=True)
+  sets = session_sets.build(config.sessions, trained["model"], cat, seed=seed,
+                            dense=lambda: dense_index(config, cat))
+  results, records, seconds = run_sets(sets, cat, config.sessions, workdir, seed)
   md = table(results)
   print(md)
   t0 = time.perf_counter()
-  rep = {}
-  if {"teacher", "teacher + LLM simulator"} <= set(records):   # same recommender, two users
-    rep = report.conversation_report(
-        records["teacher + LLM simulator"], records["teacher"], cat,
-        train=data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed),
-        encoder=make_encoder(config, workdir), names=("LLM simulator", "rule simulator"))
-    rep_md = report.markdown(rep, "LLM simulator", "rule simulator")
-    with atomic_directory(os.path.join(workdir, "report")) as tmp:   # report.md/json + plots
-      render.write(rep, tmp, (report.section(cat),))
-    write_json_atomic(os.path.join(workdir, "report.json"), json.loads(json.dumps(
-        rep, default=float)))
-    with atomic_file(os.path.join(workdir, "report.md")) as f:
-      f.write(rep_md + "\n")
-    print("conversation report (teacher recommender; LLM vs rule simulator):\n" + rep_md)
-  else:
-    print("conversation report skipped: it needs the 'teacher' and 'teacher + LLM simulator' "
-          "session sets (config.sessions.baselines / systems)")
+  rep = conversation_report(config, workdir, sets, records, cat)
   seconds["report"] = time.perf_counter() - t0
-  llm_m = results.get("RecLLM (LLM recommender)", {})
-  sim_m = results.get("teacher + LLM simulator", {})
-  summary = {"model": config.checkpoint.get("pretrained", "") or "tiny (trained in workdir)",
-             "adapter": trained["adapter"], "added_params_pct": trained["added_pct"],
-             "sessions": s.num_sessions, "max_turns": s.max_turns,
-             "recllm_success": llm_m.get("success"), "recllm_success@8": llm_m.get("success@8"),
-             "rule_success": results.get("rule", {}).get("success"),
-             "random_success": results.get("random", {}).get("success"),
-             "oracle_success": results.get("oracle", {}).get("success"),
-             "recllm_explanation_faithful": llm_m.get("explanation_faithful"),
-             "simulator_goal_adherence": sim_m.get("goal_adherence"),
-             "report_discriminator_auc": rep.get("distribution", {}).get(
-                 "discriminator_auc", {}).get("value"),
-             "report_mauve": rep.get("distribution", {}).get("mauve", {}).get("mean"),
-             "simulator_intent_accuracy":
-                 results.get("teacher + LLM simulator, forced intents", {}).get("intent_accuracy"),
-             "task_exact_match": {k: v["exact_match"]
-                                  for k, v in trained["task_scores"].items()},
-             "train_seconds": trained["train_seconds"], "session_seconds": seconds,
-             "total_seconds": time.perf_counter() - t_all}
+  summary = summarize(config, trained, sets, results, rep, seconds)
+  summary["total_seconds"] = time.perf_counter() - t_all
   write_json_atomic(os.path.join(workdir, "results.json"),
                     {"metrics": results, "summary": summary, "table": md})
   print(json.dumps(summary))
