@@ -42,8 +42,14 @@ import numpy as np
 from mode_jax import cli
 from mode_jax.atomic_io import write_json_atomic, write_jsonl_atomic
 from mode_jax.config_files import sibling
-from prm_jax import collect, evaluate, verify
+from mode_jax.dataeval import stats
+from prm_jax import collect, evaluate, step_search, verify
+from prm_jax import steps as steps_lib
 from prm_jax.envs import arithmetic as A
+from prm_jax.policy import sft
+from prm_jax.policy.base import TemplatePolicy
+from prm_jax.policy.jax_policy import load_backend
+from prm_jax.prm import train as prm_train_lib
 
 
 def _load_sibling(name: str):
@@ -59,7 +65,6 @@ def stage_policy(config, wd, log) -> str:
   p = config.pipeline
   if p.policy_checkpoint:
     return p.policy_checkpoint
-  from prm_jax.policy import sft
   pc = _load_sibling("policy_arith").get_config()
   pc.train.steps = p.policy_steps
   out = os.path.join(wd, "policy")
@@ -126,7 +131,6 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
                 adapter=None, backbone="", log=print):
   """Trains PRM `name` into `<wd>/prm_<name>`; `backbone`: the checkpoint it starts from (the
   pipeline's own policy; empty: config.checkpoint.hf_path)."""
-  from prm_jax.prm.train import prm_train
   out = os.path.join(wd, f"prm_{name}")
   done = os.path.join(out, "prm_train.json")
   if os.path.exists(done):
@@ -145,7 +149,7 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
     c.adapter = ml_collections.ConfigDict(dict(adapter))
   c.train.steps = config.pipeline.prm_steps
   log(f"== 4. PRM '{name}' ({c.prm.objective}, labels {c.prm.get('labels', 'mc')})")
-  return prm_train(c, out, log=log)
+  return prm_train_lib.prm_train(c, out, log=log)
 
 
 def label_source_names(config) -> list[str]:
@@ -180,14 +184,10 @@ def step_labels(first_error, num_steps: int) -> list[int]:
   return [int(first_error is None or i < first_error) for i in range(num_steps)]
 
 
-def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
-  """(results, held-out problems, their sampled solutions): scores, curves, paired
-  differences; the beam search (`stage_beam`) runs after the report's first write."""
-  from prm_jax import steps as steps_lib
-  from prm_jax.prm.train import scorer_from_dir
+def eval_samples(config, wd, backend, problems, log) -> tuple[list, "list | None"]:
+  """(`max_n` sampled solutions per held-out problem, their mean log-probability per token or
+  None when the backend gives none), sampled once and cached in the workdir."""
   p = config.pipeline
-  arith = A.ArithmeticConfig(**dict(collect_config(config, "omegaprm", "").questions.arith))
-  problems = A.make_problems(p.eval_questions, arith, seed=p.eval_seed, prefix="heldout")
   cache, cache_lp = (os.path.join(wd, f) for f in ("eval_samples.json", "eval_logprobs.json"))
   if os.path.exists(cache):
     sols = json.load(open(cache))
@@ -200,33 +200,33 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
       write_json_atomic(cache_lp, [[c.logprob / max(1, c.num_tokens) for c in cs]
                                    for cs in comps])
     write_json_atomic(cache, sols)
-  mean_lp = json.load(open(cache_lp)) if os.path.exists(cache_lp) else None
-  split = steps_lib.by_delimiter()
-  items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
-  owner = [i for i, ss in enumerate(sols) for _ in ss]
-  starts = np.cumsum([0] + [len(ss) for ss in sols])   # items of problem i: a contiguous block
-  checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
-  exact = [step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
-  gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
-  prms = ["omegaprm", "math_shepherd"] + [f"omegaprm_{x}" for x in extra_prm_names(config)]
-  scorers = {**{k: f"prm_{k}" for k in prms}, "orm": "prm_orm"}
+  return sols, (json.load(open(cache_lp)) if os.path.exists(cache_lp) else None)
+
+
+def score_solutions(wd, scorers: dict, items, log) -> dict:
+  """{name: per-solution step probabilities} of each trained PRM (`scorers`: name -> run
+  directory), each cached in `<wd>/eval_scores/<name>.json` (a rerun resumes here)."""
   probs = {}
-  for name, d in scorers.items():      # each PRM's scores are cached: a rerun resumes here
+  for name, d in scorers.items():
     path = os.path.join(wd, "eval_scores", f"{name}.json")
     if os.path.exists(path):
       probs[name] = [np.asarray(x) for x in json.load(open(path))]
       continue
     t0 = time.perf_counter()
-    probs[name] = scorer_from_dir(os.path.join(wd, d, "prm_model"), batch_size=256).score(items)
+    probs[name] = prm_train_lib.scorer_from_dir(os.path.join(wd, d, "prm_model"),
+                                            batch_size=256).score(items)
     write_json_atomic(path, [x.tolist() for x in probs[name]])
     log(f"   scored {len(items)} solutions with {name} in {time.perf_counter() - t0:.1f} s")
-  res: dict = {"eval_problems": len(problems), "samples_per_problem": p.max_n,
-               "sample_accuracy": float(np.mean([c.answer_correct for c in checks])),
-               "process_correct_rate": float(np.mean([g == -1 and c.complete
-                                                      for g, c in zip(gold_fe, checks)]))}
-  half = len(problems) // 2
-  dev = [j for j in range(len(items)) if owner[j] < half]
-  test = [j for j in range(len(items)) if owner[j] >= half]
+  return probs
+
+
+def step_level(prms, probs, exact, gold_fe, checks, owner, half) -> dict:
+  """Per PRM: step metrics against exact labels and ProcessBench F1 (threshold chosen on the
+  problems below `half`, measured on the rest), and how often it flags right-answer solutions
+  with a wrong step."""
+  dev = [j for j in range(len(exact)) if owner[j] < half]
+  test = [j for j in range(len(exact)) if owner[j] >= half]
+  out = {}
   for name in prms:
     flat_p = np.concatenate([probs[name][j] for j in test])
     flat_y = np.concatenate([exact[j] for j in test])
@@ -236,10 +236,17 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
     clean = [j for j in test if checks[j].answer_correct and gold_fe[j] == -1]
     flag = lambda js: float(np.mean([min(probs[name][j]) < pb["threshold"] for j in js])) \
         if js else float("nan")
-    res[name] = {"step": evaluate.step_metrics(flat_p, flat_y), "processbench": pb,
+    out[name] = {"step": evaluate.step_metrics(flat_p, flat_y), "processbench": pb,
                  "answer_right_process_wrong": {"solutions": len(slice_),
                                                 "flagged": flag(slice_),
                                                 "flagged_when_process_right": flag(clean)}}
+  return out
+
+
+def question_scores(problems, sols, items, prms, probs, checks, gold_fe, mean_lp) -> list:
+  """Per held-out problem: gold, extracted answers and every verifier's score per sample
+  (PRM aggregations, ORM, the oracle ceilings and the policy's likelihood)."""
+  starts = np.cumsum([0] + [len(ss) for ss in sols])   # items of problem i: a contiguous block
   qs = []
   for i, pr in enumerate(problems):
     js = range(starts[i], starts[i] + len(sols[i]))
@@ -256,6 +263,11 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
     if mean_lp is not None:   # no training: the policy's mean log-probability per token
       q["scores"]["policy_likelihood"] = [float(np.exp(x)) for x in mean_lp[i]]
     qs.append(q)
+  return qs
+
+
+def verification_methods(config, with_likelihood: bool) -> dict:
+  """{curve label: (selection, score key)} of the accuracy-vs-N curves."""
   methods = {"pass@N (oracle answer check)": ("best_of_n", "oracle_answer"),
              "oracle process verifier, best-of-N": ("best_of_n", "oracle_process"),
              "majority vote": ("majority", None)}
@@ -265,12 +277,37 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
   methods["best-of-N (product), OmegaPRM"] = ("best_of_n", "omegaprm_product")
   methods["best-of-N (product), Math-Shepherd"] = ("best_of_n", "math_shepherd_product")
   methods["ORM-weighted vote"] = ("weighted", "orm")
-  if mean_lp is not None:
+  if with_likelihood:
     methods["policy likelihood, best-of-N"] = ("best_of_n", "policy_likelihood")
     methods["policy-likelihood-weighted vote"] = ("weighted", "policy_likelihood")
   for x in extra_prm_names(config):
     methods[f"PRM-weighted (product), OmegaPRM {_extra_label(x)}"] = (
         "weighted", f"omegaprm_{x}_product")
+  return methods
+
+
+def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
+  """(results, held-out problems, their sampled solutions): scores, curves, paired
+  differences; the beam search (`stage_beam`) runs after the report's first write."""
+  p = config.pipeline
+  arith = A.ArithmeticConfig(**dict(collect_config(config, "omegaprm", "").questions.arith))
+  problems = A.make_problems(p.eval_questions, arith, seed=p.eval_seed, prefix="heldout")
+  sols, mean_lp = eval_samples(config, wd, backend, problems, log)
+  split = steps_lib.by_delimiter()
+  items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
+  owner = [i for i, ss in enumerate(sols) for _ in ss]
+  checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
+  exact = [step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
+  gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
+  prms = ["omegaprm", "math_shepherd"] + [f"omegaprm_{x}" for x in extra_prm_names(config)]
+  probs = score_solutions(wd, {**{k: f"prm_{k}" for k in prms}, "orm": "prm_orm"}, items, log)
+  res: dict = {"eval_problems": len(problems), "samples_per_problem": p.max_n,
+               "sample_accuracy": float(np.mean([c.answer_correct for c in checks])),
+               "process_correct_rate": float(np.mean([g == -1 and c.complete
+                                                      for g, c in zip(gold_fe, checks)]))}
+  res.update(step_level(prms, probs, exact, gold_fe, checks, owner, len(problems) // 2))
+  qs = question_scores(problems, sols, items, prms, probs, checks, gold_fe, mean_lp)
+  methods = verification_methods(config, mean_lp is not None)
   ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
   t0 = time.perf_counter()
   res["curves"] = verify.accuracy_curves(qs, methods, ns, n_boot=p.n_boot, seed=0)
@@ -304,9 +341,6 @@ def paired_at(qs, methods, n_cmp, n_boot, config, suffix="") -> dict:
 def stage_beam(config, wd, backend, problems, sols, curves, log) -> dict:
   """PRM-guided step-level beam search with the OmegaPRM PRM on the held-out problems, with
   the token budget it used and the sampling methods' accuracy at the nearest N."""
-  from prm_jax import step_search
-  from prm_jax.policy.base import TemplatePolicy
-  from prm_jax.prm.train import scorer_from_dir
   p = config.pipeline
   cfg = step_search.BeamConfig(beam_width=p.beam_width, expand=p.beam_expand)
   cache = os.path.join(wd, "beam_search.json")
@@ -316,12 +350,11 @@ def stage_beam(config, wd, backend, problems, sols, curves, log) -> dict:
     log(f"== 6. step-level beam search (beam {cfg.beam_width}, {cfg.expand} per beam)")
     out = step_search.beam_search(
         TemplatePolicy(backend, config.prm.template),
-        scorer_from_dir(os.path.join(wd, "prm_omegaprm", "prm_model")),
+        prm_train_lib.scorer_from_dir(os.path.join(wd, "prm_omegaprm", "prm_model")),
         [pr.question for pr in problems], cfg, seed=3)
     write_json_atomic(cache, out)
   hits = np.array([float(A.is_correct(o["solution"], pr.answer))
                    for o, pr in zip(out, problems)])
-  from mode_jax.dataeval import stats
   acc = stats.bootstrap(lambda i: float(hits[i].mean()), len(hits), n_boot=p.n_boot, seed=0)
   tokens = float(np.mean([o["tokens"] for o in out]))
   # samples of the tiny policy / simulator: one token per UTF-8 byte (as the beam counts)
@@ -341,8 +374,7 @@ def stage_beam(config, wd, backend, problems, sols, curves, log) -> dict:
 
 def write_report(wd: str, res: dict, stats: dict) -> str:
   """Writes report.md and the accuracy-vs-N plot of the verification result; returns the md."""
-  from prm_jax import verify as V
-  V.plot_curves(res["curves"], os.path.join(wd, "accuracy_vs_n.png"),
+  verify.plot_curves(res["curves"], os.path.join(wd, "accuracy_vs_n.png"),
                 "held-out arithmetic problems")
   lines = ["# Process supervision on the arithmetic env", ""]
   col = stats["collect"]
@@ -373,7 +405,7 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
                  f"{sl['flagged_when_process_right']:.3f} |")
   lines += ["", f"## Accuracy vs N ({res['eval_problems']} held-out problems, sample "
                 f"accuracy {100 * res['sample_accuracy']:.1f}%; mean [95% bootstrap interval])",
-            "", V.curves_markdown(res["curves"]), "", "![accuracy vs N](accuracy_vs_n.png)", "",
+            "", verify.curves_markdown(res["curves"]), "", "![accuracy vs N](accuracy_vs_n.png)", "",
             "## Verifiers minus majority vote (paired bootstrap)", "",
             "Share of headroom: the gain over majority divided by the oracle answer check's "
             "(pass@N) gain over majority at the same N.", "",
@@ -406,8 +438,6 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
 def run(config, wd: str, log=print, backend=None) -> dict:
   """`backend` (tests): a text-completion backend used instead of training and loading the
   policy (e.g. `policy.simulated.SimulatedBackend`)."""
-  from prm_jax.policy.base import TemplatePolicy
-  from prm_jax.policy.jax_policy import load_backend
   t0 = time.perf_counter()
   os.makedirs(wd, exist_ok=True)
   timings = {}
