@@ -14,12 +14,17 @@ No `from __future__ import annotations`: FastAPI resolves the request models fro
 import threading
 from typing import Optional
 
+import fastapi
+import fastapi.responses
+import pydantic
+import uvicorn
 from absl import flags
 
-from mode_jax import cli
+from crs_jax import baselines, data, rule_simulator, serving
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces, nlu
 from crs_jax import session as session_lib
+from mode_jax import cli
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>RecLLM chat</title>
@@ -91,9 +96,6 @@ def meta(it: catalogue_lib.Item) -> str:
 def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int = 0,
              max_turns: int = 12):
   """The chat page's FastAPI app: a user talks to `recommender` (or watches `simulator`)."""
-  import fastapi
-  import fastapi.responses
-  import pydantic
 
   class NewSession(pydantic.BaseModel):
     seed: Optional[int] = None
@@ -166,18 +168,15 @@ def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int 
 def load_components(workdir: str, cat_size: int, cat_seed: int):
   """(recommender, simulator, catalogue): rule ones without a workdir, else the LLM ones of a
   finished crs_jax.main run (its config.json, vocabulary, base and adapters)."""
-  from crs_jax import baselines, data, rule_simulator
   if not workdir:
     cat = data.make_catalogue(cat_size, cat_seed)
     return baselines.RuleRecommender(cat), rule_simulator.RuleSimulator(cat), cat
-  from crs_jax import serving
   return serving.load_llm_components(workdir)
 
 
 def main(argv=None):
   """Serves the chat page for a finished workdir (the LLM recommender) or the rule baseline."""
 
-  import uvicorn
   ap = flags.FlagValues()
   flags.DEFINE_string("workdir", "", "a finished crs_jax.main workdir (LLM)", flag_values=ap)
   flags.DEFINE_integer("catalogue_size", 500, "", flag_values=ap)

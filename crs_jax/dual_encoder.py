@@ -28,10 +28,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Iterable, Optional, Sequence
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces
+from mode_jax.adapters import AdapterConfig
+from mode_jax.adapters import params as adapter_params
+from mode_jax.model import Transformer
 
 
 def item_text(it: catalogue_lib.Item) -> str:
@@ -123,8 +130,6 @@ def _pair_data(pairs: Sequence[tuple[str, str]], items: dict[str, str]):
 def info_nce(q, e, temperature: float):
   """Symmetric in-batch InfoNCE of l2-normalised rows q [B, D] and e [B, D] (row b's positive
   is e[b])."""
-  import jax.numpy as jnp
-  import optax
   q = q / jnp.maximum(jnp.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
   e = e / jnp.maximum(jnp.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
   logits = q @ e.T / temperature
@@ -136,8 +141,6 @@ def info_nce(q, e, temperature: float):
 def _fit(loss_fn, params, batches, *, steps: int, lr: float, log: Callable, frozen=None):
   """Adam on `loss_fn(params, frozen, *batch)` over `batches()` (a fresh batch per call);
   `frozen` (e.g. the backbone) is an argument of the jitted step, not a baked-in constant."""
-  import jax
-  import optax
   opt = optax.adam(lr)
   state = opt.init(params)
 
@@ -162,7 +165,6 @@ def train(features: Callable, pairs: Sequence[tuple[str, str]], items: dict[str,
           ) -> tuple[DualEncoder, list[float]]:
   """Trains the two projections on frozen features for (conversation, item id) `pairs`;
   `items`: id -> text. Returns the encoder and the loss per step."""
-  import jax
   ids, item_idx = _pair_data(pairs, items)
   fq = np.asarray(features([c for c, _ in pairs]), np.float32)
   fi = np.asarray(features([items[i] for i in ids]), np.float32)
@@ -189,11 +191,6 @@ class BackboneDualEncoder:
   """Both towers on the LoRA-adapted backbone (shared adapters, own projections)."""
 
   def __init__(self, cfg, base, adapter_cfg, params: dict, vocab, max_len: int):
-    import jax
-    import jax.numpy as jnp
-
-    from mode_jax.adapters import params as adapter_params
-    from mode_jax.model import Transformer
     self.vocab, self.max_len, self.params, self.base = vocab, max_len, params, base
     model = Transformer(cfg, adapter=adapter_cfg)
 
@@ -243,11 +240,6 @@ def train_backbone(cfg, base: dict, vocab, pairs: Sequence[tuple[str, str]],
                    ) -> tuple[BackboneDualEncoder, list[float]]:
   """Fine-tunes LoRA adapters (q, v; rank `rank`) on the backbone `base` together with the two
   projections on the InfoNCE loss. Padding is token id 0 (the project's pad id)."""
-  import flax.linen as nn
-  import jax
-
-  from mode_jax.adapters import AdapterConfig
-  from mode_jax.adapters import params as adapter_params
   ids, item_idx = _pair_data(pairs, items)
   acfg = AdapterConfig("lora", rank=rank, targets=("q", "v"), init="kaiming_uniform")
   k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)

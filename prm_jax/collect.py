@@ -32,11 +32,16 @@ import numpy as np
 
 from mode_jax import cli, config_files
 from mode_jax.atomic_io import jsonl_records, read_json, recover_jsonl, write_json_atomic
+from mode_jax.data.vocab import make_vocab
 from prm_jax import graders, steps
 from prm_jax.envs import arithmetic
 from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search
 from prm_jax.omegaprm.shepherd import ShepherdConfig, shepherd_search
 from prm_jax.omegaprm.tree import drive
+from prm_jax.policy.base import TemplatePolicy, template_stops
+from prm_jax.policy.http import OpenAICompletions
+from prm_jax.policy.jax_policy import load_backend
+from prm_jax.policy.simulated import SimulatedPolicy
 
 METHODS = ("omegaprm", "math_shepherd", "sequential")
 
@@ -121,26 +126,21 @@ def read_questions(path: str, question_field: str = "question", answer_field: st
 # ------------------------------------------------------------------------------ policy
 def make_policy(pcfg, questions: list[dict]):
   """The policy of `config.policy` (simulated, jax or http) for `questions`."""
-  from prm_jax.policy.base import TemplatePolicy
   if pcfg.kind == "simulated":
-    from prm_jax.policy.simulated import SimulatedPolicy
     if any("problem" not in q for q in questions):
       raise ValueError("policy.kind='simulated' needs arithmetic problems: questions.source="
                        "'arithmetic', or JSONL lines with a 'problem' field (Problem.to_json)")
     return SimulatedPolicy([arithmetic.Problem.from_json(q["problem"]) for q in questions],
                            p_error=pcfg.p_error, p_recover=pcfg.p_recover)
-  from prm_jax.policy.base import template_stops
   # Without stop strings a policy writes past its answer into a made-up next question, and
   # the grader would read that one's answer: stop at the template's lead-in by default.
   stop = tuple(pcfg.stop) or template_stops(pcfg.template)
   sampling = dict(temperature=pcfg.temperature, top_p=pcfg.top_p, stop=stop)
   if pcfg.kind == "jax":
-    from prm_jax.policy.jax_policy import load_backend
     backend = load_backend(pcfg.checkpoint, adapter_dir=pcfg.adapter_dir,
                            max_new_tokens=pcfg.max_new_tokens, max_batch=pcfg.max_batch,
                            **sampling)
   elif pcfg.kind == "http":
-    from prm_jax.policy.http import OpenAICompletions
     backend = OpenAICompletions(pcfg.url, pcfg.model, max_tokens=pcfg.max_new_tokens,
                                 api_key=os.environ.get(pcfg.api_key_env, ""),
                                 max_concurrency=pcfg.max_concurrency, timeout=pcfg.timeout,
@@ -244,7 +244,6 @@ def collect(config, workdir: str, *, policy=None, log=print) -> dict:
     policy = make_policy(config.policy, todo)
   vocab = None
   if config.splitter.kind == "token_spans":
-    from mode_jax.data.vocab import make_vocab
     vocab = make_vocab("bytes")
   splitter = make_splitter(config.splitter, vocab)
   session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "questions": 0, "rollouts": 0,

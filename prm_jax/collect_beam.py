@@ -31,11 +31,13 @@ import hashlib
 import json
 
 import apache_beam as beam
+import ml_collections
 from absl import flags
 from apache_beam.options.pipeline_options import PipelineOptions
 from ml_collections import config_flags
 
 from mode_jax import cli
+from mode_jax.data.vocab import make_vocab
 from prm_jax import collect, graders
 from prm_jax.omegaprm.tree import drive
 
@@ -49,12 +51,10 @@ class SearchFn(beam.DoFn):
 
   def setup(self):
     """Builds the config, grader, splitter and (once per worker) the policy."""
-    import ml_collections
     self.config = ml_collections.ConfigDict(self.config_dict)
     self.is_correct = graders.get(self.config.questions.grader)
     vocab = None
     if self.config.splitter.kind == "token_spans":
-      from mode_jax.data.vocab import make_vocab
       vocab = make_vocab("bytes")
     self.splitter = collect.make_splitter(self.config.splitter, vocab)
     if self.config.policy.kind != "simulated":   # one policy per worker

@@ -38,6 +38,8 @@ from mode_jax.dataeval import compare, render, stats
 from mode_jax.dataeval.stats import fmt
 from prm_jax.envs import arithmetic
 from prm_jax.envs.judges import EXACT
+from prm_jax.prm.data import record_weight
+from prm_jax.prm.metrics import auroc
 
 MC_BINS = (0.0, 1e-9, 0.25, 0.5, 0.75, 1.0 - 1e-9, 1.0 + 1e-9)
 MC_BIN_NAMES = ("0", "(0, .25)", "[.25, .5)", "[.5, .75)", "[.75, 1)", "1")
@@ -66,7 +68,6 @@ def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field:
   pos = np.array([len(r[steps_field]) for r in records])
   groups = [str(r.get(qid_field) or r.get(question_field)) for r in records]
   k = np.array([int(r.get(rollouts_field) or 0) for r in records])
-  from prm_jax.prm.data import record_weight
   w = np.array([record_weight({"occurrences": r.get(occurrences_field, 1)}, f"record {i}")
                 for i, r in enumerate(records)], float)
   boot = dict(groups=groups, n_boot=n_boot, seed=seed)
@@ -116,7 +117,6 @@ def label_quality(records: Sequence[dict], *, mc_field: str = "mc", steps_field:
 
 
 def _agreement(records, exact, mc, hard, groups, n_boot, seed, weight) -> Optional[dict]:
-  from prm_jax.prm.metrics import auroc
   ex = [exact(r) for r in records]
   known = np.array([e is not None for e in ex])
   if not known.any():

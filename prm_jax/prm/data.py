@@ -23,6 +23,12 @@ from __future__ import annotations
 import random
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
+import seqio
+import tensorflow as tf
+
+from mode_jax.data import tasks
+from prm_jax.prm import features
+
 LABEL_SCALE = 1000
 
 
@@ -140,8 +146,6 @@ def shuffle_by_question(seqs: list[dict], seed: int) -> list[dict]:
 
 def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> str:
   """A seqio Task whose examples are already tokenized sequences with labels and groups."""
-  import seqio
-  import tensorflow as tf
   feats = ("targets", "labels", "groups", "weights", "tasks")
 
   def dataset_fn(split, shuffle_files=False, seed=None):
@@ -154,9 +158,8 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
     return tf.data.Dataset.from_generator(
         gen, output_signature={k: tf.TensorSpec([None], tf.int32) for k in feats})
 
-  from mode_jax.data.tasks import register_function_task
   ints = seqio.PassThroughVocabulary(size=1 << 30)
-  return register_function_task(
+  return tasks.register_function_task(
       name, dataset_fn, {s: len(v) for s, v in seqs_by_split.items()},
       {"targets": seqio.Feature(vocab, add_eos=False, dtype=tf.int32),
        "labels": seqio.Feature(ints, add_eos=False, dtype=tf.int32),
@@ -167,14 +170,12 @@ def register_task(name: str, seqs_by_split: Mapping[str, list[dict]], vocab) -> 
 
 def feature_converter(pack: bool = True):
   """The PRM feature converter (packed rows unless `pack=False`)."""
-  from prm_jax.prm.features import PRMFeatureConverter
-  return PRMFeatureConverter(pack=pack)
+  return features.PRMFeatureConverter(pack=pack)
 
 
 def batches(name: str, length: int, batch_size: int, *, seed: int = 0, shuffle: bool = True,
             split: str = "train", num_epochs: Optional[int] = None):
   """`fn(start_batch) -> iterator of numpy batches` for `mode_jax.train.loop.train`."""
-  from mode_jax.data import tasks
 
   def fn(start_batch: int):
     ds = tasks.get_dataset(name, split, {k: length for k in ("targets", "labels", "groups",

@@ -23,6 +23,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from mode_jax.adapters.params import combine
+
 OBJECTIVES = ("soft", "hard", "pairwise", "orm")
 
 
@@ -91,7 +93,6 @@ def objective_loss(objective: str, z, labels, groups=None, *, threshold: float =
 
 def make_loss(objective: str, *, threshold: float = 0.0, max_positions: int = 1024):
   """A loss for `mode_jax.train.loop.train(..., loss=...)` over PRM batches."""
-  from mode_jax.adapters.params import combine
   if objective not in OBJECTIVES:
     raise ValueError(f"PRM objective {objective!r}: expected one of {OBJECTIVES}")
 
