@@ -31,6 +31,7 @@ import os
 
 from mode_jax.atomic_io import atomic_file
 from mode_jax.caches import cache_dir   # noqa: F401  (also this module's public name)
+from mode_jax.model.gguf_io import metadata, open_reader
 
 _USER_DEFINED, _UNKNOWN, _BYTE = 4, 2, 6
 _PROTO_VERSION = 2   # part of the cached file's name: bump when build_proto changes
@@ -93,7 +94,6 @@ def build_proto(meta: dict, where: str) -> bytes:
 def sentencepiece_model(path: str) -> str:
   """Path of the SentencePiece model rebuilt from the GGUF file `path` (written once into
   `cache_dir()`, atomically, keyed by the file's path, size and mtime)."""
-  from mode_jax.model.gguf_io import metadata, open_reader
   out = os.path.join(cache_dir(), "vocab", f"{os.path.basename(path)}.{_fingerprint(path)}"
                      f".v{_PROTO_VERSION}.model")
   if not os.path.exists(out):

@@ -13,6 +13,8 @@ import re
 import string
 from typing import Mapping, Optional, Sequence
 
+from mode_jax.data.math_data import normalize_number
+
 REF_SEP = "\x1e"   # joins several reference outputs into one string feature
 
 
@@ -82,7 +84,6 @@ def extract_answer(text: str) -> Optional[str]:
 
 def math_answer_metrics(targets: Sequence, predictions: Sequence[str]) -> dict:
   """Accuracy of the final answer ("The answer is X.") after number normalisation."""
-  from mode_jax.data.math_data import normalize_number
   hits = 0
   for t, p in zip(targets, predictions):
     ans = extract_answer(p)

@@ -19,6 +19,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from mode_jax.data.gguf_vocab import sentencepiece_model
+
 # Names tried, in order, when the EOS / BOS token of a tokenizer.json is not given.
 _EOS_NAMES = ("<eos>", "</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>")
 _BOS_NAMES = ("<bos>", "<s>", "<|begin_of_text|>")
@@ -122,6 +124,5 @@ def make_vocab(kind: str = "bytes", path: Optional[str] = None, **kw) -> seqio.V
   if kind == "hf":
     return HFTokenizerVocabulary(path, **kw)
   if kind == "gguf":
-    from mode_jax.data.gguf_vocab import sentencepiece_model
     return seqio.SentencePieceVocabulary(sentencepiece_model(path), **kw)
   raise ValueError(f"unknown vocab kind {kind!r}; use bytes, sentencepiece, hf or gguf")

@@ -36,6 +36,7 @@ import numpy as np
 
 from mode_jax.model import hf_io
 from mode_jax.model.config import ModelConfig, RopeScaling
+from mode_jax.model.layers import rope_inv_freq
 
 ARCHITECTURES = {"gemma3": "gemma3_text", "gemma2": "gemma2", "gemma": "gemma",
                  "llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
@@ -115,7 +116,6 @@ def _layer_types(arch: str, n: int) -> tuple:
 
 def _llama3_scaling(freqs: np.ndarray, head_dim: int, theta: float, where: str) -> RopeScaling:
   """The `llama3` RoPE scaling that reproduces llama.cpp's `rope_freqs` divisors."""
-  from mode_jax.model.layers import rope_inv_freq
   factor = float(np.max(freqs))
   rs = RopeScaling("llama3", factor=factor, low_freq_factor=1.0, high_freq_factor=4.0,
                    original_max_position_embeddings=8192)

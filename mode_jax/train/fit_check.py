@@ -37,10 +37,19 @@ import os
 import sys
 from typing import Optional
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 from absl import flags
 from ml_collections import config_flags
 
 from mode_jax import cli
+from mode_jax.adapters.params import combine
+from mode_jax.model import sampling
+from mode_jax.model.sampling import bucket
+from mode_jax.model.transformer import Transformer
+from mode_jax.train import loop, partitioning, run
+from mode_jax.train.step import lm_losses
 
 GIB = 2**30
 
@@ -67,7 +76,6 @@ def shard_factor(sharding, shape) -> int:
 
 def sharded_bytes(abstract, shardings) -> int:
   """Per-device bytes of a tree of ShapeDtypeStructs under a same-structure tree of shardings."""
-  import jax
   leaves = jax.tree.leaves(abstract)
   shs = jax.tree.leaves(shardings, is_leaf=lambda x: hasattr(x, "spec"))
   total = 0
@@ -78,8 +86,6 @@ def sharded_bytes(abstract, shardings) -> int:
 
 def analytic(st, model_cfg, tcfg, batch: int, seq: int) -> dict:
   """Per-device estimate (bytes) of the train step: see the module docstring."""
-  import jax
-  import jax.numpy as jnp
   mesh = st.mesh
   ax = dict(mesh.shape)
   batch_shards = ax.get("data", 1) * ax.get("fsdp", 1)
@@ -115,10 +121,6 @@ def sample_analytic(model_cfg, flat_params, *, batch: int, prompt_len: int, new_
   """Per-device estimate (bytes) of the sampler: its parameters (sharded by `shardings`, else
   replicated), the KV cache of its rows (rows over `row_shards`, kv heads over `tensor` when
   they divide), and the prefill's peak (one layer's attention logits and MLP activations)."""
-  import jax
-  import jax.numpy as jnp
-
-  from mode_jax.model.sampling import bucket
   cfg = model_cfg
   b = -(-bucket(batch, max(8, row_shards)) // row_shards)
   p, n = bucket(prompt_len, 16), bucket(new_tokens, 16)
@@ -142,9 +144,6 @@ def serving_mesh(cfg, devices: int):
   FSDP-sharded weights gathers every layer's weights each step (the CPU compiler hoisted those
   gathers out of the decode loop: 57 GiB per device for Llama-3-8B); tensor parallelism keeps
   each device's slice of every weight resident and moves activations instead."""
-  import jax
-
-  from mode_jax.train import partitioning
   t = max(d for d in range(1, devices + 1)
           if devices % d == 0 and cfg.num_heads % d == 0 and cfg.mlp_dim % d == 0)
   return partitioning.make_mesh(("data", "fsdp", "tensor"), (devices // t, 1, t),
@@ -167,11 +166,6 @@ def memory(compiled) -> dict:
 def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
           sample_batch: int = 64, num_tasks: int = 0, log=print) -> dict:
   """Compiles the config's programs on `devices` host devices; returns the report dict."""
-  import jax
-
-  from mode_jax.adapters.params import combine
-  from mode_jax.train import loop, partitioning, run
-  from mode_jax.train.step import lm_losses
   if jax.device_count() < devices:
     raise RuntimeError(f"fit_check needs {devices} devices, JAX has {jax.device_count()}: run it "
                        f"as its own process (XLA_FLAGS must be set before JAX starts)")
@@ -200,11 +194,7 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
   # The sampler (generation-based eval) on the run's mesh and rules: parameters sharded as in
   # training (FSDP / tensor axes), rows over the batch axes, kv heads over the tensor axis;
   # unstacked layers, the eval prompt and generation lengths.
-  import flax.linen as nn
-  import jax.numpy as jnp
 
-  from mode_jax.model import sampling
-  from mode_jax.model.transformer import Transformer
   flat_cfg = model_cfg.replace(scan_layers=False)
   tid = jnp.zeros((1,), jnp.int32) if st.task_aware else None
   flat = jax.eval_shape(lambda k: nn.meta.unbox(Transformer(flat_cfg, adapter=acfg).init(
