@@ -9,7 +9,8 @@ defined by `config_main(job, default_config, default_workdir)`: the config is lo
 misspelt override is an error naming it), multi-host runs initialise `jax.distributed` from the
 environment (`distributed_args`), JAX's persistent compilation cache is on, a SIGTERM'd run
 saves and exits with status 143 (`StopRun`, `train.preemption`; the same command resumes), and
-library logs are quiet (`quiet_libraries`; `--verbosity=0` brings absl INFO back). Tools without
+library logs are quiet: absl INFO only with `--verbosity=0`, and C++ / seqio noise goes to a log
+file (`mode_jax.console`; MODE_JAX_VERBOSE=1 shows everything). Tools without
 a config (reports, benchmarks) define absl flags on their own `flags.FlagValues` and parse them
 with `parse_argv` (so `main(argv)` also runs in-process: tests, notebooks), or on the global
 flags with `tool_main`. Nothing else on the command line: no argparse, no `--set k=v`.
@@ -17,24 +18,18 @@ flags with `tool_main`. Nothing else on the command line: no argparse, no `--set
 
 from __future__ import annotations
 
+import logging as std_logging
 import os
 import sys
-import warnings
 from typing import Callable, Optional, Sequence
 
 from absl import app, flags, logging
 
-from mode_jax import atomic_io, caches
+from mode_jax import atomic_io, caches, console
 
-# Library messages a user does not act on; set before TensorFlow / XLA start (this module is
-# imported by every entry point before they are). Each can be brought back from the shell.
-_QUIET_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",      # TensorFlow C++: CUDA probing on a CPU VM, tf.data caches
-    "TF_ENABLE_ONEDNN_OPTS": "0",     # the oneDNN notice (and its nondeterministic kernels)
-    "GRPC_VERBOSITY": "ERROR",
-}
-for _k, _v in _QUIET_ENV.items():
-  os.environ.setdefault(_k, _v)
+# The project's commands keep library log noise off the terminal (`console`); a library
+# import (tests, notebooks) is not affected.
+console.install_for_main()
 
 
 class StopRun(RuntimeError):
@@ -44,16 +39,12 @@ class StopRun(RuntimeError):
 
 
 def quiet_libraries() -> None:
-  """Library loggers below WARNING (or below ERROR for the chatty ones) go; real warnings
-  stay. Called by `config_main` / `main` unless --verbosity is given."""
+  """absl logs below WARNING and the chatty libraries' Python loggers below ERROR go; real
+  warnings stay. Called by `config_main` / `main` unless --verbosity is given."""
   logging.set_verbosity(logging.WARNING)
-  import logging as std_logging
-  for name in ("absl", "jax._src.xla_bridge", "jax._src.compiler", "orbax", "seqio",
-               "tensorflow", "h5py", "matplotlib", "urllib3"):
-    std_logging.getLogger(name).setLevel(std_logging.ERROR if name != "absl"
-                                         else std_logging.WARNING)
-  # seqio warns once per task that it is not cached (the project's tasks never are).
-  warnings.filterwarnings("ignore", message=".*caching.*", module="seqio")
+  for name in ("jax._src.xla_bridge", "jax._src.compiler", "orbax", "tensorflow", "h5py",
+               "matplotlib", "urllib3"):
+    std_logging.getLogger(name).setLevel(std_logging.ERROR)
 
 
 def distributed_args(env) -> Optional[dict]:
