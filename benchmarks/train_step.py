@@ -83,7 +83,7 @@ def run(args) -> dict:
       lr=1e-4, warmup_steps=0, decay="constant", end_lr_frac=0.1, optimizer=args.optimizer,
       weight_decay=0.0, grad_clip=1.0, grad_accum=1, log_every=args.warmup,
       eval_every=0, ckpt_every=10**9, keep=1, async_ckpt=False, peak_flops=peak,
-      crash_at_step=-1, loss_chunk=args.loss_chunk))
+      crash_at_step=-1, loss_chunk=args.loss_chunk, loss_positions=0))
   mesh = dict(axes=("data", "fsdp", "tensor"), shape=tuple(int(x) for x in args.mesh), num_devices=0)
   lines = []
   t0 = time.perf_counter()

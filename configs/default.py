@@ -1,4 +1,4 @@
-"""The sampling demo (`sample_demo` job; `make run` runs configs/mode_synthetic.py instead).
+"""The sampling demo (`sample_demo` job; `make run` runs configs/mode_gemma3.py, not this).
 
     python -m mode_jax.main --config=configs/default.py --workdir=runs/demo
     python -m mode_jax.main --config=configs/default.py --workdir=runs/x \

@@ -24,6 +24,7 @@ from crs_jax import report, rule_simulator
 from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 from mode_jax.data import metrics, tasks
+from mode_jax.train import run_data
 
 EVAL_SEED_OFFSET = 1000
 PREFIX = "crs_"
@@ -86,7 +87,7 @@ def check_lengths(pairs: dict, vocab, dcfg) -> None:
   """Every prompt fits `inputs_len` (with BOS) and every target `targets_len` (with EOS):
   seqio would cut a long prompt from the right, losing its "Action:" / "Pick:" cue, so a
   config whose lengths are too short is an error, not a silent truncation."""
-  bos = 1 if dcfg.get("bos_id", -1) >= 0 else 0
+  bos = 1 if run_data.bos_id(dcfg) is not None else 0
   for task, rows in pairs.items():
     p_max = max(len(vocab.encode(p)) for p, _ in rows) + bos
     y_max = max(len(vocab.encode(y)) for _, y in rows) + 1

@@ -35,6 +35,8 @@ NOISE = re.compile("|".join([
     # CUDA probing on a machine without a GPU (TensorFlow / XLA)
     r"^[EW]\d{4} [\d:.]+ +\d+ (cuda_platform|cuda_executor|cuda_diagnostics|cuda_dnn|cuda_fft|"
     r"cuda_blas|cudart_stub|gpu_device)\.cc:\d+\] ",
+    # tf.data: evaluation reads one batch of a cached pipeline by design
+    r"^W\d{4} [\d:.]+ +\d+ cache_dataset_ops\.cc:\d+\] The calling iterator did not fully read",
     # sentencepiece inside tensorflow_text, once per tokenizer op
     r"^normalizer\.cc\(\d+\) LOG\(INFO\) ",
     # seqio: every task of a mixture is uncached (the project's tasks never are)

@@ -19,6 +19,8 @@ NOISE = [
     "FunctionDataset for training is not recommended",
     "W1206 00:37:41.467522 139771593120640 utils.py:1368] Task 'words_count_words' not cached so "
     "using number of input examples",
+    "W0000 00:00:1796518009.636534   23038 cache_dataset_ops.cc:912] The calling iterator did "
+    "not fully read the dataset being cached.",
 ]
 KEEP = [
     "W1206 00:37:35.507034 139771593120640 checkpoint.py:12] a real warning from the project",

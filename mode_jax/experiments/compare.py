@@ -130,8 +130,8 @@ def sweep_lr(config, workdir, m: dict, model_cfg, base) -> dict:
       out = run.run_training(sub, os.path.join(mdir, "lr_sweep", f"lr{lr:g}"),
                              model_cfg=model_cfg, base_params=base)
       ev = run_data.make_eval_fn(out.model_cfg, out.acfg, out.spec.data,
-                                 loss_chunk=sub.train.get("loss_chunk", 0),
-                                 loss_positions=sub.train.get("loss_positions", 0))(
+                                 loss_chunk=sub.train.loss_chunk,
+                                 loss_positions=sub.train.loss_positions)(
                                      sub.train.steps, out.state.params, out.frozen)
       write_json_atomic(lpath, {"lr": lr, "eval_loss": ev["eval_loss"], "seed": sw.seed,
                                 "steps": sub.train.steps})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mode_jax.data import synthetic as synthetic_suite
 from mode_jax.data import tasks
+from mode_jax.train import run_data
 
 
 def synthetic(dcfg, vocab, workdir: str):
@@ -29,7 +30,7 @@ def synthetic(dcfg, vocab, workdir: str):
 
 def sni(dcfg, vocab, workdir: str):
   """Super-NaturalInstructions task files under `dcfg.sni_dir` (`data.sni` splits)."""
-  budget = dcfg.inputs_len - (1 if dcfg.get("bos_id", -1) >= 0 else 0)   # BOS takes one
+  budget = dcfg.inputs_len - (run_data.bos_id(dcfg) is not None)   # BOS takes one
   kw = dict(protocol=dcfg.protocol, num_pos=dcfg.num_pos, max_input_tokens=budget)
   built = tasks.make_sni_tasks(dcfg.sni_dir, vocab, **kw)
   table = tasks.TaskIdTable.load_or_create(workdir, built["train"] + built["validation"])

@@ -109,7 +109,7 @@ def analytic(st, model_cfg, tcfg, batch: int, seq: int) -> dict:
   saved = one_layer if not cfg.remat else layer_in + (dots if cfg.remat_policy == "dots" else 0)
   out["saved_activations"] = cfg.num_layers * saved
   out["layer_recompute_peak"] = 2 * one_layer            # forward + its gradient
-  chunk = int(tcfg.get("loss_chunk", 0)) or seq
+  chunk = int(tcfg.loss_chunk) or seq
   v_loc = cfg.vocab_size // (tensor if cfg.vocab_size % tensor == 0 else 1)
   out["logits_chunk"] = 3 * b * min(chunk, seq) * v_loc * 4   # logits, softmax, gradient (f32)
   out["total"] = sum(out.values())
@@ -182,7 +182,7 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
   with partitioning.activate(st.mesh, st.rules):
     args = st.abstract_args(batch, seq)
     programs["train_step"] = st.step_fn.lower(*args).compile()
-    chunk = int(tcfg.get("loss_chunk", 0))
+    chunk = int(tcfg.loss_chunk)
     full = st.full
 
     def eval_loss(trainable, frozen, b):
@@ -220,7 +220,7 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
                        "remat": model_cfg.remat, "remat_policy": model_cfg.remat_policy,
                        "dtype": model_cfg.dtype,
                        "param_dtype": model_cfg.param_dtype,
-                       "loss_chunk": int(tcfg.get("loss_chunk", 0)),
+                       "loss_chunk": int(tcfg.loss_chunk),
                        "trainable": st.report["trainable"], "added_pct": st.report["added_pct"],
                        "sample_mesh": sample_mesh},
             "devices": devices, "hbm_gib": hbm_gib, "programs": {}}

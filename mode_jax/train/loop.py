@@ -147,8 +147,8 @@ def setup(model_cfg, acfg, tcfg, *, mesh_cfg=None, model=None, loss=None, device
       train_abs if full else abstract, "full fine-tuning" if full else acfg.describe(), full=full)
   bsh = partitioning.batch_sharding(mesh, rules)
   step_fn = jax.jit(make_train_step(model, tx, lr_fn, full, loss, grad_accum=accum,
-                                    loss_chunk=int(tcfg.get("loss_chunk", 0)),
-                                    loss_positions=int(tcfg.get("loss_positions", 0))),
+                                    loss_chunk=int(tcfg.loss_chunk),
+                                    loss_positions=int(tcfg.loss_positions)),
                     in_shardings=(state_sh, frozen_sh, bsh),
                     out_shardings=(state_sh, None), donate_argnums=(0,))
   return Setup(full=full, mesh=mesh, rules=rules, model=model, key=key, init_all=init_all,
@@ -276,7 +276,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
   it = batches(start)
   with partitioning.activate(st.mesh, st.rules), PreemptionWatch() as watch:
     for step in range(start, total):
-      if tcfg.get("crash_at_step", -1) == step:   # tests: die like SIGKILL between saves
+      if tcfg.crash_at_step == step:   # tests: die like SIGKILL between saves
         os.kill(os.getpid(), 9)
       batch = {k: jax.make_array_from_process_local_data(st.batch_sharding, np.asarray(v))
                for k, v in next(it).items()}

@@ -10,7 +10,7 @@ def schedule(cfg) -> optax.Schedule:
   """cfg: lr, warmup_steps, decay ("cosine" | "linear" | "constant"), steps, end_lr_frac."""
   warm = max(int(cfg.warmup_steps), 0)
   rest = max(int(cfg.steps) - warm, 1)
-  end = cfg.lr * cfg.get("end_lr_frac", 0.0)
+  end = cfg.lr * cfg.end_lr_frac
   if cfg.decay == "cosine":
     decay = optax.cosine_decay_schedule(cfg.lr, rest, alpha=end / cfg.lr if cfg.lr else 0.0)
   elif cfg.decay == "linear":

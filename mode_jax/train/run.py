@@ -197,8 +197,8 @@ def run(spec: RunSpec, workdir: str, *, batches: Optional[Callable[[int], Iterat
     batches = run_data.batch_fn(spec.data, t)
   if eval_fn is None and spec.data is not None and t.eval_every and spec.evals:
     eval_fn = run_data.make_eval_fn(spec.model_cfg, spec.acfg, spec.data,
-                                    loss_chunk=t.get("loss_chunk", 0),
-                                    loss_positions=t.get("loss_positions", 0))
+                                    loss_chunk=t.loss_chunk,
+                                    loss_positions=t.loss_positions)
   t0 = time.perf_counter()
   out = loop.train(spec.model_cfg, spec.acfg, t, batches=batches, workdir=workdir,
                    base_params=spec.base_params, mesh_cfg=spec.mesh, log=log,

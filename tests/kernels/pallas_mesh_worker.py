@@ -25,7 +25,8 @@ def main():
                        kernel_interpret=True, kernel_block_sizes=(16, 16, 16))
   tcfg = dict(steps=1, batch_size=8, seq_len=16, seed=0, lr=1e-2, warmup_steps=0,
               decay="constant", end_lr_frac=0.0, optimizer="adamw", weight_decay=0.0,
-              grad_clip=0.0, grad_accum=1, loss_chunk=0)
+              grad_clip=0.0, grad_accum=1, loss_chunk=0, loss_positions=0,
+              crash_at_step=-1)
 
   class C(dict):
     __getattr__ = dict.__getitem__

@@ -221,7 +221,8 @@ from mode_jax.train import loop
 path = sys.argv[1]
 cfg = hf_io.read_config(path).replace(scan_layers=True)
 tcfg = {"seed": 0, "lr": 1e-3, "warmup_steps": 0, "decay": "constant", "steps": 1,
-        "optimizer": "adamw", "weight_decay": 0.0, "grad_clip": 0.0, "grad_accum": 1}
+        "optimizer": "adamw", "weight_decay": 0.0, "grad_clip": 0.0, "grad_accum": 1,
+        "end_lr_frac": 0.0, "loss_chunk": 0, "loss_positions": 0}
 class C(dict):
   __getattr__ = dict.__getitem__
   def get(self, k, d=None):
