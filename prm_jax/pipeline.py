@@ -46,9 +46,8 @@ from mode_jax.dataeval import stats
 from prm_jax import collect, evaluate, step_search, verify
 from prm_jax import steps as steps_lib
 from prm_jax.envs import arithmetic as A
-from prm_jax.policy import sft
+from prm_jax.policy import jax_policy, sft
 from prm_jax.policy.base import TemplatePolicy
-from prm_jax.policy.jax_policy import load_backend
 from prm_jax.prm import train as prm_train_lib
 
 
@@ -447,7 +446,8 @@ def run(config, wd: str, log=print, backend=None) -> dict:
                       TemplatePolicy(backend, config.prm.template))
   timings["collect"] = time.perf_counter() - t0 - sum(timings.values())
   if backend is None:
-    backend = load_backend(policy_ckpt, max_new_tokens=96, temperature=1.0, max_batch=512)
+    backend = jax_policy.load_backend(policy_ckpt, max_new_tokens=96, temperature=1.0,
+                                      max_batch=512)
   outcomes = stage_orm_data(config, wd, backend, log)
   # every PRM starts from the policy that wrote the data (not whatever checkpoint.hf_path names)
   train = functools.partial(stage_train, config, wd, backbone=policy_ckpt, log=log)

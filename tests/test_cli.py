@@ -2,7 +2,7 @@
 answers --help with its flags (absl), config-based ones take `--config.a.b=value` overrides
 (a key the config lacks is an error naming it), and no module parses arguments another way."""
 
-import concurrent.futures
+import json
 import os
 import pathlib
 import re
@@ -27,22 +27,23 @@ def entry_points() -> list[str]:
   return out
 
 
-def _help(module: str) -> tuple[str, int, str]:
-  r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
-                     text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
-  return module, r.returncode, r.stdout + r.stderr
-
-
 def test_every_entry_point_answers_help_with_its_flags():
+  """Each module's `--help` as `python -m` would run it (`cli_help_worker`: one process for
+  all of them, flags reset in between; a real subprocess for the main entry point too)."""
   mods = entry_points()
   assert len(mods) >= 25 and "mode_jax.main" in mods and "benchmarks.sampling" in mods
-  with concurrent.futures.ThreadPoolExecutor(2) as pool:
-    results = list(pool.map(_help, mods))
-  bad = []
-  for module, rc, out in results:
-    if rc not in (0, 1) or "Traceback" in out or not re.search(r"^ *--\w+", out, re.M):
-      bad.append(f"{module} (rc {rc}):\n{out[-800:]}")
+  r = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "cli_help_worker.py"), *mods],
+                     cwd=ROOT, capture_output=True, text=True, timeout=600,
+                     env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert r.returncode == 0, r.stderr[-3000:]
+  results = json.loads(r.stdout.strip().splitlines()[-1])
+  assert sorted(results) == sorted(mods)
+  bad = [f"{m} (exit {code}):\n{out[-800:]}" for m, (code, out) in results.items()
+         if code not in (0, 1) or "Traceback" in out or not re.search(r"^ *--\w+", out, re.M)]
   assert not bad, "\n\n".join(bad)
+  main = subprocess.run([sys.executable, "-m", "mode_jax.main", "--help"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert "--config" in main.stdout and "--workdir" in main.stdout, main.stdout + main.stderr
 
 
 def test_no_module_parses_arguments_with_argparse():

@@ -123,8 +123,9 @@ def _rope(rope: dict, where: str) -> tuple[float, RopeScaling]:
                                 "original_max_position_embeddings", 8192)))
 
 
-def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
-  """Maps an HF `config.json` dict to a `ModelConfig` (errors name `where` and the key)."""
+def _text_config(hf: dict, where: str) -> tuple[dict, str]:
+  """(the text model's config, its model_type): multimodal Gemma 3 gives its text tower, with
+  the top level's special token ids where the tower lacks them."""
   mt = hf.get("model_type")
   if mt == "gemma3":   # multimodal: the text tower
     if not isinstance(hf.get("text_config"), dict):
@@ -138,16 +139,14 @@ def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
   if mt not in _ARCH:
     raise CheckpointError(f"{where}: unsupported model_type {mt!r}; supported: "
                           f"{sorted(_ARCH) + ['gemma3']}")
+  return hf, mt
 
-  def req(key):
-    if key not in hf:
-      raise CheckpointError(f"{where}: missing key {key!r}")
-    return hf[key]
 
-  heads = int(req("num_attention_heads"))
-  embed = int(req("hidden_size"))
-  n_layers = int(req("num_hidden_layers"))
-  rope = dict(hf.get("rope_parameters") or {})          # transformers >= 5
+def _rope_fields(hf: dict, mt: str, where: str) -> tuple[float, RopeScaling, Optional[float]]:
+  """(global theta, scaling, local theta of sliding layers (Gemma 3) or None) from
+  `rope_parameters` (transformers >= 5, per layer type for Gemma 3) or the legacy
+  `rope_scaling` / `rope_theta` keys."""
+  rope = dict(hf.get("rope_parameters") or {})
   local_rope = None
   if "full_attention" in rope or "sliding_attention" in rope:   # per layer type (Gemma 3)
     local_rope = rope.get("sliding_attention")
@@ -157,24 +156,44 @@ def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
   if "rope_theta" not in rope and "rope_theta" in hf:
     rope["rope_theta"] = hf["rope_theta"]
   theta, scaling = _rope(rope, where)
-  rope_local_theta = None
-  if mt == "gemma3_text":
-    if local_rope is not None:
-      local_theta, local_scaling = _rope(local_rope, where)
-      if local_scaling.rope_type != "default":
-        raise CheckpointError(f"{where}: scaled RoPE on sliding layers is not supported")
-    else:
-      local_theta = float(hf.get("rope_local_base_freq", 10_000.0))
-    rope_local_theta = local_theta
+  if mt != "gemma3_text":
+    return theta, scaling, None
+  if local_rope is None:
+    return theta, scaling, float(hf.get("rope_local_base_freq", 10_000.0))
+  local_theta, local_scaling = _rope(local_rope, where)
+  if local_scaling.rope_type != "default":
+    raise CheckpointError(f"{where}: scaled RoPE on sliding layers is not supported")
+  return theta, scaling, local_theta
+
+
+_ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh",
+                "gelu_tanh": "gelu_tanh", "gelu": "gelu"}
+
+
+def _activation(hf: dict, mt: str, where: str) -> str:
   act = hf.get("hidden_activation") or hf.get("hidden_act") or "silu"
   if mt == "gemma" and act == "gelu":
     # Official Gemma v1 configs say hidden_act "gelu" but mean the tanh approximation;
     # transformers runs them with gelu_pytorch_tanh (GemmaConfig converts the legacy value).
     act = "gelu_pytorch_tanh"
-  act_map = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh",
-             "gelu_tanh": "gelu_tanh", "gelu": "gelu"}
-  if act not in act_map:
+  if act not in _ACTIVATIONS:
     raise CheckpointError(f"{where}: unsupported hidden_act {act!r}")
+  return _ACTIVATIONS[act]
+
+
+def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
+  """Maps an HF `config.json` dict to a `ModelConfig` (errors name `where` and the key)."""
+  hf, mt = _text_config(hf, where)
+
+  def req(key):
+    if key not in hf:
+      raise CheckpointError(f"{where}: missing key {key!r}")
+    return hf[key]
+
+  heads = int(req("num_attention_heads"))
+  embed = int(req("hidden_size"))
+  n_layers = int(req("num_hidden_layers"))
+  theta, scaling, rope_local_theta = _rope_fields(hf, mt, where)
   eos = hf.get("eos_token_id")
   extra_eos: tuple = ()
   if isinstance(eos, list):   # e.g. Llama-3-Instruct [<|end_of_text|>, <|eot_id|>]: keep all
@@ -195,7 +214,8 @@ def config_from_hf(hf: dict, where: str = "config.json") -> ModelConfig:
         num_layers=n_layers, num_heads=heads,
         num_kv_heads=int(hf.get("num_key_value_heads") or heads),
         head_dim=int(hf.get("head_dim") or embed // heads),
-        mlp_dim=int(req("intermediate_size")), model_type=mt, activation=act_map[act],
+        mlp_dim=int(req("intermediate_size")), model_type=mt,
+        activation=_activation(hf, mt, where),
         norm_eps=float(hf.get("rms_norm_eps", 1e-6)), norm_plus_one=fam["norm_plus_one"],
         embed_scale=fam["embed_scale"], qkv_bias=(mt == "qwen2") or attention_bias,
         o_bias=(mt == "llama") and attention_bias, mlp_bias=bool(hf.get("mlp_bias", False)),
@@ -555,25 +575,31 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, scan_layers: bool = Fals
                LazyTensor(lambda f=fname: handles[f], file, name, lshape, n_in, host,
                           on_read, CheckpointError)
                if lazy else to_linen(arr, lshape, n_in).astype(host, copy=False))
-    extra = sorted(n for n in files if n not in expected and not n.endswith(_IGNORED_SUFFIXES))
-    if cfg.tie_embeddings and "lm_head.weight" in extra:
-      # Some exports store the tied head anyway; accept it only if it is the embedding.
-      head_file = os.path.join(path, files["lm_head.weight"])
-      f = handles.get(files["lm_head.weight"]) or open_safetensors(head_file)
-      head = read_tensor(f, head_file, stored.get("lm_head.weight", "lm_head.weight"))
-      emb = np.asarray(params["embedder"]["embedding"], dtype=head.dtype)
-      if head.shape != emb.shape or not np.array_equal(head, emb):
-        raise CheckpointError(f"{path}: tie_word_embeddings=true but lm_head.weight differs "
-                              f"from model.embed_tokens.weight")
-      extra.remove("lm_head.weight")
-    if extra:
-      raise CheckpointError(f"{path}: unexpected tensors not used by {cfg.model_type}: "
-                            f"{', '.join(f'{n!r} ({files[n]})' for n in extra[:10])}"
-                            + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+    _reject_unexpected(path, cfg, files, expected, stored, handles, params)
     return finish_load(cfg, params, dtype, scan_layers=scan_layers,
                        config_overrides=config_overrides, shardings=shardings, where=path)
   finally:
     handles.clear()
+
+
+def _reject_unexpected(path, cfg, files, expected, stored, handles, params) -> None:
+  """A CheckpointError naming the tensors of `files` the config does not use (a stored tied
+  head is accepted only when it equals the embedding)."""
+  extra = sorted(n for n in files if n not in expected and not n.endswith(_IGNORED_SUFFIXES))
+  if cfg.tie_embeddings and "lm_head.weight" in extra:
+    # Some exports store the tied head anyway; accept it only if it is the embedding.
+    head_file = os.path.join(path, files["lm_head.weight"])
+    f = handles.get(files["lm_head.weight"]) or open_safetensors(head_file)
+    head = read_tensor(f, head_file, stored.get("lm_head.weight", "lm_head.weight"))
+    emb = np.asarray(params["embedder"]["embedding"], dtype=head.dtype)
+    if head.shape != emb.shape or not np.array_equal(head, emb):
+      raise CheckpointError(f"{path}: tie_word_embeddings=true but lm_head.weight differs "
+                            f"from model.embed_tokens.weight")
+    extra.remove("lm_head.weight")
+  if extra:
+    raise CheckpointError(f"{path}: unexpected tensors not used by {cfg.model_type}: "
+                          f"{', '.join(f'{n!r} ({files[n]})' for n in extra[:10])}"
+                          + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
 
 
 def host_dtype(dtype):

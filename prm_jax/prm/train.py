@@ -266,7 +266,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
            {"template": pcfg.template, "objective": pcfg.objective,
             "base": config.checkpoint.hf_path, "task_ids": info["task_ids"],
             "vocab": {"kind": config.vocab.kind, "path": config.vocab.path or ""}})
-  summary = {"objective": pcfg.objective, **info, "final": out["metrics"]}
+  summary = {"objective": pcfg.objective, **info, "final": out.metrics}
   if dev:
     summary["dev"] = dev_eval(params, dev)
   with open(os.path.join(workdir, "prm_train.json"), "w") as f:
