@@ -46,7 +46,7 @@ def mode_synthetic(config, workdir: str) -> dict:
   out = run.run_training(config, os.path.join(workdir, "adapter_train"), model_cfg=model_cfg,
                          base_params=base)
   shots = config.eval.get("base_shots", 0)
-  evals, table = evaluate.base_eval_tasks(config, out.vocab)
+  evals, table = evaluate.base_eval_tasks(config, out.spec.vocab)
   base_res = evaluate.score(model_cfg, None, base, out.spec.data, config.eval, workdir,
                             "eval_base", evals=evals, table=table,
                             label=f"eval base ({shots}-shot)")

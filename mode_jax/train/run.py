@@ -149,21 +149,6 @@ class RunResult(loop.TrainResult):
     """The backbone's config."""
     return self.spec.model_cfg
 
-  @property
-  def vocab(self):
-    """The run's vocabulary."""
-    return self.spec.vocab
-
-  @property
-  def evals(self) -> list:
-    """The run's eval task names."""
-    return self.spec.evals
-
-  @property
-  def table(self) -> tasks.TaskIdTable:
-    """The run's task-id table."""
-    return self.spec.table
-
   def params(self) -> dict:
     """The full parameter tree (base + trained adapters, or the fine-tuned model) as numpy
     arrays on this host (a collective when arrays span hosts: every process calls it)."""
