@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Callable
 
 import ml_collections
 
@@ -80,18 +81,18 @@ def train_multitask(config, workdir: str, model_cfg, base) -> dict:
           "task_scores": res["scores"], "markdown": res["markdown"]}
 
 
-def dense_index(config, cat) -> dual_encoder.DenseIndex:
-  """The dual encoder (`config.sessions.dense`: hashed word 1-2-gram features, the measured
-  best on this dialogue, `benchmarks.crs_dense_retrieval`) trained on the bootstrap sessions'
-  (conversation, accepted item) pairs, over every item of `cat`."""
-  c, d = config.data.crs, config.sessions.dense
+def dense_index(c, d, cat, seed: int) -> dual_encoder.DenseIndex:
+  """The dual encoder (`d` = `config.sessions.dense`: hashed word 1-2-gram features, the
+  measured best on this dialogue, `benchmarks.crs_dense_retrieval`) trained on the bootstrap
+  sessions (`c` = `config.data.crs`) as (conversation, accepted item) pairs, over every item
+  of `cat`."""
   train = session_lib.sessions_from_records(
       data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed), cat)
   items = {it.id: dual_encoder.item_text(it) for it in cat.items}
   pairs = dual_encoder.training_pairs(train)
   enc, losses = dual_encoder.train(embed.HashingEncoder(d.features_dim), pairs, items,
                                    dim=d.dim, steps=d.steps, temperature=d.temperature,
-                                   seed=config.seed)
+                                   seed=seed)
   print(f"dense retrieval: dual encoder trained on {len(pairs)} pairs, final loss "
         f"{losses[-1]:.3f}")
   return dual_encoder.DenseIndex(enc, cat.items)
@@ -128,23 +129,22 @@ def run_sets(sets, cat, scfg, workdir: str, seed: int) -> tuple[dict, dict, dict
   return results, records, seconds
 
 
-def conversation_report(config, workdir: str, sets, records: dict, cat) -> dict:
+def conversation_report(c, encoder: Callable, workdir: str, sets, records: dict, cat) -> dict:
   """The learned simulator's conversations against the rule simulator's with the same
-  (teacher) recommender, bootstrap sessions as the leakage set: `<workdir>/report.md|json`
-  (compact) and `<workdir>/report/` (the full dataset report with plots). {} when the job
-  ran without one of the two sets."""
+  (teacher) recommender, bootstrap sessions of `c` (`config.data.crs`) as the leakage set,
+  embedded by `encoder()`'s encoder: `<workdir>/report.md|json` (compact) and `<workdir>/report/` (the full
+  dataset report with plots). {} when the job ran without one of the two sets."""
   sim, ref = session_sets.find(sets, "llm_simulator"), session_sets.find(sets, "baseline",
                                                                            "teacher")
   if sim is None or ref is None:
     print("conversation report skipped: it needs the 'teacher' and 'teacher + LLM simulator' "
           "session sets (config.sessions.baselines / systems)")
     return {}
-  c = config.data.crs
   names = ("LLM simulator", "rule simulator")
   rep = report.conversation_report(
       records[sim.name], records[ref.name], cat,
       train=data.bootstrap(c.catalogue_size, c.catalogue_seed, c.num_sessions, c.seed),
-      encoder=make_encoder(config, workdir), names=names)
+      encoder=encoder(), names=names)
   rep_md = report.markdown(rep, *names)
   with atomic_directory(os.path.join(workdir, "report")) as tmp:   # report.md/json + plots
     render.write(rep, tmp, (report.section(cat),))
@@ -156,16 +156,17 @@ def conversation_report(config, workdir: str, sets, records: dict, cat) -> dict:
   return rep
 
 
-def summarize(config, trained: dict, sets, results: dict, rep: dict, seconds: dict) -> dict:
+def summarize(model_name: str, scfg, trained: dict, sets, results: dict, rep: dict,
+              seconds: dict) -> dict:
   """The job's one-line summary: RecLLM's and the baselines' success, faithfulness, the
   simulator's adherence, realism and controllability, task scores and timings."""
   by_role = lambda role, key="": results.get(getattr(session_sets.find(sets, role, key),
                                                      "name", ""), {})
   llm_m, sim_m = by_role("recllm"), by_role("llm_simulator")
   dist = rep.get("distribution", {})
-  return {"model": config.checkpoint.pretrained or "tiny (trained in workdir)",
+  return {"model": model_name,
           "adapter": trained["adapter"], "added_params_pct": trained["added_pct"],
-          "sessions": config.sessions.num_sessions, "max_turns": config.sessions.max_turns,
+          "sessions": scfg.num_sessions, "max_turns": scfg.max_turns,
           "recllm_success": llm_m.get("success"), "recllm_success@8": llm_m.get("success@8"),
           "rule_success": by_role("baseline", "rule").get("success"),
           "random_success": by_role("baseline", "random").get("success"),
@@ -198,14 +199,17 @@ def crs_synthetic(config, workdir: str) -> dict:
   cat = data.make_catalogue(c.catalogue_size, c.catalogue_seed)
   seed = c.seed + SESSION_SEED_OFFSET
   sets = session_sets.build(config.sessions, trained["model"], cat, seed=seed,
-                            dense=lambda: dense_index(config, cat))
+                            dense=lambda: dense_index(c, config.sessions.dense, cat,
+                                                      config.seed))
   results, records, seconds = run_sets(sets, cat, config.sessions, workdir, seed)
   md = table(results)
   print(md)
   t0 = time.perf_counter()
-  rep = conversation_report(config, workdir, sets, records, cat)
+  rep = conversation_report(c, lambda: make_encoder(config, workdir), workdir, sets, records,
+                            cat)
   seconds["report"] = time.perf_counter() - t0
-  summary = summarize(config, trained, sets, results, rep, seconds)
+  summary = summarize(config.checkpoint.pretrained or "tiny (trained in workdir)",
+                      config.sessions, trained, sets, results, rep, seconds)
   summary["total_seconds"] = time.perf_counter() - t_all
   write_json_atomic(os.path.join(workdir, "results.json"),
                     {"metrics": results, "summary": summary, "table": md})
