@@ -7,21 +7,15 @@ import os
 import numpy as np
 import pytest
 
-from configs import mode_synthetic
 from mode_jax.adapters import params as adapter_params
 from mode_jax.train import run
+from trainer_harness import small_config
 
 
 def _small():
-  c = mode_synthetic.get_config()
-  c.model.overrides = dict(embed_dim=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
-                           mlp_dim=64)
-  c.data.num_train, c.data.num_eval = 24, 3
-  c.data.inputs_len, c.data.targets_len = 64, 16
-  c.adapter.experts, c.adapter.rank = 2, 4
-  c.train.steps, c.train.batch_size, c.train.log_every = 2, 2, 1
-  c.train.ckpt_every, c.train.warmup_steps, c.train.async_ckpt = 100, 0, False
-  return c
+  return small_config({"data.num_train": 24, "data.num_eval": 3, "data.inputs_len": 64,
+                       "train.steps": 2, "train.batch_size": 2, "train.ckpt_every": 100,
+                       "train.warmup_steps": 0})
 
 
 def test_spec_is_built_once_from_the_config(tmp_path):
