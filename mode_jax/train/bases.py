@@ -38,14 +38,14 @@ def with_pretrained(config) -> ml_collections.ConfigDict:
   return c
 
 
-def load_sharded_base(config, acfg, tcfg) -> tuple[ModelConfig, dict]:
-  """(model_cfg, base params) from config.checkpoint.hf_path, each tensor placed straight into
-  the sharding the run's mesh gives the frozen base (or the trainable base of a full
+def load_sharded_base(path: str, m, mesh: dict, acfg, tcfg) -> tuple[ModelConfig, dict]:
+  """(model_cfg, base params) of the HF checkpoint at `path` with the `config.model` block
+  `m`'s compute settings, each tensor placed straight into the sharding the run's mesh (`mesh`,
+  the `config.mesh` block as a dict) gives the frozen base (or the trainable base of a full
   fine-tune): no whole copy on device 0 and no second copy beside the sharded one."""
-  path, m = config.checkpoint.hf_path, config.model
   cfg = hf_io.read_config(path).replace(param_dtype=m.param_dtype, scan_layers=m.scan_layers,
                                         **runtime_overrides(m))
-  st = loop.setup(cfg, acfg, tcfg, mesh_cfg=config.mesh.to_dict())
+  st = loop.setup(cfg, acfg, tcfg, mesh_cfg=mesh)
   base_sh = st.frozen_sh if acfg is not None else adapter_params.split(st.train_sh)[0]
   return hf_io.load_hf_checkpoint(path, dtype=m.param_dtype, scan_layers=m.scan_layers,
                                   config_overrides=runtime_overrides(m), shardings=base_sh)

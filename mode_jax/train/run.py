@@ -125,7 +125,8 @@ def spec_from_config(config, workdir: str, *, model_cfg: Optional[ModelConfig] =
   base_name = config.checkpoint.hf_path or "trained in workdir"
   if model_cfg is None:
     if config.checkpoint.hf_path:
-      model_cfg, base_params = bases.load_sharded_base(config, acfg, tcfg)
+      model_cfg, base_params = bases.load_sharded_base(config.checkpoint.hf_path, config.model,
+                                                       mesh, acfg, tcfg)
     else:
       model_cfg = model_config(config.model)
   return RunSpec(model_cfg=model_cfg, acfg=acfg, train=tcfg, mesh=mesh, job=config.job,
