@@ -120,10 +120,12 @@ def config_main(job: Callable, default_config: str, default_workdir: str, *,
 
 def main(fn: Callable[[list], object]) -> None:
   """`app.run(fn)` for tools without a config (their flags are absl flags), library logs
-  quiet unless --verbosity is given."""
+  quiet unless --verbosity is given. What `fn` returns is the exit status only when it is an
+  int (absl would print any other value and exit 1)."""
   def _main(argv):
     _quiet_unless_verbose()
-    return fn(argv)
+    out = fn(argv)
+    return out if isinstance(out, int) and not isinstance(out, bool) else None
   app.run(_main)
 
 

@@ -82,3 +82,15 @@ def test_parse_argv_reports_unknown_missing_and_positional_flags():
   got, rest = cli.parse_argv(fv, ["--out=x", "a.jsonl", "--", "--runner=Direct"],
                              positional=True)
   assert got.out == "x" and rest == ["a.jsonl", "--runner=Direct"]
+
+
+def test_a_tool_run_from_the_command_line_exits_0_without_echoing_its_result(tmp_path):
+  """absl's app.run exits with main's return value and prints it when it is not an int: a
+  tool returning its rows printed them all and exited 1 (the bug `cli.main` now prevents)."""
+  out = tmp_path / "rows.jsonl"
+  r = subprocess.run([sys.executable, "-m", "mode_jax.dataeval.sources", "--source=synthetic",
+                      "--num_per_task=2", f"--out={out}"], cwd=ROOT, capture_output=True,
+                     text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "wrote" in r.stdout and "'instance'" not in r.stdout + r.stderr
+  assert len(out.read_text().splitlines()) > 10

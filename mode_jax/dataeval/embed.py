@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -96,10 +96,17 @@ def minilm_available() -> bool:
 
 
 class HashingEncoder:
-  """Texts -> l2-normalised hashed word 1-2-gram counts [n, dim] (float32)."""
+  """Texts -> l2-normalised hashed word 1-2-gram counts [n, dim] (float32).
 
-  def __init__(self, dim: int = 512):
-    self.vec = HashingVectorizer(n_features=dim, ngram_range=(1, 2), alternate_sign=False)
+  `token_pattern`: scikit-learn's default (words of 2+ characters: RecLLM's dialogue, where the
+  measured retrieval figures were taken) or, for `get_encoder("hashing")`, `ALL_TOKENS` (every
+  word, number and symbol: "7 + 3 = 10" is not an empty row)."""
+
+  ALL_TOKENS = r"(?u)\b\w+\b|[^\w\s]"
+
+  def __init__(self, dim: int = 512, token_pattern: Optional[str] = None):
+    kw = {} if token_pattern is None else {"token_pattern": token_pattern}
+    self.vec = HashingVectorizer(n_features=dim, ngram_range=(1, 2), alternate_sign=False, **kw)
     self.name = f"hashing word 1-2-grams ({dim})"
 
   def __call__(self, texts: Sequence[str]) -> np.ndarray:
@@ -110,7 +117,7 @@ def get_encoder(spec: str = "backbone", *, checkpoint: str = "", **kw):
   """The encoder `spec` names (see the module docstring); a ValueError for an unknown one."""
   kind, _, arg = spec.partition(":")
   if kind == "hashing":
-    return HashingEncoder(int(arg) if arg else 512)
+    return HashingEncoder(int(arg) if arg else 512, token_pattern=HashingEncoder.ALL_TOKENS)
   if kind == "backbone":
     return BackboneEncoder(checkpoint, preset=arg or "tiny", **kw)
   if kind == "minilm":

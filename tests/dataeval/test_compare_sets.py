@@ -35,3 +35,12 @@ def test_a_section_plugs_into_compare_and_render(tmp_path):
   render.write(res, str(tmp_path), (sec,))
   md = open(os.path.join(tmp_path, "report.md")).read()
   assert "## Diversity" in md and "## Mine" in md and "30 items" in md
+
+
+def test_the_report_hashing_encoder_sees_numbers_and_symbols():
+  """`--encoder=hashing` on arithmetic steps: single digits and operators are tokens (the
+  default word pattern gives "7 + 2 = 9" an all-zero row, which the Vendi score rejects)."""
+  import numpy as np
+  x = embed.get_encoder("hashing:64")(["7 + 2 = 9", "2 * 4 = 8"])
+  assert (np.abs(x).sum(1) > 0).all() and not np.allclose(x[0], x[1])
+  assert (embed.HashingEncoder(64)(["7 + 2 = 9"]) == 0).all()      # RecLLM's pattern: words
