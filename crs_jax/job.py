@@ -15,7 +15,7 @@
 5. The exact metrics per set (`crs_jax.metrics`) as a table, `results.json`, and one JSON line.
 6. The conversation report (`crs_jax.report`): the learned simulator's conversations against the
    rule simulator's with the same recommender, bootstrap sessions as the leakage set;
-   `report.md` / `report.json`. Encoder (`config.report.encoder`): "backbone" (mean-pooled
+   `report/` (report.md, report.json, plots) and the compact `report.md`. Encoder (`config.report.encoder`): "backbone" (mean-pooled
    states of the trained base) or "hashing" (word 1-2-gram features).
 """
 
@@ -132,8 +132,9 @@ def run_sets(sets, cat, scfg, workdir: str, seed: int) -> tuple[dict, dict, dict
 def conversation_report(c, encoder: Callable, workdir: str, sets, records: dict, cat) -> dict:
   """The learned simulator's conversations against the rule simulator's with the same
   (teacher) recommender, bootstrap sessions of `c` (`config.data.crs`) as the leakage set,
-  embedded by `encoder()`'s encoder: `<workdir>/report.md|json` (compact) and `<workdir>/report/` (the full
-  dataset report with plots). {} when the job ran without one of the two sets."""
+  embedded by the encoder `encoder()` builds: `<workdir>/report/` (report.md, report.json and
+  plots: the full dataset report) and `<workdir>/report.md` (the compact table printed here).
+  {} when the job ran without one of the two sets."""
   sim, ref = session_sets.find(sets, "llm_simulator"), session_sets.find(sets, "baseline",
                                                                            "teacher")
   if sim is None or ref is None:
@@ -148,8 +149,6 @@ def conversation_report(c, encoder: Callable, workdir: str, sets, records: dict,
   rep_md = report.markdown(rep, *names)
   with atomic_directory(os.path.join(workdir, "report")) as tmp:   # report.md/json + plots
     render.write(rep, tmp, (report.section(cat),))
-  write_json_atomic(os.path.join(workdir, "report.json"), json.loads(json.dumps(
-      rep, default=float)))
   with atomic_file(os.path.join(workdir, "report.md")) as f:
     f.write(rep_md + "\n")
   print("conversation report (teacher recommender; LLM vs rule simulator):\n" + rep_md)

@@ -58,7 +58,7 @@ def curve(config, workdir: str, sizes) -> list[dict]:
     wd = os.path.join(workdir, f"n{n}")
     print(f"==== bootstrap size {n}: {wd}", flush=True)
     job_lib.crs_synthetic(size_config(config, n), wd)
-    rep = atomic_io.read_json(os.path.join(wd, "report.json"))
+    rep = atomic_io.read_json(os.path.join(wd, "report", "report.json"))
     res = atomic_io.read_json(os.path.join(wd, "results.json"))
     row = {"bootstrap_sessions": n, "workdir": wd}
     row.update({name: fn(rep, res["metrics"]) for name, fn in COLUMNS})

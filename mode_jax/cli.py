@@ -129,15 +129,14 @@ def main(fn: Callable[[list], object]) -> None:
   app.run(_main)
 
 
-def parse_flags(define: Callable[[flags.FlagValues], None], argv: Sequence[str],
-                prog: str = "tool") -> flags.FlagValues:
+def parse_flags(define: Callable[[flags.FlagValues], None],
+                argv: Sequence[str]) -> flags.FlagValues:
   """A fresh `FlagValues` holding `define`'s flags, parsed from `argv` (without the program
   name): a tool's `main(argv)` called in-process (tests, notebooks) without touching absl's
   global flags. A missing required flag or an unknown one is a `flags.Error` naming it."""
   fv = flags.FlagValues()
   define(fv)
-  fv([prog, *argv])
-  return fv
+  return parse_argv(fv, argv)
 
 
 def tool_main(define: Callable[[flags.FlagValues], None],

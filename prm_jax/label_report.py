@@ -39,7 +39,7 @@ def run(fv: flags.FlagValues, log: Callable = print) -> dict:
 
 def main(argv: Sequence[str], log: Callable = print) -> dict:
   """The report of `argv` (flags as on the command line), in-process."""
-  return run(cli.parse_flags(define_flags, argv, "prm_jax.label_report"), log=log)
+  return run(cli.parse_flags(define_flags, argv), log=log)
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def run(fv: flags.FlagValues, sections: Sequence[compare.Section] = (),
 
 def main(argv: Sequence[str], log: Callable = print) -> dict:
   """The report of `argv` (flags as on the command line), in-process."""
-  return run(cli.parse_flags(define_flags, argv, "mode_jax.dataeval.report"), log=log)
+  return run(cli.parse_flags(define_flags, argv), log=log)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def run(fv: flags.FlagValues) -> list[dict]:
 
 def main(argv) -> list[dict]:
   """The export of `argv` (flags as on the command line), in-process."""
-  return run(cli.parse_flags(define_flags, argv, "mode_jax.dataeval.sources"))
+  return run(cli.parse_flags(define_flags, argv))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ def steps_each(config, n_tasks: int) -> int:
   return max(config.train.steps // n_tasks, 1)
 
 
-def train_each(config, acfg: AdapterConfig, task_names: Sequence[str], task_dir: Callable[[str], str],
-               *, model_cfg, base, seed: Optional[int] = None, lr: Optional[float] = None,
+def train_each(config, acfg: AdapterConfig, task_names: Sequence[str],
+               task_dir: Callable[[str], str], *, model_cfg, base, seed: Optional[int] = None, lr: Optional[float] = None,
                skip: Callable[[str], bool] = lambda name: False
                ) -> Iterator[tuple[str, object, run.RunResult, dict]]:
   """Trains `acfg` on each task alone and scores it on that task.

@@ -4,7 +4,6 @@ the workdir (full fine-tuning on `config.base.data`) when neither is set."""
 
 from __future__ import annotations
 
-
 import jax
 import ml_collections
 from jax.experimental import multihost_utils

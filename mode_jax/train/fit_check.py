@@ -194,7 +194,6 @@ def check(config, *, devices: int, hbm_gib: float, eval_batch: int = 8,
   # The sampler (generation-based eval) on the run's mesh and rules: parameters sharded as in
   # training (FSDP / tensor axes), rows over the batch axes, kv heads over the tensor axis;
   # unstacked layers, the eval prompt and generation lengths.
-
   flat_cfg = model_cfg.replace(scan_layers=False)
   tid = jnp.zeros((1,), jnp.int32) if st.task_aware else None
   flat = jax.eval_shape(lambda k: nn.meta.unbox(Transformer(flat_cfg, adapter=acfg).init(

@@ -223,6 +223,10 @@ class _Progress:
     self.t_last = self.t_start = time.perf_counter()
     self.s_last, self.pending, self.last = start, [], {}
 
+  def add_tokens(self, tokens) -> None:
+    """Counts a step's tokens (a device scalar: read at the next log, no host round trip)."""
+    self.pending.append(tokens)
+
   def log_step(self, done: int, m: dict) -> None:
     """Writes step `done`'s scalars `m` (host values) with tokens/s since the last log."""
     now = time.perf_counter()
@@ -281,7 +285,7 @@ def train(model_cfg, acfg, tcfg, *, batches: Callable[[int], Iterator[dict]], wo
       batch = {k: jax.make_array_from_process_local_data(st.batch_sharding, np.asarray(v))
                for k, v in next(it).items()}
       state, m = st.step_fn(state, frozen, batch)
-      progress.pending.append(m["tokens"])
+      progress.add_tokens(m["tokens"])
       done = step + 1
       if watch.should_stop(done) and done < total:   # SIGTERM: save this step, then stop
         ckpt.save(done, state, meta, force=True)
