@@ -6,7 +6,7 @@
         --config.method=math_shepherd
     # the tiny trained policy (python -m prm_jax.policy.sft, runs/policy) instead:
     python -m prm_jax.collect --config=configs/omegaprm_arith.py:jax --workdir=runs/omegaprm_jax
-    # a served model (vLLM / SGLang / JetStream / prm_jax.policy.server) on GSM8K:
+    # a served model (vLLM / SGLang / llama.cpp / python -m mode_jax.serve.server) on GSM8K:
     python -m prm_jax.collect --config=configs/omegaprm_arith.py --workdir=runs/gsm8k \
         --config.questions.source=jsonl --config.questions.path=../shared/data/gsm8k/train.jsonl \
         --config.questions.grader=gsm8k --config.policy.kind=http \
@@ -27,10 +27,11 @@ def policy_block(kind="simulated"):
   return ml_collections.ConfigDict(dict(
       kind=kind,                       # simulated | jax | http
       p_error=0.05, p_recover=0.05,    # simulated
-      checkpoint="", adapter_dir="", max_batch=256,       # jax
+      checkpoint="", adapter_dir="", tokenizer="", max_batch=256,   # jax: any serve.load name
+      chat=False,                      # http: /v1/chat/completions instead of /v1/completions
       url="", model="policy", api_key_env="OPENAI_API_KEY", max_concurrency=8,
       timeout=120.0, max_retries=-1, retry_window=600.0,  # http: retry for 10 min (-1: no count cap)
-      template="Question: {question}\nAnswer:\n", temperature=1.0, top_p=1.0,
+      template="Question: {question}\nAnswer:\n", temperature=1.0, top_p=1.0, top_k=0,
       max_new_tokens=256, stop=()))
 
 

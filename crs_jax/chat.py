@@ -1,6 +1,6 @@
-"""A small chat page where a person talks to the recommender (FastAPI, the stack the project's
-policy server uses): their turns, the system's replies, the retrieved and recommended items with
-their explanations, and a button that lets the user simulator play the next user turn.
+"""A small chat page where a person talks to the recommender (FastAPI, as the project's
+OpenAI-compatible server): their turns, the system's replies, the retrieved and recommended
+items with their explanations, and a button that lets the user simulator play the next user turn.
 
     python -m crs_jax.chat [--workdir=runs/crs] [--port=8000]    # then open http://127.0.0.1:8000
 

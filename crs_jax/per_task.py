@@ -26,11 +26,11 @@ class TaskRoutedTextModel:
     self.models = models
 
   def complete(self, prompts, task, prefixes=None):
-    """The completions of `task`'s own model (see `SamplerTextModel.complete`)."""
+    """The completions of `task`'s own model (see `TaskTextModel.complete`)."""
     return self.models[task].complete(prompts, task, prefixes)
 
   def score(self, prompts, task, continuations):
-    """Log-likelihoods under `task`'s own model (see `SamplerTextModel.score`)."""
+    """Log-likelihoods under `task`'s own model (see `TaskTextModel.score`)."""
     return self.models[task].score(prompts, task, continuations)
 
 

@@ -8,12 +8,9 @@ import os
 
 from crs_jax import data, llm, sampler_model
 from crs_jax import text as text_lib
-from mode_jax.adapters import export
-from mode_jax.adapters import params as adapter_params
+from mode_jax import serve
 from mode_jax.atomic_io import read_json, write_json_atomic
 from mode_jax.data import tasks
-from mode_jax.data.vocab import make_vocab
-from mode_jax.model import hf_io
 
 FILE = "serving.json"
 
@@ -33,14 +30,12 @@ def load_llm_components(workdir: str):
   """(LLMRecommender, LLMSimulator, catalogue) of the run in `workdir`."""
   path = os.path.join(workdir, FILE)
   spec = read_json(path, FileNotFoundError)
-  cfg, params = hf_io.load_hf_checkpoint(spec["base"])
-  aparams, acfg = export.load_adapter(spec["adapter"])
-  params = adapter_params.combine(params, aparams)
   table = tasks.TaskIdTable.load_or_create(spec["task_ids"], [data.task_name(t) for t in
                                                                text_lib.TASKS])
   bos = spec["bos_id"] if spec["bos_id"] >= 0 else None
-  model = sampler_model.SamplerTextModel(
-      cfg, params, make_vocab(spec["vocab_kind"], spec["vocab_path"] or None), table,
-      adapter=acfg, bos_id=bos, max_prompt_tokens=spec["inputs_len"] - (bos is not None))
+  tokenizer = spec["vocab_kind"] + (f":{spec['vocab_path']}" if spec["vocab_path"] else "")
+  local = serve.load(spec["base"], adapter=spec["adapter"], tokenizer=tokenizer, name="crs",
+                     bos_id=bos, max_prompt_tokens=spec["inputs_len"] - (bos is not None))
+  model = sampler_model.TaskTextModel(local, table)
   cat = data.make_catalogue(spec["catalogue_size"], spec["catalogue_seed"])
   return llm.LLMRecommender(model, cat), llm.LLMSimulator(model), cat

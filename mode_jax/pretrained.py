@@ -28,7 +28,7 @@ import os
 import jax.numpy as jnp
 
 from mode_jax.data.gguf_vocab import cache_dir
-from mode_jax.data.vocab import make_vocab
+from mode_jax.data.vocab import TOKENIZER_FILE, make_vocab, save_vocab_spec
 from mode_jax.model import gguf_io, hf_io, presets
 
 
@@ -95,6 +95,8 @@ def hf_dir(name: str) -> str:
                                                                                    f.name)}
       raise ValueError(f"{path}: converted config differs from preset {entry.preset!r}: {diff}")
     hf_io.save_hf_checkpoint(out, cfg, params)
+  if not os.path.exists(os.path.join(out, TOKENIZER_FILE)):   # also for directories made before
+    save_vocab_spec(out, "gguf", gguf_path(name), hf_io.read_config(out).bos_id)
   return out
 
 

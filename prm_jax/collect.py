@@ -32,15 +32,15 @@ import numpy as np
 
 from mode_jax import cli, config_files
 from mode_jax.atomic_io import jsonl_records, read_json, recover_jsonl, write_json_atomic
-from mode_jax.data.vocab import make_vocab
+from mode_jax import serve
+from mode_jax.data.vocab import make_vocab, parse_vocab_spec
+from mode_jax.serve.api import Sampling
 from prm_jax import graders, steps
 from prm_jax.envs import arithmetic
 from prm_jax.omegaprm.search import OmegaPRMConfig, omegaprm_search
 from prm_jax.omegaprm.shepherd import ShepherdConfig, shepherd_search
 from prm_jax.omegaprm.tree import drive
 from prm_jax.policy.base import TemplatePolicy, template_stops
-from prm_jax.policy.http import OpenAICompletions
-from prm_jax.policy.jax_policy import load_backend
 from prm_jax.policy.simulated import SimulatedPolicy
 
 METHODS = ("omegaprm", "math_shepherd", "sequential")
@@ -132,23 +132,54 @@ def make_policy(pcfg, questions: list[dict]):
                        "'arithmetic', or JSONL lines with a 'problem' field (Problem.to_json)")
     return SimulatedPolicy([arithmetic.Problem.from_json(q["problem"]) for q in questions],
                            p_error=pcfg.p_error, p_recover=pcfg.p_recover)
-  # Without stop strings a policy writes past its answer into a made-up next question, and
-  # the grader would read that one's answer: stop at the template's lead-in by default.
-  stop = tuple(pcfg.stop) or template_stops(pcfg.template)
-  sampling = dict(temperature=pcfg.temperature, top_p=pcfg.top_p, stop=stop)
+  return TemplatePolicy(text_model(pcfg), pcfg.template, policy_sampling(pcfg))
+
+
+def policy_sampling(pcfg) -> Sampling:
+  """The sampling settings of a `config.policy` block; without stop strings, the template's
+  lead-in (a policy that writes past its answer starts a made-up next question, whose answer
+  the grader would read)."""
+  return Sampling(max_tokens=pcfg.max_new_tokens, temperature=pcfg.temperature,
+                  top_p=pcfg.top_p, top_k=pcfg.get("top_k", 0),
+                  stop=tuple(pcfg.stop) or template_stops(pcfg.template))
+
+
+def text_model(pcfg):
+  """The `mode_jax.serve.TextModel` of a jax or http `config.policy` block: `checkpoint` (a
+  pretrained name such as gemma3_270m, an HF directory, a GGUF file or a trained workdir, with
+  `adapter_dir` and `tokenizer`) loaded in-process, or the OpenAI-compatible server at `url`
+  (`chat` for /v1/chat/completions)."""
   if pcfg.kind == "jax":
-    backend = load_backend(pcfg.checkpoint, adapter_dir=pcfg.adapter_dir,
-                           max_new_tokens=pcfg.max_new_tokens, max_batch=pcfg.max_batch,
-                           **sampling)
-  elif pcfg.kind == "http":
-    backend = OpenAICompletions(pcfg.url, pcfg.model, max_tokens=pcfg.max_new_tokens,
-                                api_key=os.environ.get(pcfg.api_key_env, ""),
-                                max_concurrency=pcfg.max_concurrency, timeout=pcfg.timeout,
-                                max_retries=pcfg.max_retries,
-                                retry_window=pcfg.get("retry_window", 600.0), **sampling)
-  else:
-    raise ValueError(f"policy.kind={pcfg.kind!r}: expected simulated, jax or http")
-  return TemplatePolicy(backend, pcfg.template)
+    if not pcfg.checkpoint:
+      raise ValueError("policy.kind='jax' needs policy.checkpoint (a pretrained name, an HF "
+                       "directory, a .gguf file or a trained workdir)")
+    return serve.load(pcfg.checkpoint, adapter=pcfg.adapter_dir,
+                      tokenizer=pcfg.get("tokenizer", ""), max_batch=pcfg.max_batch)
+  if pcfg.kind == "http":
+    if not pcfg.url:
+      raise ValueError("policy.kind='http' needs policy.url (an OpenAI-compatible server)")
+    return serve.OpenAIClient(pcfg.url, pcfg.model, chat=pcfg.get("chat", False),
+                              api_key=os.environ.get(pcfg.api_key_env, ""),
+                              max_concurrency=pcfg.max_concurrency, timeout=pcfg.timeout,
+                              max_retries=pcfg.max_retries,
+                              retry_window=pcfg.get("retry_window", 600.0))
+  raise ValueError(f"policy.kind={pcfg.kind!r}: expected simulated, jax or http")
+
+
+def splitter_vocab(config, policy):
+  """The vocabulary of a token-span splitter: the in-process policy's own tokenizer, else
+  `splitter.tokenizer` ('bytes' or '<kind>:<path>'); the simulated policy writes bytes."""
+  model = getattr(policy, "model", None)
+  if getattr(model, "vocab", None) is not None:
+    return model.vocab
+  spec = config.splitter.get("tokenizer", "")
+  if spec:
+    v = parse_vocab_spec(spec, "splitter.tokenizer")
+    return make_vocab(v["kind"], v["path"] or None)
+  if config.policy.kind == "simulated":
+    return make_vocab("bytes")
+  raise ValueError("splitter.kind='token_spans' with a served policy needs "
+                   "splitter.tokenizer ('<kind>:<path>' of the served model's tokenizer)")
 
 
 def make_search(config, q: dict, is_correct, splitter):
@@ -243,8 +274,8 @@ def collect(config, workdir: str, *, policy=None, log=print) -> dict:
   if policy is None and todo:
     policy = make_policy(config.policy, todo)
   vocab = None
-  if config.splitter.kind == "token_spans":
-    vocab = make_vocab("bytes")
+  if config.splitter.kind == "token_spans" and todo:
+    vocab = splitter_vocab(config, policy)
   splitter = make_splitter(config.splitter, vocab)
   session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "questions": 0, "rollouts": 0,
              "tokens": 0, "policy_batches": 0}

@@ -37,7 +37,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from ml_collections import config_flags
 
 from mode_jax import cli
-from mode_jax.data.vocab import make_vocab
 from prm_jax import collect, graders
 from prm_jax.omegaprm.tree import drive
 
@@ -53,12 +52,12 @@ class SearchFn(beam.DoFn):
     """Builds the config, grader, splitter and (once per worker) the policy."""
     self.config = ml_collections.ConfigDict(self.config_dict)
     self.is_correct = graders.get(self.config.questions.grader)
-    vocab = None
-    if self.config.splitter.kind == "token_spans":
-      vocab = make_vocab("bytes")
-    self.splitter = collect.make_splitter(self.config.splitter, vocab)
     if self.config.policy.kind != "simulated":   # one policy per worker
       self.policy = collect.make_policy(self.config.policy, [])
+    vocab = None
+    if self.config.splitter.kind == "token_spans":
+      vocab = collect.splitter_vocab(self.config, self.policy)
+    self.splitter = collect.make_splitter(self.config.splitter, vocab)
 
   def process(self, q: dict):
     """Searches one question; yields its records, its summary (tagged outputs)."""

@@ -46,7 +46,9 @@ from mode_jax.dataeval import stats
 from prm_jax import collect, evaluate, step_search, verify
 from prm_jax import steps as steps_lib
 from prm_jax.envs import arithmetic as A
-from prm_jax.policy import jax_policy, sft
+from mode_jax import serve
+from mode_jax.serve.api import Sampling
+from prm_jax.policy import sft
 from prm_jax.policy.base import TemplatePolicy
 from prm_jax.prm import train as prm_train_lib
 
@@ -105,10 +107,15 @@ def stage_collect(config, wd, policy_ckpt, log, policy=None) -> dict:
   return out
 
 
+# How the pipeline samples its policy outside collection (ORM data, evaluation, beam search).
+SAMPLING = Sampling(max_tokens=96, temperature=1.0)
+
+
 def sample_solutions(backend, template, problems, n, seed) -> list[list[str]]:
   """`n` sampled solution texts per problem."""
   prompts = [template.format(question=p.question) for p in problems]
-  return [[c.text for c in comps] for comps in backend.complete(prompts, n, seed=seed)]
+  return [[c.text for c in comps] for comps in backend.complete(prompts, n, seeds=seed,
+                                                                   **SAMPLING.kwargs())]
 
 
 def stage_orm_data(config, wd, backend, log) -> str:
@@ -193,7 +200,7 @@ def eval_samples(config, wd, backend, problems, log) -> tuple[list, "list | None
   else:
     log(f"== 5. sampling {p.max_n} solutions for each of {len(problems)} held-out problems")
     prompts = [config.prm.template.format(question=pr.question) for pr in problems]
-    comps = backend.complete(prompts, p.max_n, seed=2)
+    comps = backend.complete(prompts, p.max_n, seeds=2, **SAMPLING.kwargs())
     sols = [[c.text for c in cs] for cs in comps]
     if all(c.logprob is not None for cs in comps for c in cs):   # the policy's own verdict
       write_json_atomic(cache_lp, [[c.logprob / max(1, c.num_tokens) for c in cs]
@@ -348,7 +355,7 @@ def stage_beam(config, wd, backend, problems, sols, curves, log) -> dict:
   else:
     log(f"== 6. step-level beam search (beam {cfg.beam_width}, {cfg.expand} per beam)")
     out = step_search.beam_search(
-        TemplatePolicy(backend, config.prm.template),
+        TemplatePolicy(backend, config.prm.template, SAMPLING),
         prm_train_lib.scorer_from_dir(os.path.join(wd, "prm_omegaprm", "prm_model")),
         [pr.question for pr in problems], cfg, seed=3)
     write_json_atomic(cache, out)
@@ -443,11 +450,10 @@ def run(config, wd: str, log=print, backend=None) -> dict:
   policy_ckpt = "" if backend is not None else stage_policy(config, wd, log)
   timings["policy"] = time.perf_counter() - t0
   col = stage_collect(config, wd, policy_ckpt, log, policy=None if backend is None else
-                      TemplatePolicy(backend, config.prm.template))
+                      TemplatePolicy(backend, config.prm.template, SAMPLING))
   timings["collect"] = time.perf_counter() - t0 - sum(timings.values())
   if backend is None:
-    backend = jax_policy.load_backend(policy_ckpt, max_new_tokens=96, temperature=1.0,
-                                      max_batch=512)
+    backend = serve.load(policy_ckpt, max_batch=512)
   outcomes = stage_orm_data(config, wd, backend, log)
   # every PRM starts from the policy that wrote the data (not whatever checkpoint.hf_path names)
   train = functools.partial(stage_train, config, wd, backbone=policy_ckpt, log=log)

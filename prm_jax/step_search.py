@@ -24,7 +24,7 @@ import dataclasses
 from typing import Sequence
 
 from prm_jax import verify
-from prm_jax.policy.base import call_seed
+from mode_jax.serve.api import call_seed
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Helpers several test modules share (import as `import helpers`: pytest puts tests/ on the
 path, beside conftest.py)."""
 
+import contextlib
 import os
 import socket
 
@@ -28,3 +29,26 @@ def missing_install(reason: str):
   if os.environ.get("MODE_JAX_CI") == "1":
     pytest.fail(f"CI must install this: {reason}")
   pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def serve_app(app):
+  """Runs an ASGI `app` (uvicorn, in a thread) on a free port; yields its base URL."""
+  import threading
+  import time
+
+  import uvicorn
+  port = free_port()
+  server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+  t = threading.Thread(target=server.run, daemon=True)
+  t.start()
+  deadline = time.time() + 20
+  while not server.started:
+    if time.time() > deadline:
+      raise RuntimeError("test server did not start")
+    time.sleep(0.02)
+  try:
+    yield f"http://127.0.0.1:{port}"
+  finally:
+    server.should_exit = True
+    t.join(10)

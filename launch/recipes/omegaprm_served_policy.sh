@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OmegaPRM collection on GSM8K against a served policy (vLLM / SGLang / JetStream, or
-# `python -m prm_jax.policy.server`), any OpenAI-compatible /v1/completions endpoint:
+# `python -m mode_jax.serve.server --model=...`), any OpenAI-compatible /v1/completions endpoint:
 #
 #   launch/recipes/omegaprm_served_policy.sh [--dry-run] POLICY_URL MODEL [WORKDIR]
 #

@@ -72,6 +72,17 @@ def load_adapter(path: str) -> tuple[dict, AdapterConfig]:
   return unflatten(_tensors(w_path)), acfg
 
 
+def read_metadata(path: str) -> dict:
+  """The `metadata` a `save_adapter` directory was written with (base, task ids, vocab, BOS)."""
+  cfg_path = os.path.join(path, CONFIG_FILE)
+  if not epath.Path(cfg_path).is_file():
+    raise FileNotFoundError(f"read_metadata: missing {cfg_path}")
+  meta = read_json(cfg_path).get("metadata", {})
+  if not isinstance(meta, dict):
+    raise ValueError(f"{cfg_path}: field 'metadata' is not an object")
+  return meta
+
+
 def _tensors(w_path: str):
   """(name, array) of a safetensors file, local (memory-mapped) or on a bucket (read whole)."""
   if is_remote(w_path):

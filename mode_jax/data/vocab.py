@@ -126,3 +126,71 @@ def make_vocab(kind: str = "bytes", path: Optional[str] = None, **kw) -> seqio.V
   if kind == "gguf":
     return seqio.SentencePieceVocabulary(sentencepiece_model(path), **kw)
   raise ValueError(f"unknown vocab kind {kind!r}; use bytes, sentencepiece, hf or gguf")
+
+
+# A checkpoint directory's record of its tokenizer (written by the project beside config.json),
+# so that loading a checkpoint never guesses a vocabulary.
+TOKENIZER_FILE = "mode_jax_tokenizer.json"
+KINDS = ("bytes", "sentencepiece", "hf", "gguf")
+
+
+def parse_vocab_spec(spec: str, where: str = "tokenizer") -> dict:
+  """"bytes" or "<kind>:<path>" (sentencepiece, hf, gguf) -> {"kind", "path"}."""
+  kind, _, path = spec.partition(":")
+  if kind not in KINDS or (kind != "bytes" and not path):
+    raise ValueError(f"{where}={spec!r}: expected 'bytes' or '<kind>:<path>' with kind in "
+                     f"{KINDS[1:]}")
+  return {"kind": kind, "path": path}
+
+
+def save_vocab_spec(checkpoint_dir: str, kind: str, path: str = "",
+                    bos_id: Optional[int] = None) -> None:
+  """Records the checkpoint's tokenizer (kind, path, BOS) in `checkpoint_dir/TOKENIZER_FILE`."""
+  import json
+  if kind not in KINDS:
+    raise ValueError(f"unknown vocab kind {kind!r}; use one of {KINDS}")
+  os.makedirs(checkpoint_dir, exist_ok=True)
+  tmp = os.path.join(checkpoint_dir, TOKENIZER_FILE + ".tmp")
+  with open(tmp, "w") as f:
+    json.dump({"kind": kind, "path": path or "", "bos_id": bos_id}, f, indent=2)
+  os.replace(tmp, os.path.join(checkpoint_dir, TOKENIZER_FILE))
+
+
+def vocab_spec(checkpoint_dir: str) -> Optional[dict]:
+  """The recorded tokenizer of a checkpoint directory ({"kind", "path", "bos_id"}; a relative
+  path is resolved against the directory), or what the directory holds (tokenizer.json,
+  tokenizer.model), or None when it says nothing."""
+  import json
+  rec = os.path.join(checkpoint_dir, TOKENIZER_FILE)
+  if os.path.exists(rec):
+    with open(rec) as f:
+      try:
+        spec = json.load(f)
+      except ValueError as e:
+        raise ValueError(f"{rec}: not JSON ({e})") from None
+    if spec.get("kind") not in KINDS:
+      raise ValueError(f"{rec}: field 'kind' is {spec.get('kind')!r}, expected one of {KINDS}")
+    path = spec.get("path") or ""
+    if path and not os.path.isabs(path):
+      path = os.path.join(checkpoint_dir, path)
+    return {"kind": spec["kind"], "path": path, "bos_id": spec.get("bos_id")}
+  for name, kind in (("tokenizer.json", "hf"), ("tokenizer.model", "sentencepiece")):
+    if os.path.exists(os.path.join(checkpoint_dir, name)):
+      return {"kind": kind, "path": os.path.join(checkpoint_dir, name), "bos_id": None}
+  return None
+
+
+class VocabularyMismatch(ValueError):
+  """A tokenizer that cannot be the checkpoint's (e.g. the byte vocabulary on Gemma)."""
+
+
+def check_vocab(cfg, vocab, name: str) -> None:
+  """VocabularyMismatch unless `vocab` fits the model config `cfg`: its size at most the
+  embedding rows and within 1% (or 1,024 ids) of them (checkpoints pad their embeddings a
+  little; Qwen2 has 151,936 rows for 151,665 ids)."""
+  size = int(vocab.vocab_size)
+  rows = int(cfg.vocab_size)
+  if size > rows or rows - size > max(1024, rows // 100):
+    raise VocabularyMismatch(
+        f"{name}: tokenizer {type(vocab).__name__} has {size:,} ids but the checkpoint's "
+        f"embedding has {rows:,} rows: not this checkpoint's tokenizer (pass its own)")

@@ -31,15 +31,23 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from mode_jax.data.vocab import make_vocab
+from mode_jax.data.vocab import check_vocab, make_vocab, vocab_spec
 from mode_jax.model import Transformer, hf_io, presets
 from mode_jax.model.padding import padded_batches
 
 
 class BackboneEncoder:
 
-  def __init__(self, checkpoint: str = "", *, preset: str = "tiny", vocab_kind: str = "bytes",
+  def __init__(self, checkpoint: str = "", *, preset: str = "tiny", vocab_kind: str = "",
                vocab_path: str = "", max_len: int = 256, batch_size: int = 64, seed: int = 0):
+    """`vocab_kind` / `vocab_path`: the checkpoint's tokenizer; empty: its recorded one
+    (`vocab.vocab_spec`; an error when it records none), bytes for a random preset."""
+    if not vocab_kind:
+      spec = vocab_spec(checkpoint) if checkpoint else {"kind": "bytes", "path": ""}
+      if spec is None:
+        raise ValueError(f"encoder checkpoint {checkpoint!r} names no tokenizer: pass "
+                         "vocab_kind / vocab_path")
+      vocab_kind, vocab_path = spec["kind"], spec["path"]
     if checkpoint:
       if not os.path.exists(os.path.join(checkpoint, "config.json")):
         raise FileNotFoundError(f"encoder checkpoint {checkpoint!r} has no config.json (an "
@@ -53,6 +61,7 @@ class BackboneEncoder:
       self.name = (f"mode_jax preset {preset!r} at random init (seed {seed}; random features, "
                    "no learned semantics)")
     self.cfg, self.vocab = cfg, make_vocab(vocab_kind, vocab_path or None)
+    check_vocab(cfg, self.vocab, checkpoint or f"preset {preset}")
     self.max_len, self.batch_size = min(max_len, cfg.max_seq_len), batch_size
     self.params = jax.device_put(params)
     model = Transformer(cfg)

@@ -263,3 +263,35 @@ def load_gguf(path: str, dtype=jnp.float32, *, scan_layers: bool = False,
                     + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
   return hf_io.finish_load(cfg, params, dtype, scan_layers=scan_layers,
                            config_overrides=config_overrides, shardings=shardings, where=path)
+
+
+def write_float_copy(src: str, dst: str, dtype: str = "f32") -> str:
+  """Writes `dst`: the GGUF `src` with the same metadata (architecture, tokenizer, ...) and
+  every tensor dequantized to float32 ("f32") or float16 ("f16"), e.g. the float weights the
+  project runs, for llama.cpp. Written beside `dst` and renamed (atomic); returns `dst`."""
+  import gguf
+  if dtype not in ("f32", "f16"):
+    raise ValueError(f"write_float_copy: dtype must be 'f32' or 'f16', got {dtype!r}")
+  reader = open_reader(src)
+  arch = metadata(reader).get("general.architecture")
+  tmp = f"{dst}.tmp{os.getpid()}"
+  writer = gguf.GGUFWriter(tmp, arch)
+  np_dtype = np.float32 if dtype == "f32" else np.float16
+  for key, field in reader.fields.items():
+    if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+      continue
+    vtype = field.types[0]
+    sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+    writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
+  writer.add_file_type(gguf.LlamaFileType.ALL_F32 if dtype == "f32"
+                       else gguf.LlamaFileType.MOSTLY_F16)
+  for t in reader.tensors:
+    values = dequantize(t, src)
+    # 1-D tensors (norms) stay float32, as llama.cpp's own converter keeps them
+    writer.add_tensor(t.name, values if values.ndim == 1 else values.astype(np_dtype))
+  writer.write_header_to_file()
+  writer.write_kv_data_to_file()
+  writer.write_tensors_to_file()
+  writer.close()
+  os.replace(tmp, dst)
+  return dst

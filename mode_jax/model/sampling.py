@@ -165,18 +165,35 @@ def sample_inverse_cdf(logits, u):
   return jnp.minimum(idx, logits.shape[-1] - 1)
 
 
+def _broadcast_rows(cache: KVCache, logits, src):
+  """The prefilled cache and last logits of the unique prompts, copied to the rows that
+  sample them (row r continues prompt src[r])."""
+  take = lambda x: jnp.take(x, src, axis=0)
+  k = tuple(map(take, cache.k)) if isinstance(cache.k, tuple) else jnp.take(cache.k, src, 1)
+  v = tuple(map(take, cache.v)) if isinstance(cache.v, tuple) else jnp.take(cache.v, src, 1)
+  return cache.replace(k=k, v=v, start=take(cache.start)), take(logits)
+
+
 @functools.partial(jax.jit, static_argnames=("cfg", "adapter", "new_bucket", "use_top_k",
-                                             "use_top_p"))
+                                             "use_top_p", "shared"))
 def _generate(params, prompt, prompt_len, row_valid, task_ids, row_ids, max_new, temperature,
-              top_k, top_p, rng, stop_table, stop_seqs, *, cfg: ModelConfig, adapter,
-              new_bucket: int, use_top_k: bool, use_top_p: bool):
-  """prompt int32 [B, P] left-padded; returns (tokens [B, N], logprobs [B, N], lengths [B])."""
+              top_k, top_p, rng, stop_table, stop_seqs, src=None, prompt_task_ids=None, *,
+              cfg: ModelConfig, adapter, new_bucket: int, use_top_k: bool, use_top_p: bool,
+              shared: bool = False):
+  """prompt int32 [U, P] left-padded; returns (tokens [B, N], logprobs [B, N], lengths [B]).
+
+  Without `shared`, U == B (row r samples prompt r). With `shared` (prefix sharing), the U
+  unique prompts are prefilled once (with `prompt_task_ids` [U]) and row r continues prompt
+  src[r]: the KV cache and last logits are broadcast to the B rows."""
   model = Transformer(cfg, adapter=adapter)
-  b, p = prompt.shape
+  b = row_ids.shape[0]
+  u, p = prompt.shape
   start = (p - prompt_len).astype(jnp.int32)
-  cache = KVCache.init(cfg, b, p + new_bucket, start=start)
+  cache = KVCache.init(cfg, u, p + new_bucket, start=start)
   logits, cache = model.apply({"params": params}, prompt, cache=cache, last_only=True,
-                              task_ids=task_ids)
+                              task_ids=prompt_task_ids if shared else task_ids)
+  if shared:
+    cache, logits = _broadcast_rows(cache, logits, src)
   # All uniforms up front in one vectorised call (threefry is a loop of tiny ops on CPU; per
   # step it cost more than the sampling itself). u[i, t] depends only on (rng, row_ids[i], t).
   row_keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(row_ids)
@@ -359,6 +376,7 @@ class Sampler:
     self.min_prompt, self.min_new = min_prompt, min_new
     self._stop_cache: dict = {}
     self._stop_host: dict = {}
+    self.prefill_tokens = 0          # prompt tokens prefilled so far (after prefix sharing)
 
   def _stop_tables(self, stop_strings: Sequence[str], stop_token_ids: Sequence[int]):
     key = (tuple(stop_strings), tuple(stop_token_ids))
@@ -396,13 +414,17 @@ class Sampler:
                rng=None, stop_strings: Sequence[str] = (),
                stop_token_ids: Sequence[int] = (),
                task_ids: Optional[Sequence[int]] = None,
-               row_ids: Optional[Sequence[int]] = None) -> SampleOutput:
+               row_ids: Optional[Sequence[int]] = None,
+               share_prefix: bool = True) -> SampleOutput:
     """Samples continuations of token-id `prompts` (lists of different lengths).
 
     temperature 0 is greedy. `rng` is a jax PRNG key or an int seed (required when sampling).
     `task_ids` (one per prompt) reach task-routed adapters. `row_ids` (one uint32 per prompt,
     default its position): row i draws its randomness from fold_in(rng, row_ids[i]), so a
     prompt given the same id samples the same continuation whatever batch it is in.
+    `share_prefix`: rows with the same prompt (and task id) are prefilled once and their KV
+    cache broadcast (n samples of one prompt, rollouts from one search state); the running
+    count of prefilled prompt tokens is `self.prefill_tokens`.
     """
     if not prompts:
       raise ValueError("generate() needs at least one prompt")
@@ -427,17 +449,30 @@ class Sampler:
     if p + new_bucket > self.cfg.max_seq_len:
       raise ValueError(f"prompt bucket {p} + new-token bucket {new_bucket} exceeds "
                        f"max_seq_len={self.cfg.max_seq_len}")
-    arr = np.full((b, p), self.cfg.pad_id, np.int32)
-    lens = np.ones((b,), np.int32)
-    for i, x in enumerate(prompts):
-      arr[i, p - len(x):] = x
-      lens[i] = len(x)
-    valid = np.arange(b) < n
     tids = np.zeros((b,), np.int32)
     if task_ids is not None:
       if len(task_ids) != n:
         raise ValueError(f"task_ids has {len(task_ids)} entries for {n} prompts")
       tids[:n] = task_ids
+    # Prefix sharing: identical (prompt, task) rows are prefilled once.
+    unique: dict = {}
+    src = np.zeros((b,), np.int32)
+    for i, x in enumerate(prompts):
+      src[i] = unique.setdefault((tuple(int(t) for t in x), int(tids[i])), i)
+    firsts = sorted(set(int(i) for i in src[:n]))
+    src[:n] = np.searchsorted(firsts, src[:n])
+    shared = share_prefix and len(firsts) < n
+    rows_in = firsts if shared else list(range(n))
+    u = -(-bucket(len(rows_in), self.min_batch) // n_dev) * n_dev if shared else b
+    arr = np.full((u, p), self.cfg.pad_id, np.int32)
+    lens = np.ones((u,), np.int32)
+    for r, i in enumerate(rows_in):
+      arr[r, p - len(prompts[i]):] = prompts[i]
+      lens[r] = len(prompts[i])
+    utids = np.zeros((u,), np.int32)
+    utids[:len(rows_in)] = tids[rows_in]
+    self.prefill_tokens += int(sum(len(prompts[i]) for i in rows_in))
+    valid = np.arange(b) < n
     rids = np.arange(b, dtype=np.uint32)
     if row_ids is not None:
       if len(row_ids) != n:
@@ -449,8 +484,9 @@ class Sampler:
       toks, lps, lengths = _generate(
           self.params, rows(arr), rows(lens), rows(valid), rows(tids), rows(rids),
           jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
-          jnp.float32(top_p), rng, table, seqs, cfg=self.cfg, adapter=self.adapter,
-          new_bucket=new_bucket, use_top_k=top_k > 0, use_top_p=top_p < 1.0)
+          jnp.float32(top_p), rng, table, seqs, rows(src) if shared else None,
+          rows(utids) if shared else None, cfg=self.cfg, adapter=self.adapter,
+          new_bucket=new_bucket, use_top_k=top_k > 0, use_top_p=top_p < 1.0, shared=shared)
     toks, lps, lengths = jax.device_get((toks, lps, lengths))
     toks, lps, lengths = toks[:n, :max_new_tokens], lps[:n, :max_new_tokens], lengths[:n]
     texts = None

@@ -53,7 +53,13 @@ class ContinuationScorer:
     """[(prompt ids, continuation ids)] -> float64 [n] summed log-probs. A prompt must be
     non-empty (its last token predicts the first continuation token); an empty continuation
     scores 0. ValueError when prompt + continuation exceed the model's max_seq_len."""
-    out = np.zeros((len(pairs),), np.float64)
+    return np.array([float(np.sum(x)) for x in self.token_logprobs(pairs, task_ids)],
+                    np.float64)
+
+  def token_logprobs(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+                     task_ids: Optional[Sequence[int]] = None) -> list[np.ndarray]:
+    """As `logprobs`, per token: float64 [len(continuation)] for each pair."""
+    out: list = [np.zeros((0,), np.float64)] * len(pairs)
     for i, (p, _) in enumerate(pairs):
       if not len(p):
         raise ValueError(f"continuation scorer: pair {i} has an empty prompt")
@@ -75,6 +81,6 @@ class ContinuationScorer:
         tids[:len(idx)] = [task_ids[i] for i in idx]
       lp = np.asarray(jax.device_get(self._forward(self.params, toks, seg, pos, tids, at,
                                                    targets)), np.float64)
-      sums = np.where(mask, lp, 0.0).sum(-1)
-      out[list(idx)] = sums[:len(idx)]
+      for r, i in enumerate(idx):
+        out[i] = lp[r, :len(pairs[i][1])]
     return out

@@ -26,7 +26,7 @@ from mode_jax.adapters.config import AdapterConfig
 from mode_jax import atomic_io
 from mode_jax.adapters.export import save_adapter
 from mode_jax.data import tasks
-from mode_jax.data.vocab import make_vocab
+from mode_jax.data.vocab import make_vocab, save_vocab_spec
 from mode_jax.model import hf_io, presets
 from mode_jax.model.config import ModelConfig
 from mode_jax.train import bases, evaluate, loop, run_data
@@ -72,6 +72,8 @@ class RunSpec:
     base_params: the base's parameters (None: initialised from `train.seed`).
     base_name: where the base came from (adapter metadata).
     data: the SeqIO side (None for runs that bring their own batches).
+    vocab_spec: the run's tokenizer {"kind", "path"} (adapter metadata, so that
+      `mode_jax.serve.load` serves the run with it).
   """
   model_cfg: ModelConfig
   acfg: Optional[AdapterConfig]
@@ -81,6 +83,7 @@ class RunSpec:
   base_params: Any = None
   base_name: str = ""
   data: Optional[run_data.RunData] = None
+  vocab_spec: Optional[dict] = None
 
   @property
   def vocab(self):
@@ -130,7 +133,8 @@ def spec_from_config(config, workdir: str, *, model_cfg: Optional[ModelConfig] =
     else:
       model_cfg = model_config(config.model)
   return RunSpec(model_cfg=model_cfg, acfg=acfg, train=tcfg, mesh=mesh, job=config.job,
-                 base_params=base_params, base_name=base_name, data=rd)
+                 base_params=base_params, base_name=base_name, data=rd,
+                 vocab_spec={"kind": config.vocab.kind, "path": config.vocab.path or ""})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,8 +199,11 @@ def run(spec: RunSpec, workdir: str, *, batches: Optional[Callable[[int], Iterat
     trained = evaluate.host(result.state.params)   # host (a collective), written by process 0.
     if jax.process_index() == 0:
       meta = {"base": spec.base_name}
+      if spec.vocab_spec:
+        meta["vocab"] = dict(spec.vocab_spec)
       if spec.data is not None:
         meta["task_ids"] = spec.table.ids
+        meta["bos_id"] = spec.data.bos_id
       save_adapter(os.path.join(workdir, "adapter"), trained, spec.acfg, metadata=meta)
   return result
 
@@ -228,6 +235,8 @@ def ensure_base(config, workdir: str) -> tuple[ModelConfig, dict]:
     base = evaluate.host(out.state.params)          # every host (a collective)
     if jax.process_index() == 0:
       hf_io.save_hf_checkpoint(base_dir, out.model_cfg, base)
+      save_vocab_spec(base_dir, config.vocab.kind, config.vocab.path or "",
+                      run_data.bos_id(config.data))
     bases.barrier("base_model saved")
   return hf_io.load_hf_checkpoint(
       base_dir, config_overrides=dict(bases.runtime_overrides(config.model),

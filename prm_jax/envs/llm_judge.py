@@ -21,6 +21,8 @@ import collections
 import re
 from typing import Optional, Sequence
 
+from mode_jax.serve.api import Sampling
+
 JUDGE_TEMPLATE = (
     "Below are a math problem and a solution to it, split into paragraphs that are tagged and "
     "numbered from 0.\n\n[Math Problem]\n\n{problem}\n\n[Solution]\n\n{tagged_response}\n\n"
@@ -68,13 +70,16 @@ class LLMJudge:
 
   def __init__(self, backend, *, samples: int = 1, seed: int = 0,
                template: str = JUDGE_TEMPLATE, question_field: str = "question",
-               steps_field: str = "steps"):
+               steps_field: str = "steps", sampling: Optional[Sampling] = None):
     if samples < 1:
       raise ValueError(f"LLMJudge: samples must be >= 1, got {samples}")
     for key in ("{problem}", "{tagged_response}"):
       if key not in template:
         raise ValueError(f"LLMJudge: template must contain {key}")
     self.backend, self.samples, self.seed, self.template = backend, samples, seed, template
+    # greedy for one verdict, sampled for a vote
+    self.sampling = sampling or Sampling(max_tokens=2048,
+                                         temperature=0.0 if samples == 1 else 1.0)
     self.question_field, self.steps_field = question_field, steps_field
     self.calls = 0
 
@@ -85,7 +90,7 @@ class LLMJudge:
     if not keys:
       return []
     comps = self.backend.complete([judge_prompt(q, st, self.template) for q, st in keys],
-                                  self.samples, seed=self.seed)
+                                  self.samples, seeds=self.seed, **self.sampling.kwargs())
     self.calls += 1
     found = {k: vote([parse_index(c.text) for c in cs]) for k, cs in zip(keys, comps)}
     return [found[(q, tuple(st))] for q, st in items]

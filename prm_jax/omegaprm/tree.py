@@ -15,7 +15,7 @@ import time
 from typing import Callable, Generator, Optional, Sequence
 
 
-from prm_jax.policy.base import Completion, call_seed, check_shape
+from mode_jax.serve.api import Sample, call_seed, check_shape
 
 Requests = list            # [(prefix, n)]
 
@@ -45,7 +45,7 @@ class Cost:
   rollouts: int = 0            # completions sampled
   tokens: int = 0              # generated tokens
 
-  def add(self, comps: Sequence[Completion]) -> None:
+  def add(self, comps: Sequence[Sample]) -> None:
     """Counts one policy call with its completions."""
     self.policy_calls += 1
     self.rollouts += len(comps)
@@ -129,14 +129,14 @@ class Tree:
     state.occurrences += 1
     return state, fresh
 
-  def estimate(self, state: State, comps: Sequence[Completion]) -> list[tuple]:
+  def estimate(self, state: State, comps: Sequence[Sample]) -> list[tuple]:
     """Sets MC from completions; returns [(pieces of the completion, tokens, correct)]."""
     state.rollouts = state.correct = 0
     if state.id == 0:
       self.root_tokens = sum(c.num_tokens for c in comps)
     return self.extend(state, comps)
 
-  def extend(self, state: State, comps: Sequence[Completion]) -> list[tuple]:
+  def extend(self, state: State, comps: Sequence[Sample]) -> list[tuple]:
     """Adds graded completions to the state's rollouts (MC over all of them)."""
     self.cost.add(comps)
     graded = []

@@ -22,11 +22,13 @@ import numpy as np
 
 from mode_jax import cli
 from mode_jax.data import metrics, tasks
-from mode_jax.data.vocab import make_vocab
+from mode_jax import serve
+from mode_jax.data.vocab import save_vocab_spec, vocab_spec
 from mode_jax.model import hf_io
+from mode_jax.serve.api import Sampling
 from mode_jax.train import run as run_lib
+from mode_jax.train import run_data
 from prm_jax.envs import arithmetic
-from prm_jax.policy.jax_policy import SamplerBackend
 
 TASK = "arith_solutions"
 # The problems the tiny policy is trained on (configs/policy_arith.py; the ":jax" variant of
@@ -54,13 +56,15 @@ def build_arith_data(dcfg, vocab, workdir: str):
   return [TASK], [TASK], tasks.TaskIdTable({TASK: 0})
 
 
-def evaluate_policy(backend, dcfg, *, num: int, samples: int, seed: int) -> dict:
-  """Answer accuracy (greedy, sampled) and fully-correct-process rate on held-out problems."""
+def evaluate_policy(model, dcfg, *, num: int, samples: int, seed: int,
+                    sampling: Sampling = Sampling(max_tokens=96)) -> dict:
+  """Answer accuracy (greedy, sampled) and fully-correct-process rate on held-out problems,
+  sampling the `mode_jax.serve.TextModel` `model` with `sampling` (greedy: temperature 0)."""
   cfg = arithmetic.ArithmeticConfig(**dict(dcfg.arith))
   probs = arithmetic.make_problems(num, cfg, seed=dcfg.seed + 1_000_003, prefix="arith-validation")
   prompts = [dcfg.template.format(question=p.question) for p in probs]
-  greedy = backend.complete(prompts, 1, seed=seed, temperature=0.0)
-  sampled = backend.complete(prompts, samples, seed=seed + 1)
+  greedy = model.complete(prompts, 1, seeds=seed, **sampling.replace(temperature=0.0).kwargs())
+  sampled = model.complete(prompts, samples, seeds=seed + 1, **sampling.kwargs())
   g = [arithmetic.is_correct(c[0].text, p.answer) for c, p in zip(greedy, probs)]
   s = [[arithmetic.is_correct(x.text, p.answer) for x in c] for c, p in zip(sampled, probs)]
   checks = [[arithmetic.check(p, x.text) for x in c] for c, p in zip(sampled, probs)]
@@ -82,13 +86,14 @@ def run(config, workdir: str, log=print) -> dict:
     out = run_lib.run_training(config, os.path.join(workdir, "train"), log=log)
     hf_io.save_hf_checkpoint(model_dir, out.model_cfg, out.params())
     log(f"policy saved to {model_dir} ({out.train_seconds:.0f} s of training)")
-  cfg, params = hf_io.load_hf_checkpoint(model_dir)
+  if vocab_spec(model_dir) is None:       # the tokenizer it was trained with, for every loader
+    save_vocab_spec(model_dir, config.vocab.kind, config.vocab.path or "",
+                    run_data.bos_id(config.data))
   e = config.eval
-  backend = SamplerBackend(cfg, params, make_vocab(config.vocab.kind, config.vocab.path or None),
-                           max_new_tokens=e.max_new_tokens, temperature=e.temperature,
-                           max_batch=e.max_batch)
-  res = evaluate_policy(backend, config.data, num=e.num_problems, samples=e.samples,
-                        seed=config.seed)
+  model = serve.load(model_dir, max_batch=e.max_batch)
+  res = evaluate_policy(model, config.data, num=e.num_problems, samples=e.samples,
+                        seed=config.seed, sampling=Sampling(max_tokens=e.max_new_tokens,
+                                                            temperature=e.temperature))
   with open(os.path.join(workdir, "policy_eval.json"), "w") as f:
     json.dump(res, f, indent=2)
   log(json.dumps(res))

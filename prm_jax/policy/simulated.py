@@ -27,7 +27,7 @@ import random
 from typing import Iterable, Sequence
 
 from prm_jax.envs import arithmetic
-from prm_jax.policy.base import Completion, request_seeds
+from mode_jax.serve.api import Sample, request_seeds
 
 
 _FORMATS = ("{a} {op} {b} = {c}", "{a}{op}{b}={c}", "{a} {op} {b} = {c}.", "{a} {op} {b}= {c}")
@@ -94,7 +94,7 @@ class SimulatedPolicy:
     return "\n".join(out)
 
   def rollout(self, requests: Sequence[tuple[str, str]], n: int, *,
-              seed) -> list[list[Completion]]:
+              seed) -> list[list[Sample]]:
     """`n` continuations of each (question, prefix) request (see `Policy.rollout`)."""
     # An int seed serves every request (with the question and prefix: batch-invariant as it
     # was); per-request seeds (from `drive`) serve their own request.
@@ -105,12 +105,12 @@ class SimulatedPolicy:
       problem = self._problem(question)
       rng = random.Random(f"{s}|{question}|{prefix}")
       texts = [self.continuation(problem, prefix, rng) for _ in range(n)]
-      result.append([Completion(t, len(t.encode())) for t in texts])
+      result.append([Sample(t, len(t.encode())) for t in texts])
     return result
 
 
 class SimulatedBackend:
-  """The simulator behind a text-completion interface (`policy.base.Backend`): prompts are
+  """The simulator behind a text-completion interface (`mode_jax.serve.TextModel`): prompts are
   template(question) + prefix, as `TemplatePolicy` and the pipeline's sampling build them. For
   tests and dry runs of code written against backends (e.g. `prm_jax.pipeline`)."""
 
@@ -120,8 +120,9 @@ class SimulatedBackend:
       raise ValueError(f"template must contain '{{question}}' followed by text: {template!r}")
     self.policy, self.head, self.tail = policy, head, tail
 
-  def complete(self, prompts, n, *, seed, **unused):
-    """The simulated policy's completions of templated prompts (see `Backend.complete`)."""
+  def complete(self, prompts, n=1, *, seeds=None, **unused):
+    """The simulated policy's completions of templated prompts (`mode_jax.serve.TextModel`
+    shape; sampling settings do not apply to the simulator)."""
     del unused
     reqs = []
     for p in prompts:
@@ -129,4 +130,4 @@ class SimulatedBackend:
         raise ValueError(f"prompt does not follow the template: {p[:80]!r}")
       q, _, prefix = p[len(self.head):].partition(self.tail)
       reqs.append((q, prefix))
-    return self.policy.rollout(reqs, n, seed=seed)
+    return self.policy.rollout(reqs, n, seed=0 if seeds is None else seeds)

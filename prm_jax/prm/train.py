@@ -34,7 +34,8 @@ from mode_jax.model.config import ModelConfig, RopeScaling
 from mode_jax.train import evaluate, run
 from prm_jax.prm.metrics import auroc
 from prm_jax.envs.llm_judge import LLMJudge
-from prm_jax.policy.http import OpenAICompletions
+from mode_jax.serve.api import Sampling
+from mode_jax.serve.http import OpenAIClient
 from prm_jax.prm import data as prm_data
 from prm_jax.prm import label_sources
 from prm_jax.prm.model import PRMModel, StepScorer, backbone_params
@@ -137,10 +138,10 @@ def make_judge(pcfg):
     raise ValueError("prm.judge='llm' needs prm.judge_llm.url and prm.judge_llm.model (an "
                      "OpenAI-compatible completions server)")
   samples = int(j.get("samples", 1))
-  backend = OpenAICompletions(j["url"], j["model"], max_tokens=int(j.get("max_tokens", 2048)),
-                              temperature=float(j.get("temperature",
-                                                      0.0 if samples == 1 else 1.0)))
-  return LLMJudge(backend, samples=samples)
+  sampling = Sampling(max_tokens=int(j.get("max_tokens", 2048)),
+                      temperature=float(j.get("temperature", 0.0 if samples == 1 else 1.0)))
+  return LLMJudge(OpenAIClient(j["url"], j["model"], chat=bool(j.get("chat", False))),
+                  samples=samples, sampling=sampling)
 
 
 def build_sequences(pcfg, vocab) -> tuple[dict, dict]:

@@ -10,7 +10,7 @@ import pytest
 
 from prm_jax.envs import arithmetic as A
 from prm_jax.envs import llm_judge as J
-from prm_jax.policy.base import Completion
+from mode_jax.serve.api import Sample
 from prm_jax.prm import label_sources as LS
 
 
@@ -37,7 +37,7 @@ class CheckerCritic:
   def __init__(self, garble_every: int = 0):
     self.prompts, self.garble_every = [], garble_every
 
-  def complete(self, prompts, n, *, seed):
+  def complete(self, prompts, n=1, *, seeds=None, **sampling):
     self.prompts.append(list(prompts))
     out = []
     for k, p in enumerate(prompts):
@@ -50,7 +50,7 @@ class CheckerCritic:
       else:
         fe = A.first_error(prob, steps)
         text = f"Paragraph by paragraph... \\boxed{{{-1 if fe is None else fe}}}"
-      out.append([Completion(text, 10)] * n)
+      out.append([Sample(text, 10)] * n)
     return out
 
 
@@ -88,8 +88,8 @@ def test_unparsable_or_out_of_range_answers_leave_a_prefix_unjudged():
   assert v.count(None) >= 3 and set(v) <= {0, 1, None}
 
   class Far:
-    def complete(self, prompts, n, *, seed):
-      return [[Completion("\\boxed{7}", 1)] * n for _ in prompts]
+    def complete(self, prompts, n=1, *, seeds=None, **sampling):
+      return [[Sample("\\boxed{7}", 1)] * n for _ in prompts]
   assert J.LLMJudge(Far()).verdicts(recs[:2]) == [None, None]   # no paragraph 7
 
 

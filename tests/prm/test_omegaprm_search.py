@@ -13,7 +13,7 @@ from prm_jax.omegaprm import (OmegaPRMConfig, ShepherdConfig, omegaprm_search,
 from prm_jax.omegaprm.decision import judged_right
 from prm_jax.omegaprm.search import q_value, u_value
 from prm_jax.omegaprm.tree import drive
-from prm_jax.policy.base import Completion
+from mode_jax.serve.api import Sample
 
 GOLD = "42"
 
@@ -45,7 +45,7 @@ class Scripted:
         t = prefix.count("\n")
         c = round(self.table.get(t, 0.0) * n)
         texts = [sol(t, self.steps)] * c + [sol(t, self.steps, False)] * (n - c)
-      out.append([Completion(x, len(x)) for x in texts])
+      out.append([Sample(x, len(x)) for x in texts])
     return out
 
 
@@ -217,7 +217,7 @@ def test_token_span_pieces_are_probed_at_span_boundaries():
         self.log.append(prefix)
         texts = (["ANSWER 42"] * (n - 1) + [bad]) if prefix == "" else (
             ["ANSWER 42"] * (n // 2) + ["ANSWER 0"] * (n - n // 2))
-        out.append([Completion(t, len(t)) for t in texts])
+        out.append([Sample(t, len(t)) for t in texts])
       return out
 
   pol = Spans()
@@ -287,7 +287,7 @@ class Sequenced:
         seq = self.table.get(t, [0])
         c = seq[min(j, len(seq) - 1)]
         texts = [sol(t, self.steps)] * c + [sol(t, self.steps, False)] * (n - c)
-      out.append([Completion(x, len(x)) for x in texts])
+      out.append([Sample(x, len(x)) for x in texts])
     return out
 
 

@@ -222,7 +222,6 @@ def test_pipeline_prms_start_from_the_pipeline_policy(tmp_path, monkeypatch):
   whatever config.checkpoint.hf_path names (runs/policy/policy_model by default: the study
   once failed on a machine without it, and earlier runs silently used another policy)."""
   from prm_jax import pipeline
-  from prm_jax.policy import jax_policy
   c = prm_arith.get_config("study")
   seen = []
 
@@ -230,7 +229,7 @@ def test_pipeline_prms_start_from_the_pipeline_policy(tmp_path, monkeypatch):
     pass
   monkeypatch.setattr(pipeline, "stage_policy", lambda config, wd, log: "WD/policy/policy_model")
   monkeypatch.setattr(pipeline, "stage_collect", lambda *a, **k: {})
-  monkeypatch.setattr(jax_policy, "load_backend", lambda *a, **k: object())
+  monkeypatch.setattr(pipeline.serve, "load", lambda *a, **k: object())
   monkeypatch.setattr(pipeline, "stage_orm_data", lambda *a, **k: "outcomes.jsonl")
   monkeypatch.setattr("prm_jax.prm.train.prm_train",
                       lambda cfg, out, log: seen.append(cfg.checkpoint.hf_path) or {})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from prm_jax.envs import arithmetic as A
-from prm_jax.policy.base import Completion
+from mode_jax.serve.api import Sample
 from prm_jax.policy.simulated import SimulatedPolicy
 from prm_jax.step_search import BeamConfig, beam_search, first_step
 
@@ -55,7 +55,7 @@ class Scripted:
     self.texts = texts
 
   def rollout(self, requests, n, *, seed):
-    return [[Completion(t, len(t)) for t in self.texts[:n]] for _ in requests]
+    return [[Sample(t, len(t)) for t in self.texts[:n]] for _ in requests]
 
 
 class ByWord:
