@@ -5,7 +5,8 @@
                            rng=jax.random.key(0), stop_strings=["\n"])
     out.tokens, out.logprobs, out.lengths, out.texts
 
-One jitted program per (batch bucket, prompt bucket, new-token bucket, filters): prefill of the
+One jitted program per (batch bucket, prompt bucket, new-token bucket, filters, greedy or
+sampled, prefix sharing or not): prefill of the
 left-padded prompts, then a `lax.while_loop` that samples one token per step for every row and
 stops when all rows are done or `max_new_tokens` is reached. Batch and lengths are rounded up to
 buckets (powers of two, and 3/4 of them from 128 on: `bucket`), and temperature / top-k / top-p / max_new_tokens are traced values, so repeated
@@ -101,19 +102,57 @@ def _cutoff_key(keys, weights, target):
   return jnp.where(top_ok, hi, lo)
 
 
-def filter_logits(logits, temperature, top_k, top_p, *, use_top_k: bool, use_top_p: bool):
+CANDIDATES = 1024   # best logits a filter looks at first (`filter_logits`)
+
+
+def filter_logits(logits, temperature, top_k, top_p, *, use_top_k: bool, use_top_p: bool,
+                  candidates: int = CANDIDATES):
   """Temperature, then top-k (k traced; 0 = off), then nucleus top-p. logits [B, V] float32.
 
-  No sort of the vocabulary (262k entries for Gemma): each filter finds its cutoff logit by
-  bisection over the logits' order keys (`_cutoff_key`): top-k keeps the logits >= the
-  largest value with at least k logits at or above it, top-p those >= the largest value whose
-  at-or-above probability mass reaches top_p (the smallest set of best tokens with mass >=
-  top_p; ties at the cutoff are kept). Equal to the sorted-cumsum definition
-  (`filter_logits_sorted`, kept as the reference) up to float summation order.
+  No sort of the vocabulary (262k entries for Gemma). Fast path: the `candidates` best logits
+  of each row (`lax.top_k`, a partial selection) hold the cutoff whenever k <= candidates and
+  their probability mass reaches top_p (the normaliser is summed over the whole row): then
+  the k-th value and the nucleus cutoff are read off the sorted candidates. Otherwise (a flat
+  distribution, a large k; any row of the batch) the exact fallback `filter_logits_bisect`
+  runs. Both keep the logits >= the cutoff (ties at the cutoff kept) and equal the sorted-cumsum
+  definition (`filter_logits_sorted`, the reference) up to float summation order.
   """
   logits = logits / jnp.maximum(temperature, 1e-6)
   if not (use_top_k or use_top_p):
     return logits
+  b, v = logits.shape
+  c = min(int(candidates), v)
+  vals = jax.lax.top_k(logits, c)[0]                        # [B, c], descending
+  ok = jnp.bool_(True)
+  cut = jnp.full((b, 1), -jnp.inf, logits.dtype)
+  masked = logits
+  if use_top_k:
+    k = jnp.clip(jnp.where(top_k > 0, top_k, v), 1, v)
+    ok &= k <= c
+    cut = jnp.take_along_axis(vals, jnp.broadcast_to(jnp.minimum(k, c) - 1, (b, 1)), -1)
+    vals = jnp.where(vals < cut, -jnp.inf, vals)
+    masked = jnp.where(logits < cut, -jnp.inf, logits)
+  if use_top_p:
+    # the row max (not vals[:, :1]: XLA CPU turns a top_k whose output is sliced into a sort)
+    top = jnp.max(logits, axis=-1, keepdims=True)
+    z = jnp.sum(jnp.exp(masked - top), axis=-1, keepdims=True)
+    pc = jnp.exp(vals - top) / z                           # candidate probabilities
+    before = jnp.cumsum(pc, axis=-1) - pc                  # mass of strictly better tokens
+    ok &= jnp.all(jnp.sum(pc, axis=-1) >= top_p)
+    cut = jnp.maximum(cut, jnp.min(jnp.where(before < top_p, vals, jnp.inf), axis=-1,
+                                   keepdims=True))
+  fast = lambda: jnp.where(logits < cut, _NEG, logits)
+  slow = lambda: filter_logits_bisect(logits, top_k, top_p, use_top_k=use_top_k,
+                                      use_top_p=use_top_p)
+  return jax.lax.cond(ok, fast, slow)
+
+
+def filter_logits_bisect(logits, top_k, top_p, *, use_top_k: bool, use_top_p: bool):
+  """`filter_logits`' exact fallback on temperature-scaled logits: each filter finds its
+  cutoff by bisection over the logits' order keys (`_cutoff_key`, 32 passes over the row):
+  top-k keeps the logits >= the largest value with at least k logits at or above it, top-p
+  those >= the largest value whose at-or-above probability mass reaches top_p (the smallest
+  set of best tokens with mass >= top_p; ties at the cutoff are kept)."""
   keys = _order_keys(logits)
   if use_top_k:
     v = logits.shape[-1]
@@ -175,11 +214,11 @@ def _broadcast_rows(cache: KVCache, logits, src):
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "adapter", "new_bucket", "use_top_k",
-                                             "use_top_p", "shared"))
+                                             "use_top_p", "shared", "greedy"))
 def _generate(params, prompt, prompt_len, row_valid, task_ids, row_ids, max_new, temperature,
               top_k, top_p, rng, stop_table, stop_seqs, src=None, prompt_task_ids=None, *,
               cfg: ModelConfig, adapter, new_bucket: int, use_top_k: bool, use_top_p: bool,
-              shared: bool = False):
+              shared: bool = False, greedy: bool = False):
   """prompt int32 [U, P] left-padded; returns (tokens [B, N], logprobs [B, N], lengths [B]).
 
   Without `shared`, U == B (row r samples prompt r). With `shared` (prefix sharing), the U
@@ -203,11 +242,12 @@ def _generate(params, prompt, prompt_len, row_valid, task_ids, row_ids, max_new,
   stop_len = jnp.sum(stop_seqs >= 0, axis=-1)                         # [n_seqs], 0 = unused
 
   def sample(logits, step):
+    if greedy:                  # its own program: no filters or CDF over the vocabulary
+      return jnp.argmax(logits, -1).astype(jnp.int32)
     u = jax.lax.dynamic_index_in_dim(step_u, step, axis=1, keepdims=False)
     filtered = filter_logits(logits, temperature, top_k, top_p, use_top_k=use_top_k,
                              use_top_p=use_top_p)
-    drawn = sample_inverse_cdf(filtered, u)
-    return jnp.where(temperature > 0, drawn, jnp.argmax(logits, -1)).astype(jnp.int32)
+    return sample_inverse_cdf(filtered, u).astype(jnp.int32)
 
   def cond(c):
     step, done = c[0], c[4]
@@ -479,6 +519,7 @@ class Sampler:
         raise ValueError(f"row_ids has {len(row_ids)} entries for {n} prompts")
       rids[:n] = np.asarray([int(r) % 2**32 for r in row_ids], np.uint32)
     table, seqs = self._stop_tables(stop_strings, stop_token_ids)
+    greedy = temperature == 0
     rows = lambda a: jax.device_put(a, self._rows)
     with _context(self.mesh, self.rules):
       toks, lps, lengths = _generate(
@@ -486,7 +527,8 @@ class Sampler:
           jnp.int32(max_new_tokens), jnp.float32(temperature), jnp.int32(top_k),
           jnp.float32(top_p), rng, table, seqs, rows(src) if shared else None,
           rows(utids) if shared else None, cfg=self.cfg, adapter=self.adapter,
-          new_bucket=new_bucket, use_top_k=top_k > 0, use_top_p=top_p < 1.0, shared=shared)
+          new_bucket=new_bucket, use_top_k=top_k > 0 and not greedy,
+          use_top_p=top_p < 1.0 and not greedy, shared=shared, greedy=greedy)
     toks, lps, lengths = jax.device_get((toks, lps, lengths))
     toks, lps, lengths = toks[:n, :max_new_tokens], lps[:n, :max_new_tokens], lengths[:n]
     texts = None

@@ -186,10 +186,12 @@ def test_top_k_one_is_greedy_and_temperature_zero_needs_no_rng(params):
 
 def test_no_recompile_within_buckets(params):
   s = sampling.Sampler(CFG, params)
-  s.generate(prompts(3), max_new_tokens=10, temperature=0.0)
+  s.generate(prompts(3), max_new_tokens=10, temperature=0.0)          # greedy program
+  s.generate(prompts(3), max_new_tokens=10, temperature=1.0, rng=0)   # sampled program
   before = sampling._generate._cache_size()
   s.generate(prompts(5, seed=4), max_new_tokens=12, temperature=0.7, rng=1)
   s.generate(prompts(2, seed=5), max_new_tokens=16, temperature=1.3, top_k=0, rng=2)
+  s.generate(prompts(4, seed=6), max_new_tokens=9, temperature=0.0)
   assert sampling._generate._cache_size() == before
   s.generate(prompts(3), max_new_tokens=40, temperature=0.0)   # next new-token bucket
   assert sampling._generate._cache_size() == before + 1
@@ -266,9 +268,11 @@ def _np_filter(x, temperature, k, p):
   return keep, ambiguous
 
 
-def test_filters_without_sort_match_the_float64_definition():
-  """`filter_logits` (bisection over order keys, no sort) keeps exactly the tokens of the
-  sorted-cumsum definition, with ties (also +0.0 / -0.0) at the cutoff kept."""
+@pytest.mark.parametrize("candidates", [sampling.CANDIDATES, 8])
+def test_filters_without_sort_match_the_float64_definition(candidates):
+  """`filter_logits` (the best `candidates` logits, else bisection over order keys; no sort)
+  keeps exactly the tokens of the sorted-cumsum definition, with ties (also +0.0 / -0.0) at
+  the cutoff kept. 8 candidates send most rows down the bisection fallback."""
   rs = np.random.RandomState(0)
   checked = 0
   for trial in range(60):
@@ -282,7 +286,7 @@ def test_filters_without_sort_match_the_float64_definition():
     if not k and p == 1.0:
       continue
     got = np.asarray(sampling.filter_logits(jnp.asarray(x), t, k, p, use_top_k=k > 0,
-                                            use_top_p=p < 1)) > -1e29
+                                            use_top_p=p < 1, candidates=candidates)) > -1e29
     want, ambiguous = _np_filter(x, t, k, p)
     for r in range(3):
       if not ambiguous[r]:
