@@ -16,10 +16,16 @@ after a warm-up:
   `--llama_cpp_python`, default $MODE_JAX_LLAMA_CPP_PYTHON) on a float32 GGUF the project
   writes from the same weights (`gguf_io.write_float_copy`) and on the original Q4_K_M file;
   it decodes one sequence at a time, so a batch is its prompts one after another;
-Also printed: this machine's memory-copy bandwidth (measured here, numpy), the float32
-weight bytes a decode step reads, the memory bound of decode (batch x bandwidth / bytes
-tokens/s) and the fraction of it each side reaches, and greedy agreement with each anchor
-(first 16 tokens). Install llama-cpp-python (source build, ~6 min here) with:
+- the gemma library (`gemma` 3.3.0, Google DeepMind's JAX library, from its own virtual
+  environment: `--gemma_python`, default $MODE_JAX_GEMMA_PYTHON) with its `Gemma3_270M` and
+  `gm.text.Sampler`, fed the project's weights through `mode_jax.model.gemma_lib`, in float32
+  and in its default bfloat16 (the prompts are given as text: it tokenises them itself).
+Also printed: this machine's memory-copy bandwidth (bytes copied per second, measured here),
+the weight bytes a decode step reads, the memory bound of decode (batch x bandwidth / weight
+bytes tokens/s; float32 weights for every row but the bfloat16 ones) and the fraction of it
+each side reaches, greedy agreement with each anchor (first 16 tokens), and per weight dtype
+of the project (`--dtypes`) its quality cost: NLL per token of the English paragraph and
+greedy agreement with float32 over all `new_tokens` of every row. Install llama-cpp-python (source build, ~6 min here) with:
   python3 -m venv /work/anchors/llamacpp && CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON \\
     -DGGML_FMA=ON -DGGML_F16C=ON" /work/anchors/llamacpp/bin/pip install llama-cpp-python
 """
@@ -43,12 +49,12 @@ MODES = {"greedy": (0.0, 1.0), "top_p_0.95": (1.0, 0.95)}
 
 
 def copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 5) -> float:
-  """Bytes/s of a numpy copy of `nbytes` (read + write counted once each: 2 x nbytes moved),
-  best of `repeats`."""
+  """Bytes copied per second by a numpy copy of `nbytes` (each byte read once and written
+  once), best of `repeats`: the convention of the issue's bound (~14.5 GB/s here)."""
   a = np.ones(nbytes // 4, np.float32)
   b = np.empty_like(a)
   best = min(_timed(lambda: np.copyto(b, a)) for _ in range(repeats))
-  return 2 * nbytes / best
+  return nbytes / best
 
 
 def _timed(fn) -> float:
@@ -79,6 +85,34 @@ def llama_cpp_run(python: str, gguf: str, prompts, new_tokens: int, repeats: int
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def gemma_lib_run(python: str, cfg, params, vocab, prompts, new_tokens: int, repeats: int,
+                  dtype: str) -> dict:
+  """The gemma library worker's results (benchmarks.gemma_lib_worker) on the project's
+  weights (`gemma_lib.to_gemma_library`), the prompts given as text (without BOS)."""
+  import jax
+  from mode_jax import pretrained
+  from mode_jax.data.gguf_vocab import sentencepiece_model
+  from mode_jax.model import gemma_lib
+  with tempfile.TemporaryDirectory() as d:
+    g = gemma_lib.to_gemma_library(cfg, jax.device_get(params))
+    np.savez(os.path.join(d, "p.npz"), **{
+        "/".join(str(k.key) for k in path): np.asarray(x)
+        for path, x in jax.tree_util.tree_flatten_with_path(g)[0]})
+    job = os.path.join(d, "job.json")
+    with open(job, "w") as f:
+      json.dump({"params": os.path.join(d, "p.npz"), "dtype": dtype,
+                 "tokenizer": sentencepiece_model(pretrained.gguf_path("gemma3_270m")),
+                 "prompts": [vocab.decode([int(t) for t in p[1:]]) for p in prompts],
+                 "new_tokens": new_tokens, "repeats": repeats,
+                 "modes": [{"name": k, "top_p": None if t == 0 else p}
+                           for k, (t, p) in MODES.items()]}, f)
+    out = subprocess.run([python, "-m", "benchmarks.gemma_lib_worker", f"--job={job}"],
+                         cwd=ROOT, capture_output=True, text=True, check=False)
+  if out.returncode != 0:
+    raise RuntimeError(f"gemma library worker failed: {out.stderr[-2000:]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
   fv = flags.FlagValues()
   for name, default in (("batch", 8), ("prompt_len", 64), ("new_tokens", 64), ("repeats", 3),
@@ -87,6 +121,13 @@ def main(argv=None):
   flags.DEFINE_string("model", "gemma3_270m", "a mode_jax.pretrained name", flag_values=fv)
   flags.DEFINE_bool("skip_hf", False, "no transformers anchor", flag_values=fv)
   flags.DEFINE_bool("skip_llama_cpp", False, "no llama.cpp anchor", flag_values=fv)
+  flags.DEFINE_string("dtypes", "float32,bfloat16", "the project's weight dtypes to time",
+                      flag_values=fv)
+  flags.DEFINE_string("gemma_python", os.environ.get("MODE_JAX_GEMMA_PYTHON",
+                                                     "/work/anchors/gemma/bin/python"),
+                      "the python of a virtual environment with the gemma library",
+                      flag_values=fv)
+  flags.DEFINE_bool("skip_gemma_lib", False, "no gemma library anchor", flag_values=fv)
   flags.DEFINE_string("llama_cpp_python", os.environ.get("MODE_JAX_LLAMA_CPP_PYTHON",
                                                          "/work/anchors/llamacpp/bin/python"),
                       "the python of a virtual environment with llama-cpp-python",
@@ -97,9 +138,11 @@ def main(argv=None):
   import torch
   from transformers import AutoModelForCausalLM
 
+  import jax.numpy as jnp
+
   from benchmarks.sampling import ENGLISH
   from mode_jax import pretrained
-  from mode_jax.model import gguf_io, sampling
+  from mode_jax.model import Transformer, gguf_io, sampling
 
   cfg, params, vocab = pretrained.load(args.model)
   rs = np.random.RandomState(args.seed)
@@ -107,32 +150,60 @@ def main(argv=None):
   starts = rs.randint(0, len(text) - args.prompt_len, args.batch)
   prompts = np.array([[cfg.bos_id] + text[s:s + args.prompt_len - 1] for s in starts])
   n_tokens = args.batch * args.new_tokens
-  sampler = sampling.Sampler(cfg, params, eos_ids=())
-  weight_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(sampler.params))
+  weight_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
   bw = copy_bandwidth()
   bound = args.batch * bw / weight_bytes
   rows = {}
 
-  def report(name, tps):
+  def report(name, tps, bound=bound):
     rows[name] = tps
-    print(f"{name:34s}: {tps:8.1f} tokens/s  ({tps / bound * 100:5.1f}% of the memory bound)",
-          flush=True)
+    print(f"{name:40s}: {tps:8.1f} tokens/s  ({tps / bound * 100:5.1f}% of its memory bound "
+          f"{bound:.0f})", flush=True)
 
   print(f"{args.model}: batch {args.batch}, prompt {args.prompt_len}, {args.new_tokens} new "
         f"tokens per row; jax {jax.__version__} on {jax.devices()[0].platform}, "
         f"{os.cpu_count()} cores; torch {torch.__version__} ({torch.get_num_threads()} threads)")
-  print(f"memory copy {bw / 1e9:.1f} GB/s; float32 weights {weight_bytes / 1e9:.3f} GB; decode "
-        f"memory bound at batch {args.batch}: {bound:.0f} tokens/s")
-  greedy = {}
-  for mode, (temp, top_p) in MODES.items():
-    def ours(seed, temp=temp, top_p=top_p):
-      out = sampler.generate(prompts.tolist(), max_new_tokens=args.new_tokens,
-                             temperature=temp, top_p=top_p, rng=seed)
-      assert int(out.lengths.sum()) == n_tokens
-      return out
-    report(f"mode_jax {mode}", n_tokens / timed(ours, args.repeats))
-  greedy["mode_jax"] = sampler.generate(prompts.tolist(), max_new_tokens=16,
-                                        temperature=0.0).tokens
+  print(f"memory copy {bw / 1e9:.1f} GB/s (bytes copied); float32 weights "
+        f"{weight_bytes / 1e9:.3f} GB; decode memory bound at batch {args.batch}: {bound:.0f} "
+        "tokens/s (float32)")
+  greedy, full_greedy = {}, {}
+  nll_ids = jnp.asarray([[cfg.bos_id] + list(vocab.encode(ENGLISH))])
+  for dt in args.dtypes.split(","):
+    dcfg = cfg.replace(eos_id=None, extra_eos_ids=(), dtype=dt, param_dtype=dt)
+    dparams = jax.tree.map(lambda x, dt=dt: jnp.asarray(x, dt), params)
+    s_dt = sampling.Sampler(dcfg, dparams, eos_ids=())
+    wbytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(s_dt.params))
+    for mode, (temp, top_p) in MODES.items():
+      def ours(seed, temp=temp, top_p=top_p, s_dt=s_dt):
+        out = s_dt.generate(prompts.tolist(), max_new_tokens=args.new_tokens,
+                            temperature=temp, top_p=top_p, rng=seed)
+        assert int(out.lengths.sum()) == n_tokens
+        return out
+      report(f"mode_jax {dt} {mode}", n_tokens / timed(ours, args.repeats),
+             bound=args.batch * bw / wbytes)
+    full_greedy[dt] = s_dt.generate(prompts.tolist(), max_new_tokens=args.new_tokens,
+                                    temperature=0.0).tokens
+    logits = Transformer(dcfg).apply({"params": s_dt.params}, nll_ids)
+    lp = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32)[0, :-1], -1)
+    nll = -float(jnp.mean(jnp.take_along_axis(lp, nll_ids[0, 1:, None], -1)))
+    agree = float(np.mean(full_greedy[dt] == full_greedy.get("float32", full_greedy[dt])))
+    print(f"  quality {dt}: NLL {nll:.4f} nats/token on the English paragraph "
+          f"({nll_ids.shape[1] - 1} tokens); greedy agreement with float32 "
+          f"{agree * 100:.1f}% of {full_greedy[dt].size} tokens", flush=True)
+    del s_dt, dparams
+  greedy["mode_jax"] = full_greedy[args.dtypes.split(",")[0]][:, :16]
+  if not args.skip_gemma_lib:
+    if not os.path.exists(args.gemma_python):
+      print(f"gemma library: no {args.gemma_python} (see benchmarks/gemma_lib_worker.py)")
+    else:
+      for dt in ("float32", "bfloat16"):
+        res = gemma_lib_run(args.gemma_python, cfg, params, vocab, prompts, args.new_tokens,
+                            args.repeats, dt)
+        for mode, r in res["modes"].items():
+          report(f"gemma library {dt} {mode}", r["tokens_per_s"],
+                 bound=bound * (2 if dt == "bfloat16" else 1))
+        if dt == "float32":
+          greedy["gemma library float32"] = np.array(res["modes"]["greedy"]["tokens"])
   if not args.skip_hf:
     hf = AutoModelForCausalLM.from_pretrained(pretrained.hf_dir(args.model),
                                               dtype=torch.float32).eval()
@@ -171,12 +242,12 @@ def main(argv=None):
     if name != "mode_jax":
       print(f"greedy agreement with {name}: "
             f"{np.mean(toks == greedy['mode_jax']) * 100:.1f}% of {toks.size} tokens")
+  first = args.dtypes.split(",")[0]
   for mode in MODES:
-    ours = rows[f"mode_jax {mode}"]
+    ours = rows[f"mode_jax {first} {mode}"]
     for name, tps in rows.items():
       if name.endswith(mode) and not name.startswith("mode_jax"):
-        print(f"ratio mode_jax / {name[:-len(mode) - 1]} ({mode}): {ours / tps:.2f}x")
-
+        print(f"ratio mode_jax {first} / {name[:-len(mode) - 1]} ({mode}): {ours / tps:.2f}x")
 
 if __name__ == "__main__":
   main()

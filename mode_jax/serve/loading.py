@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
+import jax
 import jax.numpy as jnp
 
 from mode_jax import pretrained
@@ -71,12 +72,20 @@ def _tokenizer(spec: Optional[dict], where: str):
 AUTO = "auto"
 
 
-def load(model: str, *, adapter: str = "", tokenizer: str = "", dtype=jnp.float32,
+DTYPES = ("float32", "bfloat16")
+
+
+def load(model: str, *, adapter: str = "", tokenizer: str = "", dtype: str = "float32",
          name: str = "", bos_id: Union[int, None, str] = AUTO, **local_kw) -> LocalModel:
   """A LocalModel of `model` (module docstring); `adapter`: a `save_adapter` directory or a
-  workdir holding one; `tokenizer`: 'bytes' or '<kind>:<path>' to override; `bos_id`: an id
-  or None to override the checkpoint's; `local_kw` go to `LocalModel` (max_batch,
-  max_prompt_tokens, devices, ...)."""
+  workdir holding one; `tokenizer`: 'bytes' or '<kind>:<path>' to override; `dtype`: the
+  weights and the computation ("bfloat16": half the bytes a decode step reads, logits still
+  accumulated in float32; its quality cost is measured by benchmarks.text_generation);
+  `bos_id`: an id or None to override the checkpoint's; `local_kw` go to `LocalModel`
+  (max_batch, max_prompt_tokens, devices, ...)."""
+  if dtype not in DTYPES:
+    raise ValueError(f"load(): dtype must be one of {DTYPES}, got {dtype!r}")
+  dtype_name, dtype = dtype, jnp.dtype(dtype)
   tok_spec = vocab_lib.parse_vocab_spec(tokenizer) if tokenizer else None
   bos = None
   if model in pretrained.MODELS:
@@ -118,5 +127,7 @@ def load(model: str, *, adapter: str = "", tokenizer: str = "", dtype=jnp.float3
     params = adapter_params.combine(params, aparams, where=f"adapter {ad}")
   if bos_id != AUTO:
     bos = bos_id
+  cfg = cfg.replace(dtype=dtype_name, param_dtype=dtype_name)
+  params = jax.tree.map(lambda x: jnp.asarray(x, dtype), params)
   return LocalModel(cfg, params, vocab, adapter=acfg, bos_id=None if bos is None else int(bos),
                     name=name or os.path.basename(model.rstrip("/")) or model, **local_kw)

@@ -172,11 +172,13 @@ def main(argv=None):
   flags.DEFINE_string("model_name", "", "the served model id (default: --model)",
                       flag_values=fv)
   flags.DEFINE_integer("max_batch", 256, "rows per sampler call", flag_values=fv)
+  flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "weights and computation",
+                    flag_values=fv)
   flags.DEFINE_bool("batching", True, "join concurrent requests into one model call",
                     flag_values=fv)
   args = cli.parse_argv(fv, argv)
   model = load(args.model, adapter=args.adapter, tokenizer=args.tokenizer,
-               max_batch=args.max_batch)
+               max_batch=args.max_batch, dtype=args.dtype)
   name = args.model_name or args.model
   print(f"serving {name} ({model.cfg.num_layers} layers, vocab {model.cfg.vocab_size:,}) on "
         f"http://{args.host}:{args.port}/v1", flush=True)

@@ -1,0 +1,83 @@
+"""The gemma library side of benchmarks.text_generation and tests/model/test_gemma_lib.py, run by
+the python of a virtual environment holding `gemma` (3.3.0 with kauldron 1.3.0 and the jax
+0.6.2 they were released with: it does not install beside the project):
+
+    PYTHON -m benchmarks.gemma_lib_worker --job=JOB.json    # prints one JSON line
+
+Flags (parsed by hand: absl is there, but this file must not import the project):
+  --job   the job file: {"params": an .npz of the gemma-library tree ("a/b/c" keys, from
+          `mode_jax.model.gemma_lib.to_gemma_library`), "dtype": "float32" | "bfloat16",
+          "logits_tokens": [[ids]] (optional: write their logits to "logits_out"),
+          "tokenizer": a SentencePiece model, "prompts": [text], "new_tokens", "repeats",
+          "modes": [{"name", "top_p"}] (top_p null: greedy)}
+
+Sampling: `gm.text.Sampler` with the prompts padded to their own length (`pad_length`), a
+cache of prompt + new tokens, and EOS / <end_of_turn> forbidden so every row generates exactly
+`new_tokens` (the project's side ignores EOS too); tokens/s = rows x new_tokens / wall time,
+median over repeats after a warm-up (compilation), prefill included.
+"""
+
+import json
+import statistics
+import sys
+import time
+
+
+def _tree(npz):
+  out = {}
+  for key in npz.files:
+    node = out
+    *path, leaf = key.split("/")
+    for p in path:
+      node = node.setdefault(p, {})
+    node[leaf] = npz[key]
+  return out
+
+
+def main(path):
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from gemma import gm
+  job = json.load(open(path))
+  dtype = jnp.float32 if job.get("dtype", "float32") == "float32" else jnp.bfloat16
+  params = jax.tree.map(lambda x: jnp.asarray(x, dtype), _tree(np.load(job["params"])))
+  model = gm.nn.Gemma3_270M(dtype=dtype)
+  res = {"jax": jax.__version__, "dtype": str(jnp.dtype(dtype))}
+  if job.get("logits_tokens"):
+    toks = jnp.asarray(job["logits_tokens"], jnp.int32)
+    out = model.apply({"params": params}, toks)
+    np.save(job["logits_out"], np.asarray(out.logits, np.float32))
+  if job.get("prompts"):
+    tok = gm.text.Gemma3Tokenizer(job["tokenizer"])
+    lens = [len(tok.encode(p)) + 1 for p in job["prompts"]]
+    n = job["new_tokens"]
+    res["modes"] = {}
+    for mode in job["modes"]:
+      sampling = (gm.text.Greedy() if mode["top_p"] is None
+                  else gm.text.TopPSampling(p=mode["top_p"], temperature=1.0))
+      sampler = gm.text.Sampler(model=model, params=params, tokenizer=tok, sampling=sampling,
+                                cache_length=max(lens) + n + 8, max_out_length=n,
+                                pad_length=max(lens), forbidden_tokens=[1, 106])
+
+      def run(seed):
+        out = sampler.sample(job["prompts"], max_new_tokens=n, rng=jax.random.key(seed),
+                             return_state=True)
+        return np.asarray(out.tokens)
+      run(0)
+      times, toks = [], None
+      for r in range(job["repeats"]):
+        t0 = time.perf_counter()
+        toks = run(r + 1)
+        times.append(time.perf_counter() - t0)
+      res["modes"][mode["name"]] = {
+          "tokens_per_s": len(job["prompts"]) * n / statistics.median(times),
+          "tokens": toks[:, :16].tolist()}
+  print(json.dumps(res))
+
+
+if __name__ == "__main__":
+  if len(sys.argv) != 2 or not sys.argv[1].startswith("--job="):
+    print(__doc__)
+    sys.exit(0 if sys.argv[1:] in (["--help"], ["-h"]) else 2)
+  main(sys.argv[1][len("--job="):])
