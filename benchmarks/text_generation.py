@@ -20,7 +20,9 @@ after a warm-up:
   environment: `--gemma_python`, default $MODE_JAX_GEMMA_PYTHON) with its `Gemma3_270M` and
   `gm.text.Sampler`, fed the project's weights through `mode_jax.model.gemma_lib`, in float32
   and in its default bfloat16 (the prompts are given as text: it tokenises them itself).
-Also printed: this machine's memory-copy bandwidth (bytes copied per second, measured here),
+Also printed: this machine's memory-copy bandwidth (bytes copied per second, measured here)
+and float32 matmul rate (the compute bound: rate / (2 x parameters) tokens/s, what limits a
+large batch),
 the weight bytes a decode step reads, the memory bound of decode (batch x bandwidth / weight
 bytes tokens/s; float32 weights for every row but the bfloat16 ones) and the fraction of it
 each side reaches, greedy agreement with each anchor (first 16 tokens), and per weight dtype
@@ -55,6 +57,16 @@ def copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 5) -> float:
   b = np.empty_like(a)
   best = min(_timed(lambda: np.copyto(b, a)) for _ in range(repeats))
   return nbytes / best
+
+
+def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+  """float32 FLOP/s of a jitted n x n x n matmul here (best of `repeats`)."""
+  import jax
+  import jax.numpy as jnp
+  a = jnp.ones((n, n), jnp.float32)
+  f = jax.jit(lambda a: a @ a)
+  f(a).block_until_ready()
+  return 2 * n ** 3 / min(_timed(lambda: f(a).block_until_ready()) for _ in range(repeats))
 
 
 def _timed(fn) -> float:
@@ -163,9 +175,12 @@ def main(argv=None):
   print(f"{args.model}: batch {args.batch}, prompt {args.prompt_len}, {args.new_tokens} new "
         f"tokens per row; jax {jax.__version__} on {jax.devices()[0].platform}, "
         f"{os.cpu_count()} cores; torch {torch.__version__} ({torch.get_num_threads()} threads)")
+  flops = matmul_flops()
+  n_params = sum(x.size for x in jax.tree.leaves(params))
   print(f"memory copy {bw / 1e9:.1f} GB/s (bytes copied); float32 weights "
         f"{weight_bytes / 1e9:.3f} GB; decode memory bound at batch {args.batch}: {bound:.0f} "
-        "tokens/s (float32)")
+        f"tokens/s (float32); float32 matmul {flops / 1e9:.0f} GFLOP/s, {2 * n_params / 1e9:.2f} "
+        f"GFLOP a token (2 x parameters): compute bound {flops / (2 * n_params):.0f} tokens/s")
   greedy, full_greedy = {}, {}
   nll_ids = jnp.asarray([[cfg.bos_id] + list(vocab.encode(ENGLISH))])
   for dt in args.dtypes.split(","):
@@ -234,8 +249,9 @@ def main(argv=None):
           args.model))):
         res = llama_cpp_run(args.llama_cpp_python, path, prompts, args.new_tokens,
                             args.repeats)
-        for mode, r in res["modes"].items():
-          report(f"llama.cpp {label} {mode}", r["tokens_per_s"])
+        for mode, r in res["modes"].items():      # its bound: the bytes of its own weights
+          report(f"llama.cpp {label} {mode}", r["tokens_per_s"],
+                 bound=args.batch * bw / os.path.getsize(path))
         greedy[f"llama.cpp {label}"] = np.array([t[:16] for t in
                                                  res["modes"]["greedy"]["tokens"]])
   for name, toks in greedy.items():

@@ -169,3 +169,17 @@ def test_load_reads_the_checkpoints_own_tokenizer_and_refuses_a_wrong_one(tiny, 
     serve.load(str(tmp_path / "nothing"))
   rec = json.load(open(os.path.join(d, "mode_jax_tokenizer.json")))
   assert rec == {"kind": "bytes", "path": "", "bos_id": None}
+
+
+def test_a_stream_of_varied_prompt_lengths_compiles_a_bounded_number_of_programs(model):
+  """40 calls with prompts of 3 to 300 bytes compile at most one program per prompt bucket
+  (`sampling.bucket`: 16, 32, 64, 96, 128, 192, 256, 384), not one per length."""
+  from mode_jax.model import sampling
+  rs = np.random.RandomState(0)
+  lengths = rs.randint(3, 300, 40)
+  model.complete(["warm"], 1, max_tokens=4, temperature=1.0, seeds=[0])
+  before = sampling._generate._cache_size()
+  for i, n in enumerate(lengths):
+    model.complete(["x" * int(n)], 1, max_tokens=4, temperature=1.0, seeds=[i])
+  buckets = {sampling.bucket(int(n) + 0, 16) for n in lengths}
+  assert sampling._generate._cache_size() - before <= len(buckets) <= 8
