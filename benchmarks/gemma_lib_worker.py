@@ -18,9 +18,8 @@ median over repeats after a warm-up (compilation), prefill included.
 """
 
 import json
-import statistics
-import sys
-import time
+
+from benchmarks import worker_io
 
 
 def _tree(npz):
@@ -64,20 +63,11 @@ def main(path):
         out = sampler.sample(job["prompts"], max_new_tokens=n, rng=jax.random.key(seed),
                              return_state=True)
         return np.asarray(out.tokens)
-      run(0)
-      times, toks = [], None
-      for r in range(job["repeats"]):
-        t0 = time.perf_counter()
-        toks = run(r + 1)
-        times.append(time.perf_counter() - t0)
-      res["modes"][mode["name"]] = {
-          "tokens_per_s": len(job["prompts"]) * n / statistics.median(times),
-          "tokens": toks[:, :16].tolist()}
+      median, toks = worker_io.timed(run, job["repeats"])
+      res["modes"][mode["name"]] = {"tokens_per_s": len(job["prompts"]) * n / median,
+                                    "tokens": toks[:, :16].tolist()}
   print(json.dumps(res))
 
 
 if __name__ == "__main__":
-  if len(sys.argv) != 2 or not sys.argv[1].startswith("--job="):
-    print(__doc__)
-    sys.exit(0 if sys.argv[1:] in (["--help"], ["-h"]) else 2)
-  main(sys.argv[1][len("--job="):])
+  worker_io.main(__doc__, main)

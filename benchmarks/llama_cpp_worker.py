@@ -15,9 +15,8 @@ Needs only the standard library and llama_cpp.
 """
 
 import json
-import statistics
-import sys
-import time
+
+from benchmarks import worker_io
 
 
 def _generate(m, prompt, n, temperature, top_p, seed):
@@ -42,20 +41,12 @@ def main(path):
     def run(seed):
       return [_generate(m, p, job["new_tokens"], mode["temperature"], mode["top_p"], seed + i)
               for i, p in enumerate(job["prompts"])]
-    run(0)
-    times, outs = [], None
-    for r in range(job["repeats"]):
-      t0 = time.perf_counter()
-      outs = run(r + 1)
-      times.append(time.perf_counter() - t0)
+    median, outs = worker_io.timed(run, job["repeats"])
     n = sum(len(o) for o in outs)
-    res["modes"][mode["name"]] = {"tokens_per_s": n / statistics.median(times),
-                                  "median_s": statistics.median(times), "tokens": outs}
+    res["modes"][mode["name"]] = {"tokens_per_s": n / median, "median_s": median,
+                                  "tokens": outs}
   print(json.dumps(res))
 
 
 if __name__ == "__main__":
-  if len(sys.argv) != 2 or not sys.argv[1].startswith("--job="):
-    print(__doc__)
-    sys.exit(0 if sys.argv[1:] in (["--help"], ["-h"]) else 2)
-  main(sys.argv[1][len("--job="):])
+  worker_io.main(__doc__, main)

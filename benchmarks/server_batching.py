@@ -28,41 +28,18 @@ def main(argv=None):
   flags.DEFINE_string("model", "gemma3_270m", "any mode_jax.serve.load name", flag_values=fv)
   args = cli.parse_argv(fv, argv)
 
-  import contextlib
-  import socket
-  import threading
-
-  import uvicorn
-
   from benchmarks.sampling import ENGLISH
   from mode_jax import serve
-  from mode_jax.serve.server import make_app
+  from mode_jax.serve.server import make_app, serve_in_thread
 
   model = serve.load(args.model, max_batch=64)
   words = ENGLISH.split()
   prompts = [" ".join(words[i:i + 12]) for i in range(args.clients * args.requests)]
 
-  @contextlib.contextmanager
-  def served(app):
-    with socket.socket() as s:
-      s.bind(("127.0.0.1", 0))
-      port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="error"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    while not server.started:
-      time.sleep(0.05)
-    try:
-      yield f"http://127.0.0.1:{port}"
-    finally:
-      server.should_exit = True
-      t.join(10)
-
   results = {}
   for batching in (True, False):
     app = make_app(model, args.model, batching=batching)
-    with served(app) as url:
+    with serve_in_thread(app) as url:
       client = serve.OpenAIClient(url, args.model)
 
       def one_client(c):

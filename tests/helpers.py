@@ -1,7 +1,6 @@
 """Helpers several test modules share (import as `import helpers`: pytest puts tests/ on the
 path, beside conftest.py)."""
 
-import contextlib
 import os
 import socket
 
@@ -31,24 +30,7 @@ def missing_install(reason: str):
   pytest.skip(reason)
 
 
-@contextlib.contextmanager
 def serve_app(app):
   """Runs an ASGI `app` (uvicorn, in a thread) on a free port; yields its base URL."""
-  import threading
-  import time
-
-  import uvicorn
-  port = free_port()
-  server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-  t = threading.Thread(target=server.run, daemon=True)
-  t.start()
-  deadline = time.time() + 20
-  while not server.started:
-    if time.time() > deadline:
-      raise RuntimeError("test server did not start")
-    time.sleep(0.02)
-  try:
-    yield f"http://127.0.0.1:{port}"
-  finally:
-    server.should_exit = True
-    t.join(10)
+  from mode_jax.serve.server import serve_in_thread
+  return serve_in_thread(app)

@@ -20,6 +20,7 @@ serves them one at a time). No `from __future__ import annotations` here: FastAP
 the request models from real annotations.
 """
 
+import contextlib
 import time
 from typing import Optional, Union
 
@@ -153,6 +154,32 @@ def make_app(model, model_name: str = "model", *, batching: bool = True,
             "usage": usage([prompt], out)}
 
   return app
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, host: str = "127.0.0.1", timeout: float = 20.0):
+  """Runs `app` with uvicorn in a daemon thread on a free port; yields its base URL and stops
+  the server on exit (tests, benchmarks, notebooks)."""
+  import socket
+  import threading
+
+  import uvicorn
+  with socket.socket() as s:
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+  server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="error"))
+  t = threading.Thread(target=server.run, daemon=True)
+  t.start()
+  deadline = time.time() + timeout
+  while not server.started:
+    if time.time() > deadline or not t.is_alive():
+      raise RuntimeError(f"server on port {port} did not start")
+    time.sleep(0.02)
+  try:
+    yield f"http://{host}:{port}"
+  finally:
+    server.should_exit = True
+    t.join(10)
 
 
 def main(argv=None):
