@@ -532,9 +532,6 @@ class Sampler:
     toks, lps, lengths = jax.device_get((toks, lps, lengths))
     toks, lps, lengths = toks[:n, :max_new_tokens], lps[:n, :max_new_tokens], lengths[:n]
     texts = None
-    if self.vocab is not None:
-      texts = [_cut(self.vocab.decode([int(t) for t in row[:l]]), stop_strings)
-               for row, l in zip(toks, lengths)]
     # A row finished when it stopped before the limit, or its last token is a stop / EOS
     # token, or it ends with a multi-token stop sequence.
     host_table, host_seqs = self._stop_host[(tuple(stop_strings), tuple(stop_token_ids))]
@@ -543,6 +540,18 @@ class Sampler:
         any(int(l) >= len(s) and list(row[int(l) - len(s):int(l)]) == list(s)
             for s in host_seqs)
         for row, l in zip(toks, lengths)], bool)
+    if self.vocab is not None:
+      toks, lps, lengths = np.array(toks), np.array(lps), np.array(lengths)
+      if stop_strings:
+        # A stop string can arrive in another tokenisation than its own ids (Gemma writes
+        # "\n\n" + "Question" + ":" where "\nQuestion:" encodes as "\n" + ...): the loop
+        # does not see it, the text does. Such a row ends at the token that completes it.
+        for r in range(n):
+          k = stop_length(self.vocab, toks[r, :lengths[r]], stop_strings)
+          if k is not None and k <= lengths[r]:
+            toks[r, k:], lps[r, k:], lengths[r], finished[r] = self.cfg.pad_id, 0.0, k, True
+      texts = [_cut(self.vocab.decode([int(t) for t in row[:l]]), stop_strings)
+               for row, l in zip(toks, lengths)]
     return SampleOutput(tokens=np.asarray(toks), logprobs=np.asarray(lps),
                         lengths=np.asarray(lengths), texts=texts, finished=finished)
 
@@ -571,6 +580,21 @@ def _decode_one(vocab, i: int) -> str:
     return vocab.decode([i])
   except Exception:  # ids a vocab cannot decode alone (e.g. special ids) never stop generation
     return ""
+
+
+def stop_length(vocab, tokens, stop_strings: Sequence[str]) -> Optional[int]:
+  """The number of leading `tokens` whose decoded text first contains a stop string (the
+  token that completes it included), or None when the decoded whole contains none. Bisection
+  over prefixes (containment only grows with the prefix), O(log n) decodes."""
+  ids = [int(t) for t in tokens]
+  has = lambda k: any(s in vocab.decode(ids[:k]) for s in stop_strings if s)
+  if not ids or not has(len(ids)):
+    return None
+  lo, hi = 0, len(ids)                   # has(hi) holds, has(lo) does not (nothing decoded)
+  while hi - lo > 1:
+    mid = (lo + hi) // 2
+    lo, hi = (lo, mid) if has(mid) else (mid, hi)
+  return hi
 
 
 def _cut(text: str, stop_strings: Sequence[str]) -> str:

@@ -293,3 +293,20 @@ def test_filters_without_sort_match_the_float64_definition(candidates):
         np.testing.assert_array_equal(got[r], want[r], err_msg=f"trial {trial} row {r}")
         checked += 1
   assert checked > 100
+
+
+def test_a_stop_string_in_another_tokenisation_ends_the_row():
+  """Gemma writes "\\n\\n" (one token) + "Question" + ":" where "\\nQuestion:" encodes as
+  "\\n" + "Question" + ":": the loop's id match misses it, the decoded text does not;
+  `stop_length` finds the token that completes the string."""
+
+  class Pieces:
+    table = {1: "\n", 2: "\n\n", 3: "Question", 4: ":", 5: "7", 6: " so"}
+
+    def decode(self, ids):
+      return "".join(self.table[i] for i in ids)
+  v = Pieces()
+  assert sampling.stop_length(v, [5, 6, 2, 3, 4, 5, 5], ["\nQuestion:"]) == 5
+  assert sampling.stop_length(v, [5, 1, 3, 4], ["\nQuestion:"]) == 4
+  assert sampling.stop_length(v, [5, 6, 2, 3], ["\nQuestion:"]) is None
+  assert sampling.stop_length(v, [5, 2], ["7\n", "so"]) == 2

@@ -70,6 +70,22 @@ def test_served_and_in_process_gemma_sample_the_same(server, gemma):
   assert r.ok and r.json()["choices"][0]["logprobs"]["content"]
 
 
+def test_a_stop_string_gemma_writes_in_another_tokenisation_ends_the_sample(gemma):
+  """Few-shot arithmetic: Gemma ends its answer with "\n\n" + "Question:" (its "\n\n" is one
+  token, so the ids differ from those of the stop string "\nQuestion:"): the sample still
+  stops there, finished, its token count and log-prob those of the text up to the stop."""
+  shots = ("Question: Start with 3. Add 4, then add 2. What is the result?\nAnswer:\n"
+           "3 + 4 = 7\n7 + 2 = 9\nThe answer is 9.\n\n") * 2
+  prompt = shots + "Question: Start with 5. Add 1, then add 3. What is the result?\nAnswer:\n"
+  out = gemma.complete([prompt], 4, max_tokens=48, temperature=1.0, stop=["\nQuestion:"],
+                       seeds=[1])[0]
+  stopped = [s for s in out if s.text.endswith("\nQuestion:")]
+  assert stopped, [s.text for s in out]
+  for s in stopped:
+    assert s.finished and s.num_tokens < 48
+    assert s.logprob == pytest.approx(gemma.score([prompt], [s.text])[0], abs=0.05)
+
+
 def test_omegaprm_collects_with_the_served_gemma_policy(server, tmp_path):
   from configs import omegaprm_arith
   from prm_jax import collect
