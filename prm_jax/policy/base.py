@@ -62,7 +62,8 @@ class TemplatePolicy:
 
 def template_stops(template: str) -> tuple:
   """Stop strings implied by a prompt template: a policy that writes past its answer starts
-  the next example with the template's lead-in ("Question:" -> "\nQuestion:"), so generation
-  stops there. () when the template starts with the question itself."""
-  lead = template.split("{question}", 1)[0].strip()
+  the next example with the template's lead-in, the last line before the question
+  ("Question:" -> "\nQuestion:", also after few-shot examples), so generation stops there.
+  () when the question starts its line."""
+  lead = template.split("{question}", 1)[0].split("\n")[-1].strip()
   return ("\n" + lead,) if lead else ()

@@ -53,6 +53,8 @@ def test_http_policy_matches_in_process_and_finish_reason_reaches_the_search(mod
   assert all(c.num_tokens == 12 for row in direct for c in row if not c.finished)
   assert template_stops("Question: {question}\nAnswer:\n") == ("\nQuestion:",)
   assert template_stops("{question}\n") == ()
+  assert template_stops("Question: 1+1?\nAnswer:\n2\n\nQuestion: {question}\nAnswer:\n") == (
+      "\nQuestion:",)                                    # few-shot: the last lead-in only
   tree = Tree("q", "7", lambda text, gold: text.endswith("7"), lambda t: [t])
   state = tree.root
   graded = tree.estimate(state, [Sample("so 7", 3), Sample("and then so", 12, finished=False)])
