@@ -29,8 +29,3 @@ def missing_install(reason: str):
     pytest.fail(f"CI must install this: {reason}")
   pytest.skip(reason)
 
-
-def serve_app(app):
-  """Runs an ASGI `app` (uvicorn, in a thread) on a free port; yields its base URL."""
-  from mode_jax.serve.server import serve_in_thread
-  return serve_in_thread(app)

@@ -108,12 +108,10 @@ def sample_seeds(seeds: Seeds, count: int, n: int) -> list[int]:
 def check_settings(n: int, max_tokens: int, temperature: float, top_p: float,
                    top_k: int) -> None:
   """A ValueError naming the setting that is out of range."""
-  for name, ok in (("n", n >= 1), ("max_tokens", max_tokens >= 1),
-                   ("temperature", temperature >= 0), ("top_p", 0 < top_p <= 1),
-                   ("top_k", top_k >= 0)):
+  for name, value, ok in (("n", n, n >= 1), ("max_tokens", max_tokens, max_tokens >= 1),
+                          ("temperature", temperature, temperature >= 0),
+                          ("top_p", top_p, 0 < top_p <= 1), ("top_k", top_k, top_k >= 0)):
     if not ok:
-      value = {"n": n, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
-               "top_k": top_k}[name]
       raise ValueError(f"complete(): {name}={value} is out of range")
 
 

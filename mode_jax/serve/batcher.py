@@ -42,7 +42,6 @@ class Batcher:
     self._queue: "queue.Queue[_Job]" = queue.Queue()
     self._lock = threading.Lock()
     self.calls = 0                           # model calls made
-    self.joined = 0                          # requests served
     if enabled:
       threading.Thread(target=self._loop, daemon=True, name="batcher").start()
 
@@ -106,5 +105,4 @@ class Batcher:
         return
       jobs[0].error = e
     for j in jobs:
-      self.joined += 1
       j.done.set()

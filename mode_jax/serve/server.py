@@ -39,13 +39,11 @@ def _offsets(texts) -> list:
   return out
 
 
-def _completion_choice(model, req, prompt: str, s: Optional[api.Sample], index: int) -> dict:
-  """One /v1/completions choice (with echo, the prompt's tokens and log-probs first)."""
-  text, tokens, lps = "", [], []
-  if req.echo:
-    text = prompt
-    if req.logprobs is not None:
-      tokens, lps = model.prompt_logprobs(prompt, req.task_id)
+def _completion_choice(req, prompt: str, echoed: tuple, s: Optional[api.Sample],
+                       index: int) -> dict:
+  """One /v1/completions choice; with echo, the prompt and `echoed` = (its tokens, their
+  log-probs) first."""
+  text, tokens, lps = (prompt, list(echoed[0]), list(echoed[1])) if req.echo else ("", [], [])
   if s is not None:
     text += s.text
     tokens += list(s.tokens or ())
@@ -124,8 +122,11 @@ def make_app(model, model_name: str = "model", *, batching: bool = True,
       out = [[None] * req.n for _ in prompts]
     else:
       out = run(prompts, req, req.logprobs is not None)
-    choices = [_completion_choice(model, req, p, s, i * req.n + j)
-               for i, (p, row) in enumerate(zip(prompts, out)) for j, s in enumerate(row)]
+    echoed = [model.prompt_logprobs(p, req.task_id) if req.echo and req.logprobs is not None
+              else ((), ()) for p in prompts]            # once per prompt, not per sample
+    choices = [_completion_choice(req, p, e, s, i * req.n + j)
+               for i, (p, e, row) in enumerate(zip(prompts, echoed, out))
+               for j, s in enumerate(row)]
     return {"id": f"cmpl-{time.time_ns()}", "object": "text_completion",
             "created": int(time.time()), "model": req.model, "choices": choices,
             "usage": usage(prompts, out)}

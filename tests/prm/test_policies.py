@@ -5,12 +5,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from helpers import serve_app
 from mode_jax.data.vocab import make_vocab
 from mode_jax.model import Transformer, presets
 from mode_jax.serve import LocalModel, OpenAIClient
 from mode_jax.serve.api import Sample, Sampling
-from mode_jax.serve.server import make_app
+from mode_jax.serve.server import make_app, serve_in_thread
 from prm_jax.policy.base import TemplatePolicy, template_stops
 
 SAMPLING = Sampling(max_tokens=12, temperature=1.0)
@@ -45,7 +44,7 @@ def test_http_policy_matches_in_process_and_finish_reason_reaches_the_search(mod
   from prm_jax.omegaprm.tree import Tree
   reqs = [("1+1?", ""), ("3*3?", "9")]
   direct = TemplatePolicy(model, sampling=SAMPLING).rollout(reqs, 4, seed=3)
-  with serve_app(make_app(model, "tiny")) as url:
+  with serve_in_thread(make_app(model, "tiny")) as url:
     via = TemplatePolicy(OpenAIClient(url, "tiny"), sampling=SAMPLING).rollout(reqs, 4, seed=3)
   assert via == direct                                   # text, token count, finished
   flags = [c.finished for row in direct for c in row]

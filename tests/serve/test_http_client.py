@@ -9,7 +9,7 @@ import time
 import pytest
 
 import helpers
-from helpers import serve_app as serve
+from mode_jax.serve.server import serve_in_thread as serve
 from mode_jax.serve.http import OpenAIClient, ResponseError, ServerError
 
 

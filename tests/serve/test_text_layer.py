@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 import requests
 
-from helpers import serve_app
 from mode_jax import serve
 from mode_jax.adapters import AdapterConfig, export
 from mode_jax.data.vocab import make_vocab, save_vocab_spec
 from mode_jax.model import Transformer, hf_io, presets
 from mode_jax.data.vocab import VocabularyMismatch
-from mode_jax.serve.server import make_app
+from mode_jax.serve.server import make_app, serve_in_thread
 
 PROMPTS = [f"Question: {a}+{b}?\nAnswer:\n" for a in range(4) for b in range(8)]   # 32
 SAMPLING = dict(max_tokens=10, temperature=1.0, top_p=0.9)
@@ -101,7 +100,7 @@ def test_http_equals_in_process_at_any_concurrency_with_real_logprobs_and_usage(
   seeds = list(range(7, 39))
   want = model.complete(PROMPTS, 2, seeds=seeds, **SAMPLING)
   app = make_app(model, "tiny")
-  with serve_app(app) as url:
+  with serve_in_thread(app) as url:
     got = {c: serve.OpenAIClient(url, "tiny", max_concurrency=c).complete(
         PROMPTS, 2, seeds=seeds, **SAMPLING) for c in (1, 8)}
     batcher = app.state.batcher
