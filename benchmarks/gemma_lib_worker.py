@@ -9,12 +9,21 @@ Flags (parsed by hand: absl is there, but this file must not import the project)
           `mode_jax.model.gemma_lib.to_gemma_library`), "dtype": "float32" | "bfloat16",
           "logits_tokens": [[ids]] (optional: write their logits to "logits_out"),
           "tokenizer": a SentencePiece model, "prompts": [text], "new_tokens", "repeats",
-          "modes": [{"name", "top_p"}] (top_p null: greedy)}
+          "modes": [{"name", "top_p"}] (top_p null: greedy),
+          "lora": {"rank", "lr", "tokens", "targets", "weights" ([B][T] lists), "steps"}
+          (optional: time a LoRA training step)}
 
 Sampling: `gm.text.Sampler` with the prompts padded to their own length (`pad_length`), a
 cache of prompt + new tokens, and EOS / <end_of_turn> forbidden so every row generates exactly
 `new_tokens` (the project's side ignores EOS too); tokens/s = rows x new_tokens / wall time,
 median over repeats after a warm-up (compilation), prefill included.
+
+LoRA training: the library's own LoRA (its einsum LoRA wrapper through `peft.ModuleInterceptor`,
+as `gm.nn.LoRA` does, float32 adapters) on the attention einsums only (q_einsum, kv_einsum,
+attn_vec_einsum: the library keeps k and v in one einsum, so its kv adapter is one rank-`rank`
+pair over both), AdamW on the LoRA leaves (`peft.split_params` / `merge_params`), the loss the
+library's models are trained with: full [B, T, V] logits, token cross-entropy masked by
+`weights`. Reported: median step seconds over `steps` timed steps after 2 warm-up steps.
 """
 
 import json
@@ -66,7 +75,63 @@ def main(path):
       median, toks = worker_io.timed(run, job["repeats"])
       res["modes"][mode["name"]] = {"tokens_per_s": len(job["prompts"]) * n / median,
                                     "tokens": toks[:, :16].tolist()}
+  if job.get("lora"):
+    res["lora"] = _lora_step(job["lora"], params, dtype)
   print(json.dumps(res))
+
+
+_ATTENTION = ("q_einsum", "kv_einsum", "attn_vec_einsum", "qkv_einsum")
+
+
+def _lora_step(spec, params, dtype):
+  import jax
+  import jax.numpy as jnp
+  import optax
+  from gemma import gm, peft
+  from gemma.gm.nn import _layers, _lora
+
+  def replace(module):       # gm.nn.LoRA's own replacement, restricted to attention
+    if isinstance(module, _layers.Einsum) and module.name in _ATTENTION:
+      return _lora._LoRAEinsum(rank=spec["rank"], dtype=jnp.float32, wrapped=module)
+    return module
+
+  model = gm.nn.Gemma3_270M(dtype=dtype)
+
+  def apply(all_params, tokens):
+    with peft.ModuleInterceptor(replace):
+      return model.apply({"params": all_params}, tokens).logits
+
+  tokens = jnp.asarray(spec["tokens"], jnp.int32)
+  targets = jnp.asarray(spec["targets"], jnp.int32)
+  weights = jnp.asarray(spec["weights"], jnp.float32)
+
+  def init(rng):
+    with peft.ModuleInterceptor(replace):
+      return model.init(rng, tokens[:1, :8])["params"]
+  _, lora = peft.split_params(jax.jit(init)(jax.random.key(0)))
+  tx = optax.adamw(spec["lr"], weight_decay=0.0)
+
+  def loss_fn(lora_params, base):
+    logits = apply(peft.merge_params(base, lora_params), tokens)
+    nll = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+    return jnp.sum(nll * weights) / jnp.sum(weights)
+
+  @jax.jit
+  def step(lora_params, opt_state, base):
+    loss, grads = jax.value_and_grad(loss_fn)(lora_params, base)
+    updates, opt_state = tx.update(grads, opt_state, lora_params)
+    return optax.apply_updates(lora_params, updates), opt_state, loss
+
+  state = [lora, tx.init(lora)]
+  losses = []
+
+  def run(_):
+    state[0], state[1], loss = step(state[0], state[1], params)
+    losses.append(float(loss))
+  run(0)
+  median, _ = worker_io.timed(run, spec["steps"])
+  return {"step_s": median, "first_loss": losses[0],
+          "trainable": int(sum(x.size for x in jax.tree.leaves(lora)))}
 
 
 if __name__ == "__main__":

@@ -9,15 +9,19 @@ lr 1e-4, batch 4 x 256 tokens of English text, loss on the last 64 tokens of eac
 head computed only on the loss positions (`train.loss_positions=64`). PEFT: `get_peft_model`
 + torch AdamW, (a) as HF's Trainer does it, labels -100 outside the targets (full [B, T, V]
 logits), and (b) with `logits_to_keep=64` (HF's own way to compute the head on the last
-positions only). Each side runs in its own subprocess: reported are training tokens/s (B x T
-per step / median step time over `--steps` timed steps after 2 warm-up steps, compilation
-excluded) and the process's peak resident memory (ru_maxrss, which includes the model and the
-framework).
+positions only). The gemma library (Google DeepMind's JAX library, in its own virtual
+environment: `--gemma_python`, see benchmarks/gemma_lib_worker.py) with its own LoRA modules on
+its attention einsums and the same weights (`mode_jax.model.gemma_lib.to_gemma_library`), the
+loss as the library computes it (full logits, masked). Each side runs in its own subprocess:
+reported are training tokens/s (B x T per step / median step time over `--steps` timed steps
+after 2 warm-up steps, compilation excluded) and, for the project and PEFT, the process's peak
+resident memory (ru_maxrss, which includes the model and the framework).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -123,12 +127,29 @@ def peft(args, keep: bool):
           "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
 
 
+def gemma_library(args):
+  """The gemma library's LoRA step on the same batch (benchmarks.gemma_lib_worker)."""
+  from benchmarks.text_generation import gemma_lib_worker
+  from mode_jax import pretrained
+  cfg, params, vocab = pretrained.load(args.model)
+  toks, targets, weights = _batch(vocab, cfg.bos_id, args)
+  res = gemma_lib_worker(args.gemma_python, cfg, params, {
+      "dtype": "float32", "lora": {"rank": 8, "lr": 1e-4, "tokens": toks.tolist(),
+                                   "targets": targets.tolist(), "weights": weights.tolist(),
+                                   "steps": args.steps}})["lora"]
+  return dict(res, side="gemma library LoRA (full logits)", peak_rss_gib=float("nan"))
+
+
 def main(argv=None):
   p = flags.FlagValues()
   for name, default in (("steps", 5), ("batch", 4), ("seq", 256), ("loss_tokens", 64)):
     flags.DEFINE_integer(f"{name}", default, "", flag_values=p)
   flags.DEFINE_string("model", "gemma3_270m", "", flag_values=p)
   flags.DEFINE_string("side", "", "", flag_values=p)
+  flags.DEFINE_string("gemma_python", os.environ.get("MODE_JAX_GEMMA_PYTHON",
+                                                     "/work/anchors/gemma/bin/python"),
+                      "the python of a virtual environment with the gemma library (skipped "
+                      "when absent)", flag_values=p)
   args = cli.parse_argv(p, argv)
   if args.side:
     out = ours(args) if args.side == "ours" else peft(args, keep=args.side == "peft_keep")
@@ -148,6 +169,10 @@ def main(argv=None):
     if res.returncode or not line:
       raise SystemExit(f"{side} failed:\n{res.stderr[-3000:]}")
     rows.append(json.loads(line[0][7:]))
+  if os.path.exists(args.gemma_python):
+    rows.append(gemma_library(args))
+  else:
+    print(f"gemma library: no {args.gemma_python} (see benchmarks/gemma_lib_worker.py)")
   tokens = args.batch * args.seq
   for r in rows:
     print(f"{r['side']:40s}: {tokens / r['step_s']:8.0f} tokens/s  (step {r['step_s']:.2f} s, "

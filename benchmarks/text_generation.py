@@ -97,32 +97,37 @@ def llama_cpp_run(python: str, gguf: str, prompts, new_tokens: int, repeats: int
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def gemma_lib_run(python: str, cfg, params, vocab, prompts, new_tokens: int, repeats: int,
-                  dtype: str) -> dict:
-  """The gemma library worker's results (benchmarks.gemma_lib_worker) on the project's
-  weights (`gemma_lib.to_gemma_library`), the prompts given as text (without BOS)."""
+def gemma_lib_worker(python: str, cfg, params, job: dict) -> dict:
+  """Runs benchmarks.gemma_lib_worker on `job` (its keys but "params") with the project's
+  weights converted to the library's tree (`gemma_lib.to_gemma_library`); its JSON result."""
   import jax
-  from mode_jax import pretrained
-  from mode_jax.data.gguf_vocab import sentencepiece_model
   from mode_jax.model import gemma_lib
   with tempfile.TemporaryDirectory() as d:
     g = gemma_lib.to_gemma_library(cfg, jax.device_get(params))
     np.savez(os.path.join(d, "p.npz"), **{
         "/".join(str(k.key) for k in path): np.asarray(x)
         for path, x in jax.tree_util.tree_flatten_with_path(g)[0]})
-    job = os.path.join(d, "job.json")
-    with open(job, "w") as f:
-      json.dump({"params": os.path.join(d, "p.npz"), "dtype": dtype,
-                 "tokenizer": sentencepiece_model(pretrained.gguf_path("gemma3_270m")),
-                 "prompts": [vocab.decode([int(t) for t in p[1:]]) for p in prompts],
-                 "new_tokens": new_tokens, "repeats": repeats,
-                 "modes": [{"name": k, "top_p": None if t == 0 else p}
-                           for k, (t, p) in MODES.items()]}, f)
-    out = subprocess.run([python, "-m", "benchmarks.gemma_lib_worker", f"--job={job}"],
+    path = os.path.join(d, "job.json")
+    with open(path, "w") as f:
+      json.dump(dict(job, params=os.path.join(d, "p.npz")), f)
+    out = subprocess.run([python, "-m", "benchmarks.gemma_lib_worker", f"--job={path}"],
                          cwd=ROOT, capture_output=True, text=True, check=False)
   if out.returncode != 0:
     raise RuntimeError(f"gemma library worker failed: {out.stderr[-2000:]}")
   return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def gemma_lib_run(python: str, cfg, params, vocab, prompts, new_tokens: int, repeats: int,
+                  dtype: str) -> dict:
+  """The gemma library's sampling results on the project's weights, the prompts given as text
+  (without BOS)."""
+  from mode_jax import pretrained
+  from mode_jax.data.gguf_vocab import sentencepiece_model
+  return gemma_lib_worker(python, cfg, params, {
+      "dtype": dtype, "tokenizer": sentencepiece_model(pretrained.gguf_path("gemma3_270m")),
+      "prompts": [vocab.decode([int(t) for t in p[1:]]) for p in prompts],
+      "new_tokens": new_tokens, "repeats": repeats,
+      "modes": [{"name": k, "top_p": None if t == 0 else p} for k, (t, p) in MODES.items()]})
 
 
 def main(argv=None):

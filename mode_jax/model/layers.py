@@ -84,8 +84,9 @@ def _vocab_logits_fwd(x, w, tied):
   return _vocab_logits(x, w, tied), (x, w)
 
 
-def _vocab_logits_bwd(tied, res, g):
-  x, w = res
+def vocab_logits_grads(x, w, g, tied: bool):
+  """(dx, dw) of `x W^T` (tied, w [V, E]) or `x W` (w [E, V]) for the logit cotangent g [..., V]:
+  g cast to x's dtype, both matmuls accumulated in float32, results in x's / w's dtypes."""
   g = g.astype(x.dtype)
   dx = jnp.einsum("...v,ve->...e" if tied else "...v,ev->...e", g, w,
                   preferred_element_type=jnp.float32).astype(x.dtype)
@@ -93,6 +94,11 @@ def _vocab_logits_bwd(tied, res, g):
   dw = (jnp.einsum("te,tv->ve", xs, gs, preferred_element_type=jnp.float32) if tied
         else jnp.einsum("te,tv->ev", xs, gs, preferred_element_type=jnp.float32))
   return dx, dw.astype(w.dtype)
+
+
+def _vocab_logits_bwd(tied, res, g):
+  x, w = res
+  return vocab_logits_grads(x, w, g, tied)
 
 
 _vocab_logits.defvjp(_vocab_logits_fwd, _vocab_logits_bwd)

@@ -1,6 +1,14 @@
 """Token cross-entropy, full or chunked so that [B, T, V] logits never exist at once.
 
 `cross_entropy(logits, ...)` takes materialised logits (evaluation, small vocabularies).
+`head_cross_entropy(hidden, head, ...)` is the same from final-normed hidden states and the
+vocabulary projection, with one fused backward: the logit cotangent (softmax - one-hot) * weight
+is formed in one pass over the saved logits and goes straight into the two head matmuls,
+instead of autodiff's chain through log-softmax, the target gather (a [N, V] broadcast and
+scatter) and the argmax. That holds one [N, V] float32 buffer fewer (Gemma 3 270M, 256 loss
+positions x 262k vocabulary: temporaries of the compiled head + loss gradient 768 -> 512 MiB
+in XLA's memory analysis; tests/train/test_losses.py checks it at V = 32k); the step time on
+CPU is unchanged (`benchmarks.lora_training`).
 `chunked_cross_entropy(hidden, head, ...)` takes the final-normed hidden states [B, T, E] and
 the vocabulary projection (`model.transformer.head_weight`) and scans over chunks of `chunk`
 positions: each chunk's logits [B, chunk, V] are computed, reduced to (loss, correct, weight)
@@ -14,10 +22,12 @@ too). Positions are chunked per row, so a batch dimension sharded over the mesh 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-from mode_jax.model.layers import constrain, vocab_logits
+from mode_jax.model.layers import constrain, vocab_logits, vocab_logits_grads
 
 
 def cross_entropy(logits, targets, weights):
@@ -27,6 +37,53 @@ def cross_entropy(logits, targets, weights):
   w = weights.astype(jnp.float32)
   correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
   return jnp.sum(nll * w), jnp.sum(correct * w), jnp.sum(w)
+
+
+def head_cross_entropy(hidden, head, targets, weights, *, tied: bool, dtype=jnp.float32,
+                       cap=None):
+  """`cross_entropy(vocab_logits(hidden, head, ...), targets, weights)` with a fused backward.
+
+  Args:
+    hidden: [..., E] final-normed states; head: the embedding [V, E] (tied) or the LM head
+      [E, V]; targets: int [...]; weights: [...] (0 = no loss); dtype: the matmul dtype
+      (accumulated in float32); cap: the final logit soft-cap.
+
+  Returns:
+    (sum loss, sum correct, sum weights), float32 scalars; gradients flow to `hidden` and
+    `head` through the loss sum only (the other two are counts).
+  """
+  return _head_xent(hidden, head, targets, weights, tied, jnp.dtype(dtype), cap)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
+def _head_xent(hidden, head, targets, weights, tied, dtype, cap):
+  return _head_xent_fwd(hidden, head, targets, weights, tied, dtype, cap)[0]
+
+
+def _head_xent_fwd(hidden, head, targets, weights, tied, dtype, cap):
+  logits = vocab_logits(hidden, head, tied=tied, dtype=dtype, cap=cap)
+  if logits.ndim == 3:   # [B, T, V]: rows sharded like the batch, the vocabulary over tensor
+    logits = constrain(logits, "batch", "length", "vocab")
+  lse = jax.nn.logsumexp(logits, axis=-1)
+  target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+  w = weights.astype(jnp.float32)
+  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+  sums = (jnp.sum((lse - target_logit) * w), jnp.sum(correct * w), jnp.sum(w))
+  return sums, (hidden, head, logits, lse, targets, w)
+
+
+def _head_xent_bwd(tied, dtype, cap, res, g):
+  hidden, head, logits, lse, targets, w = res
+  vocab = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
+  d = jnp.exp(logits - lse[..., None]) - (vocab == targets[..., None]).astype(jnp.float32)
+  d = d * (g[0] * w)[..., None]
+  if cap is not None:                       # logits = cap * tanh(raw / cap)
+    d = d * (1.0 - jnp.square(logits / cap))
+  dx, dw = vocab_logits_grads(hidden.astype(dtype), head.astype(dtype), d, tied)
+  return dx.astype(hidden.dtype), dw.astype(head.dtype), None, None
+
+
+_head_xent.defvjp(_head_xent_fwd, _head_xent_bwd)
 
 
 def gather_loss_positions(hidden, targets, weights, k: int):
@@ -74,9 +131,8 @@ def chunked_cross_entropy(hidden, head, targets, weights, *, tied: bool, chunk: 
     # Keep each chunk's logits sharded like the batch (rows over data/fsdp, vocab over tensor):
     # with an FSDP-sharded head, XLA would otherwise contract over the sharded embed dim and
     # materialise logits for the whole global batch on every device.
-    logits = constrain(vocab_logits(constrain(h, "batch", "length", "embed"), head, tied=tied,
-                                    dtype=dtype, cap=cap), "batch", "length", "vocab")
-    return cross_entropy(logits, tg, w)
+    return head_cross_entropy(constrain(h, "batch", "length", "embed"), head, tg, w, tied=tied,
+                              dtype=dtype, cap=cap)
 
   def body(acc, xs):
     return jax.tree.map(jnp.add, acc, one(*xs)), None

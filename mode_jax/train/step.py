@@ -15,17 +15,15 @@ import jax.numpy as jnp
 import optax
 
 from mode_jax.adapters.params import combine
-from mode_jax.model.layers import vocab_logits
 from mode_jax.model.transformer import head_weight
-from mode_jax.train.losses import chunked_cross_entropy, cross_entropy, gather_loss_positions
-
+from mode_jax.train.losses import (chunked_cross_entropy, cross_entropy, gather_loss_positions,
+                                   head_cross_entropy)
 
 @flax.struct.dataclass
 class TrainState:
   step: jax.Array
   params: Any          # trainable leaves only
   opt_state: Any
-
 
 def forward(model, params, batch, mutable=("aux_loss",), **kw):
   """`model.apply` on a batch's features; `kw` go to the model (e.g. head=False)."""
@@ -34,7 +32,6 @@ def forward(model, params, batch, mutable=("aux_loss",), **kw):
       positions=batch.get("decoder_positions"), segment_ids=batch.get("decoder_segment_ids"),
       task_ids=batch.get("decoder_task_ids"), mutable=list(mutable), **kw)
   return out, state
-
 
 def lm_losses(model, params, batch, loss_chunk: int = 0, mutable=("aux_loss",),
               loss_positions: int = 0):
@@ -55,10 +52,9 @@ def lm_losses(model, params, batch, loss_chunk: int = 0, mutable=("aux_loss",),
     sums = chunked_cross_entropy(hidden, head, targets, weights, tied=tied, chunk=loss_chunk,
                                  dtype=cfg.compute_dtype, cap=cfg.final_softcap)
   else:
-    sums = cross_entropy(vocab_logits(hidden, head, tied=tied, dtype=cfg.compute_dtype,
-                                      cap=cfg.final_softcap), targets, weights)
+    sums = head_cross_entropy(hidden, head, targets, weights, tied=tied,
+                              dtype=cfg.compute_dtype, cap=cfg.final_softcap)
   return sums, state
-
 
 def loss_fn(trainable, frozen, batch, model, full: bool, loss_chunk: int = 0,
             loss_positions: int = 0):
@@ -76,7 +72,6 @@ def loss_fn(trainable, frozen, batch, model, full: bool, loss_chunk: int = 0,
   return loss, {"loss": s_loss / denom, "aux_loss": aux, "accuracy": s_correct / denom,
                 "tokens": real.astype(jnp.float32), "target_tokens": s_w,
                 "dropped_targets": dropped}
-
 
 def make_train_step(model, tx: optax.GradientTransformation, lr_fn, full: bool, loss=None,
                     grad_accum: int = 1, loss_chunk: int = 0, loss_positions: int = 0):

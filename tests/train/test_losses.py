@@ -123,3 +123,55 @@ def test_head_on_loss_positions_only_equals_full_loss_and_reports_dropped(chunk)
   assert float(m["dropped_targets"]) == 0 and float(m["target_tokens"]) == 13
   _, m = f(params, 4)                                     # row 2 has 6 targets: 2 left out
   assert float(m["dropped_targets"]) == 2
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("cap", [None, 5.0])
+def test_fused_head_cross_entropy_equals_plain_autodiff(tied, cap):
+  """`head_cross_entropy`'s hand-written backward ((softmax - one-hot) x weight into the two
+  head matmuls, soft-cap chain rule) against autodiff of a plain einsum + log-softmax, for the
+  hidden states and the head; the correct / weight counts as plain argmax and sum."""
+  hidden, targets, weights, k = _inputs(v=37)
+  head = jax.random.normal(k, (37, 8) if tied else (8, 37))
+  spec = "bte,ve->btv" if tied else "bte,ev->btv"
+
+  def plain(h, w):
+    logits = jnp.einsum(spec, h, w)
+    if cap is not None:
+      logits = cap * jnp.tanh(logits / cap)
+    logp = jax.nn.log_softmax(logits, -1)
+    nll = -jnp.take_along_axis(logp, targets[..., None], -1)[..., 0]
+    correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+    return jnp.sum(nll * weights), jnp.sum(correct * weights), jnp.sum(weights)
+
+  fused = lambda h, w: losses.head_cross_entropy(h, w, targets, weights, tied=tied, cap=cap)
+  for a, b in zip(plain(hidden, head), jax.jit(fused)(hidden, head)):
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+  g_plain = jax.grad(lambda h, w: 3.0 * plain(h, w)[0], (0, 1))(hidden, head)
+  g_fused = jax.jit(jax.grad(lambda h, w: 3.0 * fused(h, w)[0], (0, 1)))(hidden, head)
+  for a, b in zip(g_plain, g_fused):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  g_bf16 = jax.grad(lambda h, w: 3.0 * losses.head_cross_entropy(
+      h, w, targets, weights, tied=tied, cap=cap, dtype=jnp.bfloat16)[0], (0, 1))(hidden, head)
+  for a, b in zip(g_plain, g_bf16):
+    assert b.dtype == jnp.float32
+    np.testing.assert_allclose(a, b, rtol=0.05, atol=0.05 * float(jnp.abs(a).max()))
+
+
+def test_fused_head_cross_entropy_holds_one_logits_buffer_fewer():
+  """Compiled temp memory of loss + gradient (V = 32k, 512 positions): autodiff through
+  log-softmax, the target gather and the argmax keeps the logits and two more [N, V] buffers;
+  the fused backward forms the logit cotangent in one pass, so at least one [N, V] fewer."""
+  b, t, e, v = 2, 256, 64, 32768
+  hidden = jax.ShapeDtypeStruct((b, t, e), jnp.float32)
+  head = jax.ShapeDtypeStruct((v, e), jnp.float32)
+  targets = jax.ShapeDtypeStruct((b, t), jnp.int32)
+  weights = jax.ShapeDtypeStruct((b, t), jnp.float32)
+
+  def temp(fn):
+    g = jax.jit(jax.grad(lambda h, w, tg, wt: fn(h, w, tg, wt)[0], argnums=(0, 1)))
+    return g.lower(hidden, head, targets, weights).compile().memory_analysis().temp_size_in_bytes
+  plain = temp(lambda h, w, tg, wt: losses.cross_entropy(
+      vocab_logits(h, w, tied=True, dtype=jnp.float32), tg, wt))
+  fused = temp(lambda h, w, tg, wt: losses.head_cross_entropy(h, w, tg, wt, tied=True))
+  assert fused <= plain - b * t * v * 4, (fused, plain)
