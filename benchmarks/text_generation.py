@@ -27,7 +27,9 @@ the weight bytes a decode step reads, the memory bound of decode (batch x bandwi
 bytes tokens/s; float32 weights for every row but the bfloat16 ones) and the fraction of it
 each side reaches, greedy agreement with each anchor (first 16 tokens), and per weight dtype
 of the project (`--dtypes`) its quality cost: NLL per token of the English paragraph and
-greedy agreement with float32 over all `new_tokens` of every row. Install llama-cpp-python (source build, ~6 min here) with:
+greedy agreement with float32 over all `new_tokens` of every row (`int8`: weights rounded to
+int8 per channel and computed in float32, quality only, not timed: XLA CPU materialises the
+int8 -> float convert, see benchmarks.decode_profile). Install llama-cpp-python (source build, ~6 min here) with:
   python3 -m venv /work/anchors/llamacpp && CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON \\
     -DGGML_FMA=ON -DGGML_F16C=ON" /work/anchors/llamacpp/bin/pip install llama-cpp-python
 """
@@ -97,6 +99,25 @@ def llama_cpp_run(python: str, gguf: str, prompts, new_tokens: int, repeats: int
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def int8_roundtrip(params):
+  """Every matrix rounded to symmetric int8 and back (float32), the numerics of int8
+  weight-only decoding (the gemma library's int8, llama.cpp's Q8_0 with one scale per channel
+  instead of per 32 values): a kernel [in, ...out] gets one scale per output element of its
+  first axis' reduction, the embedding [V, E] (lookup and tied head) one per token row; 1-D
+  leaves (norms, biases) stay float32."""
+  import jax
+  import jax.numpy as jnp
+
+  def one(path, x):
+    x = jnp.asarray(x, jnp.float32)
+    if x.ndim < 2:
+      return x
+    axis = 1 if "embedding" in jax.tree_util.keystr(path) else 0
+    scale = jnp.maximum(jnp.max(jnp.abs(x), axis=axis, keepdims=True), 1e-12) / 127.0
+    return jnp.clip(jnp.round(x / scale), -127, 127) * scale
+  return jax.tree_util.tree_map_with_path(one, params)
+
+
 def gemma_lib_worker(python: str, cfg, params, job: dict) -> dict:
   """Runs benchmarks.gemma_lib_worker on `job` (its keys but "params") with the project's
   weights converted to the library's tree (`gemma_lib.to_gemma_library`); its JSON result."""
@@ -138,8 +159,8 @@ def main(argv=None):
   flags.DEFINE_string("model", "gemma3_270m", "a mode_jax.pretrained name", flag_values=fv)
   flags.DEFINE_bool("skip_hf", False, "no transformers anchor", flag_values=fv)
   flags.DEFINE_bool("skip_llama_cpp", False, "no llama.cpp anchor", flag_values=fv)
-  flags.DEFINE_string("dtypes", "float32,bfloat16", "the project's weight dtypes to time",
-                      flag_values=fv)
+  flags.DEFINE_string("dtypes", "float32,bfloat16,int8", "the project's weight dtypes to time "
+                      "(int8: quality only, see int8_roundtrip)", flag_values=fv)
   flags.DEFINE_string("gemma_python", os.environ.get("MODE_JAX_GEMMA_PYTHON",
                                                      "/work/anchors/gemma/bin/python"),
                       "the python of a virtual environment with the gemma library",
@@ -189,11 +210,15 @@ def main(argv=None):
   greedy, full_greedy = {}, {}
   nll_ids = jnp.asarray([[cfg.bos_id] + list(vocab.encode(ENGLISH))])
   for dt in args.dtypes.split(","):
-    dcfg = cfg.replace(eos_id=None, extra_eos_ids=(), dtype=dt, param_dtype=dt)
-    dparams = jax.tree.map(lambda x, dt=dt: jnp.asarray(x, dt), params)
+    if dt == "int8":     # quality only: float32 compute on int8-rounded weights
+      dcfg = cfg.replace(eos_id=None, extra_eos_ids=())
+      dparams = int8_roundtrip(params)
+    else:
+      dcfg = cfg.replace(eos_id=None, extra_eos_ids=(), dtype=dt, param_dtype=dt)
+      dparams = jax.tree.map(lambda x, dt=dt: jnp.asarray(x, dt), params)
     s_dt = sampling.Sampler(dcfg, dparams, eos_ids=())
     wbytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(s_dt.params))
-    for mode, (temp, top_p) in MODES.items():
+    for mode, (temp, top_p) in (MODES.items() if dt != "int8" else ()):
       def ours(seed, temp=temp, top_p=top_p, s_dt=s_dt):
         out = s_dt.generate(prompts.tolist(), max_new_tokens=args.new_tokens,
                             temperature=temp, top_p=top_p, rng=seed)
