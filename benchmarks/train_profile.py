@@ -11,7 +11,8 @@ alone (a fixed random cotangent on their output); the head + loss forward and it
 AdamW). Printed beside them: each part's matmul FLOPs (2 x multiply-adds of the projections,
 the attention scores and values, and the head; the backward of the frozen base only needs the
 activation gradients: the same FLOPs again) and this machine's float32 and bfloat16 matmul
-rates on the step's own shapes, so the step's floor is FLOPs / rate.
+rates on the step's own shapes (bfloat16 inputs with a float32 output, and bfloat16 in and out),
+so the step's floor is FLOPs / rate.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ def _ms(fn, *args, n: int = 4) -> float:
   return float(np.median(times)) * 1e3
 
 
-def _rate(m: int, k: int, n: int, dtype) -> float:
-  """FLOP/s of a jitted [m, k] x [k, n] matmul accumulated in float32 (inputs in `dtype`)."""
+def _rate(m: int, k: int, n: int, dtype, out=None) -> float:
+  """FLOP/s of a jitted [m, k] x [k, n] matmul, inputs in `dtype`, output in `out` (default
+  float32: float32 accumulation)."""
   import jax
   import jax.numpy as jnp
   a, b = jnp.ones((m, k), dtype), jnp.ones((k, n), dtype)
-  f = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
+  f = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=out or jnp.float32))
   return 2 * m * k * n / (_ms(f, a, b, n=10) / 1e3)
 
 
@@ -105,10 +107,12 @@ def main(argv=None):
   ]
   r32 = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.float32)
   r16 = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.bfloat16)
+  r16_out = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.bfloat16, jnp.bfloat16)
   print(f"gemma3_270m LoRA r8 q,k,v,o float32, batch {args.batch} x {args.seq}, head + loss on "
         f"{k} positions per row; matmul rate on [{n_tok}, {cfg.embed_dim}] x [{cfg.embed_dim}, "
         f"{cfg.mlp_dim}]: float32 {r32 / 1e9:.0f} GFLOP/s, bfloat16 inputs (float32 "
-        f"accumulation) {r16 / 1e9:.0f} GFLOP/s")
+        f"output) {r16 / 1e9:.0f} GFLOP/s, bfloat16 in and out (the model's dtype=bfloat16) "
+        f"{r16_out / 1e9:.0f} GFLOP/s")
   for name, ms, flop in rows:
     print(f"{name:32s} {ms:8.0f} ms  {flop / 1e9:6.0f} GFLOP  {flop / ms / 1e6:5.0f} GFLOP/s  "
           f"float32 floor {flop / r32 * 1e3:6.0f} ms ({flop / r32 * 1e3 / ms * 100:3.0f}%)")
