@@ -11,7 +11,9 @@
 PRE-REGISTERED VERIFICATION STUDY (`--config=configs/prm_arith.py:study`, fixed 2026-11-30
 before any run of it; finished 2026-12-01 with its design unchanged, result in
 docs/benchmarks.md and studies/prm_study/): 500 held-out problems sampled once (eval_seed 13,
-never used before), 64 samples each. Primary comparison: PRM-weighted self-consistency with the PRM
+never used before), 64 samples each. (Found 2026-12-06: that draw, by seed alone, shared 150
+problems with the policy's SFT data and 2 with the collection; `pipeline.heldout_problems` now
+skips every training question, so a re-run evaluates on another, disjoint set.) Primary comparison: PRM-weighted self-consistency with the PRM
 trained on the OmegaPRM records (MC labels, occurrence-weighted, soft objective), product
 aggregation, minus majority vote, at N = 16 and N = 64; paired bootstrap over problems (1,000
 replicates, 95% interval), also reported as a share of the oracle's headroom (pass@N minus

@@ -12,7 +12,9 @@
    per extra label source in `pipeline.label_sources` (e.g. exact, consensus: the same
    rollouts, other targets; `prm_jax.prm.label_sources`), and one per `pipeline.prm_adapters`
    entry (lora, mode): adapters + head on the frozen policy instead of full fine-tuning;
-5. on `eval_questions` held-out problems samples `max_n` solutions each and reports: step
+5. on `eval_questions` held-out problems (`heldout_problems`: drawn with `eval_seed`, none of
+   them among the policy's SFT problems, the collection questions or each other) samples
+   `max_n` solutions each and reports: step
    accuracy / AUROC against the exact checker, ProcessBench-style F1 (threshold chosen on the
    first half of the problems, reported on the second), the "answer right, process wrong"
    slice, and accuracy vs N of majority vote, PRM-weighted self-consistency (four
@@ -34,6 +36,7 @@ import functools
 import json
 import math
 import os
+import random
 import time
 
 import ml_collections
@@ -104,6 +107,54 @@ def stage_collect(config, wd, policy_ckpt, log, policy=None) -> dict:
   out["math_shepherd"] = collect.collect(
       collect_config(config, "math_shepherd", policy_ckpt, budget=per_q),
       os.path.join(wd, "collect_shepherd"), log=log, policy=policy)
+  return out
+
+
+def normalize_question(text: str) -> str:
+  """The key two questions are "the same" under: lower case, whitespace collapsed."""
+  return " ".join(str(text).lower().split())
+
+
+def training_questions(config) -> dict[str, set]:
+  """{split: normalised questions} of every split the pipeline trains or tunes on: the
+  policy's SFT problems (train and its validation, from the policy config beside the pipeline's
+  config: `pipeline.policy_checkpoint` is assumed to come from it too) and the collection
+  questions (OmegaPRM and Math-Shepherd records, the ORM's samples, hence every PRM's and the
+  ORM's training and dev data)."""
+  pc = _load_sibling("policy_arith").get_config()
+  arith = A.ArithmeticConfig(**dict(pc.data.arith))
+  out = {}
+  for split in ("train", "validation"):
+    n, seed = sft.split_size_seed(pc.data, split)
+    out[f"policy_sft_{split}"] = {normalize_question(p.question)
+                                  for p in A.make_problems(n, arith, seed=seed)}
+  qs = collect.load_questions(collect_config(config, "omegaprm", "").questions)[0]
+  out["collection"] = {normalize_question(q["question"]) for q in qs}
+  return out
+
+
+def heldout_problems(config, max_draws_per_problem: int = 200) -> list:
+  """The `pipeline.eval_questions` held-out problems of `pipeline.eval_seed`, disjoint by
+  construction from every training split (`training_questions`) and from each other: problems
+  are drawn from the seed's stream in order and a draw whose normalised question was seen
+  before is skipped (resampled). Raises ValueError when the generator's space cannot give that
+  many new problems. The study, the pipeline's evaluation and any outside check call this."""
+  p = config.pipeline
+  arith = A.ArithmeticConfig(**dict(collect_config(config, "omegaprm", "").questions.arith))
+  seen = set().union(*training_questions(config).values())
+  rng, out = random.Random(p.eval_seed), []
+  for i in range(max(1, p.eval_questions) * max_draws_per_problem):
+    if len(out) == p.eval_questions:
+      break
+    prob = A.make_problem(rng, arith, f"heldout-{p.eval_seed}-{i}")
+    key = normalize_question(prob.question)
+    if key not in seen:
+      seen.add(key)
+      out.append(prob)
+  if len(out) < p.eval_questions:
+    raise ValueError(f"pipeline.eval_questions={p.eval_questions}: only {len(out)} problems "
+                     f"outside the training splits in {i + 1} draws of the arithmetic "
+                     f"generator ({arith}); widen pipeline's questions.arith or ask for fewer")
   return out
 
 
@@ -296,8 +347,7 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
   """(results, held-out problems, their sampled solutions): scores, curves, paired
   differences; the beam search (`stage_beam`) runs after the report's first write."""
   p = config.pipeline
-  arith = A.ArithmeticConfig(**dict(collect_config(config, "omegaprm", "").questions.arith))
-  problems = A.make_problems(p.eval_questions, arith, seed=p.eval_seed, prefix="heldout")
+  problems = heldout_problems(config)
   sols, mean_lp = eval_samples(config, wd, backend, problems, log)
   split = steps_lib.by_delimiter()
   items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]

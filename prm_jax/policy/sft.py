@@ -38,11 +38,16 @@ POLICY_ARITH = dict(min_ops=2, max_ops=4, max_start=20, max_operand=9, max_facto
 TEMPLATE = "Question: {question}\nAnswer:\n"
 
 
+def split_size_seed(dcfg, split: str) -> tuple[int, int]:
+  """(problems, generator seed) of the SFT data's `split` ("train" or "validation")."""
+  return ((dcfg.num_train, dcfg.seed) if split == "train"
+          else (dcfg.num_eval, dcfg.seed + 1_000_003))
+
+
 def arith_rows(dcfg, split: str) -> list[dict]:
   """SFT rows of `split`: the templated question -> the reference solution, answer as reference."""
   cfg = arithmetic.ArithmeticConfig(**dict(dcfg.arith))
-  n, seed = ((dcfg.num_train, dcfg.seed) if split == "train"
-             else (dcfg.num_eval, dcfg.seed + 1_000_003))
+  n, seed = split_size_seed(dcfg, split)
   probs = arithmetic.make_problems(n, cfg, seed=seed, prefix=f"arith-{split}")
   return [{"inputs": dcfg.template.format(question=p.question), "targets": p.solution,
            "references": p.answer} for p in probs]
@@ -61,7 +66,8 @@ def evaluate_policy(model, dcfg, *, num: int, samples: int, seed: int,
   """Answer accuracy (greedy, sampled) and fully-correct-process rate on held-out problems,
   sampling the `mode_jax.serve.TextModel` `model` with `sampling` (greedy: temperature 0)."""
   cfg = arithmetic.ArithmeticConfig(**dict(dcfg.arith))
-  probs = arithmetic.make_problems(num, cfg, seed=dcfg.seed + 1_000_003, prefix="arith-validation")
+  probs = arithmetic.make_problems(num, cfg, seed=split_size_seed(dcfg, "validation")[1],
+                                   prefix="arith-validation")
   prompts = [dcfg.template.format(question=p.question) for p in probs]
   greedy = model.complete(prompts, 1, seeds=seed, **sampling.replace(temperature=0.0).kwargs())
   sampled = model.complete(prompts, samples, seeds=seed + 1, **sampling.kwargs())

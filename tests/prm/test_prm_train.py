@@ -131,11 +131,11 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   c.pipeline.update(dict(train_questions=10, search_limit=6, orm_samples=4, prm_steps=4,
                          eval_questions=8, max_n=8, n_boot=10, compare_n=(4, 8)))
   arith = A.ArithmeticConfig(**POLICY_ARITH)
-  probs = (A.make_problems(10, arith, seed=c.pipeline.train_seed)
-           + A.make_problems(8, arith, seed=c.pipeline.eval_seed, prefix="heldout"))
-  backend = SimulatedBackend(SimulatedPolicy(probs, p_error=0.2, p_recover=0.1))
   from prm_jax import pipeline
   pipeline._CONFIG_PATH[0] = os.path.join(ROOT, "configs", "prm_arith.py")
+  probs = (A.make_problems(10, arith, seed=c.pipeline.train_seed)
+           + pipeline.heldout_problems(c))
+  backend = SimulatedBackend(SimulatedPolicy(probs, p_error=0.2, p_recover=0.1))
   out = pipeline.run(c, str(tmp_path), log=lambda *_: None, backend=backend)
   report = (tmp_path / "report.md").read_text()
   assert "majority vote" in report and "ProcessBench" in report
