@@ -42,6 +42,25 @@ from prm_jax.prm.model import PRMModel, StepScorer, backbone_params
 from prm_jax.prm.objectives import make_loss, objective_loss
 
 CONFIG_FILE, WEIGHTS_FILE = "prm_config.json", "prm.safetensors"
+BEST_DIR, BEST_FILE = "best_dev", "best_dev.json"     # under <workdir>/train
+
+
+def _save_best(path: str, trainable, info: dict) -> None:
+  """The trainable leaves at the best dev evaluation so far (atomic; read back on resume)."""
+  tensors = {k: np.ascontiguousarray(np.asarray(jax.device_get(v)))
+             for k, v in adapter_params.flatten(nn.meta.unbox(trainable)).items()}
+  with atomic_directory(path) as tmp:
+    save_file(tensors, os.path.join(tmp, WEIGHTS_FILE))
+    with open(os.path.join(tmp, BEST_FILE), "w") as f:
+      json.dump(info, f, indent=2, default=float)
+
+
+def _load_best(path: str):
+  """(trainable tree, info) saved by `_save_best`, or (None, None)."""
+  if not os.path.exists(os.path.join(path, BEST_FILE)):
+    return None, None
+  return (adapter_params.unflatten(load_file(os.path.join(path, WEIGHTS_FILE))),
+          read_json(os.path.join(path, BEST_FILE)))
 
 
 def read_records(paths, errors: list) -> list[dict]:
@@ -201,8 +220,11 @@ def prm_train(config, workdir: str, log=print) -> dict:
   """Trains a PRM on `config.prm.records` through `mode_jax.train.run` (the job of
   configs/prm_arith.py): the backbone of `checkpoint.hf_path` (or the preset `model.name`),
   full or through `config.adapter`, with the head of `prm.objective`; saves the PRM in
-  `<workdir>/prm_model`. Returns (and writes to prm_train.json) the label counts, the last
-  logged training metrics and the dev metrics (`dev_eval`)."""
+  `<workdir>/prm_model`: the parameters of the lowest dev objective loss among the periodic
+  dev evaluations (`train.eval_every`) and the last step, else the last step. Returns (and
+  writes to prm_train.json) the label counts, the last logged training metrics, which step was
+  saved and why (`selected`), the dev evaluations of this process (`dev_evals`) and the saved
+  PRM's metrics on the whole dev split (`dev`)."""
   pcfg = config.prm
   vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
   seqs, info = build_sequences(pcfg, vocab)
@@ -252,10 +274,18 @@ def prm_train(config, workdir: str, log=print) -> dict:
             "dev_acc_mc_gt_0": float(((p > 0.5) == (mc > 0)).mean()),
             "dev_acc_mc_gt_half": float(((p > 0.5) == (mc > 0.5)).mean())}
 
+  best_path = os.path.join(workdir, "train", BEST_DIR)
+  history: list = []
+
   def eval_fn(step, trainable, frozen):
-    del step
-    return dev_eval(evaluate.full_params(trainable, frozen, acfg is None),
-                    dev[:pcfg.dev_batches])
+    """Dev metrics on the first `prm.dev_batches` dev batches; keeps the trainable leaves of
+    the lowest dev objective loss so far (`<workdir>/train/best_dev`, survives a resume)."""
+    m = dev_eval(evaluate.full_params(trainable, frozen, acfg is None), dev[:pcfg.dev_batches])
+    history.append({"step": int(step), "eval_loss": m["eval_loss"]})
+    _, best = _load_best(best_path)
+    if best is None or m["eval_loss"] < best["eval_loss"]:
+      _save_best(best_path, trainable, {"step": int(step), "eval_loss": m["eval_loss"]})
+    return m
 
   out = run.run(spec, os.path.join(workdir, "train"), batches=prm_data.batches(
                      name, pcfg.max_len, tcfg.batch_size, seed=tcfg.seed,
@@ -263,11 +293,24 @@ def prm_train(config, workdir: str, log=print) -> dict:
                  eval_fn=eval_fn if (dev and tcfg.eval_every) else None, model=model,
                  loss=loss, save=False, log=log)
   params = out.params()
+  selected = {"step": int(out.state.step), "rule": "last step (no dev evaluation)"}
+  best_tree, best = _load_best(best_path)
+  if best is not None:        # the saved PRM: the best dev evaluation, the last step included
+    last = dev_eval(params, dev[:pcfg.dev_batches])["eval_loss"]
+    selected = {"step": int(out.state.step), "eval_loss": last, "last_step_eval_loss": last,
+                "rule": f"lowest dev objective loss on {min(len(dev), pcfg.dev_batches)} "
+                        f"dev batches over the evaluations and the last step"}
+    if best["eval_loss"] < last:
+      params = evaluate.host(evaluate.full_params(best_tree, out.frozen, acfg is None))
+      selected.update(step=best["step"], eval_loss=best["eval_loss"])
+  log(f"PRM saved from step {selected['step']} ({selected['rule']})")
   save_prm(os.path.join(workdir, "prm_model"), model_cfg, params, acfg,
            {"template": pcfg.template, "objective": pcfg.objective,
             "base": config.checkpoint.hf_path, "task_ids": info["task_ids"],
-            "vocab": {"kind": config.vocab.kind, "path": config.vocab.path or ""}})
-  summary = {"objective": pcfg.objective, **info, "final": out.metrics}
+            "vocab": {"kind": config.vocab.kind, "path": config.vocab.path or ""},
+            "selected_step": selected["step"]})
+  summary = {"objective": pcfg.objective, **info, "final": out.metrics, "selected": selected,
+             "dev_evals": history}
   if dev:
     summary["dev"] = dev_eval(params, dev)
   with open(os.path.join(workdir, "prm_train.json"), "w") as f:

@@ -240,3 +240,24 @@ def test_pipeline_prms_start_from_the_pipeline_policy(tmp_path, monkeypatch):
   with pytest.raises(Done):
     pipeline.run(c, str(tmp_path), log=lambda *_: None)
   assert len(seen) == 6 and set(seen) == {"WD/policy/policy_model"}, seen
+
+
+def test_saved_prm_is_the_best_dev_evaluation_not_the_last_step(records, tmp_path):
+  """With a learning rate high enough that dev loss goes up again, the saved PRM is the
+  parameters of the lowest dev objective loss among the evaluations and the last step (it used
+  to be the last step): its dev loss, recomputed from the saved directory, is that minimum."""
+  c = _small(prm_arith.get_config(), records, steps=12)
+  c.train.update(dict(eval_every=3, lr=0.03, warmup=0))
+  c.prm.update(dict(dev_fraction=0.3, dev_batches=1000))     # evaluations use the whole dev
+  summary = prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  evals = summary["dev_evals"]
+  assert [e["step"] for e in evals] == [3, 6, 9, 12]
+  sel = summary["selected"]
+  best = min(evals, key=lambda e: e["eval_loss"])
+  assert sel["eval_loss"] == pytest.approx(min(best["eval_loss"], sel["last_step_eval_loss"]))
+  assert sel["step"] == best["step"] != 12, (evals, sel)   # the last step was not the best
+  _, meta = load_prm(str(tmp_path / "run" / "prm_model"))[2:]
+  assert meta["selected_step"] == sel["step"]
+  # the saved parameters reproduce the selected dev loss, not the last step's
+  assert summary["dev"]["eval_loss"] == pytest.approx(sel["eval_loss"], rel=1e-5)
+  assert summary["dev"]["eval_loss"] < sel["last_step_eval_loss"]
