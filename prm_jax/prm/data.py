@@ -118,6 +118,21 @@ def sequences_from_records(records: Iterable[dict], encode: Callable[[str], Sequ
   return out
 
 
+def with_bos(seqs: Iterable[dict], bos_id: Optional[int]) -> list[dict]:
+  """The sequences with `bos_id` first (no label, group or weight on it; the row's task), as
+  a backbone that was pretrained with BOS (Gemma, Llama) reads text; unchanged for None."""
+  if bos_id is None:
+    return list(seqs)
+  out = []
+  for s in seqs:
+    row = dict(s, targets=[int(bos_id)] + list(s["targets"]))
+    for key in ("labels", "groups", "weights"):
+      row[key] = [0] + list(s[key])
+    row["tasks"] = list(s["tasks"][:1]) + list(s["tasks"])
+    out.append(row)
+  return out
+
+
 def outcome_sequences(items: Iterable[tuple[str, str, bool]],
                       encode: Callable[[str], Sequence[int]],
                       template: str = "Question: {question}\nAnswer:\n") -> list[dict]:

@@ -69,9 +69,10 @@ class StepScorer:
 
   def __init__(self, cfg: ModelConfig, params, vocab, *, adapter=None,
                template: str = "Question: {question}\nAnswer:\n", batch_size: int = 64,
-               task_id: Optional[int] = None):
+               task_id: Optional[int] = None, bos_id: Optional[int] = None):
+    """`bos_id`: put first in every row, as the PRM was trained (`prm.data.with_bos`)."""
     self.cfg, self.vocab, self.template, self.batch_size = cfg, vocab, template, batch_size
-    self.task_id = task_id
+    self.task_id, self.bos_id = task_id, bos_id
     self.params = jax.device_put(nn.meta.unbox(params))
     model = PRMModel(cfg, adapter)
     self._apply = jax.jit(lambda p, t, s, pos, tid: model.apply(
@@ -79,7 +80,8 @@ class StepScorer:
 
   def encode(self, question: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
     """(token ids, index of each step's last token) of the templated question and its steps."""
-    ids = list(self.vocab.encode(self.template.format(question=question)))
+    ids = ([] if self.bos_id is None else [int(self.bos_id)]) + list(
+        self.vocab.encode(self.template.format(question=question)))
     ends = []
     for s in steps:
       piece = list(self.vocab.encode(s))

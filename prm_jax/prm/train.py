@@ -142,7 +142,8 @@ def scorer_from_dir(path: str, vocab=None, batch_size: int = 64, task: str = "")
     raise KeyError(f"PRM {path} was trained on tasks {sorted(ids)}, not {task!r}")
   return StepScorer(model_cfg, params, vocab or saved_vocab(path, meta), adapter=acfg,
                     template=meta.get("template", "Question: {question}\nAnswer:\n"),
-                    batch_size=batch_size, task_id=ids[task] if task else None)
+                    batch_size=batch_size, task_id=ids[task] if task else None,
+                    bos_id=meta.get("bos_id"))
 
 
 def make_judge(pcfg):
@@ -228,11 +229,6 @@ def prm_train(config, workdir: str, log=print) -> dict:
   pcfg = config.prm
   vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
   seqs, info = build_sequences(pcfg, vocab)
-  name = f"prm_{zlib.crc32(os.path.abspath(workdir).encode()):08x}"   # one seqio task per run
-  prm_data.register_task(name, seqs, vocab)
-  log(f"PRM ({pcfg.objective}): {info['train_sequences']} train / "
-      f"{info['validation_sequences']} dev sequences, {info['train_labels']} / "
-      f"{info['validation_labels']} labelled steps")
   model_cfg = base = None
   if config.checkpoint.hf_path:
     model_cfg, base = hf_io.load_hf_checkpoint(config.checkpoint.hf_path)
@@ -241,6 +237,14 @@ def prm_train(config, workdir: str, log=print) -> dict:
                               data=False, seq_len=pcfg.max_len,
                               num_tasks=len(info["task_ids"]))
   model_cfg, acfg, tcfg = spec.model_cfg, spec.acfg, spec.train
+  bos = model_cfg.bos_id             # the backbone's BOS leads every sequence, as it was trained
+  seqs = {split: prm_data.with_bos(rows, bos) for split, rows in seqs.items()}
+  name = f"prm_{zlib.crc32(os.path.abspath(workdir).encode()):08x}"   # one seqio task per run
+  prm_data.register_task(name, seqs, vocab)
+  log(f"PRM ({pcfg.objective}): {info['train_sequences']} train / "
+      f"{info['validation_sequences']} dev sequences, {info['train_labels']} / "
+      f"{info['validation_labels']} labelled steps" + (f"; BOS {bos} first" if bos is not None
+                                                        else ""))
   model = PRMModel(model_cfg, acfg)
   loss = make_loss(pcfg.objective, threshold=pcfg.threshold, max_positions=pcfg.max_positions)
   dev = list(prm_data.batches(name, pcfg.max_len, tcfg.batch_size, shuffle=False,
@@ -308,7 +312,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
            {"template": pcfg.template, "objective": pcfg.objective,
             "base": config.checkpoint.hf_path, "task_ids": info["task_ids"],
             "vocab": {"kind": config.vocab.kind, "path": config.vocab.path or ""},
-            "selected_step": selected["step"]})
+            "selected_step": selected["step"], "bos_id": bos})
   summary = {"objective": pcfg.objective, **info, "final": out.metrics, "selected": selected,
              "dev_evals": history}
   if dev:

@@ -261,3 +261,35 @@ def test_saved_prm_is_the_best_dev_evaluation_not_the_last_step(records, tmp_pat
   # the saved parameters reproduce the selected dev loss, not the last step's
   assert summary["dev"]["eval_loss"] == pytest.approx(sel["eval_loss"], rel=1e-5)
   assert summary["dev"]["eval_loss"] < sel["last_step_eval_loss"]
+
+
+def test_prm_on_a_backbone_with_bos_puts_it_first_in_training_and_scoring(records, tmp_path):
+  """A backbone pretrained with BOS (Gemma, Llama) reads every PRM sequence with BOS first:
+  the trainer's rows start with it (no label on it), the saved PRM records it and its scorer
+  prepends it (the byte-level tiny backbone has none: unchanged)."""
+  from prm_jax.prm import data as prm_data
+  from prm_jax.prm.train import scorer_from_dir
+  cfg = presets.get("tiny", embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1,
+                    head_dim=32, mlp_dim=128, bos_id=5)
+  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
+  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  c = _small(prm_arith.get_config(), records, steps=2)
+  c.checkpoint.hf_path = str(tmp_path / "base")
+  seen = []
+  real = prm_data.register_task
+
+  def spy(name, seqs, vocab):
+    seen.append(seqs)
+    return real(name, seqs, vocab)
+  prm_data.register_task = spy
+  try:
+    prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  finally:
+    prm_data.register_task = real
+  rows = seen[0]["train"]
+  assert rows and all(r["targets"][0] == 5 and r["labels"][0] == 0 for r in rows)
+  assert all(len(r[k]) == len(r["targets"]) for r in rows for k in ("labels", "weights"))
+  scorer = scorer_from_dir(str(tmp_path / "run" / "prm_model"))
+  ids, ends = scorer.encode("1 + 1?", ["1 + 1 = 2"])
+  assert scorer.bos_id == 5 and ids[0] == 5 and ends == [len(ids) - 1]
+  assert prm_data.with_bos(rows, None) == rows
