@@ -15,7 +15,8 @@
 5. on `eval_questions` held-out problems (`heldout_problems`: drawn with `eval_seed`, none of
    them among the policy's SFT problems, the collection questions or each other) samples
    `max_n` solutions each and reports: step
-   accuracy / AUROC against the exact checker, ProcessBench-style F1 (threshold chosen on the
+   accuracy / AUROC against the exact checker, ProcessBench F1 by the official protocol
+   (threshold 0.5) and the tuned variant (threshold chosen on the
    first half of the problems, reported on the second), the "answer right, process wrong"
    slice, and accuracy vs N of majority vote, PRM-weighted self-consistency (four
    aggregations), best-of-N and ORM-weighted vote with bootstrap intervals, the ceilings
@@ -278,9 +279,11 @@ def score_solutions(wd, scorers: dict, items, log) -> dict:
 
 
 def step_level(prms, probs, exact, gold_fe, checks, owner, half) -> dict:
-  """Per PRM: step metrics against exact labels and ProcessBench F1 (threshold chosen on the
-  problems below `half`, measured on the rest), and how often it flags right-answer solutions
-  with a wrong step."""
+  """Per PRM: step metrics against exact labels; ProcessBench first-error F1 on the problems
+  from `half` on, by the official protocol (threshold 0.5, the earliest flagged step:
+  "processbench_official") and the tuned variant (threshold chosen on the problems below
+  `half`: "processbench"); and how often it flags right-answer solutions with a wrong step and
+  with none (at the tuned threshold)."""
   dev = [j for j in range(len(exact)) if owner[j] < half]
   test = [j for j in range(len(exact)) if owner[j] >= half]
   out = {}
@@ -293,7 +296,10 @@ def step_level(prms, probs, exact, gold_fe, checks, owner, half) -> dict:
     clean = [j for j in test if checks[j].answer_correct and gold_fe[j] == -1]
     flag = lambda js: float(np.mean([min(probs[name][j]) < pb["threshold"] for j in js])) \
         if js else float("nan")
+    official = evaluate.processbench_official(
+        {"test half": ([probs[name][j] for j in test], [gold_fe[j] for j in test])})
     out[name] = {"step": evaluate.step_metrics(flat_p, flat_y), "processbench": pb,
+                 "processbench_official": official["subsets"]["test half"],
                  "answer_right_process_wrong": {"solutions": len(slice_),
                                                 "flagged": flag(slice_),
                                                 "flagged_when_process_right": flag(clean)}}
@@ -449,13 +455,17 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
                  f"{ls.get('dropped_disagree', '-')} | {t.get('train_labels')} "
                  f"({t.get('train_label_weight')}) |")
   lines += ["", "## Step-level (test half, exact labels from the checker)", "",
-            "| PRM trained on | step acc | step AUROC | ProcessBench F1 (acc_err / acc_cor, "
-            "threshold) | answer-right-process-wrong flagged | flagged when process right |",
-            "|---|---|---|---|---|---|"]
+            "| PRM trained on | step acc | step AUROC | ProcessBench F1, official: threshold "
+            "0.5 (acc_err / acc_cor) | ProcessBench-style F1, threshold tuned on the other half "
+            "(acc_err / acc_cor, threshold) | answer-right-process-wrong flagged | flagged "
+            "when process right |",
+            "|---|---|---|---|---|---|---|"]
   for k in [k for k in res if isinstance(res[k], dict) and "processbench" in res[k]]:
     r = res[k]
     pb, sl = r["processbench"], r["answer_right_process_wrong"]
-    lines.append(f"| {k} | {r['step']['accuracy']:.3f} | {r['step']['auroc']:.3f} | "
+    off = r.get("processbench_official")
+    off = (f"{off['f1']:.3f} ({off['acc_err']:.3f} / {off['acc_cor']:.3f})" if off else "-")
+    lines.append(f"| {k} | {r['step']['accuracy']:.3f} | {r['step']['auroc']:.3f} | {off} | "
                  f"{pb['f1']:.3f} ({pb['acc_err']:.3f} / {pb['acc_cor']:.3f}, "
                  f"{pb['threshold']:.2f}) | {sl['flagged']:.3f} of {sl['solutions']} | "
                  f"{sl['flagged_when_process_right']:.3f} |")

@@ -138,7 +138,9 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   backend = SimulatedBackend(SimulatedPolicy(probs, p_error=0.2, p_recover=0.1))
   out = pipeline.run(c, str(tmp_path), log=lambda *_: None, backend=backend)
   report = (tmp_path / "report.md").read_text()
-  assert "majority vote" in report and "ProcessBench" in report
+  assert "majority vote" in report and "ProcessBench F1, official: threshold 0.5" in report
+  off = out["eval"]["omegaprm"]["processbench_official"]
+  assert 0.0 <= off["f1"] <= 1.0 and off["erroneous"] + off["correct"] > 0
   assert (tmp_path / "accuracy_vs_n.png").stat().st_size > 1000
   curves = out["eval"]["curves"]
   assert set(curves["majority vote"]) == {1, 2, 4, 8}

@@ -1,0 +1,239 @@
+"""A ProcessBench-protocol set that exists offline: GSM8K reference solutions with one error
+injected at a step known by construction.
+
+    python -m prm_jax.gsm8k_processbench --input=../shared/data/gsm8k/test.jsonl \\
+        --output=runs/gsm8k_processbench.jsonl [--seed=0] [--num=0]
+    python -m prm_jax.evaluate --prm=runs/prm/prm_model --data=runs/gsm8k_processbench.jsonl
+
+ProcessBench's own data is not installable here. GSM8K's reference solutions annotate every
+calculation (`16 - 3 - 4 = <<16-3-4=9>>9 duck eggs`), so an error can be put at a chosen step
+and its index is the label:
+- "arithmetic": a step's result is replaced by a wrong value (+-1, +-10, x10, / 10 or two digits
+  swapped; never the right one), in the text and the annotation;
+- "copy": an operand of a step that repeats an earlier step's result is copied wrongly (one of
+  the same wrong values) and the step's result is recomputed from it, so the step's own
+  arithmetic holds but it no longer follows from the steps before.
+The steps after the injected one are left as they were (the earliest error is the label, as in
+ProcessBench). Half of the solutions, drawn per problem from `--seed`, are left correct (label
+-1). A problem is used only if its reference is well formed: every annotation's expression
+evaluates to its result (so the correct half is correct and the steps before an injected error
+are right), and at least one step can take the drawn kind of error (else the other kind, else
+the problem is skipped and counted).
+
+Each line has ProcessBench's fields ("id", "generator", "problem", "steps", "final_answer_correct",
+"label") plus "error_kind" ("none" | "arithmetic" | "copy"), "original_step" (the step before
+the injection, or null) and "answer" (GSM8K's gold). Steps are the solution's lines with the
+annotations removed, the "#### N" line rewritten as "The answer is N." (its own last step).
+The set is drawn from GSM8K's test split; nothing in the project trains on it (tests check that
+no question of the set is in the train split).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import operator
+import random
+import re
+from typing import Optional
+
+from absl import flags
+
+from mode_jax import cli
+from mode_jax.atomic_io import jsonl_records, write_jsonl_atomic
+
+_CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+        ast.Div: operator.truediv}
+KINDS = ("arithmetic", "copy")
+
+
+def evaluate_expr(expr: str) -> Optional[float]:
+  """The value of an arithmetic expression of numbers, + - * / and parentheses; None for
+  anything else (names, powers, malformed text)."""
+  def ev(node):
+    if isinstance(node, ast.Expression):
+      return ev(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+      return float(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+      return _OPS[type(node.op)](ev(node.left), ev(node.right))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+      return -ev(node.operand)
+    raise ValueError(node)
+  try:
+    return ev(ast.parse(expr.replace(",", ""), mode="eval"))
+  except (ValueError, SyntaxError, ZeroDivisionError, TypeError):
+    return None
+
+
+def _fmt(x: float, commas: bool = False) -> str:
+  """x as the solutions write numbers: an integer without ".0", else up to two decimals;
+  `commas`: thousands separators (when the replaced number had them)."""
+  if abs(x - round(x)) < 1e-9:
+    return f"{int(round(x)):,}" if commas else str(int(round(x)))
+  return f"{x:.2f}".rstrip("0")
+
+
+def _num(text: str) -> Optional[float]:
+  try:
+    return float(text.replace(",", ""))
+  except ValueError:
+    return None
+
+
+def parse_reference(answer: str) -> Optional[tuple[list[str], str]]:
+  """(solution lines without the "####" line, the final answer) when every calculation
+  annotation evaluates to its result, else None."""
+  if "####" not in answer:
+    return None
+  body, final = answer.split("####", 1)
+  lines = [ln for ln in body.strip().split("\n") if ln.strip()]
+  for ln in lines:
+    for expr, res in _CALC.findall(ln):
+      v, r = evaluate_expr(expr), _num(res)
+      if v is None or r is None or abs(v - r) > 1e-6 * max(1.0, abs(r)):
+        return None
+  return (lines, final.strip()) if lines else None
+
+
+def visible(line: str) -> str:
+  """A solution line as a reader sees it: the calculation annotations removed."""
+  return _CALC.sub("", line)
+
+
+def wrong_values(x: float, rng: random.Random) -> list[float]:
+  """Wrong but plausible values for x (never x itself, never negative), in a seeded order."""
+  digits = _fmt(x)
+  cands = [x + 1, x - 1, x + 10, x - 10, x * 10, x / 10]
+  if len(digits) >= 2 and "." not in digits and digits[-1] != digits[-2]:
+    cands.append(float(digits[:-2] + digits[-1] + digits[-2]))
+  out = [c for c in cands if c >= 0 and abs(c - x) > 1e-9 and abs(c - round(c, 2)) < 1e-9]
+  rng.shuffle(out)
+  return out
+
+
+def _arithmetic(line: str, rng: random.Random) -> Optional[str]:
+  """The line with its last calculation's result (annotation and visible number) wrong."""
+  matches = list(_CALC.finditer(line))
+  if not matches:
+    return None
+  m = matches[-1]
+  after = line[m.end():]
+  shown = re.match(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)", after)
+  if not shown or _num(shown.group(1)) is None:
+    return None
+  value = _num(m.group(2))
+  wrong = wrong_values(value, rng)
+  if not wrong:
+    return None
+  w = _fmt(wrong[0])
+  new_after = after[:shown.start(1)] + _fmt(wrong[0], "," in shown.group(1)) + \
+      after[shown.end(1):]
+  return line[:m.start()] + f"<<{m.group(1)}={w}>>" + new_after
+
+
+def _copy(line: str, earlier: set, rng: random.Random) -> Optional[str]:
+  """The line with an operand that repeats an earlier result copied wrongly (in the visible
+  expression before the annotation and in the annotation), its result recomputed."""
+  for m in _CALC.finditer(line):
+    expr, start = m.group(1), line.rfind("\n", 0, m.start()) + 1
+    prefix = line[start:m.start()]
+    for op in _NUMBER.finditer(expr):
+      v = _num(op.group(0))
+      if v is None or _fmt(v) not in earlier:
+        continue
+      seen = [t for t in _NUMBER.finditer(prefix) if _num(t.group(0)) == v]
+      if not seen:
+        continue
+      for w in wrong_values(v, rng):
+        new_expr = expr[:op.start()] + _fmt(w) + expr[op.end():]
+        res = evaluate_expr(new_expr)
+        if res is None or res < 0 or abs(res - round(res, 2)) > 1e-9:
+          continue
+        t = seen[-1]
+        new_prefix = prefix[:t.start()] + _fmt(w) + prefix[t.end():]
+        after = line[m.end():]
+        shown = re.match(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)", after)
+        if not shown:
+          break
+        new_after = (after[:shown.start(1)] + _fmt(res, "," in shown.group(1))
+                     + after[shown.end(1):])
+        return (line[:start] + new_prefix + f"<<{new_expr}={_fmt(res)}>>" + new_after)
+  return None
+
+
+def corrupt(lines: list[str], kind: str, rng: random.Random) -> Optional[tuple[int, str]]:
+  """(step index, corrupted line) of one `kind` error at a random eligible step, or None."""
+  results, candidates = set(), []
+  for i, ln in enumerate(lines):
+    new = _arithmetic(ln, rng) if kind == "arithmetic" else _copy(ln, set(results), rng)
+    if new is not None and new != ln:
+      candidates.append((i, new))
+    results.update(_fmt(_num(r)) for _, r in _CALC.findall(ln) if _num(r) is not None)
+  return rng.choice(candidates) if candidates else None
+
+
+def _rng(seed: int, key: str) -> random.Random:
+  return random.Random(int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:16], 16))
+
+
+def build(rows: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
+  """(items, counts) from GSM8K rows {"question", "answer"}: half correct, half with one
+  injected error (module docstring); counts of what was used and skipped."""
+  items, counts = [], {"rows": len(rows), "malformed_reference": 0, "no_eligible_step": 0,
+                       "none": 0, "arithmetic": 0, "copy": 0}
+  for n, row in enumerate(rows):
+    parsed = parse_reference(row["answer"])
+    if parsed is None:
+      counts["malformed_reference"] += 1
+      continue
+    lines, final = parsed
+    rng = _rng(seed, row["question"])
+    kind, label, original = "none", -1, None
+    if rng.random() < 0.5:
+      first = rng.choice(KINDS)
+      for k in (first, [x for x in KINDS if x != first][0]):
+        got = corrupt(lines, k, rng)
+        if got is not None:
+          label, new = got
+          original, kind = visible(lines[label]), k
+          lines = lines[:label] + [new] + lines[label + 1:]
+          break
+      else:
+        counts["no_eligible_step"] += 1
+        continue
+    counts[kind] += 1
+    steps = [visible(ln).strip() for ln in lines] + [f"The answer is {final}."]
+    items.append({"id": f"gsm8k-test-{n}", "generator": "gsm8k_reference",
+                  "problem": row["question"], "steps": steps,
+                  "final_answer_correct": True, "label": label, "error_kind": kind,
+                  "original_step": original, "answer": final})
+  return items, counts
+
+
+def main(argv=None):
+  fv = flags.FlagValues()
+  flags.DEFINE_string("input", "../shared/data/gsm8k/test.jsonl", "GSM8K JSONL "
+                      "({question, answer})", flag_values=fv)
+  flags.DEFINE_string("output", None, "the JSONL to write", flag_values=fv, required=True)
+  flags.DEFINE_integer("seed", 0, "draws which half is corrupted and how", flag_values=fv)
+  flags.DEFINE_integer("num", 0, "first NUM rows only (0: all)", flag_values=fv)
+  args = cli.parse_argv(fv, argv)
+  rows = []
+  for n, rec in jsonl_records(args.input):
+    if not isinstance(rec.get("question"), str) or not isinstance(rec.get("answer"), str):
+      raise SystemExit(f"{args.input}:{n}: need string fields 'question' and 'answer'")
+    rows.append(rec)
+  rows = rows[:args.num] if args.num else rows
+  items, counts = build(rows, args.seed)
+  write_jsonl_atomic(args.output, items)
+  counts = dict(counts, written=len(items), output=args.output)
+  print(json.dumps(counts))
+  return items, counts
+
+
+if __name__ == "__main__":
+  main()
