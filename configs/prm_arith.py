@@ -42,7 +42,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.job = "prm_jax.prm.train:prm_train"
   c.seed = 0
   c.model = sibling(__file__, "mode_synthetic").get_config().model   # without a checkpoint
-  c.checkpoint = ml_collections.ConfigDict(dict(hf_path="runs/policy/policy_model"))
+  # pretrained: a mode_jax.pretrained name (e.g. gemma3_270m) as the backbone instead of hf_path
+  c.checkpoint = ml_collections.ConfigDict(dict(hf_path="runs/policy/policy_model",
+                                                pretrained=""))
   c.vocab = ml_collections.ConfigDict(dict(kind="bytes", path=""))
   c.adapter = ml_collections.ConfigDict(dict(method="none"))
   c.prm = ml_collections.ConfigDict(dict(

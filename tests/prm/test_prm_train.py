@@ -19,6 +19,7 @@ from prm_jax.envs import arithmetic as A
 from prm_jax.policy.simulated import SimulatedBackend, SimulatedPolicy
 from prm_jax.policy.sft import POLICY_ARITH
 from prm_jax.prm.train import load_prm, prm_train, scorer_from_dir
+from tests.helpers import missing_install
 
 # One worker: the module's tests share an expensive module-scoped fixture.
 pytestmark = pytest.mark.xdist_group(name="prm_train")
@@ -295,3 +296,41 @@ def test_prm_on_a_backbone_with_bos_puts_it_first_in_training_and_scoring(record
   ids, ends = scorer.encode("1 + 1?", ["1 + 1 = 2"])
   assert scorer.bos_id == 5 and ids[0] == 5 and ends == [len(ids) - 1]
   assert prm_data.with_bos(rows, None) == rows
+
+
+def test_prm_backbone_whose_embedding_does_not_fit_the_tokenizer_is_refused(records, tmp_path):
+  """A backbone checkpoint with no tokenizer record and 4,096 embedding rows, read with the
+  byte-level default (259 ids): VocabularyMismatch naming the checkpoint, before training."""
+  from mode_jax.data.vocab import VocabularyMismatch
+  cfg = presets.get("tiny", vocab_size=4096, embed_dim=64, num_layers=1, num_heads=2,
+                    num_kv_heads=1, head_dim=32, mlp_dim=128)
+  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
+  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  c = _small(prm_arith.get_config(), records, steps=2)
+  c.checkpoint.hf_path = str(tmp_path / "base")
+  with pytest.raises(VocabularyMismatch, match=r"PRM backbone .*base.*4,096 rows"):
+    prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  assert not (tmp_path / "run" / "prm_model").exists()
+
+
+def test_prm_on_pretrained_gemma3_with_lora_reads_its_tokenizer_and_bos(records, tmp_path):
+  """`checkpoint.pretrained=gemma3_270m`: the PRM trains LoRA + head on Gemma 3 270M with
+  Gemma's own tokenizer and BOS (2 steps), and its scorer reads steps the same way."""
+  from mode_jax import pretrained
+  try:
+    pretrained.gguf_path("gemma3_270m")
+  except ImportError as e:
+    missing_install(str(e))
+  c = _small(prm_arith.get_config(), records, steps=2)
+  c.checkpoint.pretrained = "gemma3_270m"
+  c.adapter = {"method": "lora", "experts": 1, "rank": 4, "targets": ("q", "v")}
+  c.train.update(dict(batch_size=2, eval_every=0))
+  summary = prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  assert summary["train_labels"] > 0
+  scorer = scorer_from_dir(str(tmp_path / "run" / "prm_model"))
+  assert scorer.bos_id == 2 and scorer.cfg.vocab_size == 262_144
+  assert scorer.vocab.vocab_size > 260_000                       # Gemma's tokenizer, not bytes
+  ids, ends = scorer.encode("What is 2 + 3?", ["2 + 3 = 5\n", "The answer is 5"])
+  assert ids[0] == 2 and len(ends) == 2
+  (probs,) = scorer.score([("What is 2 + 3?", ["2 + 3 = 5\n", "The answer is 5"])])
+  assert probs.shape == (2,) and np.all((probs > 0) & (probs < 1))
