@@ -49,6 +49,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.adapter = ml_collections.ConfigDict(dict(method="none"))
   c.prm = ml_collections.ConfigDict(dict(
       objective="soft",            # soft | hard | pairwise | orm
+      head="scalar",               # scalar | tokens (the LM's logit of tokens[0] minus
+      tokens=("+", "-"),           #   tokens[1] at the step end: Math-Shepherd; tied LMs)
       threshold=0.0,               # hard / orm: label 1[MC > threshold]
       weighting="occurrences",     # occurrences (records' counts) | uniform (one per record)
       labels="mc",                 # mc | hard@TAU | exact | consensus (prm/label_sources.py)

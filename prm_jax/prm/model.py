@@ -7,6 +7,12 @@ the backbone loads as is (drop its `lm_head`); the head lives under "adapter/prm
 LoRA / MoDE adapters (`adapter=AdapterConfig(...)`) the trainer's adapter split trains the
 adapters and the head and freezes the base, and `save_adapter` exports both.
 
+With `token_ids=(good, bad)` there is no new head: the step's logit is the language model's own
+logit of the `good` token minus that of the `bad` one at the step's last token (Math-Shepherd's
+reading of "+" / "-" at the step tag), so the LM head's knowledge is the starting point and
+LoRA / MoDE adapters (or full fine-tuning) learn the rest; it needs a tied embedding (the
+vocabulary projection is then part of the backbone's params).
+
 `StepScorer` scores (question, steps) pairs in padded, length-bucketed jitted batches.
 """
 
@@ -22,6 +28,7 @@ import numpy as np
 
 from mode_jax.adapters.config import AdapterConfig
 from mode_jax.model.config import ModelConfig
+from mode_jax.model.layers import vocab_logits
 from mode_jax.model.padding import padded_batches
 from mode_jax.model.transformer import Transformer
 
@@ -44,19 +51,33 @@ class _Head(nn.Module):
 
 
 class PRMModel(nn.Module):
+  """Backbone + per-token step logit [B, T]: a scalar head, or with `token_ids` (good, bad)
+  the LM's logit difference of those two tokens (module docstring)."""
   cfg: ModelConfig
   adapter: Optional[AdapterConfig] = None
+  token_ids: Optional[tuple] = None
 
   def setup(self):
     """The backbone (sharing this module's scope, so its paths are the base's) and the head."""
+    if self.token_ids is not None and not self.cfg.tie_embeddings:
+      raise ValueError("PRMModel(token_ids=...): the token reading needs a backbone with tied "
+                       "embeddings (its vocabulary projection is the embedding); use the "
+                       "scalar head (prm.head='scalar')")
     self.backbone = Transformer(self.cfg, self.adapter)
     nn.share_scope(self, self.backbone)
-    self.head = _Head(name=HEAD_KEY)
+    if self.token_ids is None:
+      self.head = _Head(name=HEAD_KEY)
 
   def __call__(self, tokens, *, positions=None, segment_ids=None, task_ids=None):
     h = self.backbone(tokens, positions=positions, segment_ids=segment_ids, task_ids=task_ids,
                       head=False)
-    return self.head(h)
+    if self.token_ids is None:
+      return self.head(h)
+    table = nn.meta.unbox(self.variables["params"]["embedder"]["embedding"])
+    rows = jnp.take(table, jnp.asarray(self.token_ids, jnp.int32), axis=0)      # [2, E]
+    two = vocab_logits(h, rows, tied=True, dtype=self.cfg.compute_dtype,
+                       cap=self.cfg.final_softcap)                                 # [B, T, 2]
+    return two[..., 0] - two[..., 1]
 
 
 def backbone_params(params: dict) -> dict:
@@ -69,12 +90,14 @@ class StepScorer:
 
   def __init__(self, cfg: ModelConfig, params, vocab, *, adapter=None,
                template: str = "Question: {question}\nAnswer:\n", batch_size: int = 64,
-               task_id: Optional[int] = None, bos_id: Optional[int] = None):
-    """`bos_id`: put first in every row, as the PRM was trained (`prm.data.with_bos`)."""
+               task_id: Optional[int] = None, bos_id: Optional[int] = None,
+               token_ids: Optional[Sequence[int]] = None):
+    """`bos_id`: put first in every row, as the PRM was trained (`prm.data.with_bos`);
+    `token_ids`: the (good, bad) token reading instead of the scalar head (`PRMModel`)."""
     self.cfg, self.vocab, self.template, self.batch_size = cfg, vocab, template, batch_size
     self.task_id, self.bos_id = task_id, bos_id
     self.params = jax.device_put(nn.meta.unbox(params))
-    model = PRMModel(cfg, adapter)
+    model = PRMModel(cfg, adapter, None if token_ids is None else tuple(token_ids))
     self._apply = jax.jit(lambda p, t, s, pos, tid: model.apply(
         {"params": p}, t, segment_ids=s, positions=pos, task_ids=tid))
 

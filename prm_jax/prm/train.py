@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import zlib
+from typing import Optional
 
 import flax.linen as nn
 import jax
@@ -143,7 +144,7 @@ def scorer_from_dir(path: str, vocab=None, batch_size: int = 64, task: str = "")
   return StepScorer(model_cfg, params, vocab or saved_vocab(path, meta), adapter=acfg,
                     template=meta.get("template", "Question: {question}\nAnswer:\n"),
                     batch_size=batch_size, task_id=ids[task] if task else None,
-                    bos_id=meta.get("bos_id"))
+                    bos_id=meta.get("bos_id"), token_ids=meta.get("token_ids"))
 
 
 def make_judge(pcfg):
@@ -236,6 +237,29 @@ def backbone_vocab(config, model_cfg=None) -> tuple[dict, object]:
   return spec, vocab
 
 
+HEADS = ("scalar", "tokens")
+
+
+def head_token_ids(pcfg, vocab) -> Optional[tuple]:
+  """None for the scalar head; for `prm.head="tokens"` the ids of `prm.tokens` (good, bad
+  text), each of which must be one token of the PRM's vocabulary."""
+  head = pcfg.get("head", "scalar")
+  if head not in HEADS:
+    raise ValueError(f"prm.head={head!r}: expected one of {HEADS}")
+  if head == "scalar":
+    return None
+  ids = []
+  for text in pcfg.get("tokens", ("+", "-")):
+    enc = list(vocab.encode(text))
+    if len(enc) != 1:
+      raise ValueError(f"prm.tokens: {text!r} is {len(enc)} tokens of this vocabulary "
+                       f"({enc}); the token reading needs one token each")
+    ids.append(int(enc[0]))
+  if len(ids) != 2 or ids[0] == ids[1]:
+    raise ValueError(f"prm.tokens={tuple(pcfg.tokens)!r}: need two different tokens")
+  return tuple(ids)
+
+
 def prm_train(config, workdir: str, log=print) -> dict:
   """Trains a PRM on `config.prm.records` through `mode_jax.train.run` (the job of
   configs/prm_arith.py): the backbone of `checkpoint.hf_path` (or the preset `model.name`),
@@ -266,7 +290,8 @@ def prm_train(config, workdir: str, log=print) -> dict:
       f"{info['validation_sequences']} dev sequences, {info['train_labels']} / "
       f"{info['validation_labels']} labelled steps" + (f"; BOS {bos} first" if bos is not None
                                                         else ""))
-  model = PRMModel(model_cfg, acfg)
+  token_ids = head_token_ids(pcfg, vocab)
+  model = PRMModel(model_cfg, acfg, token_ids)
   loss = make_loss(pcfg.objective, threshold=pcfg.threshold, max_positions=pcfg.max_positions)
   dev = list(prm_data.batches(name, pcfg.max_len, tcfg.batch_size, shuffle=False,
                               split="validation", num_epochs=1)(0)) if seqs["validation"] else []
@@ -333,7 +358,8 @@ def prm_train(config, workdir: str, log=print) -> dict:
            {"template": pcfg.template, "objective": pcfg.objective,
             "base": config.checkpoint.hf_path, "task_ids": info["task_ids"],
             "vocab": {"kind": vspec["kind"], "path": vspec["path"]},
-            "selected_step": selected["step"], "bos_id": bos})
+            "selected_step": selected["step"], "bos_id": bos,
+            "token_ids": None if token_ids is None else list(token_ids)})
   summary = {"objective": pcfg.objective, **info, "final": out.metrics, "selected": selected,
              "dev_evals": history}
   if dev:

@@ -334,3 +334,43 @@ def test_prm_on_pretrained_gemma3_with_lora_reads_its_tokenizer_and_bos(records,
   assert ids[0] == 2 and len(ends) == 2
   (probs,) = scorer.score([("What is 2 + 3?", ["2 + 3 = 5\n", "The answer is 5"])])
   assert probs.shape == (2,) and np.all((probs > 0) & (probs < 1))
+
+
+def test_token_reading_prm_is_the_lms_own_logit_difference(records, tmp_path):
+  """`prm.head=tokens`: the step logit is the LM's logit of "+" minus that of "-" (checked
+  against the plain Transformer's full logits), no head params; a LoRA PRM trains and its saved
+  scorer reads the same way. An untied backbone and a multi-token text are errors."""
+  from prm_jax.prm.model import PRMModel
+  from prm_jax.prm.train import head_token_ids
+  from mode_jax.data.vocab import make_vocab
+  cfg = presets.get("tiny", embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1,
+                    head_dim=32, mlp_dim=128, tie_embeddings=True)
+  vocab = make_vocab("bytes")
+  good, bad = head_token_ids(_tokens_cfg(), vocab)
+  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
+  tok = jax.random.randint(jax.random.key(2), (2, 11), 3, 200)
+  lm = Transformer(cfg).apply({"params": base}, tok)
+  z = PRMModel(cfg, None, (good, bad)).apply({"params": base}, tok)
+  np.testing.assert_allclose(z, lm[..., good] - lm[..., bad], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="tied embeddings"):
+    PRMModel(cfg.replace(tie_embeddings=False), None, (good, bad)).init(jax.random.key(0), tok)
+  bad_cfg = _tokens_cfg(tokens=("++", "-"))
+  with pytest.raises(ValueError, match="prm.tokens: '\\+\\+' is 2 tokens"):
+    head_token_ids(bad_cfg, vocab)
+  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  c = _small(prm_arith.get_config(), records, steps=2)
+  c.checkpoint.hf_path = str(tmp_path / "base")
+  c.prm.head = "tokens"
+  c.adapter = {"method": "lora", "experts": 1, "rank": 4, "targets": ("q", "v")}
+  prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  _, params, _, meta = load_prm(str(tmp_path / "run" / "prm_model"))
+  paths = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+  assert meta["token_ids"] == [good, bad] and not any("prm_head" in k for k in paths)
+  scorer = scorer_from_dir(str(tmp_path / "run" / "prm_model"))
+  (p,) = scorer.score([("1 + 1?", ["1 + 1 = 2\n", "The answer is 2"])])
+  assert p.shape == (2,) and np.all((p > 0) & (p < 1))
+
+
+def _tokens_cfg(tokens=("+", "-")):
+  import ml_collections
+  return ml_collections.ConfigDict(dict(head="tokens", tokens=tokens))
