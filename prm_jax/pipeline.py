@@ -314,7 +314,7 @@ def question_scores(problems, sols, items, prms, probs, checks, gold_fe, mean_lp
   for i, pr in enumerate(problems):
     js = range(starts[i], starts[i] + len(sols[i]))
     q = {"gold": pr.answer, "answers": [A.extract_answer("".join(items[j][1])) for j in js],
-         "scores": {}}
+         "num_steps": [len(items[j][1]) for j in js], "scores": {}}
     for name in prms:
       for agg in verify.AGGREGATIONS:
         q["scores"][f"{name}_{agg}"] = [verify.aggregate(probs[name][j], agg) for j in js]
@@ -373,6 +373,10 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
   ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
   t0 = time.perf_counter()
   res["curves"] = verify.accuracy_curves(qs, methods, ns, n_boot=p.n_boot, seed=0)
+  keys = [f"{k}_{agg}" for k in prms for agg in verify.AGGREGATIONS] + (
+      ["policy_likelihood"] if mean_lp is not None else [])
+  res["best_of_n_by_steps"] = {int(n): verify.best_of_n_by_steps(qs, keys, int(n))
+                               for n in p.compare_n}
   res["paired"] = {}
   cmp_ns = p.compare_n if isinstance(p.compare_n, (tuple, list)) else (p.compare_n,)
   for n_cmp in sorted({min(int(n), p.max_n) for n in cmp_ns}):
@@ -481,6 +485,16 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
     lines.append(f"| {label} | {d['n']} | {100 * d['mean']:+.1f} | "
                  f"[{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] | "
                  f"{d.get('share_of_headroom', float('nan')):.2f} |")
+  for n, by_key in res.get("best_of_n_by_steps", {}).items():
+    lines += ["", f"## What best-of-N picks, by number of steps (first {n} samples per problem)",
+              "", "Mean steps of the picked solution against the candidates with an answer; "
+              "a score that falls with the number of steps picks the shortest.", "",
+              "| score | best-of-N accuracy | picked: steps | candidates: steps (right / wrong) "
+              "| picked the shortest |", "|---|---|---|---|---|"]
+    for key, d in by_key.items():
+      lines.append(f"| {key} | {100 * d['accuracy']:.1f} | {d['picked_steps']:.2f} | "
+                   f"{d['candidate_steps']:.2f} ({d['right_candidate_steps']:.2f} / "
+                   f"{d['wrong_candidate_steps']:.2f}) | {100 * d['picked_shortest']:.0f}% |")
   bs = res.get("beam_search")
   if bs:
     a = bs["accuracy"]

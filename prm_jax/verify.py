@@ -58,6 +58,44 @@ def select(answers: Sequence[Optional[str]], scores: Optional[Sequence[float]] =
   return max(totals, key=lambda a: (totals[a], -first[a]))
 
 
+def best_of_n_by_steps(questions: Sequence[Mapping], score_keys: Sequence[str], n: int) -> dict:
+  """Why best-of-N picks what it picks: per score key, best-of-N on each question's first `n`
+  solutions (`select`'s rule: the highest score among those with an answer) and the number of
+  steps of what it picked against the candidates'. Each question needs "gold", "answers",
+  "num_steps" and "scores".
+
+  Returns {key: {"accuracy", "picked_steps", "candidate_steps", "right_candidate_steps",
+  "wrong_candidate_steps" (means over questions' candidates with an answer), "picked_shortest"
+  (share of picks with the fewest steps among those candidates), "by_steps" {steps: {"picked",
+  "accuracy"}}}}: a score that falls with the number of steps (a product of probabilities)
+  picks short solutions; if short ones are the wrong ones, best-of-N falls below chance."""
+  out = {}
+  for key in score_keys:
+    hits, picked, cand, right, wrong, shortest, by = [], [], [], [], [], [], {}
+    for q in questions:
+      idx = [i for i, a in enumerate(q["answers"][:n]) if a is not None]
+      if not idx:
+        continue
+      sc, st = q["scores"][key], q["num_steps"]
+      i = max(idx, key=lambda j: (sc[j], -j))
+      ok = q["answers"][i] == q["gold"]
+      hits.append(ok)
+      picked.append(st[i])
+      cand += [st[j] for j in idx]
+      right += [st[j] for j in idx if q["answers"][j] == q["gold"]]
+      wrong += [st[j] for j in idx if q["answers"][j] != q["gold"]]
+      shortest.append(st[i] == min(st[j] for j in idx))
+      b = by.setdefault(int(st[i]), [0, 0])
+      b[0], b[1] = b[0] + 1, b[1] + int(ok)
+    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")
+    out[key] = {"questions": len(hits), "accuracy": mean(hits), "picked_steps": mean(picked),
+                "candidate_steps": mean(cand), "right_candidate_steps": mean(right),
+                "wrong_candidate_steps": mean(wrong), "picked_shortest": mean(shortest),
+                "by_steps": {k: {"picked": v[0], "accuracy": v[1] / v[0]}
+                             for k, v in sorted(by.items())}}
+  return out
+
+
 def accuracy_curves(questions: Sequence[Mapping], methods: Mapping[str, tuple],
                     ns: Sequence[int], *, n_boot: int = 200, seed: int = 0) -> dict:
   """questions: [{"gold", "answers": [N], "scores": {name: [N]}}]; methods: {label:

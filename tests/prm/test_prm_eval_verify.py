@@ -243,3 +243,22 @@ def test_vectorised_selection_equals_the_select_loop():
                      for bb in range(30)])
     assert d == {"n": 4, "mean": float(diffs.mean()), "lo": float(np.percentile(boot, 2.5)),
                  "hi": float(np.percentile(boot, 97.5))}
+
+
+def test_best_of_n_by_steps_literal():
+  """Two problems, four samples: a product-like score that falls with the number of steps
+  picks the shortest candidate with an answer; counted by hand."""
+  qs = [{"gold": "5", "answers": ["5", "4", None, "5"], "num_steps": [3, 1, 1, 4],
+         "scores": {"s": [0.5, 0.9, 0.99, 0.4]}},           # picks sample 1 (None never wins)
+        {"gold": "7", "answers": ["7", "7", "2", "1"], "num_steps": [2, 3, 2, 5],
+         "scores": {"s": [0.8, 0.6, 0.8, 0.1]}}]             # tie 0.8: the first, sample 0
+  d = V.best_of_n_by_steps(qs, ["s"], n=4)["s"]
+  assert d["questions"] == 2 and d["accuracy"] == 0.5      # wrong "4", right "7"
+  assert d["picked_steps"] == 1.5                          # (1 + 2) / 2
+  assert d["candidate_steps"] == (3 + 1 + 4 + 2 + 3 + 2 + 5) / 7
+  assert d["right_candidate_steps"] == (3 + 4 + 2 + 3) / 4
+  assert d["wrong_candidate_steps"] == (1 + 2 + 5) / 3
+  assert d["picked_shortest"] == 1.0
+  assert d["by_steps"] == {1: {"picked": 1, "accuracy": 0.0}, 2: {"picked": 1, "accuracy": 1.0}}
+  d2 = V.best_of_n_by_steps(qs, ["s"], n=1)["s"]             # first sample only
+  assert d2["accuracy"] == 1.0 and d2["picked_steps"] == 2.5

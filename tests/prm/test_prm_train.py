@@ -140,6 +140,8 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   out = pipeline.run(c, str(tmp_path), log=lambda *_: None, backend=backend)
   report = (tmp_path / "report.md").read_text()
   assert "majority vote" in report and "ProcessBench F1, official: threshold 0.5" in report
+  by_steps = out["eval"]["best_of_n_by_steps"][8]["omegaprm_product"]
+  assert "What best-of-N picks" in report and by_steps["questions"] > 0
   off = out["eval"]["omegaprm"]["processbench_official"]
   assert 0.0 <= off["f1"] <= 1.0 and off["erroneous"] + off["correct"] > 0
   assert (tmp_path / "accuracy_vs_n.png").stat().st_size > 1000
