@@ -56,15 +56,14 @@ def _time(step, args):
   return statistics.median(times)
 
 
-def ours(args):
+def lora_setup(args):
+  """(model config, frozen base, LoRA r8 q/k/v/o adapter, its config, batch) of the project's
+  side on `args.model` (shared with benchmarks.train_profile)."""
   import flax.linen as nn
   import jax
   import jax.numpy as jnp
-  import optax
   from mode_jax import pretrained
   from mode_jax.adapters import AdapterConfig, params as ap
-  from mode_jax.model import Transformer
-  from mode_jax.train.step import TrainState, make_train_step
   cfg, base, vocab = pretrained.load(args.model)
   acfg = AdapterConfig("lora", rank=8, targets=("q", "k", "v", "o"), scale=1.0,
                        init="kaiming_uniform")
@@ -73,6 +72,17 @@ def ours(args):
   toks, targets, weights = _batch(vocab, cfg.bos_id, args)
   batch = {"decoder_input_tokens": jnp.asarray(toks), "decoder_target_tokens":
            jnp.asarray(targets), "decoder_loss_weights": jnp.asarray(weights)}
+  return cfg, base, adapter, acfg, batch
+
+
+def ours(args):
+  import jax
+  import jax.numpy as jnp
+  import optax
+  from mode_jax.adapters import params as ap
+  from mode_jax.model import Transformer
+  from mode_jax.train.step import TrainState, make_train_step
+  cfg, base, adapter, acfg, batch = lora_setup(args)
   tx = optax.adamw(1e-4, weight_decay=0.0)
   fn = jax.jit(make_train_step(Transformer(cfg, acfg), tx, lambda s: 1e-4, full=False,
                                loss_positions=args.loss_tokens), donate_argnums=(0,))

@@ -17,23 +17,10 @@ so the step's floor is FLOPs / rate.
 
 from __future__ import annotations
 
-import time
-
 from absl import flags
-import numpy as np
 
+from benchmarks.decode_profile import time_ms
 from mode_jax import cli
-
-
-def _ms(fn, *args, n: int = 4) -> float:
-  import jax
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(n):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times)) * 1e3
 
 
 def _rate(m: int, k: int, n: int, dtype, out=None) -> float:
@@ -43,7 +30,7 @@ def _rate(m: int, k: int, n: int, dtype, out=None) -> float:
   import jax.numpy as jnp
   a, b = jnp.ones((m, k), dtype), jnp.ones((k, n), dtype)
   f = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=out or jnp.float32))
-  return 2 * m * k * n / (_ms(f, a, b, n=10) / 1e3)
+  return 2 * m * k * n / (time_ms(f, a, b, n=10) / 1e3)
 
 
 def layer_flops(cfg, tokens: int, seq: int) -> float:
@@ -59,25 +46,18 @@ def main(argv=None):
   for name, default in (("batch", 4), ("seq", 256), ("loss_tokens", 64)):
     flags.DEFINE_integer(name, default, "", flag_values=fv)
   args = cli.parse_argv(fv, argv)
-  import flax.linen as nn
   import jax
   import jax.numpy as jnp
   import optax
 
-  from benchmarks.lora_training import _batch
-  from mode_jax import pretrained
-  from mode_jax.adapters import AdapterConfig, combine, params as ap
+  from benchmarks.lora_training import lora_setup
+  from mode_jax.adapters import combine
   from mode_jax.model import Transformer
   from mode_jax.train import losses, step as st
 
-  cfg, base, vocab = pretrained.load("gemma3_270m")
-  acfg = AdapterConfig("lora", rank=8, targets=("q", "k", "v", "o"), scale=1.0,
-                       init="kaiming_uniform")
-  adapter = jax.tree.map(jnp.asarray, nn.meta.unbox(ap.init_adapter(cfg, acfg,
-                                                                     jax.random.key(0))))
-  toks, targets, weights = _batch(vocab, cfg.bos_id, args)
-  batch = {"decoder_input_tokens": jnp.asarray(toks), "decoder_target_tokens":
-           jnp.asarray(targets), "decoder_loss_weights": jnp.asarray(weights)}
+  args.model = "gemma3_270m"
+  cfg, base, adapter, acfg, batch = lora_setup(args)
+  targets = batch["decoder_target_tokens"]
   model = Transformer(cfg, acfg)
   k = args.loss_tokens
   hidden = lambda ad, b: st.forward(model, combine(b, ad), batch, head=False)[0]
@@ -94,16 +74,18 @@ def main(argv=None):
   n_tok, n_loss = args.batch * args.seq, args.batch * k
   f_layers = layer_flops(cfg, n_tok, args.seq)
   f_head = 2.0 * n_loss * cfg.vocab_size * cfg.embed_dim
+  def ms(fn, *a):
+    return time_ms(fn, *a, n=4)
   rows = [
-      ("layers forward", _ms(jax.jit(hidden), adapter, base), f_layers),
-      ("forward + head + loss", _ms(jax.jit(loss), adapter, base), f_layers + f_head),
-      ("layers forward + backward", _ms(jax.jit(jax.grad(
+      ("layers forward", ms(jax.jit(hidden), adapter, base), f_layers),
+      ("forward + head + loss", ms(jax.jit(loss), adapter, base), f_layers + f_head),
+      ("layers forward + backward", ms(jax.jit(jax.grad(
           lambda ad, b: jnp.sum(hidden(ad, b) * cot))), adapter, base), 2 * f_layers),
-      ("head + loss forward", _ms(jax.jit(xent), h, head), f_head),
-      ("head + loss forward + backward", _ms(jax.jit(jax.grad(xent)), h, head), 2 * f_head),
-      ("whole loss forward + backward", _ms(jax.jit(jax.grad(loss)), adapter, base),
+      ("head + loss forward", ms(jax.jit(xent), h, head), f_head),
+      ("head + loss forward + backward", ms(jax.jit(jax.grad(xent)), h, head), 2 * f_head),
+      ("whole loss forward + backward", ms(jax.jit(jax.grad(loss)), adapter, base),
        2 * (f_layers + f_head)),
-      ("train step (+ AdamW)", _ms(train, state, base, batch), 2 * (f_layers + f_head)),
+      ("train step (+ AdamW)", ms(train, state, base, batch), 2 * (f_layers + f_head)),
   ]
   r32 = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.float32)
   r16 = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.bfloat16)

@@ -40,6 +40,16 @@ def records(tmp_path_factory):
   return str(wd / "records.jsonl")
 
 
+def _tiny_backbone(path, **overrides):
+  """(cfg, params) of a random tiny backbone (`overrides` on the test size), saved as an HF
+  checkpoint at `path`."""
+  cfg = presets.get("tiny", **dict(dict(embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1,
+                                        head_dim=32, mlp_dim=128), **overrides))
+  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
+  hf_io.save_hf_checkpoint(str(path), cfg, base)
+  return cfg, base
+
+
 def _small(config, records, steps=4):
   config.checkpoint.hf_path = ""
   config.prm.records = (records,)
@@ -103,10 +113,7 @@ def test_prm_through_mode_jax_main_and_scoring(records, tmp_path):
 
 
 def test_prm_with_lora_trains_adapters_and_head_only(records, tmp_path):
-  cfg = presets.get("tiny", embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1,
-                    head_dim=32, mlp_dim=128)
-  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
-  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  _tiny_backbone(tmp_path / "base")
   c = _small(prm_arith.get_config(), records, steps=6)
   c.checkpoint.hf_path = str(tmp_path / "base")
   c.adapter = {"method": "lora", "experts": 1, "rank": 4, "targets": ("q", "v")}
@@ -274,10 +281,7 @@ def test_prm_on_a_backbone_with_bos_puts_it_first_in_training_and_scoring(record
   prepends it (the byte-level tiny backbone has none: unchanged)."""
   from prm_jax.prm import data as prm_data
   from prm_jax.prm.train import scorer_from_dir
-  cfg = presets.get("tiny", embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1,
-                    head_dim=32, mlp_dim=128, bos_id=5)
-  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
-  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  _tiny_backbone(tmp_path / "base", bos_id=5)
   c = _small(prm_arith.get_config(), records, steps=2)
   c.checkpoint.hf_path = str(tmp_path / "base")
   seen = []
@@ -304,10 +308,7 @@ def test_prm_backbone_whose_embedding_does_not_fit_the_tokenizer_is_refused(reco
   """A backbone checkpoint with no tokenizer record and 4,096 embedding rows, read with the
   byte-level default (259 ids): VocabularyMismatch naming the checkpoint, before training."""
   from mode_jax.data.vocab import VocabularyMismatch
-  cfg = presets.get("tiny", vocab_size=4096, embed_dim=64, num_layers=1, num_heads=2,
-                    num_kv_heads=1, head_dim=32, mlp_dim=128)
-  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
-  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  _tiny_backbone(tmp_path / "base", vocab_size=4096, num_layers=1)
   c = _small(prm_arith.get_config(), records, steps=2)
   c.checkpoint.hf_path = str(tmp_path / "base")
   with pytest.raises(VocabularyMismatch, match=r"PRM backbone .*base.*4,096 rows"):
@@ -345,11 +346,9 @@ def test_token_reading_prm_is_the_lms_own_logit_difference(records, tmp_path):
   from prm_jax.prm.model import PRMModel
   from prm_jax.prm.train import head_token_ids
   from mode_jax.data.vocab import make_vocab
-  cfg = presets.get("tiny", embed_dim=64, num_layers=2, num_heads=2, num_kv_heads=1,
-                    head_dim=32, mlp_dim=128, tie_embeddings=True)
+  cfg, base = _tiny_backbone(tmp_path / "base", tie_embeddings=True)
   vocab = make_vocab("bytes")
   good, bad = head_token_ids(_tokens_cfg(), vocab)
-  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
   tok = jax.random.randint(jax.random.key(2), (2, 11), 3, 200)
   lm = Transformer(cfg).apply({"params": base}, tok)
   z = PRMModel(cfg, None, (good, bad)).apply({"params": base}, tok)
@@ -359,7 +358,6 @@ def test_token_reading_prm_is_the_lms_own_logit_difference(records, tmp_path):
   bad_cfg = _tokens_cfg(tokens=("++", "-"))
   with pytest.raises(ValueError, match="prm.tokens: '\\+\\+' is 2 tokens"):
     head_token_ids(bad_cfg, vocab)
-  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
   c = _small(prm_arith.get_config(), records, steps=2)
   c.checkpoint.hf_path = str(tmp_path / "base")
   c.prm.head = "tokens"

@@ -64,18 +64,21 @@ def test_train_step_loss_is_the_same_chunked_or_not():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def _grad_temp_bytes(fn, b, t, e, v):
+  """Compiled temporaries of the gradient of `fn(hidden, head, targets, weights)[0]` with
+  respect to hidden [b, t, e] and a tied head [v, e]."""
+  shapes = [jax.ShapeDtypeStruct(s, d) for s, d in (((b, t, e), jnp.float32),
+                                                     ((v, e), jnp.float32),
+                                                     ((b, t), jnp.int32), ((b, t), jnp.float32))]
+  g = jax.jit(jax.grad(lambda h, w, tg, wt: fn(h, w, tg, wt)[0], argnums=(0, 1)))
+  return g.lower(*shapes).compile().memory_analysis().temp_size_in_bytes
+
+
 def test_chunked_loss_never_holds_the_full_logits():
   """Compiled temp memory of loss + gradient at V = 32k, 512 positions: the full logits alone
   are 2 x 512 x 32768 x 4 B = 128 MiB; the chunked program's temporaries stay far below."""
   b, t, e, v = 2, 512, 64, 32768
-  hidden = jax.ShapeDtypeStruct((b, t, e), jnp.float32)
-  head = jax.ShapeDtypeStruct((v, e), jnp.float32)
-  targets = jax.ShapeDtypeStruct((b, t), jnp.int32)
-  weights = jax.ShapeDtypeStruct((b, t), jnp.float32)
-
-  def temp(fn):
-    g = jax.jit(jax.grad(lambda h, w, tg, wt: fn(h, w, tg, wt)[0], argnums=(0, 1)))
-    return g.lower(hidden, head, targets, weights).compile().memory_analysis().temp_size_in_bytes
+  temp = lambda fn: _grad_temp_bytes(fn, b, t, e, v)
   full = temp(lambda h, w, tg, wt: losses.cross_entropy(
       vocab_logits(h, w, tied=True, dtype=jnp.float32), tg, wt))
   chunked = temp(lambda h, w, tg, wt: losses.chunked_cross_entropy(
@@ -163,14 +166,7 @@ def test_fused_head_cross_entropy_holds_one_logits_buffer_fewer():
   log-softmax, the target gather and the argmax keeps the logits and two more [N, V] buffers;
   the fused backward forms the logit cotangent in one pass, so at least one [N, V] fewer."""
   b, t, e, v = 2, 256, 64, 32768
-  hidden = jax.ShapeDtypeStruct((b, t, e), jnp.float32)
-  head = jax.ShapeDtypeStruct((v, e), jnp.float32)
-  targets = jax.ShapeDtypeStruct((b, t), jnp.int32)
-  weights = jax.ShapeDtypeStruct((b, t), jnp.float32)
-
-  def temp(fn):
-    g = jax.jit(jax.grad(lambda h, w, tg, wt: fn(h, w, tg, wt)[0], argnums=(0, 1)))
-    return g.lower(hidden, head, targets, weights).compile().memory_analysis().temp_size_in_bytes
+  temp = lambda fn: _grad_temp_bytes(fn, b, t, e, v)
   plain = temp(lambda h, w, tg, wt: losses.cross_entropy(
       vocab_logits(h, w, tied=True, dtype=jnp.float32), tg, wt))
   fused = temp(lambda h, w, tg, wt: losses.head_cross_entropy(h, w, tg, wt, tied=True))
