@@ -45,6 +45,8 @@ def main(argv=None):
   fv = flags.FlagValues()
   for name, default in (("batch", 4), ("seq", 256), ("loss_tokens", 64)):
     flags.DEFINE_integer(name, default, "", flag_values=fv)
+  flags.DEFINE_string("model", "gemma3_270m", "a mode_jax.pretrained name with a tied head",
+                      flag_values=fv)
   args = cli.parse_argv(fv, argv)
   import jax
   import jax.numpy as jnp
@@ -55,7 +57,6 @@ def main(argv=None):
   from mode_jax.model import Transformer
   from mode_jax.train import losses, step as st
 
-  args.model = "gemma3_270m"
   cfg, base, adapter, acfg, batch = lora_setup(args)
   targets = batch["decoder_target_tokens"]
   model = Transformer(cfg, acfg)
@@ -90,7 +91,7 @@ def main(argv=None):
   r32 = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.float32)
   r16 = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.bfloat16)
   r16_out = _rate(n_tok, cfg.embed_dim, cfg.mlp_dim, jnp.bfloat16, jnp.bfloat16)
-  print(f"gemma3_270m LoRA r8 q,k,v,o float32, batch {args.batch} x {args.seq}, head + loss on "
+  print(f"{args.model} LoRA r8 q,k,v,o float32, batch {args.batch} x {args.seq}, head + loss on "
         f"{k} positions per row; matmul rate on [{n_tok}, {cfg.embed_dim}] x [{cfg.embed_dim}, "
         f"{cfg.mlp_dim}]: float32 {r32 / 1e9:.0f} GFLOP/s, bfloat16 inputs (float32 "
         f"output) {r16 / 1e9:.0f} GFLOP/s, bfloat16 in and out (the model's dtype=bfloat16) "
