@@ -44,6 +44,7 @@ from mode_jax import cli
 from mode_jax.atomic_io import jsonl_records, write_jsonl_atomic
 
 _CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+_SHOWN = re.compile(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)")   # the result written after an annotation
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.Div: operator.truediv}
@@ -122,7 +123,7 @@ def _arithmetic(line: str, rng: random.Random) -> Optional[str]:
     return None
   m = matches[-1]
   after = line[m.end():]
-  shown = re.match(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)", after)
+  shown = _SHOWN.match(after)
   if not shown or _num(shown.group(1)) is None:
     return None
   value = _num(m.group(2))
@@ -138,9 +139,9 @@ def _arithmetic(line: str, rng: random.Random) -> Optional[str]:
 def _copy(line: str, earlier: set, rng: random.Random) -> Optional[str]:
   """The line with an operand that repeats an earlier result copied wrongly (in the visible
   expression before the annotation and in the annotation), its result recomputed."""
+  start = 0                        # the visible text since the previous annotation
   for m in _CALC.finditer(line):
-    expr, start = m.group(1), line.rfind("\n", 0, m.start()) + 1
-    prefix = line[start:m.start()]
+    expr, prefix = m.group(1), line[start:m.start()]
     for op in _NUMBER.finditer(expr):
       v = _num(op.group(0))
       if v is None or _fmt(v) not in earlier:
@@ -156,12 +157,13 @@ def _copy(line: str, earlier: set, rng: random.Random) -> Optional[str]:
         t = seen[-1]
         new_prefix = prefix[:t.start()] + _fmt(w) + prefix[t.end():]
         after = line[m.end():]
-        shown = re.match(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)", after)
+        shown = _SHOWN.match(after)
         if not shown:
           break
         new_after = (after[:shown.start(1)] + _fmt(res, "," in shown.group(1))
                      + after[shown.end(1):])
         return (line[:start] + new_prefix + f"<<{new_expr}={_fmt(res)}>>" + new_after)
+    start = m.end()
   return None
 
 

@@ -56,12 +56,18 @@ def _save_best(path: str, trainable, info: dict) -> None:
       json.dump(info, f, indent=2, default=float)
 
 
+def _best_info(path: str):
+  """The {"step", "eval_loss"} of `_save_best` at `path`, or None."""
+  f = os.path.join(path, BEST_FILE)
+  return read_json(f) if os.path.exists(f) else None
+
+
 def _load_best(path: str):
   """(trainable tree, info) saved by `_save_best`, or (None, None)."""
-  if not os.path.exists(os.path.join(path, BEST_FILE)):
+  info = _best_info(path)
+  if info is None:
     return None, None
-  return (adapter_params.unflatten(load_file(os.path.join(path, WEIGHTS_FILE))),
-          read_json(os.path.join(path, BEST_FILE)))
+  return adapter_params.unflatten(load_file(os.path.join(path, WEIGHTS_FILE))), info
 
 
 def read_records(paths, errors: list) -> list[dict]:
@@ -332,7 +338,7 @@ def prm_train(config, workdir: str, log=print) -> dict:
     the lowest dev objective loss so far (`<workdir>/train/best_dev`, survives a resume)."""
     m = dev_eval(evaluate.full_params(trainable, frozen, acfg is None), dev[:pcfg.dev_batches])
     history.append({"step": int(step), "eval_loss": m["eval_loss"]})
-    _, best = _load_best(best_path)
+    best = _best_info(best_path)          # the JSON only: the weights are read once, at the end
     if best is None or m["eval_loss"] < best["eval_loss"]:
       _save_best(best_path, trainable, {"step": int(step), "eval_loss": m["eval_loss"]})
     return m
