@@ -134,15 +134,17 @@ def training_questions(config) -> dict[str, set]:
   return out
 
 
-def heldout_problems(config, max_draws_per_problem: int = 200) -> list:
+def heldout_problems(config, max_draws_per_problem: int = 200, exclude=()) -> list:
   """The `pipeline.eval_questions` held-out problems of `pipeline.eval_seed`, disjoint by
-  construction from every training split (`training_questions`) and from each other: problems
+  construction from every training split (`training_questions`), from the questions in
+  `exclude` (another study's training questions) and from each other: problems
   are drawn from the seed's stream in order and a draw whose normalised question was seen
   before is skipped (resampled). Raises ValueError when the generator's space cannot give that
   many new problems. The study, the pipeline's evaluation and any outside check call this."""
   p = config.pipeline
   arith = A.ArithmeticConfig(**dict(collect_config(config, "omegaprm", "").questions.arith))
-  seen = set().union(*training_questions(config).values())
+  seen = set().union(*training_questions(config).values(),
+                     {normalize_question(q) for q in exclude})
   rng, out = random.Random(p.eval_seed), []
   for i in range(max(1, p.eval_questions) * max_draws_per_problem):
     if len(out) == p.eval_questions:
