@@ -38,7 +38,8 @@ from mode_jax.train import bases, run
 
 SESSION_SEED_OFFSET = 2000
 COLUMNS = ("success@1", "success@4", "success@8", "mean_turns_to_success",
-           "recommended_ndcg@5", "retrieval_recall@10", "explanation_faithful", "gini",
+           "ranking_ndcg@5", "target_hit@5", "retrieval_recall@10", "explanation_faithful",
+           "explanation_grounded", "gini",
            "long_tail_share", "goal_adherence", "target_leak_rate", "acceptance_agreement",
            "intent_accuracy", "intent_text_agreement")
 

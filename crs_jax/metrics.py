@@ -5,12 +5,18 @@ known, so nothing here is estimated by a model).
   to success over the successful ones.
 - recall@k / NDCG@k of a ranked list against the acceptable set R (binary relevance):
   recall@k = |top_k ∩ R| / min(|R|, k) (capped, so 1.0 is reachable when R has ties beyond
-  k), NDCG@k = DCG@k / IDCG@k with gain 1 for items in R and log2(rank + 1) discounts. Computed
-  for the session's recommended items (in order shown) and for the candidates the last
-  retrieval returned.
+  k), NDCG@k = DCG@k / IDCG@k with gain 1 for items in R and log2(rank + 1) discounts.
+  `ranking_*`: per recommendation turn, on that turn's full ranking (its slate, then the rest
+  of the candidates it was chosen from, in order) against the acceptable items not shown
+  before; `target_hit@k`: the session's target in that ranking's top k; both averaged over
+  recommendation turns. (The list of items shown in a session stops at acceptance, so rank
+  metrics on it cap a perfect recommender far below 1: the oracle scored 0.40 there.)
+  `retrieval_*`: the candidates the last retrieval returned.
 - explanation faithfulness: an explanation's claims are the attribute values it names (titles
-  masked; `crs_jax.nlu`); a claim is true when the item has that value (negated: does not);
-  faithful = every claim true. `grounded` = at least one claim.
+  masked; `crs_jax.nlu`); a claim is true when the item has that value (negated: does not).
+  grounded = at least one claim; faithful = grounded and every claim true (an explanation that
+  names nothing is not faithful: "You will love it" claims nothing checkable);
+  `explanation_claims_true` = no false claim (the old, ungrounded reading).
 - simulator controllability: intent accuracy against the forced intents, intent-text agreement
   (the utterance reads as the intent it claims, `nlu.user_intent`), goal adherence (a
   user turn names only values the user holds, and negates only ones it does not), target leaks
@@ -69,24 +75,35 @@ def success_metrics(records: Sequence[dict], turns=(1, 2, 4, 8)) -> dict:
 
 
 def ranking_metrics(records: Sequence[dict], ks=(1, 5, 10)) -> dict:
-  """NDCG and recall at `ks` of the recommended and the retrieved items against each session's
-  acceptable set."""
+  """Per recommendation turn, NDCG / recall at `ks` of its full ranking against the acceptable
+  items not shown before and target hit@k (averaged over turns); NDCG / recall of the last
+  retrieval's candidates per session (module doc)."""
   out = {}
-  for name, lists in (("recommended", [_shown(r) for r in records]),
-                      ("retrieval", [_last_retrieved(r) for r in records])):
-    pairs = [(l, r["acceptable"]) for l, r in zip(lists, records) if l]
-    if not pairs:
-      continue
+  turns = []                          # (ranking, relevant, target) per recommendation turn
+  for r in records:
+    before: set = set()
+    for t in _system(r):
+      items = list(t.get("items", ()))
+      if items:
+        ranking = items + [i for i in t.get("retrieved", ()) if i not in items]
+        turns.append((ranking, set(r["acceptable"]) - before,
+                      None if r["target"] in before else r["target"]))
+        before |= set(items)
+  if turns:
+    out["recommendation_turns"] = len(turns)
     for k in ks:
-      out[f"{name}_recall@{k}"] = float(np.mean([recall_at_k(l, rel, k) for l, rel in pairs]))
-      out[f"{name}_ndcg@{k}"] = float(np.mean([ndcg_at_k(l, rel, k) for l, rel in pairs]))
-  return out
-
-
-def _shown(rec) -> list:
-  out = []
-  for t in _system(rec):
-    out.extend(i for i in t.get("items", ()) if i not in out)
+      with_rel = [(l, rel) for l, rel, _ in turns if rel]
+      out[f"ranking_recall@{k}"] = float(np.mean([recall_at_k(l, rel, k) for l, rel in with_rel])) \
+          if with_rel else float("nan")
+      out[f"ranking_ndcg@{k}"] = float(np.mean([ndcg_at_k(l, rel, k) for l, rel in with_rel])) \
+          if with_rel else float("nan")
+      hits = [tg in l[:k] for l, _, tg in turns if tg is not None]
+      out[f"target_hit@{k}"] = float(np.mean(hits)) if hits else float("nan")
+  pairs = [(l, r["acceptable"]) for l, r in zip([_last_retrieved(r) for r in records], records)
+           if l]
+  for k in ks if pairs else ():
+    out[f"retrieval_recall@{k}"] = float(np.mean([recall_at_k(l, rel, k) for l, rel in pairs]))
+    out[f"retrieval_ndcg@{k}"] = float(np.mean([ndcg_at_k(l, rel, k) for l, rel in pairs]))
   return out
 
 
@@ -103,9 +120,10 @@ def claim_check(text: str, it: catalogue_lib.Item, titles: Iterable[str]) -> tup
 
 
 def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
-  """Share of explanations whose attribute claims are all true of the recommended item."""
+  """Shares of explanations that name at least one attribute of the recommended item and make
+  only true claims about it (faithful), that name one (grounded), with no false claim."""
   by_id, titles = cat.by_id, [it.title for it in cat.items]
-  faithful = grounded = total = true_claims = claims = 0
+  faithful = all_true = grounded = total = true_claims = claims = 0
   for r in records:
     for t in _system(r):
       for i, text in t.get("explanations", {}).items():
@@ -113,13 +131,15 @@ def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
           continue
         tc, c = claim_check(text, by_id[i], titles)
         total += 1
-        faithful += tc == c
+        all_true += tc == c
+        faithful += tc == c and c > 0
         grounded += c > 0
         true_claims, claims = true_claims + tc, claims + c
   if not total:
     return {}
   return {"explanations": total, "explanation_faithful": faithful / total,
           "explanation_grounded": grounded / total,
+          "explanation_claims_true": all_true / total,
           "claim_precision": true_claims / claims if claims else float("nan")}
 
 

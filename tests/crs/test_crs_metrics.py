@@ -58,13 +58,31 @@ def test_success_and_turns_on_hand_made_sessions():
                "success": 0.75, "mean_turns_to_success": 4.0}
 
 
-def test_ranking_metrics_use_shown_order_and_last_retrieval():
+def test_ranking_metrics_score_each_turns_full_ranking_and_the_last_retrieval():
+  """Per recommendation turn: its slate, then its other candidates, against the acceptable
+  items not shown before (i0, i1 here; i3 was rejected); target hit on the same ranking."""
   rec = _rec("a", [_sys(["i3"], retrieved=["i3", "i0"]), _user("no"),
                    _sys(["i1", "i3"], retrieved=["i1", "i2", "i0"])])
   m = metrics.ranking_metrics([rec], ks=(1, 2))
-  assert m["recommended_recall@1"] == 0 and m["recommended_recall@2"] == 0.5
+  # turn 1: [i3, i0] vs {i0, i1}; turn 2: [i1, i3, i2, i0] vs {i0, i1}
+  assert m["recommendation_turns"] == 2
+  assert m["ranking_recall@1"] == pytest.approx((0 + 1) / 2)
+  assert m["ranking_recall@2"] == pytest.approx((0.5 + 0.5) / 2)
+  assert m["ranking_ndcg@2"] == pytest.approx(
+      ((1 / math.log2(3)) / (1 + 1 / math.log2(3)) + 1 / (1 + 1 / math.log2(3))) / 2)
+  assert m["target_hit@1"] == 0 and m["target_hit@2"] == 0.5     # target i0: 2nd, then 4th
   assert m["retrieval_recall@1"] == 1.0 and m["retrieval_recall@2"] == 0.5
   assert m["retrieval_ndcg@2"] == pytest.approx(1 / (1 + 1 / math.log2(3)))
+
+
+def test_a_perfect_ranking_scores_one_though_the_session_stops_at_acceptance():
+  """The defect: rank metrics on the items shown in a session (which stops at acceptance) gave
+  a perfect recommender 0.40. Each turn's own full ranking gives it 1."""
+  rec = _rec("a", [_sys(["i0"], retrieved=["i0", "i1", "i2"]),
+                   _user("yes", "accept", {"i0": "accept"})], success_turn=1)
+  m = metrics.ranking_metrics([rec], ks=(1, 5))
+  assert m["ranking_ndcg@5"] == 1.0 and m["ranking_recall@5"] == 1.0
+  assert m["target_hit@1"] == 1.0
 
 
 def test_explanation_faithfulness_is_exact():
@@ -74,7 +92,9 @@ def test_explanation_faithfulness_is_exact():
           "i3": "You will love it."}                                            # no claim
   m = metrics.faithfulness([_rec("a", [_sys(explanations=exps)])], CAT)
   assert m["explanations"] == 4
-  assert m["explanation_faithful"] == 0.75 and m["explanation_grounded"] == 0.75
+  # "You will love it." claims nothing: not faithful (it was counted faithful before)
+  assert m["explanation_faithful"] == 0.5 and m["explanation_grounded"] == 0.75
+  assert m["explanation_claims_true"] == 0.75
   assert m["claim_precision"] == pytest.approx(7 / 8)     # 8 claims, "cheerful" false
 
 

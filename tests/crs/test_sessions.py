@@ -29,6 +29,7 @@ def test_oracle_succeeds_at_the_first_turn_and_rule_simulator_is_exact():
   quiet = rule_simulator.RuleSimulator(CAT, p_explain=0.0)
   assert metrics.success_metrics(_run(baselines.OracleRecommender(CAT), quiet))["success@1"] == 1
   assert m["retrieval_recall@10"] == 1.0 and m["explanation_faithful"] == 1.0
+  assert m["ranking_ndcg@5"] == 1.0 and m["target_hit@1"] == 1.0
   assert m["goal_adherence"] == 1.0 and m["target_leak_rate"] == 0.0
   assert m["acceptance_agreement"] == 1.0 and m["intent_text_agreement"] == 1.0
   rule = metrics.simulator_metrics(_run(baselines.RuleRecommender(CAT), num_sessions=100), CAT)
