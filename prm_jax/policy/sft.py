@@ -24,8 +24,10 @@ from mode_jax import cli
 from mode_jax.data import metrics, tasks
 from mode_jax import serve
 from mode_jax.data.vocab import save_vocab_spec, vocab_spec
+from mode_jax.adapters.merge import merge
 from mode_jax.model import hf_io
 from mode_jax.serve.api import Sampling
+from mode_jax.train import bases
 from mode_jax.train import run as run_lib
 from mode_jax.train import run_data
 from prm_jax.envs import arithmetic
@@ -86,11 +88,18 @@ def evaluate_policy(model, dcfg, *, num: int, samples: int, seed: int,
 
 def run(config, workdir: str, log=print) -> dict:
   """Trains the policy (once per workdir: `<workdir>/policy_model`), then measures it on
-  `config.eval.num_problems` new problems (`evaluate_policy`); writes policy_eval.json."""
+  `config.eval.num_problems` new problems (`evaluate_policy`); writes policy_eval.json.
+  `checkpoint.pretrained` (e.g. gemma3_270m) starts from that model with its tokenizer and BOS;
+  a LoRA (or task-routed) adapter is folded into the saved weights, so `policy_model` is a plain
+  checkpoint every loader and the PRM trainer read as a backbone."""
+  config = bases.with_pretrained(config)
   model_dir = os.path.join(workdir, "policy_model")
   if not os.path.exists(os.path.join(model_dir, "config.json")):
     out = run_lib.run_training(config, os.path.join(workdir, "train"), log=log)
-    hf_io.save_hf_checkpoint(model_dir, out.model_cfg, out.params())
+    params = out.params()
+    if out.acfg is not None:
+      params = merge(params, out.acfg, task_id=0 if out.acfg.routed else None)
+    hf_io.save_hf_checkpoint(model_dir, out.model_cfg, params)
     log(f"policy saved to {model_dir} ({out.train_seconds:.0f} s of training)")
   if vocab_spec(model_dir) is None:       # the tokenizer it was trained with, for every loader
     save_vocab_spec(model_dir, config.vocab.kind, config.vocab.path or "",

@@ -53,3 +53,37 @@ def test_collect_with_the_in_process_jax_policy(trained, tmp_path):
   assert s["policy_batches"] >= 1 and s["rollouts_per_s"] > 0 and s["tokens_per_s"] > 0
   # all questions' root rollouts went to the sampler in one batched call
   assert s["policy_batches"] < stats["policy_calls"]
+
+
+def test_a_lora_policy_is_saved_with_its_adapter_folded_in(tmp_path):
+  """An adapter policy (the Gemma variant's recipe, here on a tiny base) is saved as a plain
+  checkpoint whose logits equal the base + LoRA model's; the gemma3 variant names Gemma's own
+  tokenizer and BOS."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from mode_jax.model import Transformer, hf_io
+  from mode_jax.train import bases
+  from tests.prm.test_prm_train import _tiny_backbone
+  cfg, base = _tiny_backbone(tmp_path / "base")
+  c = policy_arith.get_config()
+  c.checkpoint.hf_path = str(tmp_path / "base")
+  c.adapter = {"method": "lora", "experts": 1, "rank": 4, "targets": ("q", "v", "up")}
+  c.data.num_train, c.data.num_eval = 64, 8
+  c.train.update(dict(steps=3, batch_size=4, lr=0.05, warmup_steps=0, log_every=1,
+                      ckpt_every=3))
+  c.eval.update(dict(num_problems=2, samples=1, max_new_tokens=8))
+  wd = tmp_path / "policy"
+  sft.run(c, str(wd), log=lambda *_: None)
+  saved_cfg, saved = hf_io.load_hf_checkpoint(str(wd / "policy_model"))
+  from mode_jax.adapters import load_adapter             # the run's trained adapter
+  from mode_jax.adapters.params import combine
+  adapter, acfg = load_adapter(str(wd / "train" / "adapter"))
+  trained = combine(base, adapter)
+  tok = jnp.asarray([[1, 40, 41, 42, 43, 10]])
+  want = Transformer(cfg, acfg).apply({"params": trained}, tok)
+  got = Transformer(saved_cfg).apply({"params": saved}, tok)
+  np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+  assert not np.allclose(got, Transformer(cfg).apply({"params": base}, tok), atol=1e-3)
+  g = bases.with_pretrained(policy_arith.get_config("gemma3"))
+  assert g.vocab.kind == "gguf" and g.data.bos_id == 2 and g.adapter.method == "lora"
