@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import zlib
 
 import numpy as np
 
 from mode_jax import cli
 from mode_jax.data import metrics, tasks
 from mode_jax import serve
+from mode_jax.atomic_io import jsonl_records
 from mode_jax.data.vocab import save_vocab_spec, vocab_spec
 from mode_jax.adapters.merge import merge
 from mode_jax.model import hf_io
@@ -30,7 +33,9 @@ from mode_jax.serve.api import Sampling
 from mode_jax.train import bases
 from mode_jax.train import run as run_lib
 from mode_jax.train import run_data
+from prm_jax import graders
 from prm_jax.envs import arithmetic
+from prm_jax.policy.base import template_stops
 
 TASK = "arith_solutions"
 # The problems the tiny policy is trained on (configs/policy_arith.py; the ":jax" variant of
@@ -61,6 +66,83 @@ def build_arith_data(dcfg, vocab, workdir: str):
   rows = {s: arith_rows(dcfg, s) for s in ("train", "validation")}
   tasks.register_rows(TASK, rows, vocab, 0, [metrics.math_answer_metrics])
   return [TASK], [TASK], tasks.TaskIdTable({TASK: 0})
+
+
+GSM8K_TASK = "gsm8k_solutions"
+_CALC = re.compile(r"<<[^>]*>>")
+
+
+def gsm8k_solution(answer: str, where: str = "answer") -> tuple[str, str]:
+  """(solution text, gold answer) of a GSM8K answer field: the calculator annotations
+  (<<48/2=24>>) dropped and the final "#### 72" written "The answer is 72." (what the project's
+  GSM8K grader and the arithmetic env's solutions read)."""
+  body, sep, gold = str(answer).rpartition("####")
+  if not sep or not gold.strip():
+    raise ValueError(f"{where}: no '#### <answer>' line in {str(answer)[-80:]!r}")
+  gold = gold.strip()
+  return f"{_CALC.sub('', body).rstrip()}\nThe answer is {gold}.", gold
+
+
+def _gsm8k_file(dcfg, split: str) -> list[dict]:
+  path = os.path.join(dcfg.gsm8k_dir, "test.jsonl" if split == "test" else "train.jsonl")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"data.gsm8k_dir: {path} does not exist (GSM8K's train.jsonl and "
+                            "test.jsonl, e.g. ../shared/data/gsm8k)")
+  out = []
+  for n, r in jsonl_records(path):
+    for key in ("question", "answer"):
+      if not isinstance(r.get(key), str):
+        raise ValueError(f"{path}:{n}: field {key!r} missing or not a string")
+    text, gold = gsm8k_solution(r["answer"], f"{path}:{n}: field 'answer'")
+    out.append({"question": r["question"], "solution": text, "answer": gold})
+  return out
+
+
+def gsm8k_is_validation(question: str) -> bool:
+  """The SFT validation slice of GSM8K train: 2% of the questions, by a hash of the text."""
+  return zlib.crc32(" ".join(question.lower().split()).encode()) % 50 == 0
+
+
+def gsm8k_problems(dcfg, split: str) -> list[dict]:
+  """{"question", "solution", "answer"} of GSM8K `split`: "train" (train.jsonl without the
+  validation slice), "validation" (that slice) or "test" (test.jsonl, never trained on)."""
+  rows = _gsm8k_file(dcfg, split)
+  if split == "test":
+    return rows
+  return [r for r in rows if gsm8k_is_validation(r["question"]) == (split == "validation")]
+
+
+def build_gsm8k_data(dcfg, vocab, workdir: str):
+  """The data kind of a GSM8K policy: train questions -> their reference solutions."""
+  del workdir
+  rows = {s: [{"inputs": dcfg.template.format(question=p["question"]),
+               "targets": p["solution"], "references": p["answer"]}
+              for p in gsm8k_problems(dcfg, s)] for s in ("train", "validation")}
+  tasks.register_rows(GSM8K_TASK, rows, vocab, 0, [metrics.math_answer_metrics])
+  return [GSM8K_TASK], [GSM8K_TASK], tasks.TaskIdTable({GSM8K_TASK: 0})
+
+
+def evaluate_gsm8k(model, dcfg, *, num: int, samples: int, seed: int,
+                   sampling: Sampling = Sampling(max_tokens=320)) -> dict:
+  """Greedy and sampled answer accuracy (the project's GSM8K grader) on the first `num`
+  problems of GSM8K test."""
+  probs = gsm8k_problems(dcfg, "test")[:num]
+  prompts = [dcfg.template.format(question=p["question"]) for p in probs]
+  stop = template_stops(dcfg.template)
+  greedy = model.complete(prompts, 1, seeds=seed,
+                          **sampling.replace(temperature=0.0, stop=stop).kwargs())
+  g = [graders.gsm8k_is_correct(c[0].text, p["answer"]) for c, p in zip(greedy, probs)]
+  out = {"set": "gsm8k test", "problems": len(probs), "greedy_accuracy": float(np.mean(g)),
+         "greedy_finished": float(np.mean([c[0].finished for c in greedy])),
+         "example": {"question": probs[0]["question"], "greedy": greedy[0][0].text}}
+  if samples:
+    sampled = model.complete(prompts, samples, seeds=seed + 1,
+                             **sampling.replace(stop=stop).kwargs())
+    s = [[graders.gsm8k_is_correct(x.text, p["answer"]) for x in c]
+         for c, p in zip(sampled, probs)]
+    out.update(samples_per_problem=samples, sampled_accuracy=float(np.mean(s)),
+               pass_at_n=float(np.mean([any(r) for r in s])))
+  return out
 
 
 def evaluate_policy(model, dcfg, *, num: int, samples: int, seed: int,
@@ -106,9 +188,10 @@ def run(config, workdir: str, log=print) -> dict:
                     run_data.bos_id(config.data))
   e = config.eval
   model = serve.load(model_dir, max_batch=e.max_batch)
-  res = evaluate_policy(model, config.data, num=e.num_problems, samples=e.samples,
-                        seed=config.seed, sampling=Sampling(max_tokens=e.max_new_tokens,
-                                                            temperature=e.temperature))
+  evaluate = evaluate_gsm8k if config.data.kind.endswith(":build_gsm8k_data") \
+      else evaluate_policy
+  res = evaluate(model, config.data, num=e.num_problems, samples=e.samples, seed=config.seed,
+                 sampling=Sampling(max_tokens=e.max_new_tokens, temperature=e.temperature))
   with open(os.path.join(workdir, "policy_eval.json"), "w") as f:
     json.dump(res, f, indent=2)
   log(json.dumps(res))

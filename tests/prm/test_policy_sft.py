@@ -87,3 +87,58 @@ def test_a_lora_policy_is_saved_with_its_adapter_folded_in(tmp_path):
   assert not np.allclose(got, Transformer(cfg).apply({"params": base}, tok), atol=1e-3)
   g = bases.with_pretrained(policy_arith.get_config("gemma3"))
   assert g.vocab.kind == "gguf" and g.data.bos_id == 2 and g.adapter.method == "lora"
+
+
+GSM8K = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "..", "shared", "data", "gsm8k")
+
+
+def test_gsm8k_rows_drop_calculator_notes_and_keep_test_out_of_training():
+  if not os.path.exists(os.path.join(GSM8K, "train.jsonl")):
+    pytest.skip(f"GSM8K not found at {GSM8K} (../shared/data/gsm8k)")
+  from configs import policy_gsm8k
+  from prm_jax import graders
+  d = policy_gsm8k.get_config().data
+  d.gsm8k_dir = GSM8K
+  text, gold = sft.gsm8k_solution("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72")
+  assert text == "Natalia sold 48/2 = 24 clips.\nThe answer is 72." and gold == "72"
+  assert graders.gsm8k_is_correct(text, gold)
+  with pytest.raises(ValueError, match="no '#### <answer>'"):
+    sft.gsm8k_solution("no final line")
+  train, val, test = (sft.gsm8k_problems(d, s) for s in ("train", "validation", "test"))
+  assert len(train) + len(val) == 7473 and 100 < len(val) < 200 and len(test) == 1319
+  norm = lambda rows: {" ".join(r["question"].lower().split()) for r in rows}
+  assert not norm(train) & norm(val) and not norm(train) & norm(test)
+  assert not any("<<" in r["solution"] for r in train)
+  # the grader reads the first "answer is": one reference ("... the final answer is 15
+  # gallons * 8 pints / gallon = 120 pints") grades wrong against its own gold
+  wrong = [r for r in train if not graders.gsm8k_is_correct(r["solution"], r["answer"])]
+  assert len(wrong) == 1 and "the final answer is 15 gallons" in wrong[0]["solution"]
+  from mode_jax.data.vocab import make_vocab
+  import seqio
+  names, evals, _ = sft.build_gsm8k_data(d, make_vocab("bytes"), "")
+  assert names == evals == [sft.GSM8K_TASK]
+  ex = next(iter(seqio.get_mixture_or_task(sft.GSM8K_TASK).get_dataset(
+      None, split="validation", shuffle=False).as_numpy_iterator()))
+  assert bytes(ex["inputs_pretokenized"]).decode().startswith("Question: ")
+
+
+def test_gsm8k_evaluation_grades_greedy_and_samples():
+  """evaluate_gsm8k on a scripted model: right / wrong answers graded by the GSM8K grader, the
+  template's stop string passed to the model."""
+  if not os.path.exists(os.path.join(GSM8K, "test.jsonl")):
+    pytest.skip(f"GSM8K not found at {GSM8K} (../shared/data/gsm8k)")
+  from configs import policy_gsm8k
+  from mode_jax.serve.api import Sample
+  d = policy_gsm8k.get_config().data
+  d.gsm8k_dir = GSM8K
+  gold = [p["answer"] for p in sft.gsm8k_problems(d, "test")[:4]]
+
+  class Scripted:
+    def complete(self, prompts, n, *, seeds=None, stop=(), **kw):
+      assert stop == ("\nQuestion:",)
+      return [[Sample(f"So.\nThe answer is {g if (i + j) % 2 == 0 else 'x'}.", 5)
+               for j in range(n)] for i, g in enumerate(gold)]
+  res = sft.evaluate_gsm8k(Scripted(), d, num=4, samples=2, seed=0)
+  assert res["greedy_accuracy"] == 0.5 and res["sampled_accuracy"] == 0.5
+  assert res["pass_at_n"] == 1.0 and res["problems"] == 4
