@@ -17,7 +17,10 @@ known, so nothing here is estimated by a model).
   grounded = at least one claim; faithful = grounded and every claim true (an explanation that
   names nothing is not faithful: "You will love it" claims nothing checkable);
   `explanation_claims_true` = no false claim (the old, ungrounded reading).
-- simulator controllability: intent accuracy against the forced intents, intent-text agreement
+- simulator controllability: intent accuracy against the forced intents with its chance level
+  (the agreement a simulator that ignores the control would reach with the same intent
+  frequencies: sum over intents of P(forced = c) P(produced = c)) and Cohen's kappa (accuracy
+  above chance as a share of what is left above it), intent-text agreement
   (the utterance reads as the intent it claims, `nlu.user_intent`), goal adherence (a
   user turn names only values the user holds, and negates only ones it does not), target leaks
   (the target's title in a user turn before the system showed it), and acceptance agreement
@@ -28,6 +31,7 @@ known, so nothing here is estimated by a model).
 
 from __future__ import annotations
 
+import collections
 import math
 from typing import Iterable, Optional, Sequence
 
@@ -158,7 +162,8 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
                       forced: Optional[dict] = None) -> dict:
   """`forced`: session id -> the intents asked of its user turns (for intent accuracy)."""
   by_id, titles = cat.by_id, [it.title for it in cat.items]
-  turns = adhere = leaks = agree = reacts = hit = asked = readable = 0
+  turns = adhere = leaks = agree = reacts = readable = 0
+  pairs = []                                   # (forced intent, produced intent)
   for r in records:
     goal = goals_lib.Goal.from_json(r["goal"])
     target = by_id[r["target"]].title.lower()
@@ -180,16 +185,28 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
           reacts += 1
           agree += (reaction == "accept") == (i in acceptable)
       if k < len(want):
-        asked += 1
-        hit += t["intent"] == want[k]
+        pairs.append((want[k], t["intent"]))
       k += 1
   out = {"user_turns": turns, "goal_adherence": adhere / max(turns, 1),
          "intent_text_agreement": readable / max(turns, 1),
          "target_leak_rate": leaks / max(len(records), 1),
          "acceptance_agreement": agree / reacts if reacts else float("nan")}
-  if asked:
-    out["intent_accuracy"] = hit / asked
+  if pairs:
+    out.update(intent_control(pairs))
   return out
+
+
+def intent_control(pairs: Sequence[tuple[str, str]]) -> dict:
+  """Intent accuracy of (forced, produced) pairs, its chance level from the two marginals and
+  Cohen's kappa (nan when chance is 1: one intent only)."""
+  n = len(pairs)
+  acc = sum(a == b for a, b in pairs) / n
+  forced = collections.Counter(a for a, _ in pairs)
+  produced = collections.Counter(b for _, b in pairs)
+  chance = sum(forced[c] * produced[c] for c in forced) / (n * n)
+  kappa = (acc - chance) / (1 - chance) if chance < 1 else float("nan")
+  return {"intent_accuracy": acc, "intent_chance": chance, "intent_kappa": kappa,
+          "forced_turns": n}
 
 
 def popularity_bias(records: Sequence[dict], cat: catalogue_lib.Catalogue,

@@ -166,3 +166,21 @@ def test_paired_success_on_hand_made_sessions():
   assert r["lo"] > 0
   with pytest.raises(ValueError, match="share no session id"):
     paired.paired_success(a, [{"session_id": "x", "success_turn": 1}])
+
+
+def test_intent_control_reports_chance_and_kappa_like_scikit_learn():
+  """A simulator that ignores the control still agrees by chance: the chance level comes from
+  the forced and produced intent frequencies, kappa equals scikit-learn's."""
+  from sklearn.metrics import cohen_kappa_score
+  rng = np.random.default_rng(0)
+  intents = ["inform", "explain", "reject", "refine"]
+  forced = list(rng.choice(intents, 400, p=[.4, .3, .2, .1]))
+  ignoring = list(rng.choice(intents, 400, p=[.4, .3, .2, .1]))       # independent of forced
+  m = metrics.intent_control(list(zip(forced, ignoring)))
+  assert m["intent_kappa"] == pytest.approx(cohen_kappa_score(forced, ignoring))
+  assert abs(m["intent_accuracy"] - m["intent_chance"]) < 0.06 and abs(m["intent_kappa"]) < 0.1
+  assert m["intent_chance"] == pytest.approx(0.3, abs=0.03)      # .4^2 + .3^2 + .2^2 + .1^2
+  obeying = [f if i % 2 else g for i, (f, g) in enumerate(zip(forced, ignoring))]
+  m2 = metrics.intent_control(list(zip(forced, obeying)))
+  assert m2["intent_kappa"] == pytest.approx(cohen_kappa_score(forced, obeying))
+  assert m2["intent_kappa"] > 0.4
