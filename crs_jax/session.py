@@ -14,6 +14,7 @@ and resumed ends with every session exactly once, equal to an uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zlib
@@ -53,6 +54,32 @@ def new_session(sid: str, seed: int, cat: catalogue_lib.Catalogue, *, accept_k: 
   return Session(session_id=sid, seed=sseed, goal=goal, judgement=goals_lib.judge(goal, cat),
                  profile=goals_lib.profile_text(hist, cat), forced_intents=forced_intents,
                  history=tuple(hist))
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+  """A user brought from outside the goal sampler (e.g. one grounded in real ratings): the goal
+  the simulator plays, the judgement that decides what they accept (its `acceptable` set and
+  `target` may be any items, e.g. their held-out liked movies), the items they watched and the
+  profile text the recommender is shown."""
+  goal: goals_lib.Goal
+  judgement: goals_lib.Judgement
+  history: tuple = ()
+  profile: str = ""
+  user_id: str = ""
+
+  def __post_init__(self):
+    j = self.judgement
+    if not j.acceptable or j.target not in j.acceptable:
+      raise ValueError(f"User {self.user_id!r}: the judgement's target {j.target!r} must be "
+                       "among its acceptable items (and that set non-empty)")
+
+
+def user_session(sid: str, seed: int, user: User, forced_intents=None) -> Session:
+  """A new session of an outside `User` (seeded as `new_session` seeds its sessions)."""
+  return Session(session_id=sid, seed=session_seed(seed, sid), goal=user.goal,
+                 judgement=user.judgement, profile=user.profile, forced_intents=forced_intents,
+                 history=tuple(user.history))
 
 
 def ended(s: Session, max_turns: int) -> bool:
@@ -130,22 +157,37 @@ class SessionLog:
 
 
 def run_sessions(recommender: interfaces.Recommender, simulator: interfaces.UserSimulator,
-                 cat: catalogue_lib.Catalogue, *, num_sessions: int, seed: int = 0,
-                 max_turns: int = 8, out_path: Optional[str] = None, batch_size: int = 0,
-                 accept_k: int = 3, forced_intents: Optional[Callable] = None,
+                 cat: catalogue_lib.Catalogue, *, num_sessions: Optional[int] = None,
+                 seed: int = 0, max_turns: int = 8, out_path: Optional[str] = None,
+                 batch_size: int = 0, accept_k: int = 3, forced_intents: Optional[Callable] = None,
+                 users: Optional[Sequence[User]] = None,
                  log: Callable = lambda msg: None) -> list[dict]:
   """Records of sessions 0..num_sessions-1 in id order (finished ones read back from
   `out_path`). `forced_intents(sid)` -> intents for the simulator's turns (control), or None.
-  `batch_size` sessions run in lockstep (0: all pending at once)."""
+  `batch_size` sessions run in lockstep (0: all pending at once). `users`: a population from
+  outside, session k plays users[k] (num_sessions defaults to all of them); without it each
+  session samples its own goal from the catalogue."""
+  if users is not None:
+    num_sessions = len(users) if num_sessions is None else num_sessions
+    if num_sessions > len(users):
+      raise ValueError(f"run_sessions: num_sessions={num_sessions} but only {len(users)} users")
+  elif num_sessions is None:
+    raise ValueError("run_sessions: give num_sessions (or a population of users)")
+
+  def start(k: int, sid: str) -> Session:
+    forced = forced_intents(sid) if forced_intents else None
+    if users is not None:
+      return user_session(sid, seed, users[k], forced)
+    return new_session(sid, seed, cat, accept_k=accept_k, forced_intents=forced)
+
   store = SessionLog(out_path) if out_path else None
   done = dict(store.done) if store else {}
   ids = [session_id(k) for k in range(num_sessions)]
-  pending = [i for i in ids if i not in done]
+  index = {i: k for k, i in enumerate(ids)}
+  pending = [k for k, i in enumerate(ids) if i not in done]
   step = batch_size or max(len(pending), 1)
   for b in range(0, len(pending), step):
-    batch = [new_session(i, seed, cat, accept_k=accept_k,
-                         forced_intents=forced_intents(i) if forced_intents else None)
-             for i in pending[b:b + step]]
+    batch = [start(k, ids[k]) for k in pending[b:b + step]]
     live = list(batch)
     for s, t in zip(live, simulator.respond(live)):
       s.turns.append(t)
@@ -158,6 +200,9 @@ def run_sessions(recommender: interfaces.Recommender, simulator: interfaces.User
       for s in live:
         if ended(s, max_turns):
           rec = to_record(s)
+          user = users[index[s.session_id]] if users is not None else None
+          if user is not None and user.user_id:
+            rec["user_id"] = user.user_id
           done[s.session_id] = rec
           if store:
             store.append(rec)

@@ -119,3 +119,38 @@ def test_malformed_session_file_names_line_and_field(tmp_path):
   path.write_text("".join(json.dumps(r) + "\n" for r in recs))
   with pytest.raises(session.SessionFileError, match=r"sessions\.jsonl:2: missing field 'goal'"):
     session.read_sessions(str(path))
+
+
+def test_sessions_play_a_population_of_users_brought_from_outside():
+  """`users=`: session k plays users[k], whose acceptable set is theirs (here: the goal's 5th-7th
+  best items, which the catalogue's own judgement would not accept), not re-derived from the
+  goal; the oracle finds it, records carry the user id, and too few users is an error."""
+  import dataclasses
+  import numpy as np
+  from crs_jax import goals
+  users, seed = [], 100
+  while len(users) < 6:
+    seed += 1
+    goal = goals.sample_goal(CAT, np.random.default_rng(seed))
+    j = goals.judge(goal, CAT)
+    if len(j.ranked) < 7:
+      continue
+    k, mine = len(users), j.ranked[4:7]
+    users.append(session.User(goal, dataclasses.replace(j, acceptable=frozenset(mine),
+                                                        target=mine[0],
+                                                        ranked=mine + j.ranked[:4]),
+                              user_id=f"u{k}"))
+  recs = session.run_sessions(baselines.OracleRecommender(CAT),
+                              rule_simulator.RuleSimulator(CAT, p_explain=0.0), CAT,
+                              users=users, seed=3)
+  assert [r["user_id"] for r in recs] == [f"u{k}" for k in range(6)]
+  assert [r["target"] for r in recs] == [u.judgement.target for u in users]
+  assert all(r["acceptable"] == sorted(u.judgement.acceptable) for r, u in zip(recs, users))
+  assert all(r["success_turn"] == 1 and r["accepted"] == u.judgement.target
+             for r, u in zip(recs, users))
+  with pytest.raises(ValueError, match="only 6 users"):
+    session.run_sessions(baselines.OracleRecommender(CAT), rule_simulator.RuleSimulator(CAT),
+                         CAT, users=users, num_sessions=7)
+  bad = dataclasses.replace(users[0].judgement, target="nope")
+  with pytest.raises(ValueError, match="target 'nope'"):
+    session.User(users[0].goal, bad)
