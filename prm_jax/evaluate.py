@@ -5,7 +5,8 @@ field names (ProcessBench's own: problem, steps, label); `main` scores local cop
 subsets (one JSONL per subset, named by its file stem: gsm8k.jsonl, math.jsonl, ...) with the
 PRM and reports the official protocol (fixed threshold 0.5, F1 per subset, unweighted average)
 or, with `--protocol=dev_tuned`, the variant that picks the threshold on a seeded random dev
-half of each subset and reports F1 on the rest. The metrics themselves live in
+half of each subset and reports F1 on the rest (`--protocol=both`: both from one scoring). The
+metrics themselves live in
 `prm_jax.prm.metrics` (re-exported here).
 """
 
@@ -53,7 +54,9 @@ def main(argv=None):
   flags.DEFINE_string("steps_field", "steps", "", flag_values=ap)
   flags.DEFINE_string("label_field", "label", "", flag_values=ap)
   flags.DEFINE_string("step_separator", "\n", "appended to every step but the last before scoring", flag_values=ap)
-  flags.DEFINE_enum("protocol", "official", ["official", "dev_tuned"], "", flag_values=ap)
+  flags.DEFINE_enum("protocol", "official", ["official", "dev_tuned", "both"],
+                    "both: one scoring, both reports (under 'official' and 'dev_tuned')",
+                    flag_values=ap)
   flags.DEFINE_float("threshold", 0.5, "official protocol's threshold", flag_values=ap)
   flags.DEFINE_float("dev_fraction", 0.5, "dev_tuned only", flag_values=ap)
   flags.DEFINE_integer("seed", 0, "", flag_values=ap)
@@ -71,18 +74,20 @@ def main(argv=None):
         [(it["question"], [s + (sep if i < len(it["steps"]) - 1 else "")
                            for i, s in enumerate(it["steps"])]) for it in items])
     subsets[name] = (scored, [it["first_error"] for it in items])
-  if args.protocol == "official":
-    res.update(processbench_official(subsets, args.threshold))
-  else:
-    res["subsets"] = {}
+  if args.protocol in ("official", "both"):
+    off = processbench_official(subsets, args.threshold)
+    res.update(off) if args.protocol == "official" else res.update(official=off)
+  if args.protocol in ("dev_tuned", "both"):
+    tuned = {"subsets": {}}
     for name, (scored, gold) in subsets.items():
       order = np.random.default_rng(args.seed).permutation(len(gold))
       n_dev = max(1, int(round(args.dev_fraction * len(gold))))
       dev, test = order[:n_dev], order[n_dev:] if len(order) > n_dev else order[:n_dev]
       r = processbench([scored[i] for i in dev], [gold[i] for i in dev],
                        [scored[i] for i in test], [gold[i] for i in test])
-      res["subsets"][name] = dict(r, dev=len(dev), test=len(test))
-    res["average_f1"] = float(np.mean([v["f1"] for v in res["subsets"].values()]))
+      tuned["subsets"][name] = dict(r, dev=len(dev), test=len(test))
+    tuned["average_f1"] = float(np.mean([v["f1"] for v in tuned["subsets"].values()]))
+    res.update(tuned) if args.protocol == "dev_tuned" else res.update(dev_tuned=tuned)
   print(json.dumps(res, indent=2))
   return res
 

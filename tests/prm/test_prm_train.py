@@ -93,6 +93,10 @@ def test_prm_through_mode_jax_main_and_scoring(records, tmp_path):
   res = evaluate.main([f"--prm={wd / 'prm_model'}", f"--data={pb}", "--protocol=dev_tuned"])
   r = res["subsets"]["pb"]
   assert r["dev"] == 3 and r["test"] == 3 and 0.0 <= r["f1"] <= 1.0
+  both = evaluate.main([f"--prm={wd / 'prm_model'}", f"--data={pb}", "--protocol=both"])
+  assert both["dev_tuned"]["subsets"]["pb"] == r
+  assert both["official"]["subsets"]["pb"] == evaluate.main(
+      [f"--prm={wd / 'prm_model'}", f"--data={pb}"])["subsets"]["pb"]
   # an item longer than the model's window is scored, not an error: later steps in windows of
   # the last max_seq_len tokens, equal to scoring that window directly
   long_steps = [f"{i} + 1 = {i + 1}\n" for i in range(40)]
