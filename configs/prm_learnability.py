@@ -31,6 +31,11 @@ PRE-REGISTERED DESIGN (fixed 2026-12-06 and committed before any run of it):
   are reported as undetected, not as absent.
 - Context only (other data): the study's tiny PRMs scored step AUROC 0.55-0.62 on their own
   held-out set (OmegaPRM / Math-Shepherd records; studies/prm_study).
+
+POST-HOC (`:posthoc`, added 2026-12-06 after seeing the pre-registered Gemma scalar PRM's
+training curve: its loss jumped around at lr 1e-3 and improved only as the rate decayed): the
+same Gemma PRMs at lr 2e-4, same data and steps. Exploratory, not part of the pre-registered
+comparisons; reported beside them and marked.
 """
 
 import ml_collections
@@ -46,7 +51,9 @@ def _prm(size, backbone, head="scalar", adapter=None, steps=400, batch=16, lr=1e
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  del arg
+  """"": the pre-registered design; "posthoc": plus the post-hoc Gemma PRMs (module doc)."""
+  if arg not in ("", "posthoc"):
+    raise ValueError(f"prm_learnability: unknown variant {arg!r} (use '' or 'posthoc')")
   c = sibling(__file__, "prm_arith").get_config()
   c.job = "prm_jax.learnability:run"
   c.pipeline.update(dict(eval_questions=300, eval_seed=17))
@@ -63,4 +70,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       compare=("gemma_scalar_240-tiny_240", "tiny_2400-tiny_240_long",
                "gemma_tokens_240-gemma_scalar_240", "gemma_tokens_240-tiny_240",
                "tiny_2400-tiny_240")))
+  if arg == "posthoc":
+    c.learn.prms.update(dict(
+        posthoc_gemma_scalar_240_lr2e4=_prm(240, "gemma3_270m", "scalar", LORA, steps=240,
+                                            batch=4, lr=2e-4)))
+    c.learn.compare = tuple(c.learn.compare) + ("posthoc_gemma_scalar_240_lr2e4-tiny_240",
+                                                "posthoc_gemma_scalar_240_lr2e4-gemma_scalar_240")
   return c
