@@ -20,9 +20,9 @@ from absl import flags
 
 from mode_jax import cli
 from mode_jax.atomic_io import jsonl_records
-from prm_jax.prm.metrics import (auroc, choose_threshold, predict_first_error,  # noqa: F401
-                                 processbench, processbench_official, processbench_scores,
-                                 step_metrics)
+from prm_jax.prm.metrics import (auroc, choose_threshold, first_error_auroc,  # noqa: F401
+                                 position_scores, predict_first_error, processbench,
+                                 processbench_official, processbench_scores, step_metrics)
 from prm_jax.prm.train import scorer_from_dir
 
 

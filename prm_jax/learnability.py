@@ -185,13 +185,28 @@ def step_auroc_ci(probs, exact, owner, test, n_boot: int, seed: int = 0) -> dict
   return stats.bootstrap(stat, len(test), groups=groups, n_boot=n_boot, seed=seed)
 
 
-def paired_auroc(pa, pb, exact, owner, test, n_boot: int, seed: int = 0) -> dict:
-  """AUROC(a) - AUROC(b) on the same test steps, problems resampled together."""
+def first_error_ci(probs, exact, owner, test, n_boot: int, seed: int = 0) -> dict:
+  """`metrics.first_error_auroc` over the solutions `test` (cluster bootstrap over their
+  problems)."""
+  p, y = [probs[j] for j in test], [exact[j] for j in test]
+  return stats.bootstrap(lambda idx: metrics.first_error_auroc([p[i] for i in idx],
+                                                               [y[i] for i in idx]),
+                         len(test), groups=[owner[j] for j in test], n_boot=n_boot, seed=seed)
+
+
+def paired_auroc(pa, pb, exact, owner, test, n_boot: int, seed: int = 0,
+                 first_error: bool = False) -> dict:
+  """AUROC(a) - AUROC(b) on the same test steps (all steps, or `metrics.first_error_auroc`),
+  problems resampled together."""
   y = [np.asarray(exact[j]) for j in test]
   a = [np.asarray(pa[j]) for j in test]
   b = [np.asarray(pb[j]) for j in test]
 
   def stat(idx):
+    if first_error:
+      yy = [y[i] for i in idx]
+      return (metrics.first_error_auroc([a[i] for i in idx], yy)
+              - metrics.first_error_auroc([b[i] for i in idx], yy))
     yy = np.concatenate([y[i] for i in idx])
     return (metrics.auroc(np.concatenate([a[i] for i in idx]), yy)
             - metrics.auroc(np.concatenate([b[i] for i in idx]), yy))
@@ -217,14 +232,21 @@ def stage_eval(config, wd, problems, sols, log) -> dict:
          "test_steps_right": float(np.mean(np.concatenate([exact[j] for j in test]))),
          "sample_accuracy": float(np.mean([c.answer_correct for c in checks])),
          "prms": pipeline.step_level(names, probs, exact, gold_fe, checks, owner, half)}
+  pos = metrics.position_scores(exact)
+  res["position_baseline"] = {"step_auroc_ci": step_auroc_ci(pos, exact, owner, test,
+                                                             lc.n_boot)}
   for k in names:
     res["prms"][k]["step_auroc_ci"] = step_auroc_ci(probs[k], exact, owner, test, lc.n_boot)
-  res["paired"] = {}
+    res["prms"][k]["first_error_auroc_ci"] = first_error_ci(probs[k], exact, owner, test,
+                                                            lc.n_boot)
+  res["paired"], res["paired_first_error"] = {}, {}
   for pair in lc.compare:
     a, b = pair.split("-")
     if a not in probs or b not in probs:
       raise ValueError(f"learn.compare {pair!r}: both sides must be learn.prms names")
     res["paired"][pair] = paired_auroc(probs[a], probs[b], exact, owner, test, lc.n_boot)
+    res["paired_first_error"][pair] = paired_auroc(probs[a], probs[b], exact, owner, test,
+                                                   lc.n_boot, first_error=True)
   return res
 
 
@@ -244,23 +266,31 @@ def write_report(wd: str, config, data: dict, trained: dict, res: dict) -> str:
   for n, d in data.items():
     lines.append(f"| {n} | {d['records']} | {d['right']:.3f} |")
   lines += ["", "## PRMs (test half; intervals: 95% cluster bootstrap over problems)", "",
+            "Step AUROC: all steps, labels 1 until the first error. A score that knows only the "
+            "step's index reaches " + _ci(res["position_baseline"]["step_auroc_ci"]) + " there. "
+            "First-error AUROC: the first wrong step against the right steps before it, within "
+            "each step index (`prm.metrics.first_error_auroc`; position alone: 0.5).", "",
             "| PRM | backbone | head | questions | train labels | steps x batch | saved step | "
-            "train s | step AUROC | step acc @0.5 | ProcessBench F1, official (acc_err / "
-            "acc_cor) | F1, tuned threshold (threshold) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "train s | step AUROC | first-error AUROC within position | step acc @0.5 | "
+            "ProcessBench F1, official (acc_err / acc_cor) | F1, tuned threshold (threshold) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for k, e in lc.prms.items():
     r, t = res["prms"][k], trained[k]
     off, pb = r["processbench_official"], r["processbench"]
     lines.append(
         f"| {k} | {e.backbone} | {e.head} | {e.size} | {t['train_labels']} | "
         f"{e.steps} x {e.batch} | {t['selected']['step']} | {t.get('train_seconds', 0):.0f} | "
-        f"{_ci(r['step_auroc_ci'])} | {r['step']['accuracy']:.3f} | {off['f1']:.3f} "
+        f"{_ci(r['step_auroc_ci'])} | {_ci(r['first_error_auroc_ci'])} | "
+        f"{r['step']['accuracy']:.3f} | {off['f1']:.3f} "
         f"({off['acc_err']:.3f} / {off['acc_cor']:.3f}) | {pb['f1']:.3f} "
         f"({pb['threshold']:.2f}) |")
-  lines += ["", "## Paired differences of step AUROC (same test steps)", "",
-            "| a - b | difference [95% interval] |", "|---|---|"]
+  lines += ["", "## Paired differences (same test steps, problems resampled together)", "",
+            "| a - b | step AUROC [95% interval] | first-error AUROC within position |",
+            "|---|---|---|"]
   for pair, e in res["paired"].items():
-    lines.append(f"| {pair} | {e['value']:+.3f} [{e['lo']:+.3f}, {e['hi']:+.3f}] |")
+    f = res["paired_first_error"][pair]
+    lines.append(f"| {pair} | {e['value']:+.3f} [{e['lo']:+.3f}, {e['hi']:+.3f}] | "
+                 f"{f['value']:+.3f} [{f['lo']:+.3f}, {f['hi']:+.3f}] |")
   md = "\n".join(lines) + "\n"
   with open(os.path.join(wd, "report.md"), "w") as f:
     f.write(md)

@@ -301,6 +301,8 @@ def step_level(prms, probs, exact, gold_fe, checks, owner, half) -> dict:
     official = evaluate.processbench_official(
         {"test half": ([probs[name][j] for j in test], [gold_fe[j] for j in test])})
     out[name] = {"step": evaluate.step_metrics(flat_p, flat_y), "processbench": pb,
+                 "first_error_auroc": evaluate.first_error_auroc(
+                     [probs[name][j] for j in test], [exact[j] for j in test]),
                  "processbench_official": official["subsets"]["test half"],
                  "answer_right_process_wrong": {"solutions": len(slice_),
                                                 "flagged": flag(slice_),
@@ -370,6 +372,10 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
                "process_correct_rate": float(np.mean([g == -1 and c.complete
                                                       for g, c in zip(gold_fe, checks)]))}
   res.update(step_level(prms, probs, exact, gold_fe, checks, owner, len(problems) // 2))
+  test = [j for j in range(len(items)) if owner[j] >= len(problems) // 2]
+  pos = evaluate.position_scores(exact)           # the baseline that knows only step indices
+  res["position_step_auroc"] = evaluate.auroc(np.concatenate([pos[j] for j in test]),
+                                              np.concatenate([exact[j] for j in test]))
   qs = question_scores(problems, sols, items, prms, probs, checks, gold_fe, mean_lp)
   methods = verification_methods(config, mean_lp is not None)
   ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
@@ -461,17 +467,26 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
                  f"{ls.get('dropped_disagree', '-')} | {t.get('train_labels')} "
                  f"({t.get('train_label_weight')}) |")
   lines += ["", "## Step-level (test half, exact labels from the checker)", "",
-            "| PRM trained on | step acc | step AUROC | ProcessBench F1, official: threshold "
+            "Step AUROC counts every step (labels 1 until the first error), so step position "
+            "alone ranks them: " + (f"{res['position_step_auroc']:.3f} here" if
+                                    "position_step_auroc" in res else "not computed") +
+            ". First-error AUROC compares the first wrong step with the right steps before it "
+            "within each step index (position alone: 0.5).", "",
+            "| PRM trained on | step acc | step AUROC | first-error AUROC within position | "
+            "ProcessBench F1, official: threshold "
             "0.5 (acc_err / acc_cor) | ProcessBench-style F1, threshold tuned on the other half "
             "(acc_err / acc_cor, threshold) | answer-right-process-wrong flagged | flagged "
             "when process right |",
-            "|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|"]
   for k in [k for k in res if isinstance(res[k], dict) and "processbench" in res[k]]:
     r = res[k]
     pb, sl = r["processbench"], r["answer_right_process_wrong"]
     off = r.get("processbench_official")
     off = (f"{off['f1']:.3f} ({off['acc_err']:.3f} / {off['acc_cor']:.3f})" if off else "-")
-    lines.append(f"| {k} | {r['step']['accuracy']:.3f} | {r['step']['auroc']:.3f} | {off} | "
+    fe = r.get("first_error_auroc")
+    fe = "-" if fe is None else f"{fe:.3f}"
+    lines.append(f"| {k} | {r['step']['accuracy']:.3f} | {r['step']['auroc']:.3f} | {fe} | "
+                 f"{off} | "
                  f"{pb['f1']:.3f} ({pb['acc_err']:.3f} / {pb['acc_cor']:.3f}, "
                  f"{pb['threshold']:.2f}) | {sl['flagged']:.3f} of {sl['solutions']} | "
                  f"{sl['flagged_when_process_right']:.3f} |")

@@ -87,3 +87,32 @@ def processbench_official(subsets, threshold: float = 0.5) -> dict:
          for name, (probs, gold) in subsets.items()}
   return {"protocol": "official", "threshold": threshold, "subsets": per,
           "average_f1": float(np.mean([v["f1"] for v in per.values()]))}
+
+
+def first_error_auroc(probs: Sequence, exact: Sequence) -> float:
+  """How well scores separate a solution's first wrong step from the right steps before it, at
+  equal step position: steps up to and including the first error (later steps are wrong by
+  the label's definition and easy to rank once one error is seen), AUROC within each step
+  index that has both kinds, averaged weighted by the steps at that index. A score that knows
+  only the step's position scores 0.5; the all-steps AUROC does not control for it (labels are
+  1 until the first error, so later steps are wrong more often: position alone ranks them)."""
+  ps, ys, ks = [], [], []
+  for p, y in zip(probs, exact):
+    y = list(y)
+    last = y.index(0) if 0 in y else len(y) - 1
+    ps += list(np.asarray(p)[:last + 1])
+    ys += y[:last + 1]
+    ks += list(range(last + 1))
+  ps, ys, ks = np.asarray(ps, float), np.asarray(ys), np.asarray(ks)
+  total, acc = 0, 0.0
+  for k in np.unique(ks):
+    m = ks == k
+    if 0 < ys[m].sum() < m.sum():
+      acc += auroc(ps[m], ys[m]) * m.sum()
+      total += m.sum()
+  return acc / total if total else float("nan")
+
+
+def position_scores(exact: Sequence) -> list:
+  """The baseline that knows only each step's index: later steps score lower."""
+  return [-np.arange(len(y), dtype=float) for y in exact]

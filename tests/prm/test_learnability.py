@@ -116,3 +116,22 @@ def test_unknown_head_and_size_are_named(tmp_path):
   c.learn.prms.small.head, c.learn.prms.small.size = "scalar", 9
   with pytest.raises(ValueError, match=r"learn.prms.small.size=9"):
     learnability.stage_train(c, str(tmp_path), {8: "a", 24: "b"}, log=lambda *_: None)
+
+
+def test_first_error_auroc_controls_for_position():
+  """Position alone ranks all steps well (labels are 1 until the first error) but scores 0.5 on
+  the first error within a step index; a score that sees the error scores 1."""
+  from prm_jax.prm import metrics
+  exact = [[1, 1, 0, 0], [1, 0, 0], [1, 1, 1], [0, 0], [1, 1, 1, 0]]
+  pos = metrics.position_scores(exact)
+  from prm_jax.prm.metrics import auroc
+  import numpy as np
+  flat = np.concatenate([np.asarray(y) for y in exact])
+  assert auroc(np.concatenate(pos), flat) > 0.7
+  assert metrics.first_error_auroc(pos, exact) == 0.5
+  sees = [np.asarray(y, float) for y in exact]
+  assert metrics.first_error_auroc(sees, exact) == 1.0
+  # steps after the first error do not count: scoring them anything changes nothing
+  noisy = [np.asarray([s if i <= (list(y).index(0) if 0 in y else 99) else -5.0
+                       for i, s in enumerate(np.asarray(y, float))]) for y in exact]
+  assert metrics.first_error_auroc(noisy, exact) == 1.0

@@ -155,6 +155,10 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   assert "What best-of-N picks" in report and by_steps["questions"] > 0
   off = out["eval"]["omegaprm"]["processbench_official"]
   assert 0.0 <= off["f1"] <= 1.0 and off["erroneous"] + off["correct"] > 0
+  # the position-only baseline and the first-error AUROC that controls for it
+  assert 0.5 < out["eval"]["position_step_auroc"] < 1.0
+  assert 0.0 <= out["eval"]["omegaprm"]["first_error_auroc"] <= 1.0
+  assert "first-error AUROC within position" in report
   assert (tmp_path / "accuracy_vs_n.png").stat().st_size > 1000
   curves = out["eval"]["curves"]
   assert set(curves["majority vote"]) == {1, 2, 4, 8}
