@@ -84,6 +84,19 @@ def exact_records(problem, solutions) -> list[dict]:
   return out
 
 
+def _cached_samples(path: str, problems, n: int):
+  """The samples cached at `path` (None when absent); a ValueError naming the file when they
+  do not fit the config (another number of problems or samples: another run's workdir)."""
+  if not os.path.exists(path):
+    return None
+  sols = json.load(open(path))
+  if len(sols) != len(problems) or any(len(ss) != n for ss in sols):
+    raise ValueError(f"{path}: {len(sols)} problems x {len(sols[0]) if sols else 0} samples "
+                     f"cached, the config asks for {len(problems)} x {n}: another run's "
+                     "workdir (use a new --workdir)")
+  return sols
+
+
 def stage_data(config, wd, backend, log) -> dict:
   """{n: records path} for each size in `learn.sizes` (module doc, stage 1)."""
   lc = config.learn
@@ -96,9 +109,8 @@ def stage_data(config, wd, backend, log) -> dict:
     return paths
   probs = train_problems(config)
   cache = os.path.join(wd, "train_samples.json")
-  if os.path.exists(cache):
-    sols = json.load(open(cache))
-  else:
+  sols = _cached_samples(cache, probs, lc.train_samples)
+  if sols is None:
     t0 = time.perf_counter()
     log(f"== 1. sampling {lc.train_samples} solutions for each of {len(probs)} training "
         "questions")
@@ -120,9 +132,8 @@ def stage_heldout(config, wd, backend, log):
   problems = pipeline.heldout_problems(
       config, exclude=[p.question for p in train_problems(config)])
   cache = os.path.join(wd, "eval_samples.json")
-  if os.path.exists(cache):
-    sols = json.load(open(cache))
-  else:
+  sols = _cached_samples(cache, problems, lc.eval_samples)
+  if sols is None:
     log(f"== 2. sampling {lc.eval_samples} solutions for each of {len(problems)} held-out "
         "problems")
     sols = pipeline.sample_solutions(backend, config.prm.template, problems, lc.eval_samples,

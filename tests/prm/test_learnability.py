@@ -106,6 +106,9 @@ def test_learnability_data_heldout_report_and_resume(tmp_path):
       raise AssertionError("resumed run sampled again")
   again = learnability.run(c, wd, log=lambda *_: None, backend=Refuses())
   assert again["eval"]["prms"]["large"]["step"] == ev["prms"]["large"]["step"]
+  c.learn.eval_samples = 5                    # another config in the same workdir: refused
+  with pytest.raises(ValueError, match="eval_samples.json: 12 problems x 3 samples cached"):
+    learnability.run(c, wd, log=lambda *_: None, backend=Refuses())
 
 
 def test_unknown_head_and_size_are_named(tmp_path):
