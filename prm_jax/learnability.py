@@ -329,7 +329,7 @@ def run(config, wd: str, log=print, backend=None) -> dict:
 
 
 def _cli_job(config, workdir):
-  pipeline._CONFIG_PATH[0] = cli.config_path()
+  pipeline.use_config_dir_of(cli.config_path())
   run(config, workdir)
 
 

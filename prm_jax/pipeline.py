@@ -65,6 +65,11 @@ def _load_sibling(name: str):
 _CONFIG_PATH = ["configs/prm_arith.py"]
 
 
+def use_config_dir_of(path: str) -> None:
+  """Read the sibling configs (policy_arith, omegaprm_arith) beside the config file `path`."""
+  _CONFIG_PATH[0] = path
+
+
 def stage_policy(config, wd, log) -> str:
   """Stage 1: the policy checkpoint (`pipeline.policy_checkpoint`, else trained once)."""
   p = config.pipeline
@@ -581,7 +586,7 @@ def run(config, wd: str, log=print, backend=None) -> dict:
 
 
 def _cli_job(config, workdir):
-  _CONFIG_PATH[0] = cli.config_path()
+  use_config_dir_of(cli.config_path())
   run(config, workdir)
 
 
