@@ -95,8 +95,8 @@ def ranking_metrics(records: Sequence[dict], ks=(1, 5, 10)) -> dict:
         before |= set(items)
   if turns:
     out["recommendation_turns"] = len(turns)
+    with_rel = [(l, rel) for l, rel, _ in turns if rel]
     for k in ks:
-      with_rel = [(l, rel) for l, rel, _ in turns if rel]
       out[f"ranking_recall@{k}"] = float(np.mean([recall_at_k(l, rel, k) for l, rel in with_rel])) \
           if with_rel else float("nan")
       out[f"ranking_ndcg@{k}"] = float(np.mean([ndcg_at_k(l, rel, k) for l, rel in with_rel])) \

@@ -227,12 +227,7 @@ def paired_auroc(pa, pb, exact, owner, test, n_boot: int, seed: int = 0,
 
 def stage_eval(config, wd, problems, sols, log) -> dict:
   lc = config.learn
-  split = steps_lib.by_delimiter()
-  items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
-  owner = [i for i, ss in enumerate(sols) for _ in ss]
-  checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
-  exact = [pipeline.step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
-  gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
+  items, owner, checks, exact, gold_fe = pipeline.checked_items(problems, sols)
   names = list(lc.prms.keys())
   probs = pipeline.score_solutions(wd, {k: f"prm_{k}" for k in names}, items, log)
   half = len(problems) // 2

@@ -249,6 +249,18 @@ def step_labels(first_error, num_steps: int) -> list[int]:
   return [int(first_error is None or i < first_error) for i in range(num_steps)]
 
 
+def checked_items(problems, sols) -> tuple[list, list, list, list, list]:
+  """(items [(question, steps)], owner problem index, checker result, exact step labels, gold
+  first error or -1) of every sampled solution, one step per line."""
+  split = steps_lib.by_delimiter()
+  items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
+  owner = [i for i, ss in enumerate(sols) for _ in ss]
+  checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
+  exact = [step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
+  gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
+  return items, owner, checks, exact, gold_fe
+
+
 def eval_samples(config, wd, backend, problems, log) -> tuple[list, "list | None"]:
   """(`max_n` sampled solutions per held-out problem, their mean log-probability per token or
   None when the backend gives none), sampled once and cached in the workdir."""
@@ -364,12 +376,7 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
   p = config.pipeline
   problems = heldout_problems(config)
   sols, mean_lp = eval_samples(config, wd, backend, problems, log)
-  split = steps_lib.by_delimiter()
-  items = [(pr.question, split(s) or [""]) for pr, ss in zip(problems, sols) for s in ss]
-  owner = [i for i, ss in enumerate(sols) for _ in ss]
-  checks = [A.check(problems[owner[j]], "".join(st)) for j, (_, st) in enumerate(items)]
-  exact = [step_labels(c.first_error, len(st)) for c, (_, st) in zip(checks, items)]
-  gold_fe = [-1 if c.first_error is None else c.first_error for c in checks]
+  items, owner, checks, exact, gold_fe = checked_items(problems, sols)
   prms = ["omegaprm", "math_shepherd"] + [f"omegaprm_{x}" for x in extra_prm_names(config)]
   probs = score_solutions(wd, {**{k: f"prm_{k}" for k in prms}, "orm": "prm_orm"}, items, log)
   res: dict = {"eval_problems": len(problems), "samples_per_problem": p.max_n,
