@@ -24,13 +24,19 @@ ASK = {"genre": "What genre would you like?", "era": "Which decade do you prefer
        "language": "Which language would you like?"}
 
 
-def stated_preferences(s: Session) -> tuple[dict, dict]:
+def ask(attr: str, schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC) -> str:
+  """The system's question about `attr` ("Which decade do you prefer?")."""
+  return ASK.get(attr) if schema == catalogue_lib.SYNTHETIC else \
+      f"Which {schema.question_words(attr)[0]} would you like?"
+
+
+def stated_preferences(s: Session, schema=None) -> tuple[dict, dict]:
   """(attr -> latest wanted value, {(attr, value): None} unwanted), both in the order the user
   said them (a value said again moves to the end): the query is then a copy of the dialogue's
   mentions in order, which a small model learns more easily than a canonical order."""
   want, avoid = {}, {}
   for t in s.user_turns():
-    for m in nlu.mentions(t.text):
+    for m in nlu.mentions(t.text, schema):
       if m.negated:
         avoid.pop((m.attr, m.value), None)
         avoid[(m.attr, m.value)] = None
@@ -43,22 +49,37 @@ def stated_preferences(s: Session) -> tuple[dict, dict]:
   return want, avoid
 
 
-def explain(it: catalogue_lib.Item, want: dict) -> str:
+def explain(it: catalogue_lib.Item, want: dict,
+            schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC) -> str:
   """A metadata-grounded explanation: the item's values the user asked for, then the rest."""
-  hits = [it.value(a) for a in catalogue_lib.ATTRIBUTE_NAMES if want.get(a) == it.value(a)]
+  hits = [v for a, v in want.items() if it.has(a, v)]
   lead = f"It matches what you asked for ({', '.join(hits)}). " if hits else ""
-  return (f"{lead}{it.title} is a {it.mood} {it.genre} from the {it.era}, "
-          f"{it.length} at {it.minutes} minutes, in {it.language}.")
+  if schema == catalogue_lib.SYNTHETIC:
+    v = it.attributes()
+    return (f"{lead}{it.title} is a {v['mood']} {v['genre']} from the {v['era']}, "
+            f"{v['length']} at {it.minutes} minutes, in {v['language']}.")
+  return f"{lead}{it.title} is {schema.describe(it)}."
 
 
-def recommend_text(it: catalogue_lib.Item) -> str:
+def recommend_text(it: catalogue_lib.Item,
+                   schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC) -> str:
   """The template recommendation of an item."""
-  return f"How about {it.title}? It is a {it.genre} from the {it.era}."
+  if schema == catalogue_lib.SYNTHETIC:
+    return f"How about {it.title}? It is a {it.value('genre')} from the {it.value('era')}."
+  return f"How about {it.title}? It is {schema.describe(it)}."
 
 
 class _Base:
-  def __init__(self, catalogue: catalogue_lib.Catalogue):
-    self.catalogue, self.by_id = catalogue, catalogue.by_id
+  """`skip_history`: never recommend an item of the user's history (what MovieLens users
+  rated before their targets)."""
+
+  def __init__(self, catalogue: catalogue_lib.Catalogue, *, skip_history: bool = False):
+    self.catalogue, self.by_id, self.schema = catalogue, catalogue.by_id, catalogue.schema
+    self.skip_history = skip_history
+
+  def unavailable(self, s: Session) -> set:
+    """Items not to recommend: shown ones (and the history with `skip_history`)."""
+    return set(s.shown()) | (set(s.history) if self.skip_history else set())
 
   def respond(self, sessions: Sequence[Session]) -> list[SystemTurn]:
     return [self._explain_or(s) for s in sessions]
@@ -68,16 +89,17 @@ class _Base:
     if users and users[-1].intent == "explain":
       asked = [i for i, r in users[-1].reactions.items() if r == "ask" and i in self.by_id]
       if asked:
-        want, _ = stated_preferences(s)
-        exps = {i: explain(self.by_id[i], want) for i in asked}
+        want, _ = stated_preferences(s, self.schema)
+        exps = {i: explain(self.by_id[i], want, self.schema) for i in asked}
         return SystemTurn(" ".join(exps.values()), "reply", explanations=exps)
     return self.turn(s)
 
   def _recommend(self, s: Session, item_id: str, retrieved=()) -> SystemTurn:
     it = self.by_id[item_id]
-    want, _ = stated_preferences(s)
-    return SystemTurn(recommend_text(it), "recommend", items=(item_id,),
-                      explanations={item_id: explain(it, want)}, retrieved=tuple(retrieved))
+    want, _ = stated_preferences(s, self.schema)
+    return SystemTurn(recommend_text(it, self.schema), "recommend", items=(item_id,),
+                      explanations={item_id: explain(it, want, self.schema)},
+                      retrieved=tuple(retrieved))
 
   def turn(self, s: Session) -> SystemTurn:
     raise NotImplementedError
@@ -88,7 +110,7 @@ class RandomRecommender(_Base):
 
   def turn(self, s):
     """Recommends a random item not shown yet."""
-    shown = set(s.shown())
+    shown = self.unavailable(s)
     left = [it.id for it in self.catalogue.items if it.id not in shown]
     return self._recommend(s, left[int(s.rng("random").integers(len(left)))])
 
@@ -96,14 +118,15 @@ class RandomRecommender(_Base):
 class PopularityRecommender(_Base):
   """The most popular item not shown before, every turn."""
 
-  def __init__(self, catalogue):
-    super().__init__(catalogue)
+  def __init__(self, catalogue, **kw):
+    super().__init__(catalogue, **kw)
     self.order = [it.id for it in catalogue_lib.popularity_order(catalogue.items)]
 
   def turn(self, s):
     """Recommends the most popular item not shown yet."""
-    shown = set(s.shown())
-    return self._recommend(s, next(i for i in self.order if i not in shown))
+    shown = self.unavailable(s)
+    ranked = [i for i in self.order if i not in shown][:10]
+    return self._recommend(s, ranked[0], retrieved=ranked)
 
 
 class RuleRecommender(_Base):
@@ -111,11 +134,12 @@ class RuleRecommender(_Base):
   recommends the search API's first unseen result for the stated preferences; after a rejection
   that names no new preference it asks about the next attribute it has not asked about."""
 
-  def __init__(self, catalogue, *, min_known: int = 3, ask_order=catalogue_lib.ATTRIBUTE_NAMES,
-               index: search_lib.SearchIndex = None):
-    super().__init__(catalogue)
-    self.min_known, self.ask_order = min_known, tuple(ask_order)
-    self.index = index or search_lib.SearchIndex(catalogue.items)
+  def __init__(self, catalogue, *, min_known: int = 3, ask_order=None,
+               index: search_lib.SearchIndex = None, **kw):
+    super().__init__(catalogue, **kw)
+    self.min_known = min_known
+    self.ask_order = tuple(ask_order or catalogue.schema.names)
+    self.index = index or search_lib.SearchIndex(catalogue.items, catalogue.schema)
 
   @staticmethod
   def query(want: dict, avoid) -> str:
@@ -125,15 +149,16 @@ class RuleRecommender(_Base):
   def turn(self, s):
     """Asks for the next unasked attribute, else recommends the most popular item matching what
     the user stated."""
-    want, avoid = stated_preferences(s)
-    asked = {nlu.asked_attribute(t.text) for t in s.system_turns() if t.kind == "ask"}
+    want, avoid = stated_preferences(s, self.schema)
+    asked = {nlu.asked_attribute(t.text, self.schema) for t in s.system_turns()
+             if t.kind == "ask"}
     unasked = [a for a in self.ask_order if a not in want and a not in asked]
     last = s.user_turns()[-1] if s.user_turns() else None
     stuck = last is not None and last.intent == "reject"
     if unasked and (len(want) < self.min_known or stuck):
-      return SystemTurn(ASK[unasked[0]], "ask")
+      return SystemTurn(ask(unasked[0], self.schema), "ask")
     q = self.query(want, avoid)
-    ranked = self.index.search(q, k=10, exclude=s.shown())
+    ranked = self.index.search(q, k=10, exclude=sorted(self.unavailable(s)))
     return dataclasses.replace(self._recommend(s, ranked[0], retrieved=ranked), query=q)
 
 
@@ -142,9 +167,12 @@ class OracleRecommender(_Base):
 
   def turn(self, s):
     """Recommends the judge's best item not shown yet (an upper bound)."""
-    shown = set(s.shown())
-    return self._recommend(s, next(i for i in s.judgement.ranked if i not in shown),
-                           retrieved=s.judgement.ranked[:10])
+    shown = self.unavailable(s)
+    ranked = [i for i in s.judgement.ranked if i not in shown]
+    if not ranked:                 # every target shown: fall back to the most popular
+      ranked = [it.id for it in catalogue_lib.popularity_order(self.catalogue.items)
+                if it.id not in shown]
+    return self._recommend(s, ranked[0], retrieved=ranked[:10])
 
 
 BASELINES = {"random": RandomRecommender, "popularity": PopularityRecommender,

@@ -1,9 +1,16 @@
-"""The seeded synthetic catalogue: items with closed-vocabulary attributes, Zipf popularity,
-generated titles and descriptions; JSONL I/O whose errors name the file, line and field.
+"""Catalogues: items with free attribute names and values (a `Schema` per catalogue; an
+attribute may hold several values, as a movie's genres do), a title, a popularity weight and
+free text; the seeded synthetic catalogue; JSONL I/O whose errors name the file, line and field.
 
-Every attribute value comes from `ATTRIBUTES` and no title word is an attribute value, so what a
-text says about an item's attributes can be read back exactly (`crs_jax.nlu`): that is what makes
-explanation faithfulness and simulator goal adherence exact metrics.
+A catalogue's attribute values form a closed set (its schema, given or read off its items), so
+what a text says about an item's attributes can be read back exactly (`crs_jax.nlu`): that is
+what makes explanation faithfulness and simulator goal adherence exact metrics. In the
+synthetic catalogue every value comes from `ATTRIBUTES` and no title word is one; a real
+catalogue (MovieLens, `crs_jax.movielens.catalogue`) has titles that name values ("Comedy"),
+which readers mask (`nlu.mask_titles`).
+
+    {"id": "1", "title": "Toy Story", "attributes": {"genre": ["Animation", "Comedy"],
+     "decade": "1990s"}, "popularity": 0.0021, "description": "..."}     # one JSONL line
 
     cat = make_catalogue(500, seed=0)      # Catalogue: .items (tuple of Item), .by_id
     cat = cat.extended(make_items(100, seed=1, start=500))   # a changing catalogue
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -57,34 +64,135 @@ class CatalogueError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class Schema:
+  """A catalogue's attributes: their names in order, each one's closed set of values (the
+  values its items use), which attributes an item may hold several values of (`multi`, e.g. a
+  movie's genres), the words a question about each uses ("decade" for era) and an optional
+  `template` for an item's attribute phrase (`describe`).
+
+  Built from a dict (`Schema.of`) or read off a catalogue's items (`Schema.infer`); hashable,
+  so readers of text (`crs_jax.nlu`) are cached per schema."""
+  attributes: tuple          # ((name, (value, ...)), ...)
+  multi: frozenset = frozenset()
+  words: tuple = ()          # ((name, (word, ...)), ...); default: the name
+  template: str = ""         # str.format over attribute names (multi values joined by "and")
+
+  @classmethod
+  def of(cls, attributes: dict, *, multi=(), words: Optional[dict] = None,
+         template: str = "") -> "Schema":
+    """A schema from {name: values}; `words` {name: question words}."""
+    words = words or {}
+    return cls(tuple((a, tuple(vs)) for a, vs in attributes.items()), frozenset(multi),
+               tuple((a, tuple(words.get(a, (a.replace("_", " "),)))) for a in attributes),
+               template)
+
+  @classmethod
+  def infer(cls, items: Sequence["Item"]) -> "Schema":
+    """The schema of these items: attributes in order of first appearance, values sorted,
+    multi-valued where any item holds other than one value; the synthetic schema when the
+    items fit it."""
+    if all(it.fits(SYNTHETIC) for it in items):
+      return SYNTHETIC
+    values: dict = {}
+    multi = set()
+    for it in items:
+      for a, vs in it.attrs:
+        values.setdefault(a, set()).update(vs)
+        if len(vs) != 1:
+          multi.add(a)
+    return cls.of({a: sorted(vs) for a, vs in values.items()}, multi=multi)
+
+  @property
+  def names(self) -> tuple:
+    """Attribute names in order."""
+    return tuple(a for a, _ in self.attributes)
+
+  def values(self, attr: str) -> tuple:
+    """The values of attribute `attr`."""
+    for a, vs in self.attributes:
+      if a == attr:
+        return vs
+    raise KeyError(f"unknown attribute {attr!r} (schema has {list(self.names)})")
+
+  def question_words(self, attr: str) -> tuple:
+    """Words a question about `attr` names it by."""
+    return dict(self.words).get(attr, (attr,))
+
+  def describe(self, it: "Item") -> str:
+    """The item's attributes as a phrase ("a dark comedy from the 1990s, short, in French";
+    generic schemas: "a film with genre Comedy and Drama, decade 1990s")."""
+    if self.template:
+      return self.template.format(**{a: it.value(a) for a in self.names})
+    parts = [f"{self.question_words(a)[0]} {it.value(a)}" for a in self.names if it.values(a)]
+    return "a film with " + ", ".join(parts)
+
+
+def _values(v) -> tuple:
+  return (v,) if isinstance(v, str) else tuple(v)
+
+
+@dataclasses.dataclass(frozen=True)
 class Item:
+  """A catalogue item: free attribute values (`attrs`: ((name, (value, ...)), ...)), title,
+  popularity weight, free-text description. `Item.of` builds one from a dict."""
   id: str
   title: str
-  genre: str
-  era: str
-  length: str
-  mood: str
-  language: str
+  attrs: tuple
   popularity: float     # Zipf weight; sums to 1 over the catalogue it was made with
-  minutes: int = 100
+  minutes: Optional[int] = None
   description: str = ""
 
-  def value(self, attr: str) -> str:
-    """The value of attribute `attr`."""
-    return getattr(self, attr)
+  @classmethod
+  def of(cls, id: str, title: str, attributes: dict, popularity: float, **kw) -> "Item":
+    """An item from {attribute: value or values}."""
+    return cls(id=id, title=title, attrs=tuple((a, _values(v)) for a, v in attributes.items()),
+               popularity=popularity, **kw)
 
-  def attributes(self) -> dict[str, str]:
-    """{attribute: value} of the catalogue attributes."""
-    return {a: getattr(self, a) for a in ATTRIBUTE_NAMES}
+  def values(self, attr: str) -> tuple:
+    """The item's values of attribute `attr` (empty when it has none)."""
+    for a, vs in self.attrs:
+      if a == attr:
+        return vs
+    return ()
+
+  def value(self, attr: str) -> str:
+    """The item's value of `attr` (several joined by " and ")."""
+    return " and ".join(self.values(attr))
+
+  def has(self, attr: str, value: str) -> bool:
+    """Whether the item has `value` for `attr`."""
+    return value in self.values(attr)
+
+  def attributes(self) -> dict:
+    """{attribute: value} (several values joined by " and ")."""
+    return {a: " and ".join(vs) for a, vs in self.attrs}
+
+  def fits(self, schema: "Schema") -> bool:
+    """Whether every value is one of `schema`'s and single-valued attributes hold one."""
+    names = dict(schema.attributes)
+    return all(a in names and set(vs) <= set(names[a]) and (len(vs) == 1 or a in schema.multi)
+               for a, vs in self.attrs)
 
   def to_json(self) -> dict:
-    """The item as a JSON-able dict."""
-    return dataclasses.asdict(self)
+    """The item as a JSON-able dict (one value: a string; several: a list)."""
+    out = {"id": self.id, "title": self.title,
+           "attributes": {a: vs[0] if len(vs) == 1 else list(vs) for a, vs in self.attrs},
+           "popularity": self.popularity}
+    if self.minutes is not None:
+      out["minutes"] = self.minutes
+    if self.description:
+      out["description"] = self.description
+    return out
+
+
+SYNTHETIC = Schema.of(ATTRIBUTES, words={"era": ("decade", "era")},
+                      template="a {mood} {genre} from the {era}, {length}, in {language}")
 
 
 @dataclasses.dataclass(frozen=True)
 class Catalogue:
   items: tuple[Item, ...]
+  schema: Optional[Schema] = None      # None: inferred from the items
 
   def __post_init__(self):
     seen = set()
@@ -92,6 +200,13 @@ class Catalogue:
       if it.id in seen:
         raise CatalogueError(f"duplicate item id {it.id!r}")
       seen.add(it.id)
+    if self.schema is None:
+      object.__setattr__(self, "schema", Schema.infer(self.items))
+    else:
+      for it in self.items:
+        if not it.fits(self.schema):
+          raise CatalogueError(f"item {it.id!r}: attributes {dict(it.attrs)} do not fit the "
+                               f"catalogue schema {dict(self.schema.attributes)}")
 
   @property
   def by_id(self) -> dict[str, Item]:
@@ -102,8 +217,11 @@ class Catalogue:
     return len(self.items)
 
   def extended(self, new: Iterable[Item]) -> "Catalogue":
-    """The catalogue with `new` items added (ids must be new); nothing else changes."""
-    return Catalogue(self.items + tuple(new))
+    """The catalogue with `new` items added (ids must be new; the schema is kept when they fit
+    it, else inferred again)."""
+    new = tuple(new)
+    keep = all(it.fits(self.schema) for it in new)
+    return Catalogue(self.items + new, self.schema if keep else None)
 
   def titles(self) -> dict[str, str]:
     """{item id: title}."""
@@ -128,9 +246,10 @@ def _title(k: int) -> str:
 
 
 def describe(it: Item, plot: str) -> str:
-  """The item's description text (its attributes and `plot`)."""
-  return (f"A {it.mood} {it.genre} from the {it.era} about {plot}. "
-          f"{it.length.capitalize()} at {it.minutes} minutes, in {it.language}.")
+  """The synthetic item's description text (its attributes and `plot`)."""
+  v = it.attributes()
+  return (f"A {v['mood']} {v['genre']} from the {v['era']} about {plot}. "
+          f"{v['length'].capitalize()} at {it.minutes} minutes, in {v['language']}.")
 
 
 def make_items(n: int, seed: int, *, start: int = 0, zipf_s: float = 1.0) -> list[Item]:
@@ -143,25 +262,42 @@ def make_items(n: int, seed: int, *, start: int = 0, zipf_s: float = 1.0) -> lis
     vals = {a: vs[rng.integers(len(vs))] for a, vs in ATTRIBUTES.items()}
     lo, hi = MINUTES[vals["length"]]
     plot = f"{_ROLES[rng.integers(len(_ROLES))]} {_PLOTS[rng.integers(len(_PLOTS))]}"
-    it = Item(id=f"item{start + i}", title=_title(int(title_ids[i])), popularity=float(pop[i]),
-              minutes=int(rng.integers(lo, hi + 1)), **vals)
+    it = Item.of(f"item{start + i}", _title(int(title_ids[i])), vals, float(pop[i]),
+                 minutes=int(rng.integers(lo, hi + 1)))
     items.append(dataclasses.replace(it, description=describe(it, plot)))
   return items
 
 
 def make_catalogue(n: int, seed: int = 0, zipf_s: float = 1.0) -> Catalogue:
   """A synthetic catalogue of `n` items with Zipf popularity."""
-  return Catalogue(tuple(make_items(n, seed, zipf_s=zipf_s)))
+  return Catalogue(tuple(make_items(n, seed, zipf_s=zipf_s)), SYNTHETIC)
 
 
 # --------------------------------------------------------------------------- I/O
-_FIELDS = {f.name: f.type for f in dataclasses.fields(Item)}
-_REQUIRED = ("id", "title", *ATTRIBUTE_NAMES, "popularity")
+_FIELDS = ("id", "title", "attributes", "popularity", "minutes", "description")
+
+
+def _legacy(rec: dict, where: str) -> dict:
+  """A flat synthetic record (the five attributes as top-level fields, as files written
+  before free attributes were) in the `attributes` form; values checked against `ATTRIBUTES`."""
+  for a, values in ATTRIBUTES.items():
+    if a not in rec:
+      raise CatalogueError(f"{where}: missing field {a!r}")
+    if rec[a] not in values:
+      raise CatalogueError(f"{where}: field {a!r} is {rec[a]!r}, not one of {list(values)}")
+  rec = dict(rec)
+  rec["attributes"] = {a: rec.pop(a) for a in ATTRIBUTE_NAMES}
+  return rec
 
 
 def item_from_json(rec: dict, where: str) -> Item:
-  """An Item from a JSON object; errors name `where` (file:line) and the field."""
-  for f in _REQUIRED:
+  """An Item from a JSON object; errors name `where` (file:line) and the field.
+
+  `attributes` maps free attribute names to a value or a list of values (non-empty strings);
+  the flat synthetic form (genre, era, ... as fields) is read too."""
+  if "attributes" not in rec and any(a in rec for a in ATTRIBUTE_NAMES):
+    rec = _legacy(rec, where)
+  for f in ("id", "title", "attributes", "popularity"):
     if f not in rec:
       raise CatalogueError(f"{where}: missing field {f!r}")
   unknown = sorted(set(rec) - set(_FIELDS))
@@ -170,15 +306,21 @@ def item_from_json(rec: dict, where: str) -> Item:
   for f in ("id", "title", "description"):
     if f in rec and not isinstance(rec[f], str):
       raise CatalogueError(f"{where}: field {f!r} must be a string, got {rec[f]!r}")
-  for a, values in ATTRIBUTES.items():
-    if rec[a] not in values:
-      raise CatalogueError(f"{where}: field {a!r} is {rec[a]!r}, not one of {list(values)}")
+  attrs = rec["attributes"]
+  if not isinstance(attrs, dict):
+    raise CatalogueError(f"{where}: field 'attributes' must be an object, got {attrs!r}")
+  for a, v in attrs.items():
+    vs = [v] if isinstance(v, str) else v
+    if not a or not isinstance(vs, list) or not all(isinstance(x, str) and x.strip() for x in vs):
+      raise CatalogueError(f"{where}: field 'attributes.{a}' must be a non-empty string or a "
+                           f"list of them, got {v!r}")
   pop = rec["popularity"]
   if isinstance(pop, bool) or not isinstance(pop, (int, float)) or not pop >= 0:
     raise CatalogueError(f"{where}: field 'popularity' must be a number >= 0, got {pop!r}")
   if "minutes" in rec and (isinstance(rec["minutes"], bool) or not isinstance(rec["minutes"], int)):
     raise CatalogueError(f"{where}: field 'minutes' must be an integer, got {rec['minutes']!r}")
-  return Item(**rec)
+  return Item.of(rec["id"], rec["title"], attrs, float(pop), minutes=rec.get("minutes"),
+                 description=rec.get("description", ""))
 
 
 def read_catalogue(path: str) -> Catalogue:
@@ -205,7 +347,7 @@ def write_catalogue(cat: Catalogue, path: str) -> None:
 
 def items_with(cat: Catalogue, constraints: dict[str, str]) -> list[Item]:
   """Items whose attributes have all the `constraints` values."""
-  return [it for it in cat.items if all(it.value(a) == v for a, v in constraints.items())]
+  return [it for it in cat.items if all(it.has(a, v) for a, v in constraints.items())]
 
 
 def popularity_order(items: Sequence[Item]) -> list[Item]:

@@ -23,6 +23,7 @@ from absl import flags
 from crs_jax import baselines, data, rule_simulator, serving
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces, nlu
+from crs_jax import text as text_lib
 from crs_jax import session as session_lib
 from mode_jax import cli
 
@@ -90,7 +91,7 @@ newSession();
 
 def meta(it: catalogue_lib.Item) -> str:
   """One line of an item's attributes."""
-  return f"{it.mood} {it.genre}, {it.era}, {it.length}, {it.language}"
+  return text_lib.item_line(it)
 
 
 def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int = 0,
@@ -146,7 +147,7 @@ def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int 
       last = s.system_turns()[-1] if s.system_turns() else None
       after = last is not None and last.kind in ("recommend", "reply")
       intent = nlu.user_intent(nlu.mask_titles(req.text, [by_id[i].title for i in s.shown()]),
-                               after)
+                               after, cat.schema)
       reactions = {}
       if after and intent in ("accept", "reject", "refine", "explain"):
         items = list(last.items) or list(last.explanations)

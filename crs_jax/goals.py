@@ -2,9 +2,10 @@
 disliked attribute values with weights), its utility over the catalogue, the exact best and
 acceptable items, and a natural-language profile built from a sampled viewing history.
 
-    u(item) = -inf                                   if item breaks a hard constraint
-            = sum_a  w_like[a]  * [item.a in likes[a]]
-              - sum_a w_dislike[a] * [item.a in dislikes[a]]       otherwise
+    u(item) = -inf                                   if item lacks a hard constraint's value
+            = sum_a sum_{v in item.a} (w_like[a][v] - w_dislike[a][v])      otherwise
+
+(an attribute may hold several values, as a movie's genres do: each counts)
 
 The user accepts an item iff u(item) >= u_(k), the k-th largest utility over the catalogue
 (`accept_k`; ties included), so "acceptable" is exact and success@T, recall@k and NDCG@k are
@@ -35,10 +36,10 @@ class Goal:
   def utility(self, it: Item) -> float:
     """The user's utility of an item: -inf when it breaks a hard constraint, else the summed
     weights of its liked minus disliked values."""
-    if any(it.value(a) != v for a, v in self.constraints.items()):
+    if any(not it.has(a, v) for a, v in self.constraints.items()):
       return -math.inf
-    u = sum(w.get(it.value(a), 0.0) for a, w in self.likes.items())
-    return u - sum(w.get(it.value(a), 0.0) for a, w in self.dislikes.items())
+    u = sum(w.get(v, 0.0) for a, w in self.likes.items() for v in it.values(a))
+    return u - sum(w.get(v, 0.0) for a, w in self.dislikes.items() for v in it.values(a))
 
   def held_values(self) -> set:
     """(attr, value) the user wants: constraints and likes."""
@@ -98,15 +99,21 @@ def sample_goal(cat: catalogue_lib.Catalogue, rng: np.random.Generator, *,
   items = cat.items
   pop = np.array([it.popularity for it in items], dtype=np.float64)
   anchor = items[rng.choice(len(items), p=pop / pop.sum())]
-  attrs = list(catalogue_lib.ATTRIBUTE_NAMES)
+  attrs = [a for a in cat.schema.names if anchor.values(a)]
   order = [attrs[i] for i in rng.permutation(len(attrs))]
-  cons = {a: anchor.value(a) for a in order[:num_constraints]}
+
+  def one(a):                       # one of the anchor's values of a
+    vs = anchor.values(a)
+    return vs[rng.integers(len(vs))] if len(vs) > 1 else vs[0]
+
+  cons = {a: one(a) for a in order[:num_constraints]}
   like_attrs = order[num_constraints:num_constraints + num_likes]
-  likes = {a: {anchor.value(a): float(w)} for a, w in zip(like_attrs, (1.0, 0.5, 0.25))}
+  likes = {a: {one(a): float(w)} for a, w in zip(like_attrs, (1.0, 0.5, 0.25))}
   dislikes = {}
   for a in [a for a in order if a not in cons][:num_dislikes]:
-    others = [v for v in catalogue_lib.ATTRIBUTES[a] if v != anchor.value(a)]
-    dislikes[a] = {others[rng.integers(len(others))]: 1.0}
+    others = [v for v in cat.schema.values(a) if not anchor.has(a, v)]
+    if others:
+      dislikes[a] = {others[rng.integers(len(others))]: 1.0}
   return Goal(constraints=cons, likes=likes, dislikes=dislikes, accept_k=accept_k)
 
 
@@ -127,11 +134,11 @@ def profile_text(history_ids: Sequence[str], cat: catalogue_lib.Catalogue, top: 
   values of the watched items (what RecLLM's profile writer is trained to produce)."""
   by_id = cat.by_id
   parts = []
-  for a in catalogue_lib.ATTRIBUTE_NAMES:
+  for a in cat.schema.names:
     counts: dict = {}
     for i in history_ids:
-      v = by_id[i].value(a)
-      counts[v] = counts.get(v, 0) + 1
+      for v in by_id[i].values(a):
+        counts[v] = counts.get(v, 0) + 1
     best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     if best and best[0][1] >= 2:
       parts.append(" and ".join(v for v, c in best if c >= 2))

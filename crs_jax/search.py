@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import scipy.sparse
@@ -83,9 +83,12 @@ class BM25:
 class SearchIndex:
   """search(query, k) -> ranked item ids over every item added so far."""
 
-  def __init__(self, items: Iterable[catalogue_lib.Item] = ()):
+  def __init__(self, items: Iterable[catalogue_lib.Item] = (),
+               schema: Optional[catalogue_lib.Schema] = None):
     self.items: list[catalogue_lib.Item] = []
-    self._columns: dict = {}
+    self._schema = schema          # None: read off the items (values a query may name)
+    self._has: dict = {}           # (attribute, value) -> [items] bool
+    self._pop, self._ids = np.zeros(0), np.zeros(0, dtype=str)
     self.bm25 = BM25()
     self.add(items)
 
@@ -94,27 +97,28 @@ class SearchIndex:
     items = list(items)
     self.items += items
     self.bm25.add(f"{it.title} {it.description}" for it in items)
-    new = {a: [it.value(a) for it in items] for a in catalogue_lib.ATTRIBUTE_NAMES}
-    new["popularity"] = [it.popularity for it in items]
-    new["id"] = [it.id for it in items]
-    for k, v in new.items():             # append the new items' columns, nothing recomputed
-      self._columns[k] = np.concatenate([self._columns[k], np.asarray(v)]) if k in \
-          self._columns else np.asarray(v)
-    self._values = {a: self._columns[a] for a in catalogue_lib.ATTRIBUTE_NAMES}
-    self._pop, self._ids = self._columns["popularity"], self._columns["id"]
+    old = len(self.items) - len(items)
+    keys = {(a, v) for it in items for a, vs in it.attrs for v in vs} | set(self._has)
+    for k in keys:                       # append the new items' columns, nothing recomputed
+      col = np.array([it.has(*k) for it in items], dtype=bool)
+      self._has[k] = np.concatenate([self._has.get(k, np.zeros(old, dtype=bool)), col])
+    self._pop = np.concatenate([self._pop, [it.popularity for it in items]])
+    self._ids = np.concatenate([self._ids, np.asarray([it.id for it in items], dtype=str)])
+    self.schema = self._schema or catalogue_lib.Schema.infer(self.items)
 
   def search(self, query: str, k: int = 10, exclude: Sequence[str] = ()) -> list[str]:
     """The `k` best item ids for a query: hard attribute filters from what it asks and rejects,
     then BM25; `exclude` skips items already shown."""
-    pos = nlu.positive_values(query)
-    neg = nlu.negative_values(query) - pos
+    pos = nlu.positive_values(query, self.schema)
+    neg = nlu.negative_values(query, self.schema) - pos
     n = len(self.items)
+    none = np.zeros(n, dtype=bool)
     matched = np.zeros(n)
     for a, v in pos:
-      matched += self._values[a] == v
+      matched += self._has.get((a, v), none)
     banned = np.zeros(n, dtype=bool)
     for a, v in neg:
-      banned |= self._values[a] == v
+      banned |= self._has.get((a, v), none)
     if exclude:
       banned |= np.isin(self._ids, list(exclude))
     level = matched + (~banned) * (len(pos) + 1)   # every non-banned item above every banned

@@ -79,7 +79,7 @@ def user_session(sid: str, seed: int, user: User, forced_intents=None) -> Sessio
   """A new session of an outside `User` (seeded as `new_session` seeds its sessions)."""
   return Session(session_id=sid, seed=session_seed(seed, sid), goal=user.goal,
                  judgement=user.judgement, profile=user.profile, forced_intents=forced_intents,
-                 history=tuple(user.history))
+                 history=tuple(user.history), user_id=user.user_id)
 
 
 def ended(s: Session, max_turns: int) -> bool:
@@ -106,7 +106,8 @@ def to_record(s: Session) -> dict:
           "profile": s.profile, "history": list(s.history),
           "turns": [t.to_json() for t in s.turns],
           "accepted": s.accepted(), "success_turn": success_turn(s),
-          "num_system_turns": len(s.system_turns())}
+          "num_system_turns": len(s.system_turns()),
+          **({"user_id": s.user_id} if s.user_id else {})}
 
 
 _RECORD_FIELDS = ("session_id", "goal", "target", "acceptable", "turns")
@@ -183,7 +184,6 @@ def run_sessions(recommender: interfaces.Recommender, simulator: interfaces.User
   store = SessionLog(out_path) if out_path else None
   done = dict(store.done) if store else {}
   ids = [session_id(k) for k in range(num_sessions)]
-  index = {i: k for k, i in enumerate(ids)}
   pending = [k for k, i in enumerate(ids) if i not in done]
   step = batch_size or max(len(pending), 1)
   for b in range(0, len(pending), step):
@@ -200,9 +200,6 @@ def run_sessions(recommender: interfaces.Recommender, simulator: interfaces.User
       for s in live:
         if ended(s, max_turns):
           rec = to_record(s)
-          user = users[index[s.session_id]] if users is not None else None
-          if user is not None and user.user_id:
-            rec["user_id"] = user.user_id
           done[s.session_id] = rec
           if store:
             store.append(rec)
@@ -221,6 +218,6 @@ def sessions_from_records(records: Sequence[dict], cat: catalogue_lib.Catalogue)
     s = Session(session_id=r["session_id"], seed=r.get("seed", 0), goal=goal,
                 judgement=goals_lib.judge(goal, cat), profile=r.get("profile", ""),
                 turns=[interfaces.turn_from_json(t) for t in r["turns"]],
-                history=tuple(r.get("history", ())))
+                history=tuple(r.get("history", ())), user_id=r.get("user_id", ""))
     out.append(s)
   return out

@@ -37,12 +37,19 @@ Session = interfaces.Session
 
 def item_line(it: catalogue_lib.Item) -> str:
   """An item's metadata as the ranker and profile writer read it (no title: shorter prompts,
-  and a title never becomes a claim)."""
-  return f"{it.mood} {it.genre}, {it.era}, {it.length}, {it.language}"
+  and a title never becomes a claim): "dark comedy, 1990s, short, French" for a synthetic
+  item, its values in order ("Comedy and Drama, 1990s") for another catalogue's."""
+  v = it.attributes()
+  if set(v) == set(catalogue_lib.ATTRIBUTE_NAMES):
+    return f"{v['mood']} {v['genre']}, {v['era']}, {v['length']}, {v['language']}"
+  return ", ".join(v.values())
 
 
 def short_explanation(it: catalogue_lib.Item) -> str:
-  return f"a {it.mood} {it.genre} from the {it.era}, {it.length}, in {it.language}."
+  v = it.attributes()
+  if set(v) == set(catalogue_lib.ATTRIBUTE_NAMES):
+    return catalogue_lib.SYNTHETIC.describe(it) + "."
+  return catalogue_lib.Schema.infer([it]).describe(it) + "."
 
 
 def recommend_text(it: catalogue_lib.Item) -> str:

@@ -47,21 +47,67 @@ def test_round_trip(tmp_path):
   assert catalogue.read_catalogue(path) == cat
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda r: r.pop("genre"), r":2: missing field 'genre'"),
-    (lambda r: r.update(genre="polka"), r":2: field 'genre' is 'polka', not one of"),
-    (lambda r: r.update(popularity="high"), r":2: field 'popularity' must be a number"),
-    (lambda r: r.update(minutes=9.5), r":2: field 'minutes' must be an integer"),
-    (lambda r: r.update(colour="red"), r":2: unknown field 'colour'"),
-    (lambda r: r.update(id="item0"), r":2: field 'id': duplicate 'item0' \(first on line 1\)"),
+def _flat(r):
+  """The flat synthetic form (attributes as top-level fields), as files were written before
+  free attributes."""
+  r = dict(r)
+  r.update(r.pop("attributes"))
+  return r
+
+
+@pytest.mark.parametrize("flat,edit,message", [
+    (True, lambda r: r.pop("genre"), r":2: missing field 'genre'"),
+    (True, lambda r: r.update(genre="polka"), r":2: field 'genre' is 'polka', not one of"),
+    (False, lambda r: r.pop("attributes"), r":2: missing field 'attributes'"),
+    (False, lambda r: r.update(attributes=["comedy"]), r":2: field 'attributes' must be an obj"),
+    (False, lambda r: r["attributes"].update(genre=""), r":2: field 'attributes.genre' must be"),
+    (False, lambda r: r["attributes"].update(genre=["x", 3]), r":2: field 'attributes.genre'"),
+    (False, lambda r: r.update(popularity="high"), r":2: field 'popularity' must be a number"),
+    (False, lambda r: r.update(minutes=9.5), r":2: field 'minutes' must be an integer"),
+    (False, lambda r: r.update(colour="red"), r":2: unknown field 'colour'"),
+    (False, lambda r: r.update(id="item0"), r":2: field 'id': duplicate 'item0' \(first on line 1\)"),
 ])
-def test_malformed_catalogue_names_file_line_and_field(tmp_path, edit, message):
+def test_malformed_catalogue_names_file_line_and_field(tmp_path, flat, edit, message):
   rows = [it.to_json() for it in catalogue.make_catalogue(3, seed=0).items]
+  rows = [_flat(r) for r in rows] if flat else rows
   edit(rows[1])
   path = tmp_path / "items.jsonl"
   path.write_text("".join(json.dumps(r) + "\n" for r in rows))
   with pytest.raises(catalogue.CatalogueError, match=str(path).replace(".", r"\.") + message):
     catalogue.read_catalogue(str(path))
+
+
+def test_flat_synthetic_files_read_as_before(tmp_path):
+  cat = catalogue.make_catalogue(20, seed=3)
+  path = tmp_path / "items.jsonl"
+  path.write_text("".join(json.dumps(_flat(it.to_json())) + "\n" for it in cat.items))
+  back = catalogue.read_catalogue(str(path))
+  assert back == cat and back.schema == catalogue.SYNTHETIC
+
+
+def test_free_attributes_multi_values_round_trip_and_schema_is_read_off_the_items(tmp_path):
+  items = (catalogue.Item.of("1", "Toy Story", {"genre": ["Animation", "Comedy"], "decade": "1990s"},
+                             0.5, description="toys come alive"),
+           catalogue.Item.of("2", "Heat", {"genre": "Crime", "decade": "1990s"}, 0.3),
+           catalogue.Item.of("3", "Alien", {"genre": ["Horror", "Sci-Fi"], "decade": "1970s",
+                                            "studio": "Fox"}, 0.2))
+  cat = catalogue.Catalogue(items)
+  s = cat.schema
+  assert s.names == ("genre", "decade", "studio") and s.multi == {"genre"}
+  assert s.values("genre") == ("Animation", "Comedy", "Crime", "Horror", "Sci-Fi")
+  assert items[0].has("genre", "Comedy") and not items[1].has("genre", "Comedy")
+  assert items[0].value("genre") == "Animation and Comedy" and items[1].values("studio") == ()
+  path = str(tmp_path / "ml.jsonl")
+  catalogue.write_catalogue(cat, path)
+  assert catalogue.read_catalogue(path) == cat
+  with pytest.raises(catalogue.CatalogueError, match="item 'x': attributes"):
+    catalogue.Catalogue(items + (catalogue.Item.of("x", "X", {"genre": "Polka"}, 0.1),), s)
+  grown = cat.extended([catalogue.Item.of("4", "Fargo", {"genre": "Crime", "decade": "1990s"}, .1)])
+  assert grown.schema == s                              # fits: kept
+  assert "Western" in cat.extended([catalogue.Item.of("5", "Unforgiven", {"genre": "Western"},
+                                                      .1)]).schema.values("genre")
+  with pytest.raises(KeyError, match="unknown attribute 'mood'"):
+    s.values("mood")
 
 
 def test_invalid_json_line_is_named(tmp_path):
@@ -73,8 +119,8 @@ def test_invalid_json_line_is_named(tmp_path):
 
 def test_judgement_is_exact_on_a_hand_made_catalogue():
   def item(i, genre, mood, pop):
-    return catalogue.Item(id=f"i{i}", title=f"T{i}", genre=genre, era="1990s", length="short",
-                          mood=mood, language="French", popularity=pop)
+    return catalogue.Item.of(f"i{i}", f"T{i}", dict(genre=genre, era="1990s", length="short",
+                             mood=mood, language="French"), pop)
   cat = catalogue.Catalogue((item(0, "comedy", "dark", 0.1), item(1, "comedy", "cheerful", 0.2),
                              item(2, "drama", "cheerful", 0.3), item(3, "comedy", "tense", 0.4),
                              item(4, "comedy", "cheerful", 0.05)))

@@ -11,8 +11,8 @@ from crs_jax import catalogue, goals, metrics, nlu
 
 
 def _item(i, genre="comedy", era="1990s", mood="dark", lang="French", pop=0.1):
-  return catalogue.Item(id=f"i{i}", title=f"The Velvet Comet {i}", genre=genre, era=era,
-                        length="short", mood=mood, language=lang, popularity=pop)
+  return catalogue.Item.of(f"i{i}", f"The Velvet Comet {i}", dict(
+      genre=genre, era=era, length="short", mood=mood, language=lang), pop)
 
 
 CAT = catalogue.Catalogue(tuple(_item(i, pop=0.1 * (5 - i)) for i in range(5)))
