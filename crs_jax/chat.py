@@ -5,7 +5,11 @@ items with their explanations, and a button that lets the user simulator play th
     python -m crs_jax.chat [--workdir=runs/crs] [--port=8000]    # then open http://127.0.0.1:8000
 
 With `--workdir` of a finished `crs_jax.main` run the LLM recommender and simulator are served
-(the run's adapters); without it the rule recommender and the rule simulator (no model needed).
+(the run's adapters); with `--served_url=http://host:port [--served_model=NAME --served_chat]`
+every component is the LLM on that OpenAI-compatible server, few-shot prompted
+(`crs_jax.few_shot`); otherwise the rule recommender and the rule simulator (no model needed).
+`--catalogue=movielens` puts MovieLens-100k's 1,682 movies (genre, decade) behind the rule or
+served system.
 A person's intent is read from their text (`nlu.user_intent`), so acceptances and rejections
 count as in simulated sessions. The page keeps no state; sessions live in the server's memory.
 No `from __future__ import annotations`: FastAPI resolves the request models from annotations.
@@ -16,11 +20,12 @@ from typing import Optional
 
 import fastapi
 import fastapi.responses
+import ml_collections
 import pydantic
 import uvicorn
 from absl import flags
 
-from crs_jax import baselines, data, rule_simulator, serving
+from crs_jax import baselines, data, few_shot, llm, movielens, rule_simulator, serving
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces, nlu
 from crs_jax import text as text_lib
@@ -166,13 +171,26 @@ def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int 
   return app
 
 
-def load_components(workdir: str, cat_size: int, cat_seed: int):
-  """(recommender, simulator, catalogue): rule ones without a workdir, else the LLM ones of a
-  finished crs_jax.main run (its config.json, vocabulary, base and adapters)."""
-  if not workdir:
+def load_components(workdir: str, cat_size: int, cat_seed: int, *, served_url: str = "",
+                    served_model: str = "", chat: bool = False, catalogue: str = "synthetic"):
+  """(recommender, simulator, catalogue): the LLM ones of a finished crs_jax.main run (its
+  serving spec, vocabulary, base and adapters) with `workdir`; the few-shot LLM ones on the
+  OpenAI-compatible server at `served_url` (`crs_jax.few_shot`); else the rule ones, on the
+  synthetic catalogue or on MovieLens-100k (`catalogue="movielens"`)."""
+  if workdir:
+    return serving.load_llm_components(workdir)
+  if catalogue == "movielens":
+    ml = movielens.load()
+    cat = movielens.catalogue(ml, movielens.holdout(ml.ratings))
+  elif catalogue == "synthetic":
     cat = data.make_catalogue(cat_size, cat_seed)
-    return baselines.RuleRecommender(cat), rule_simulator.RuleSimulator(cat), cat
-  return serving.load_llm_components(workdir)
+  else:
+    raise ValueError(f"--catalogue: {catalogue!r} is not synthetic or movielens")
+  if served_url:
+    model = few_shot.served_model(ml_collections.ConfigDict(dict(
+        url=served_url, model=served_model, chat=chat)), cat)
+    return llm.LLMRecommender(model, cat), llm.LLMSimulator(model), cat
+  return baselines.RuleRecommender(cat), rule_simulator.RuleSimulator(cat), cat
 
 
 def main(argv=None):
@@ -180,12 +198,20 @@ def main(argv=None):
 
   ap = flags.FlagValues()
   flags.DEFINE_string("workdir", "", "a finished crs_jax.main workdir (LLM)", flag_values=ap)
+  flags.DEFINE_string("served_url", "", "an OpenAI-compatible server: few-shot LLM components",
+                      flag_values=ap)
+  flags.DEFINE_string("served_model", "gemma3_270m", "the served model's name", flag_values=ap)
+  flags.DEFINE_bool("served_chat", False, "use /v1/chat/completions", flag_values=ap)
+  flags.DEFINE_string("catalogue", "synthetic", "synthetic | movielens (rule or served system)",
+                      flag_values=ap)
   flags.DEFINE_integer("catalogue_size", 500, "", flag_values=ap)
   flags.DEFINE_integer("catalogue_seed", 0, "", flag_values=ap)
   flags.DEFINE_string("host", "127.0.0.1", "", flag_values=ap)
   flags.DEFINE_integer("port", 8000, "", flag_values=ap)
   args = cli.parse_argv(ap, argv)
-  rec, sim, cat = load_components(args.workdir, args.catalogue_size, args.catalogue_seed)
+  rec, sim, cat = load_components(args.workdir, args.catalogue_size, args.catalogue_seed,
+                                  served_url=args.served_url, served_model=args.served_model,
+                                  chat=args.served_chat, catalogue=args.catalogue)
   uvicorn.run(make_app(rec, sim, cat), host=args.host, port=args.port)
 
 

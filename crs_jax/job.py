@@ -28,7 +28,8 @@ from typing import Callable
 
 import ml_collections
 
-from crs_jax import data, dual_encoder, metrics, per_task, report, sampler_model, serving
+from crs_jax import data, dual_encoder, few_shot, metrics, per_task, report, sampler_model
+from crs_jax import serving
 from crs_jax import session_sets
 from crs_jax import session as session_lib
 from crs_jax import vocab as vocab_lib
@@ -211,6 +212,29 @@ def crs_synthetic(config, workdir: str) -> dict:
   summary = summarize(config.checkpoint.pretrained or "tiny (trained in workdir)",
                       config.sessions, trained, sets, results, rep, seconds)
   summary["total_seconds"] = time.perf_counter() - t_all
+  write_json_atomic(os.path.join(workdir, "results.json"),
+                    {"metrics": results, "summary": summary, "table": md})
+  print(json.dumps(summary))
+  return summary
+
+
+def crs_served(config, workdir: str) -> dict:
+  """RecLLM on a served LLM, no training (`config.served`: url, model, chat, shot_sessions;
+  `crs_jax.few_shot`): every session set of `config.sessions` with the served model as all
+  five components, few-shot prompted from teacher sessions of the bootstrap seed; the table,
+  `results.json` and one JSON line."""
+  os.makedirs(workdir, exist_ok=True)
+  c = config.data.crs
+  cat = data.make_catalogue(c.catalogue_size, c.catalogue_seed)
+  model = few_shot.served_model(config.served, cat, seed=c.seed)
+  seed = c.seed + SESSION_SEED_OFFSET
+  sets = session_sets.build(config.sessions, model, cat, seed=seed)
+  results, _, seconds = run_sets(sets, cat, config.sessions, workdir, seed)
+  md = table(results)
+  print(md)
+  summary = {"model": f"{config.served.model} at {config.served.url} (few-shot)",
+             "sessions": config.sessions.num_sessions, "max_turns": config.sessions.max_turns,
+             "calls": dict(model.calls), "session_seconds": seconds}
   write_json_atomic(os.path.join(workdir, "results.json"),
                     {"metrics": results, "summary": summary, "table": md})
   print(json.dumps(summary))

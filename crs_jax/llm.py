@@ -167,9 +167,9 @@ class LLMRecommender:
                                    for j in need_dm], "dm") if need_dm else []
     search = []
     for j, a in zip(need_dm, actions):
-      kind, attr = text_lib.parse_dm(a)
+      kind, attr = text_lib.parse_dm(a, self.catalogue.schema)
       if kind == "ask":
-        out[j] = SystemTurn(baselines.ASK[attr], "ask")
+        out[j] = SystemTurn(baselines.ask(attr, self.catalogue.schema), "ask")
       else:
         search.append(j)
     if search:

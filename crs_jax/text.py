@@ -106,11 +106,13 @@ def dm_target(t: interfaces.SystemTurn) -> str:
   return "search"
 
 
-def parse_dm(text: str) -> tuple[str, Optional[str]]:
-  """("ask", attribute) | ("search", None); anything else reads as search."""
+def parse_dm(text: str, schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC
+             ) -> tuple[str, Optional[str]]:
+  """("ask", attribute of `schema`) | ("search", None); anything else reads as search."""
   words = text.strip().lower().split()
-  if len(words) >= 2 and words[0] == "ask" and words[1] in catalogue_lib.ATTRIBUTES:
-    return "ask", words[1]
+  names = {a.lower(): a for a in schema.names}
+  if len(words) >= 2 and words[0] == "ask" and words[1] in names:
+    return "ask", names[words[1]]
   return "search", None
 
 

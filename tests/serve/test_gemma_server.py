@@ -109,3 +109,20 @@ def test_recllm_sessions_run_on_the_served_gemma(server):
   assert len(recs) == 2 and all(r["turns"] for r in recs)
   assert model.calls["dm"] >= 1 and model.calls["user"] >= 1 and model.tokens > 0
   assert set(metrics.all_metrics(recs, cat)) >= {"success"}
+
+
+def test_recllm_job_runs_few_shot_on_the_served_gemma(server, tmp_path):
+  import json
+  from crs_jax import job
+  from mode_jax.config_files import load_config
+  config = load_config(os.path.join(ROOT, "configs/crs_served.py:cpu"))
+  config.served.url = server
+  config.data.crs.catalogue_size = 60
+  config.served.shot_sessions = 6
+  config.sessions.num_sessions, config.sessions.max_turns = 2, 2
+  config.sessions.systems = ("RecLLM", "teacher + LLM simulator")
+  summary = job.crs_served(config, str(tmp_path))
+  res = json.load(open(tmp_path / "results.json"))
+  assert set(res["metrics"]) == {"RecLLM (LLM recommender)", "teacher + LLM simulator"}
+  assert summary["calls"]["dm"] >= 1 and summary["calls"]["user"] >= 1
+  assert (tmp_path / "sessions" / "RecLLM.jsonl").exists()
