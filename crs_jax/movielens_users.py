@@ -18,6 +18,8 @@ popular target in the histories' counts. The simulator is the rule user
 recommendation and never names an item the system has not shown.
 
     python -m crs_jax.movielens_users --workdir=runs/crs_movielens [--num_users=300]
+    python -m crs_jax.movielens_users --workdir=runs/crs_movielens --systems=llm,rule \
+        --served_url=http://127.0.0.1:8000 --num_users=50       # RecLLM few-shot on a server
 
 Systems (all skip the user's history): random, popularity (history counts), rule (asks genre
 and decade, then the search API's best match), profile (the offline MovieLens ranker:
@@ -35,9 +37,11 @@ import os
 from typing import Optional, Sequence
 
 from absl import flags
+import ml_collections
 import numpy as np
 
-from crs_jax import baselines, goals as goals_lib, metrics, movielens, rule_simulator
+from crs_jax import baselines, few_shot, goals as goals_lib, llm, metrics, movielens
+from crs_jax import rule_simulator
 from crs_jax import catalogue as catalogue_lib
 from crs_jax import interfaces
 from crs_jax import session as session_lib
@@ -120,8 +124,13 @@ class ListRecommender(baselines.PopularityRecommender):
 
 
 def make_system(name: str, cat: catalogue_lib.Catalogue, split: movielens.Split,
-                ml: movielens.MovieLens):
-  """Recommender `name` of `SYSTEMS` for grounded users."""
+                ml: movielens.MovieLens, served=None):
+  """Recommender `name` of `SYSTEMS` (or "llm": RecLLM few-shot prompted on the `served`
+  block's server, `crs_jax.few_shot`) for grounded users."""
+  if name == "llm":
+    if served is None or not served.get("url"):
+      raise ValueError("system 'llm' needs --served_url (an OpenAI-compatible server)")
+    return llm.LLMRecommender(few_shot.served_model(served, cat), cat)
   if name == "profile":
     return ListRecommender(cat, movielens.rank_for_users(split, ml.movies, "profile", k=200),
                            skip_history=True)
@@ -163,7 +172,7 @@ def table(results: dict) -> str:
 
 
 def run(workdir: str, *, systems: Sequence[str] = SYSTEMS, num_users: Optional[int] = None,
-        seed: int = 0, max_turns: int = 8, log=print) -> dict:
+        seed: int = 0, max_turns: int = 8, served=None, log=print) -> dict:
   """Sessions of every system with the grounded users; returns {system: summary}."""
   ml = movielens.load()
   split = movielens.holdout(ml.ratings, min_rating=4, fraction=0.2)
@@ -172,7 +181,7 @@ def run(workdir: str, *, systems: Sequence[str] = SYSTEMS, num_users: Optional[i
   sim = rule_simulator.RuleSimulator(cat)
   results = {}
   for name in systems:
-    rec = make_system(name, cat, split, ml)
+    rec = make_system(name, cat, split, ml, served)
     records = session_lib.run_sessions(
         rec, sim, cat, users=users, seed=seed, max_turns=max_turns,
         out_path=os.path.join(workdir, "sessions", f"{name}.jsonl"))
@@ -192,7 +201,12 @@ flags.DEFINE_integer("num_users", None, "users drawn by --seed (default: all 942
                      flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "user draw and simulator seed", flag_values=FLAGS)
 flags.DEFINE_integer("max_turns", 8, "system turns per session", flag_values=FLAGS)
-flags.DEFINE_list("systems", list(SYSTEMS), "systems to run", flag_values=FLAGS)
+flags.DEFINE_list("systems", list(SYSTEMS), "systems to run (and 'llm' with --served_url)",
+                  flag_values=FLAGS)
+flags.DEFINE_string("served_url", "", "OpenAI-compatible server for the 'llm' system",
+                    flag_values=FLAGS)
+flags.DEFINE_string("served_model", "gemma3_270m", "the served model's name", flag_values=FLAGS)
+flags.DEFINE_bool("served_chat", False, "use /v1/chat/completions", flag_values=FLAGS)
 
 
 def main(argv=None):
@@ -200,8 +214,10 @@ def main(argv=None):
   cli.parse_argv(FLAGS, argv)
   if not FLAGS.workdir:
     raise SystemExit("--workdir is required")
+  served = ml_collections.ConfigDict(dict(url=FLAGS.served_url, model=FLAGS.served_model,
+                                          chat=FLAGS.served_chat))
   results = run(FLAGS.workdir, systems=FLAGS.systems, num_users=FLAGS.num_users,
-                seed=FLAGS.seed, max_turns=FLAGS.max_turns)
+                seed=FLAGS.seed, max_turns=FLAGS.max_turns, served=served)
   print(table(results))
   return results
 

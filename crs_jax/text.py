@@ -36,13 +36,14 @@ Session = interfaces.Session
 
 
 def item_line(it: catalogue_lib.Item) -> str:
-  """An item's metadata as the ranker and profile writer read it (no title: shorter prompts,
-  and a title never becomes a claim): "dark comedy, 1990s, short, French" for a synthetic
-  item, its values in order ("Comedy and Drama, 1990s") for another catalogue's."""
+  """An item's metadata as the ranker and profile writer read it: "dark comedy, 1990s, short,
+  French" for a synthetic item (no title: shorter prompts for the tiny model, and its made-up
+  titles carry nothing); title and values for a real catalogue's ("Toy Story: Animation and
+  Comedy, 1990s"), whose titles a pretrained model may know."""
   v = it.attributes()
   if set(v) == set(catalogue_lib.ATTRIBUTE_NAMES):
     return f"{v['mood']} {v['genre']}, {v['era']}, {v['length']}, {v['language']}"
-  return ", ".join(v.values())
+  return f"{it.title}: " + ", ".join(v.values())
 
 
 def short_explanation(it: catalogue_lib.Item) -> str:
@@ -100,9 +101,10 @@ def with_profile(s: Session, profile: str) -> Session:
   return dataclasses.replace(s, profile=profile)
 
 
-def dm_target(t: interfaces.SystemTurn) -> str:
+def dm_target(t: interfaces.SystemTurn,
+              schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC) -> str:
   if t.kind == "ask":
-    return f"ask {nlu.asked_attribute(t.text)}"
+    return f"ask {nlu.asked_attribute(t.text, schema)}"
   return "search"
 
 
@@ -174,9 +176,9 @@ def examples(sessions: Sequence[Session], cat: catalogue_lib.Catalogue,
         users = prefix.user_turns()
         if users and users[-1].intent == "explain":
           continue                         # answered without the dialogue manager
-        out["dm"].append((dm_prompt(prefix), dm_target(t)))
+        out["dm"].append((dm_prompt(prefix), dm_target(t, cat.schema)))
         if t.kind == "recommend":
-          want, avoid = baselines.stated_preferences(prefix)
+          want, avoid = baselines.stated_preferences(prefix, cat.schema)
           out["query"].append((query_prompt(prefix), baselines.RuleRecommender.query(want, avoid)))
           cands = [by_id[i] for i in t.retrieved[:NUM_CANDIDATES]]
           k = [c.id for c in cands].index(t.items[0])

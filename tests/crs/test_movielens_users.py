@@ -103,3 +103,13 @@ def test_every_baseline_runs_on_grounded_users_and_resumes(ml, tmp_path):
   (tmp_path / "sessions" / "popularity.jsonl").unlink()
   again = movielens_users.run(str(tmp_path), num_users=30, seed=1, log=lambda m: None)
   assert p.read_text() == before and again == res
+
+
+def test_the_llm_system_needs_a_server_and_reads_the_catalogues_attributes(ml):
+  from crs_jax import text
+  data, split, cat = ml
+  with pytest.raises(ValueError, match="needs --served_url"):
+    movielens_users.make_system("llm", cat, split, data)
+  assert text.parse_dm("ask decade", cat.schema) == ("ask", "decade")
+  assert text.parse_dm("ask decade") == ("search", None)          # not a synthetic attribute
+  assert text.item_line(cat.by_id["1"]) == "Toy Story: Animation and Children's and Comedy, 1990s"
