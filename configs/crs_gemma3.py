@@ -33,7 +33,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.vocab = ml_collections.ConfigDict(dict(kind="gguf", path=""))
   size = dict(catalogue_size=500, num_sessions=600) if cpu else dict(catalogue_size=100_000,
                                                                      num_sessions=5000)
-  c.data = blocks.data_block("crs_jax.data:tasks_kind", inputs_len=480, targets_len=48)
+  c.data = blocks.data_block("crs_jax.data:tasks_kind", inputs_len=480, targets_len=64)
   c.data.crs = crs.crs_block(num_eval_sessions=40 if cpu else 200, **size)
   c.adapter = ml_collections.ConfigDict(dict(
       method="mode", experts=6, rank=4, block=1, targets=("q", "k", "v", "o"), scale=1.0,
@@ -41,7 +41,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.train = blocks.train_block(steps=60 if cpu else 2000, lr=2e-3, batch=4 if cpu else 32,
                                warmup=6 if cpu else 100, loss_positions=64, log_every=5,
                                ckpt_every=20 if cpu else 500)
-  c.eval = ml_collections.ConfigDict(dict(num_examples=12 if cpu else 200, max_new_tokens=40,
+  c.eval = ml_collections.ConfigDict(dict(num_examples=12 if cpu else 200, max_new_tokens=64,
                                           first_line=True))
   c.report = ml_collections.ConfigDict(dict(encoder="backbone"))
   c.sessions.num_sessions = 24 if cpu else 1000

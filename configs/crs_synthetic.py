@@ -36,7 +36,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.vocab = ml_collections.ConfigDict(dict(kind="sentencepiece", path=""))
   # dm and user rows outnumber query / rank / profile rows 4-5 to 1: cap each task's share of
   # the mixture at 700 examples' worth, so the query writer and ranker get ~37% of the rows
-  c.data = blocks.data_block("crs_jax.data:tasks_kind", inputs_len=256, targets_len=32,
+  c.data = blocks.data_block("crs_jax.data:tasks_kind", inputs_len=288, targets_len=56,
                              mix_maximum=700)
   c.data.crs = crs_block()
   c.base = ml_collections.ConfigDict(dict(
@@ -53,7 +53,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # budget (rank 0: matched to it), each on its task alone for train.steps / 5 steps
   c.per_task = ml_collections.ConfigDict(dict(enabled=False, rank=0))
   c.mesh = blocks.mesh_block()
-  c.eval = ml_collections.ConfigDict(dict(num_examples=40, max_new_tokens=40, first_line=True))
+  c.eval = ml_collections.ConfigDict(dict(num_examples=40, max_new_tokens=64, first_line=True))
   c.report = ml_collections.ConfigDict(dict(encoder="backbone"))   # or "hashing"
   c.sessions = ml_collections.ConfigDict(dict(
       num_sessions=200, max_turns=8, batch_size=0,
@@ -64,6 +64,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       # encoder on the conversation) | hybrid (both, reciprocal rank fusion); how the ranker
       # picks: generate ("<k>: why", greedy) | score (log-likelihood of each "<k>:")
       retriever="search", ranking="generate",
+      slate=1,              # items shown per recommendation turn (RecLLM and the baselines)
       variants=(),          # more RecLLM rows, each "<retriever>/<ranking>", e.g. "hybrid/score"
       dense=ml_collections.ConfigDict(dict(features_dim=1024, dim=64, steps=400,
                                            temperature=0.1)),

@@ -71,11 +71,15 @@ def recommend_text(it: catalogue_lib.Item,
 
 class _Base:
   """`skip_history`: never recommend an item of the user's history (what MovieLens users
-  rated before their targets)."""
+  rated before their targets). `slate`: items shown per recommendation turn (the first
+  `slate` of the turn's ranking; one by default)."""
 
-  def __init__(self, catalogue: catalogue_lib.Catalogue, *, skip_history: bool = False):
+  def __init__(self, catalogue: catalogue_lib.Catalogue, *, skip_history: bool = False,
+               slate: int = 1):
+    if slate < 1:
+      raise ValueError(f"slate must be >= 1, got {slate}")
     self.catalogue, self.by_id, self.schema = catalogue, catalogue.by_id, catalogue.schema
-    self.skip_history = skip_history
+    self.skip_history, self.slate = skip_history, slate
 
   def unavailable(self, s: Session) -> set:
     """Items not to recommend: shown ones (and the history with `skip_history`)."""
@@ -95,10 +99,17 @@ class _Base:
     return self.turn(s)
 
   def _recommend(self, s: Session, item_id: str, retrieved=()) -> SystemTurn:
-    it = self.by_id[item_id]
+    """`item_id` (and, with a slate, the next unshown items of `retrieved`) recommended."""
+    shown = self.unavailable(s) | {item_id}
+    ids = [item_id] + [i for i in retrieved if i not in shown][:self.slate - 1]
     want, _ = stated_preferences(s, self.schema)
-    return SystemTurn(recommend_text(it, self.schema), "recommend", items=(item_id,),
-                      explanations={item_id: explain(it, want, self.schema)},
+    text = recommend_text(self.by_id[ids[0]], self.schema)
+    if len(ids) > 1:
+      text = (f"How about {', '.join(self.by_id[i].title for i in ids[:-1])} or "
+              f"{self.by_id[ids[-1]].title}? " + " ".join(
+                  explain(self.by_id[i], {}, self.schema) for i in ids))
+    return SystemTurn(text, "recommend", items=tuple(ids),
+                      explanations={i: explain(self.by_id[i], want, self.schema) for i in ids},
                       retrieved=tuple(retrieved))
 
   def turn(self, s: Session) -> SystemTurn:
@@ -112,7 +123,11 @@ class RandomRecommender(_Base):
     """Recommends a random item not shown yet."""
     shown = self.unavailable(s)
     left = [it.id for it in self.catalogue.items if it.id not in shown]
-    return self._recommend(s, left[int(s.rng("random").integers(len(left)))])
+    if self.slate == 1:
+      return self._recommend(s, left[int(s.rng("random").integers(len(left)))])
+    pick = s.rng("random").choice(len(left), size=min(self.slate, len(left)), replace=False)
+    ranked = [left[int(j)] for j in pick]
+    return self._recommend(s, ranked[0], retrieved=ranked)
 
 
 class PopularityRecommender(_Base):

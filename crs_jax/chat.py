@@ -5,7 +5,8 @@ items with their explanations, and a button that lets the user simulator play th
     python -m crs_jax.chat [--workdir=runs/crs] [--port=8000]    # then open http://127.0.0.1:8000
 
 With `--workdir` of a finished `crs_jax.main` run the LLM recommender and simulator are served
-(the run's adapters); with `--served_url=http://host:port [--served_model=NAME --served_chat]`
+(the run's adapters); by default (`--workdir=auto`) the first finished run of `DEFAULT_RUNS`
+(the Gemma 3 270M runs before the tiny model's `make crs` run; `--workdir=` for none); with `--served_url=http://host:port [--served_model=NAME --served_chat]`
 every component is the LLM on that OpenAI-compatible server, few-shot prompted
 (`crs_jax.few_shot`); otherwise the rule recommender and the rule simulator (no model needed).
 `--catalogue=movielens` puts MovieLens-100k's 1,682 movies (genre, decade) behind the rule or
@@ -15,6 +16,7 @@ count as in simulated sessions. The page keeps no state; sessions live in the se
 No `from __future__ import annotations`: FastAPI resolves the request models from annotations.
 """
 
+import os
 import threading
 from typing import Optional
 
@@ -171,6 +173,18 @@ def make_app(recommender, simulator, cat: catalogue_lib.Catalogue, *, seed: int 
   return app
 
 
+DEFAULT_RUNS = ("runs/crs_gemma3", "runs/crs_gemma3_cpu", "runs/crs")
+
+
+def default_workdir(root: str = ".") -> str:
+  """The first of `DEFAULT_RUNS` under `root` that holds a finished run (its serving spec), or
+  "" when none does."""
+  for d in DEFAULT_RUNS:
+    if os.path.exists(os.path.join(root, d, serving.FILE)):
+      return os.path.join(root, d)
+  return ""
+
+
 def load_components(workdir: str, cat_size: int, cat_seed: int, *, served_url: str = "",
                     served_model: str = "", chat: bool = False, catalogue: str = "synthetic"):
   """(recommender, simulator, catalogue): the LLM ones of a finished crs_jax.main run (its
@@ -197,7 +211,8 @@ def main(argv=None):
   """Serves the chat page for a finished workdir (the LLM recommender) or the rule baseline."""
 
   ap = flags.FlagValues()
-  flags.DEFINE_string("workdir", "", "a finished crs_jax.main workdir (LLM)", flag_values=ap)
+  flags.DEFINE_string("workdir", "auto", "a finished crs_jax.main workdir (LLM); auto: the "
+                      "first finished run of DEFAULT_RUNS; empty: none", flag_values=ap)
   flags.DEFINE_string("served_url", "", "an OpenAI-compatible server: few-shot LLM components",
                       flag_values=ap)
   flags.DEFINE_string("served_model", "gemma3_270m", "the served model's name", flag_values=ap)
@@ -209,7 +224,12 @@ def main(argv=None):
   flags.DEFINE_string("host", "127.0.0.1", "", flag_values=ap)
   flags.DEFINE_integer("port", 8000, "", flag_values=ap)
   args = cli.parse_argv(ap, argv)
-  rec, sim, cat = load_components(args.workdir, args.catalogue_size, args.catalogue_seed,
+  workdir = args.workdir
+  if workdir == "auto":
+    workdir = "" if args.served_url else default_workdir()
+  print(f"chat: serving {workdir or args.served_url or 'the rule recommender and simulator'}",
+        flush=True)
+  rec, sim, cat = load_components(workdir, args.catalogue_size, args.catalogue_seed,
                                   served_url=args.served_url, served_model=args.served_model,
                                   chat=args.served_chat, catalogue=args.catalogue)
   uvicorn.run(make_app(rec, sim, cat), host=args.host, port=args.port)

@@ -10,7 +10,7 @@ in context; an instruction-tuned one also reads the instruction.
 
 `config.served` in the RecLLM job (`crs_jax.job:crs_served`, `configs/crs_served.py`) runs every
 session set on a served model this way. Shots are chosen per task for variety (round robin over
-the target's first word: "ask" / "search" for the dialogue manager, each intent for the user),
+the kind of target: a question / "search" for the dialogue manager, each intent for the user),
 shortest prompts first, so the header stays short; one header per task is the same text for
 every call, which the project's server prefills once (prefix sharing).
 """
@@ -31,12 +31,14 @@ SHOTS = {"dm": 4, "query": 3, "rank": 2, "profile": 2, "user": 6}
 
 INSTRUCTIONS = {
     "dm": ("You run a movie recommender's conversation. P: is the user's profile, U: the user, "
-           "S: the system. Reply with the next action only: 'ask <attribute>' to ask about one "
-           "of {attributes}, or 'search' when you know enough to recommend."),
+           "S: the system. Reply with the system's next question to the user, one short "
+           "question about one of {attributes}; or reply 'search' when you know enough to "
+           "recommend."),
     "query": ("Write the search query for the movie the user wants: the attribute values they "
               "asked for, then ', not <value>' for each value they rejected."),
-    "rank": ("Pick the candidate that fits the user best and say why, naming its attributes. "
-             "Reply '<number>: <explanation>'."),
+    "rank": ("Pick the candidate that fits the user best and recommend it: reply '<number>: "
+             "How about <title>? <why>', the why naming what the user asked for that it has, "
+             "then its attributes."),
     "profile": "Describe the user's taste from the movies they watched, in one sentence.",
     "user": ("You are a user looking for a movie. Follow the goal and the intent (one of "
              "{intents}; 'any': your choice). Reply '<intent>: <what you say>'. Never name a "
@@ -44,12 +46,19 @@ INSTRUCTIONS = {
 }
 
 
+def kind_of(target: str) -> str:
+  """"search", "question" (a dialogue manager's question) or the target's first word."""
+  first = (target.split() or [""])[0].rstrip(":")
+  return "question" if target.rstrip().endswith("?") else first
+
+
 def select(pairs: Sequence[tuple[str, str]], k: int) -> list[tuple[str, str]]:
-  """`k` (prompt, target) pairs: round robin over the targets' first words (each word's
+  """`k` (prompt, target) pairs: round robin over the kinds of target (`kind_of`: "search" or
+  a question for the dialogue manager; the first word, e.g. the intent, otherwise; each kind's
   shortest prompts first), so every kind of answer is shown."""
   groups: dict = {}
   for p, t in sorted(pairs, key=lambda pt: (len(pt[0]), pt)):
-    groups.setdefault((t.split() or [""])[0].rstrip(":"), []).append((p, t))
+    groups.setdefault(kind_of(t), []).append((p, t))
   out, j = [], 0
   while len(out) < k and any(j < len(g) for g in groups.values()):
     for key in sorted(groups):

@@ -6,7 +6,8 @@ model (`TextModel`), each call batched over every live session of the turn.
 
 Recommender turn (per session): an explanation request is answered with the explanation the
 ranker wrote when it recommended the item (no call); otherwise the dialogue manager (`dm`)
-chooses ask or search; for search the candidates come from `retriever`:
+writes the system's next question, which is said as written, or "search"; for search the
+candidates come from `retriever`:
 
 - "search" (default): the query writer (`query`) writes a request for the search API
   (`crs_jax.search`, attribute filters + BM25 over the whole, growing catalogue);
@@ -14,13 +15,16 @@ chooses ask or search; for search the candidates come from `retriever`:
   said, no query call;
 - "hybrid": both, merged by reciprocal rank fusion (`fuse`).
 
-The ranker (`rank`) then picks one of the first `NUM_CANDIDATES` and explains it: with
-`ranking="generate"` it writes "<k>: <explanation>" greedily (an unreadable k reads as 1); with
-`ranking="score"` every candidate k is scored by the log-likelihood of "<k>:" after the
-prompt (`TextModel.score`), the best is recommended and the explanation is generated after
-the forced "<k>:". So a turn costs at most three (four when scoring) model calls for all
-sessions together. The simulator makes one call per turn; its reactions follow its own stated
-intent (accept -> the recommended item, refine / reject -> reject it, explain -> ask about it).
+The ranker (`rank`) then picks one of the first `NUM_CANDIDATES` and writes the recommendation:
+with `ranking="generate"` it writes "<k>: How about <title>? <why>" greedily (an unreadable k
+reads as 1); with `ranking="score"` every candidate k is scored by the log-likelihood of "<k>:"
+after the prompt (`TextModel.score`), the best is recommended and the text is generated after
+the forced "<k>:". With `slate` > 1 the turn shows that many items: the pick, then the next
+candidates (by score when scoring, else in retrieval order), each with the text the ranker
+writes after its forced "<k>:" (one more call). So a turn costs at most three (four when
+scoring, one more for a slate) model calls for all sessions together. The simulator makes one
+call per turn; its reactions follow its own stated intent (accept -> the recommended item,
+refine / reject -> reject it, explain -> ask about it).
 """
 
 from __future__ import annotations
@@ -120,7 +124,10 @@ class LLMRecommender:
   def __init__(self, model: TextModel, catalogue: catalogue_lib.Catalogue,
                index: Optional[search_lib.SearchIndex] = None, profile: str = "given", *,
                retriever: str = "search", dense: Optional[dual_encoder.DenseIndex] = None,
-               ranking: str = "generate"):
+               ranking: str = "generate", slate: int = 1):
+    if slate < 1:
+      raise ValueError(f"LLMRecommender.slate must be >= 1, got {slate}")
+    self.slate = slate
     self.model, self.catalogue, self.by_id = model, catalogue, catalogue.by_id
     self.index = index or search_lib.SearchIndex(catalogue.items, catalogue.schema)
     self.profile, self.retriever, self.dense, self.ranking = profile, retriever, dense, ranking
@@ -167,22 +174,25 @@ class LLMRecommender:
                                    for j in need_dm], "dm") if need_dm else []
     search = []
     for j, a in zip(need_dm, actions):
-      kind, attr = text_lib.parse_dm(a, self.catalogue.schema)
+      kind, _, said = text_lib.parse_dm(a, self.catalogue.schema)
       if kind == "ask":
-        out[j] = SystemTurn(baselines.ask(attr, self.catalogue.schema), "ask")
+        out[j] = SystemTurn(said, "ask")
       else:
         search.append(j)
     if search:
       queries, cands = self._retrieve([sessions[j] for j in search])
-      prompts = [text_lib.rank_prompt(self._view(sessions[j]),
-                                      [self.by_id[i] for i in c[:text_lib.NUM_CANDIDATES]])
-                 for j, c in zip(search, cands)]
-      picks = self._rank(prompts, [min(len(c), text_lib.NUM_CANDIDATES) for c in cands])
-      for j, q, c, (k, why) in zip(search, queries, cands, picks):
-        it = self.by_id[c[k]]
-        out[j] = SystemTurn(text_lib.recommend_text(it), "recommend", items=(it.id,),
-                            explanations={it.id: f"It is {why}"}, retrieved=tuple(c),
-                            query=q.strip())
+      top = [c[:text_lib.NUM_CANDIDATES] for c in cands]
+      prompts = [text_lib.rank_prompt(self._view(sessions[j]), [self.by_id[i] for i in c])
+                 for j, c in zip(search, top)]
+      ranked = self._rank(prompts, [len(c) for c in top])
+      for j, q, c, t5, (order, texts) in zip(search, queries, cands, top, ranked):
+        ids = [t5[k] for k in order]
+        texts = [t or f"How about {self.by_id[i].title}?" for i, t in zip(ids, texts)]
+        said = " ".join(texts)
+        out[j] = SystemTurn(said, "recommend", items=tuple(ids),
+                            explanations={i: text_lib.explanation_of(t)
+                                          for i, t in zip(ids, texts)},
+                            retrieved=tuple(c), query=q.strip())
     return out
 
   def _retrieve(self, sessions: Sequence[Session]) -> tuple[list[str], list[list[str]]]:
@@ -203,17 +213,28 @@ class LLMRecommender:
       cands.append(fuse(found, 10))
     return queries, cands
 
-  def _rank(self, prompts: Sequence[str], sizes: Sequence[int]) -> list[tuple[int, str]]:
-    """(0-based pick, explanation) per prompt with `sizes[j]` candidates."""
+  def _rank(self, prompts: Sequence[str], sizes: Sequence[int]
+            ) -> list[tuple[list[int], list[str]]]:
+    """Per prompt with `sizes[j]` candidates: (0-based candidates to show, best first, at most
+    `slate`; the recommendation text written for each)."""
     if self.ranking == "generate":
-      return [text_lib.parse_pick(p, n)
-              for p, n in zip(self.model.complete(prompts, "rank"), sizes)]
-    choices = [[f"{k + 1}:" for k in range(n)] for n in sizes]
-    scores = self.model.score(prompts, "rank", choices)
-    picks = [int(np.argmax(sc)) for sc in scores]
-    whys = self.model.complete(prompts, "rank", prefixes=[choices[j][k]
-                                                          for j, k in enumerate(picks)])
-    return [(k, w.strip()) for k, w in zip(picks, whys)]
+      picks = [text_lib.parse_pick(p, n)
+               for p, n in zip(self.model.complete(prompts, "rank"), sizes)]
+      orders = [[k] + [x for x in range(n) if x != k] for (k, _), n in zip(picks, sizes)]
+      texts = [[t] for _, t in picks]
+    else:
+      scores = self.model.score(prompts, "rank", [[f"{k + 1}:" for k in range(n)]
+                                                  for n in sizes])
+      orders = [list(np.argsort(-np.asarray(sc), kind="stable")) for sc in scores]
+      texts = [[] for _ in prompts]
+    orders = [[int(k) for k in o[:self.slate]] for o in orders]
+    todo = [(j, k) for j, o in enumerate(orders) for k in o[len(texts[j]):]]
+    if todo:                      # the text after each shown candidate's forced "<k>:"
+      more = self.model.complete([prompts[j] for j, _ in todo], "rank",
+                                 prefixes=[f"{k + 1}:" for _, k in todo])
+      for (j, _), t in zip(todo, more):
+        texts[j].append(t.strip())
+    return list(zip(orders, texts))
 
   def _pending_explanation(self, s: Session) -> Optional[SystemTurn]:
     users = s.user_turns()

@@ -16,7 +16,10 @@ known, so nothing here is estimated by a model).
   masked; `crs_jax.nlu`); a claim is true when the item has that value (negated: does not).
   grounded = at least one claim; faithful = grounded and every claim true (an explanation that
   names nothing is not faithful: "You will love it" claims nothing checkable);
-  `explanation_claims_true` = no false claim (the old, ungrounded reading).
+  `explanation_claims_true` = no false claim (the old, ungrounded reading);
+  `explanation_user_grounded` = names a value the user asked for earlier that the item has;
+  `recommendation_titled` = share of recommended items the recommendation's text names by
+  title (a written recommendation can name a film other than the one shown).
 - simulator controllability: intent accuracy against the forced intents with its chance level
   (the agreement a simulator that ignores the control would reach with the same intent
   frequencies: sum over intents of P(forced = c) P(produced = c)) and Cohen's kappa (accuracy
@@ -131,11 +134,24 @@ def claim_check(text: str, it: catalogue_lib.Item, titles: Iterable[str],
 
 def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
   """Shares of explanations that name at least one attribute of the recommended item and make
-  only true claims about it (faithful), that name one (grounded), with no false claim."""
+  only true claims about it (faithful), that name one (grounded), with no false claim; that
+  name a value of the item the user had asked for (`explanation_user_grounded`); and the share
+  of recommended items whose title the recommendation's text names (`recommendation_titled`:
+  a written recommendation can name another film than the one shown)."""
   by_id, titles = cat.by_id, [it.title for it in cat.items]
-  faithful = all_true = grounded = total = true_claims = claims = 0
+  faithful = all_true = grounded = total = true_claims = claims = user_grounded = 0
+  titled = recommended = 0
   for r in records:
-    for t in _system(r):
+    asked: set = set()
+    for t in r["turns"]:
+      if t["role"] == "user":
+        asked |= nlu.positive_values(nlu.mask_titles(t["text"], titles), cat.schema)
+        continue
+      if t.get("kind") == "recommend":
+        for i in t.get("items", ()):
+          if i in by_id:
+            recommended += 1
+            titled += _names(t["text"], by_id[i].title)
       for i, text in t.get("explanations", {}).items():
         if i not in by_id:
           continue
@@ -145,10 +161,14 @@ def faithfulness(records: Sequence[dict], cat: catalogue_lib.Catalogue) -> dict:
         faithful += tc == c and c > 0
         grounded += c > 0
         true_claims, claims = true_claims + tc, claims + c
+        named = nlu.positive_values(nlu.mask_titles(text, titles), cat.schema)
+        user_grounded += any(by_id[i].has(a, v) for a, v in named & asked)
+  out = {"recommendation_titled": titled / recommended} if recommended else {}
   if not total:
-    return {}
-  return {"explanations": total, "explanation_faithful": faithful / total,
+    return out
+  return {**out, "explanations": total, "explanation_faithful": faithful / total,
           "explanation_grounded": grounded / total,
+          "explanation_user_grounded": user_grounded / total,
           "explanation_claims_true": all_true / total,
           "claim_precision": true_claims / claims if claims else float("nan")}
 

@@ -17,7 +17,7 @@ popular target in the histories' counts. The simulator is the rule user
 (`crs_jax.rule_simulator`), which reveals liked values, says what is wrong with a
 recommendation and never names an item the system has not shown.
 
-    python -m crs_jax.movielens_users --workdir=runs/crs_movielens [--num_users=300]
+    python -m crs_jax.movielens_users --workdir=runs/crs_movielens [--num_users=300] [--slate=3]
     python -m crs_jax.movielens_users --workdir=runs/crs_movielens --systems=llm,rule \
         --served_url=http://127.0.0.1:8000 --num_users=50       # RecLLM few-shot on a server
 
@@ -124,19 +124,19 @@ class ListRecommender(baselines.PopularityRecommender):
 
 
 def make_system(name: str, cat: catalogue_lib.Catalogue, split: movielens.Split,
-                ml: movielens.MovieLens, served=None):
+                ml: movielens.MovieLens, served=None, slate: int = 1):
   """Recommender `name` of `SYSTEMS` (or "llm": RecLLM few-shot prompted on the `served`
   block's server, `crs_jax.few_shot`) for grounded users."""
   if name == "llm":
     if served is None or not served.get("url"):
       raise ValueError("system 'llm' needs --served_url (an OpenAI-compatible server)")
-    return llm.LLMRecommender(few_shot.served_model(served, cat), cat)
+    return llm.LLMRecommender(few_shot.served_model(served, cat), cat, slate=slate)
   if name == "profile":
     return ListRecommender(cat, movielens.rank_for_users(split, ml.movies, "profile", k=200),
-                           skip_history=True)
+                           skip_history=True, slate=slate)
   if name not in baselines.BASELINES:
     raise ValueError(f"unknown system {name!r}; choose from {list(SYSTEMS)}")
-  return baselines.BASELINES[name](cat, skip_history=True)
+  return baselines.BASELINES[name](cat, skip_history=True, slate=slate)
 
 
 def summarize(records: Sequence[dict], *, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -172,7 +172,7 @@ def table(results: dict) -> str:
 
 
 def run(workdir: str, *, systems: Sequence[str] = SYSTEMS, num_users: Optional[int] = None,
-        seed: int = 0, max_turns: int = 8, served=None, log=print) -> dict:
+        seed: int = 0, max_turns: int = 8, served=None, slate: int = 1, log=print) -> dict:
   """Sessions of every system with the grounded users; returns {system: summary}."""
   ml = movielens.load()
   split = movielens.holdout(ml.ratings, min_rating=4, fraction=0.2)
@@ -181,13 +181,13 @@ def run(workdir: str, *, systems: Sequence[str] = SYSTEMS, num_users: Optional[i
   sim = rule_simulator.RuleSimulator(cat)
   results = {}
   for name in systems:
-    rec = make_system(name, cat, split, ml, served)
+    rec = make_system(name, cat, split, ml, served, slate)
     records = session_lib.run_sessions(
         rec, sim, cat, users=users, seed=seed, max_turns=max_turns,
         out_path=os.path.join(workdir, "sessions", f"{name}.jsonl"))
     results[name] = summarize(records)
     log(f"{name}: success@8 {results[name]['success@8']:.3f}")
-  report = {"users": len(users), "max_turns": max_turns, "seed": seed,
+  report = {"users": len(users), "max_turns": max_turns, "seed": seed, "slate": slate,
             "catalogue_items": len(cat), "results": results}
   atomic_io.write_json_atomic(os.path.join(workdir, "report.json"), report)
   with atomic_io.atomic_file(os.path.join(workdir, "report.md")) as f:
@@ -201,6 +201,7 @@ flags.DEFINE_integer("num_users", None, "users drawn by --seed (default: all 942
                      flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "user draw and simulator seed", flag_values=FLAGS)
 flags.DEFINE_integer("max_turns", 8, "system turns per session", flag_values=FLAGS)
+flags.DEFINE_integer("slate", 1, "movies shown per recommendation turn", flag_values=FLAGS)
 flags.DEFINE_list("systems", list(SYSTEMS), "systems to run (and 'llm' with --served_url)",
                   flag_values=FLAGS)
 flags.DEFINE_string("served_url", "", "OpenAI-compatible server for the 'llm' system",
@@ -217,7 +218,7 @@ def main(argv=None):
   served = ml_collections.ConfigDict(dict(url=FLAGS.served_url, model=FLAGS.served_model,
                                           chat=FLAGS.served_chat))
   results = run(FLAGS.workdir, systems=FLAGS.systems, num_users=FLAGS.num_users,
-                seed=FLAGS.seed, max_turns=FLAGS.max_turns, served=served)
+                seed=FLAGS.seed, max_turns=FLAGS.max_turns, served=served, slate=FLAGS.slate)
   print(table(results))
   return results
 

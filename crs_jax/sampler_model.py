@@ -18,7 +18,7 @@ import numpy as np
 from mode_jax.serve.local import LocalModel
 from mode_jax.train import run
 
-MAX_NEW_TOKENS = {"dm": 8, "query": 20, "rank": 40, "profile": 56, "user": 40}
+MAX_NEW_TOKENS = {"dm": 16, "query": 20, "rank": 64, "profile": 56, "user": 40}
 
 
 class TaskTextModel:

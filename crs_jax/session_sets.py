@@ -85,15 +85,17 @@ def build(scfg, model, cat, *, seed: int, dense: Optional[Callable] = None) -> l
   wanted = recllm_variants(scfg)
   index: Optional[dual_encoder.DenseIndex] = (
       dense() if dense is not None and any(r != "search" for r, _ in wanted) else None)
+  slate = int(scfg.get("slate", 1))           # items per recommendation turn (the teacher: 1)
   sets = []
   for r, k in wanted:
     name = RECLLM_NAME if (r, k) == wanted[0] else f"RecLLM, {r} retrieval, {k}"
     rec = llm.LLMRecommender(model, cat, profile=scfg.profile, retriever=r, dense=index,
-                             ranking=k)
+                             ranking=k, slate=slate)
     sets.append(SessionSet(name, "recllm", f"{r}/{k}", rec, sim))
   for b in scfg.baselines:
-    cls = text_lib.TeacherRecommender if b == "teacher" else baselines.BASELINES[b]
-    sets.append(SessionSet(b, "baseline", b, cls(cat), sim))
+    rec = text_lib.TeacherRecommender(cat) if b == "teacher" else \
+        baselines.BASELINES[b](cat, slate=slate)
+    sets.append(SessionSet(b, "baseline", b, rec, sim))
   teacher = text_lib.TeacherRecommender(cat)
   sets.append(SessionSet(LLM_SIMULATOR_NAME, "llm_simulator", "", teacher,
                          llm.LLMSimulator(model)))

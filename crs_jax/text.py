@@ -4,17 +4,25 @@ target is, and the teacher that labels bootstrap sessions.
 Five tasks of one model (task-routed adapters pick experts per task):
 
     task      prompt ends with      target (one line)
-    dm        "Action:"             "ask <attribute>" | "search"
+    dm        "Action:"             the system's question ("Do you have a decade in mind?") |
+                                    "search" (retrieve and recommend)
     query     "Query:"              the search request, e.g. "comedy 1990s, not French"
-    rank      "Pick:"               "<k>: <explanation>" over the numbered candidates
+    rank      "Pick:"               "<k>: <the recommendation>" over the numbered candidates:
+                                    "How about <title>? It has the comedy you asked for. It is
+                                    a dark comedy from the 1990s, short, in French."
     profile   "Profile:"            the profile text of a viewing history
     user      "U:"                  "<intent>: <utterance>", the intent given or "any"
 
 A prompt shows the session as lines "P: profile", "U: ...", "S: ..." (the last
 `max_lines`); a recommendation line carries the item's metadata, so the user side can judge it.
+The system's words are the model's own: the dialogue manager writes the question it asks (the
+asked attribute is read back from the words by `nlu.asked_attribute`, as the user simulator
+reads it) and the ranker writes the whole recommendation, title and an explanation grounded in
+what the user said; an answer to "why?" is that explanation.
 The teacher (`TeacherRecommender`) is the rule recommender whose pick among the search
-candidates is the best one under the hidden utility: bootstrap sessions run with it and the
-rule simulator give exact labels for every task (`examples`).
+candidates is the best one under the hidden utility, with its questions phrased several ways
+(`QUESTIONS`): bootstrap sessions run with it and the rule simulator give exact labels for
+every task (`examples`).
 """
 
 from __future__ import annotations
@@ -35,14 +43,22 @@ NUM_CANDIDATES = 5
 Session = interfaces.Session
 
 
+QUESTIONS = ("What {w} would you like?", "Which {w} do you prefer?",
+             "Do you have a {w} in mind?", "Is there a {w} you are after?")
+
+
+def question(attr: str, schema: catalogue_lib.Schema, k: int = 0) -> str:
+  """The `k`-th phrasing of the system's question about `attr`."""
+  return QUESTIONS[k % len(QUESTIONS)].format(w=schema.question_words(attr)[0])
+
+
 def item_line(it: catalogue_lib.Item) -> str:
-  """An item's metadata as the ranker and profile writer read it: "dark comedy, 1990s, short,
-  French" for a synthetic item (no title: shorter prompts for the tiny model, and its made-up
-  titles carry nothing); title and values for a real catalogue's ("Toy Story: Animation and
-  Comedy, 1990s"), whose titles a pretrained model may know."""
+  """An item's title and metadata as the ranker and profile writer read it ("Zorvan: dark
+  comedy, 1990s, short, French"; "Toy Story: Animation and Comedy, 1990s"): the ranker copies
+  the title into the recommendation it writes."""
   v = it.attributes()
   if set(v) == set(catalogue_lib.ATTRIBUTE_NAMES):
-    return f"{v['mood']} {v['genre']}, {v['era']}, {v['length']}, {v['language']}"
+    return f"{it.title}: {v['mood']} {v['genre']}, {v['era']}, {v['length']}, {v['language']}"
   return f"{it.title}: " + ", ".join(v.values())
 
 
@@ -53,8 +69,24 @@ def short_explanation(it: catalogue_lib.Item) -> str:
   return catalogue_lib.Schema.infer([it]).describe(it) + "."
 
 
-def recommend_text(it: catalogue_lib.Item) -> str:
-  return f"How about {it.title}? It is {short_explanation(it)}"
+def grounded_explanation(it: catalogue_lib.Item, want: dict) -> str:
+  """Why `it`: the values of it the user asked for (`want`, attr -> value, as
+  `baselines.stated_preferences`), then its metadata."""
+  hits = [v for a, v in want.items() if it.has(a, v)]
+  lead = f"It has the {' and '.join(hits)} you asked for. " if hits else ""
+  return f"{lead}It is {short_explanation(it)}"
+
+
+def recommendation(it: catalogue_lib.Item, want: dict) -> str:
+  """The recommendation the ranker learns to write: "How about <title>? <why>"."""
+  return f"How about {it.title}? {grounded_explanation(it, want)}"
+
+
+def explanation_of(utterance: str) -> str:
+  """The explanation part of a written recommendation (what follows "How about <title>?")."""
+  head, sep, rest = utterance.strip().partition("?")
+  return rest.strip() if sep and head.lower().startswith("how about") and rest.strip() \
+      else utterance.strip()
 
 
 def conversation(s: Session, max_lines: int = 24, upto: Optional[int] = None) -> str:
@@ -101,21 +133,27 @@ def with_profile(s: Session, profile: str) -> Session:
   return dataclasses.replace(s, profile=profile)
 
 
-def dm_target(t: interfaces.SystemTurn,
-              schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC) -> str:
-  if t.kind == "ask":
-    return f"ask {nlu.asked_attribute(t.text, schema)}"
-  return "search"
+def dm_target(t: interfaces.SystemTurn) -> str:
+  """The dialogue manager's answer for system turn `t`: its question, or "search"."""
+  return t.text if t.kind == "ask" else "search"
 
 
 def parse_dm(text: str, schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC
-             ) -> tuple[str, Optional[str]]:
-  """("ask", attribute of `schema`) | ("search", None); anything else reads as search."""
-  words = text.strip().lower().split()
+             ) -> tuple[str, Optional[str], str]:
+  """(kind, asked attribute, utterance) of the dialogue manager's answer. A question (words
+  with a "?") is the system's turn as written: ("ask", the attribute the words ask about, None
+  if they name none, the words up to the first "?"). The older label form "ask <attribute>"
+  reads as that attribute's question. Anything else ("search", nothing, words that ask
+  nothing) is ("search", None, "")."""
+  words = text.strip().split()
   names = {a.lower(): a for a in schema.names}
-  if len(words) >= 2 and words[0] == "ask" and words[1] in names:
-    return "ask", names[words[1]]
-  return "search", None
+  if len(words) == 2 and words[0].lower() == "ask" and words[1].lower() in names:
+    attr = names[words[1].lower()]
+    return "ask", attr, question(attr, schema)
+  said, sep, _ = text.strip().partition("?")
+  if not sep or not said.strip() or said.split()[0].lower().rstrip(".:") == "search":
+    return "search", None, ""
+  return "ask", nlu.asked_attribute(said, schema), said.strip() + "?"
 
 
 def parse_pick(text: str, n: int) -> tuple[int, str]:
@@ -138,27 +176,36 @@ def parse_user(text: str) -> tuple[str, str]:
 
 class TeacherRecommender(baselines.RuleRecommender):
   """The rule recommender, but its pick among the first `NUM_CANDIDATES` search results is the
-  best under the hidden utility (ties: the earlier result), recommended with the metadata text
-  the LLM ranker learns to write."""
+  best under the hidden utility (ties: the earlier result), recommended with the text the LLM
+  ranker learns to write (`recommendation`); its questions are phrased by the session's
+  "teacher-text" stream (`question`)."""
+
+  def turn(self, s):
+    out = super().turn(s)
+    if out.kind != "ask":
+      return out
+    attr = nlu.asked_attribute(out.text, self.schema)
+    k = int(s.rng("teacher-text").integers(len(QUESTIONS)))
+    return interfaces.SystemTurn(question(attr, self.schema, k), "ask")
 
   def _explain_or(self, s):
     out = super()._explain_or(s)
     if out.kind == "reply":            # an explanation: the one given with the recommendation
       i = next(iter(out.explanations))
-      exp = self._given(s, i)
-      return interfaces.SystemTurn(f"It is {exp}", "reply", explanations={i: f"It is {exp}"})
+      for t in reversed(s.system_turns()):
+        if i in t.explanations:
+          exp = t.explanations[i]
+          return interfaces.SystemTurn(exp, "reply", explanations={i: exp})
     return out
-
-  def _given(self, s, item_id):
-    it = self.by_id[item_id]
-    return short_explanation(it)
 
   def _recommend(self, s, item_id, retrieved=()):
     cands = list(retrieved)[:NUM_CANDIDATES] or [item_id]
     best = max(cands, key=lambda i: (s.judgement.utilities[i], -cands.index(i)))
     it = self.by_id[best]
-    return interfaces.SystemTurn(recommend_text(it), "recommend", items=(best,),
-                                 explanations={best: f"It is {short_explanation(it)}"},
+    want, _ = baselines.stated_preferences(s, self.schema)
+    said = recommendation(it, want)
+    return interfaces.SystemTurn(said, "recommend", items=(best,),
+                                 explanations={best: explanation_of(said)},
                                  retrieved=tuple(retrieved))
 
 
@@ -176,14 +223,13 @@ def examples(sessions: Sequence[Session], cat: catalogue_lib.Catalogue,
         users = prefix.user_turns()
         if users and users[-1].intent == "explain":
           continue                         # answered without the dialogue manager
-        out["dm"].append((dm_prompt(prefix), dm_target(t, cat.schema)))
+        out["dm"].append((dm_prompt(prefix), dm_target(t)))
         if t.kind == "recommend":
           want, avoid = baselines.stated_preferences(prefix, cat.schema)
           out["query"].append((query_prompt(prefix), baselines.RuleRecommender.query(want, avoid)))
           cands = [by_id[i] for i in t.retrieved[:NUM_CANDIDATES]]
           k = [c.id for c in cands].index(t.items[0])
-          out["rank"].append((rank_prompt(prefix, cands),
-                              f"{k + 1}: {short_explanation(cands[k])}"))
+          out["rank"].append((rank_prompt(prefix, cands), f"{k + 1}: {t.text}"))
       else:
         forced = t.intent if rng.random() < p_forced_intent else None
         out["user"].append((user_prompt(prefix, forced), f"{t.intent}: {t.text}"))

@@ -58,6 +58,16 @@ def test_movielens_catalogue_on_the_page_reads_its_genres_and_decades():
     chat.load_components("", 0, 0, catalogue="imdb")
 
 
+def test_the_page_serves_the_finished_real_backbone_run_by_default(tmp_path):
+  assert chat.default_workdir(str(tmp_path)) == ""                    # none: the rule system
+  for d in ("runs/crs", "runs/crs_gemma3_cpu/sessions"):               # unfinished: no spec
+    (tmp_path / d).mkdir(parents=True)
+  (tmp_path / "runs/crs/serving.json").write_text("{}")
+  assert chat.default_workdir(str(tmp_path)) == str(tmp_path / "runs/crs")
+  (tmp_path / "runs/crs_gemma3_cpu/serving.json").write_text("{}")
+  assert chat.default_workdir(str(tmp_path)) == str(tmp_path / "runs/crs_gemma3_cpu")
+
+
 @pytest.fixture
 def server():
   port = helpers.free_port()

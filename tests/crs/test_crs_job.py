@@ -18,7 +18,7 @@ TOY = ["--config.model.overrides.embed_dim=32", "--config.model.overrides.num_la
        "--config.base.data.crs.num_sessions=30", "--config.data.crs.num_eval_sessions=4",
        "--config.data.crs.catalogue_size=120", "--config.base.data.crs.catalogue_size=120",
        "--config.data.crs.vocab_size=400", "--config.base.data.crs.vocab_size=400",
-       "--config.data.inputs_len=512", "--config.data.targets_len=64",
+       "--config.data.inputs_len=512", "--config.data.targets_len=112",
        "--config.model.max_seq_len=1024",
        "--config.sessions.num_sessions=6", "--config.sessions.max_turns=3",
        "--config.eval.num_examples=2", "--config.report.encoder=hashing"]

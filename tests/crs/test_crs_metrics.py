@@ -98,6 +98,19 @@ def test_explanation_faithfulness_is_exact():
   assert m["claim_precision"] == pytest.approx(7 / 8)     # 8 claims, "cheerful" false
 
 
+def test_written_recommendations_are_checked_for_the_title_and_the_users_own_words():
+  t0, t1 = CAT.by_id["i0"].title, CAT.by_id["i1"].title
+  said = dict(_sys(["i0"], explanations={"i0": "It has the comedy you asked for."}),
+              text=f"How about {t0}? It has the comedy you asked for.")
+  wrong = dict(_sys(["i1"], explanations={"i1": "It is a dark film."}),   # dark: not asked
+               text=f"How about {t0}? It is a dark film.")                  # names another
+  m = metrics.faithfulness([_rec("a", [_user("A comedy, please."), said, _user("no"), wrong])],
+                           CAT)
+  assert m["recommendation_titled"] == 0.5 and m["explanation_user_grounded"] == 0.5
+  assert m["explanation_faithful"] == 1.0
+  assert t1 not in wrong["text"]
+
+
 def test_simulator_metrics_catch_leaks_bad_mentions_and_wrong_acceptance():
   t0 = CAT.by_id["i0"].title
   turns = [_user(f"I want {t0}, a comedy."),                        # leak (not shown yet)

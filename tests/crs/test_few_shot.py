@@ -27,9 +27,12 @@ class Recorder:
 
 
 def test_select_shows_every_kind_of_answer_shortest_first():
-  pairs = [("long prompt " * 5, "search"), ("p1", "ask genre"), ("p22", "ask era"),
-           ("p3", "search"), ("p4444", "ask mood")]
-  assert few_shot.select(pairs, 3) == [("p1", "ask genre"), ("p3", "search"), ("p22", "ask era")]
+  pairs = [("long prompt " * 5, "search"), ("p1", "What genre?"), ("p22", "Which decade?"),
+           ("p3", "search"), ("p4444", "Any mood?")]
+  assert few_shot.select(pairs, 3) == [("p1", "What genre?"), ("p3", "search"),
+                                       ("p22", "Which decade?")]
+  assert few_shot.select([("a", "inform: x"), ("b", "accept: y"), ("c", "inform: z")], 2) == [
+      ("b", "accept: y"), ("a", "inform: x")]
   assert len(few_shot.select(pairs, 10)) == 5
 
 
@@ -37,7 +40,7 @@ def test_every_prompt_carries_its_tasks_header_and_sessions_run():
   cat = catalogue.make_catalogue(80, seed=0)
   shots = few_shot.shots_for(cat, seed=5, num_sessions=8)
   assert {t: len(v) for t, v in shots.items()} == few_shot.SHOTS
-  assert {t.split()[0] for _, t in shots["dm"]} == {"ask", "search"}
+  assert {few_shot.kind_of(t) for _, t in shots["dm"]} == {"question", "search"}
   assert len({t.split(":")[0] for _, t in shots["user"]}) >= 3
   inner = Recorder()
   model = few_shot.FewShotTextModel(inner, shots, cat.schema)

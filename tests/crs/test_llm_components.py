@@ -70,21 +70,71 @@ def test_teacher_labels_cover_every_task_and_fit_the_configured_lengths():
   ex = text.examples(session.sessions_from_records(_teacher_records(60), CAT), CAT,
                      np.random.default_rng(0))
   assert set(ex) == set(text.TASKS) and all(ex.values())
-  assert {t.split()[0] for _, t in ex["dm"]} == {"ask", "search"}
+  # the dialogue manager's targets are the teacher's questions (several phrasings) or "search";
+  # the ranker's, the whole recommendation with the title of the candidate it names
+  kinds = [text.parse_dm(t, CAT.schema) for _, t in ex["dm"]]
+  assert {k for k, _, _ in kinds} == {"ask", "search"}
+  asks = [(a, u) for k, a, u in kinds if k == "ask"]
+  assert all(a in CAT.schema.names and u.endswith("?") for a, u in asks)
+  assert len({u for _, u in asks}) > len({a for a, _ in asks})        # not one per attribute
+  for p, t in ex["rank"]:
+    k, said = text.parse_pick(t, text.NUM_CANDIDATES)
+    line = p.split("\nCandidates:\n")[1].split("\n")[k]
+    assert said.startswith(f"How about {line.split('. ', 1)[1].split(':')[0]}?")
   intents = {t.split(":")[0] for _, t in ex["user"]}
   assert {"inform", "accept", "explain"} <= intents <= set(interfaces.INTENTS)
   assert any("Intent: any" in p for p, _ in ex["user"])
   assert any("Intent: any" not in p for p, _ in ex["user"])
   for pairs in ex.values():
     for p, t in pairs:
-      assert len(p.encode()) <= 800 and len(t.encode()) <= 140, (p, t)
+      assert len(p.encode()) <= 800 and len(t.encode()) <= 200, (p, t)
 
 
-@pytest.mark.parametrize("out,expected", [("ask genre", ("ask", "genre")),
-                                          ("ask colour", ("search", None)),
-                                          ("", ("search", None)), ("search", ("search", None))])
-def test_parse_dm(out, expected):
+@pytest.mark.parametrize("out,expected", [
+    ("Do you have a decade in mind?", ("ask", "era", "Do you have a decade in mind?")),
+    (" Anything else you'd like? U: no", ("ask", None, "Anything else you'd like?")),
+    ("ask genre", ("ask", "genre", "What genre would you like?")),     # the older label form
+    ("ask colour", ("search", None, "")), ("I will look", ("search", None, "")),
+    ("? ?", ("search", None, "")),
+    ("", ("search", None, "")), ("search", ("search", None, "")),
+    ("Search.", ("search", None, ""))])
+def test_parse_dm_says_the_models_own_words(out, expected):
   assert text.parse_dm(out) == expected
+
+
+def test_the_recommender_says_what_the_model_wrote_and_a_slate_gets_a_text_per_item():
+  class Scripted:
+    def __init__(self):
+      self.calls = []
+
+    def complete(self, prompts, task, prefixes=None):
+      self.calls.append((task, prefixes))
+      if task == "dm":
+        return ["Any decade in mind?" if "U: hi" in p else "search" for p in prompts]
+      if task == "rank" and prefixes is None:
+        return ["2: How about Second? It has the comedy you asked for."] * len(prompts)
+      if task == "rank":
+        return [f" How about pick {x}?" for x in prefixes]
+      return ["comedy"] * len(prompts)
+
+  for slate in (1, 3):
+    m = Scripted()
+    rec = llm.LLMRecommender(m, CAT, slate=slate)
+    a, b = session.new_session("s00000", 0, CAT), session.new_session("s00001", 0, CAT)
+    a.turns.append(interfaces.UserTurn("hi", "chitchat"))
+    b.turns.append(interfaces.UserTurn("A comedy please.", "inform"))
+    ask, recd = rec.respond([a, b])
+    assert (ask.kind, ask.text) == ("ask", "Any decade in mind?")
+    assert recd.kind == "recommend" and len(recd.items) == slate
+    assert recd.items[0] == recd.retrieved[1]               # the ranker's "2:"
+    assert recd.text.startswith("How about Second? It has the comedy you asked for.")
+    assert recd.explanations[recd.items[0]] == "It has the comedy you asked for."
+    if slate == 3:             # the next candidates in retrieval order, each with its own text
+      assert recd.items[1:] == (recd.retrieved[0], recd.retrieved[2])
+      assert recd.text.endswith("How about pick 1:? How about pick 3:?")
+      assert ("rank", ["1:", "3:"]) in m.calls
+  with pytest.raises(ValueError, match="slate must be >= 1"):
+    llm.LLMRecommender(m, CAT, slate=0)
 
 
 def test_parse_pick_and_user_fall_back():

@@ -110,6 +110,29 @@ def test_the_llm_system_needs_a_server_and_reads_the_catalogues_attributes(ml):
   data, split, cat = ml
   with pytest.raises(ValueError, match="needs --served_url"):
     movielens_users.make_system("llm", cat, split, data)
-  assert text.parse_dm("ask decade", cat.schema) == ("ask", "decade")
-  assert text.parse_dm("ask decade") == ("search", None)          # not a synthetic attribute
+  assert text.parse_dm("Which decade do you prefer?", cat.schema)[:2] == ("ask", "decade")
+  assert text.parse_dm("Which genre do you prefer?", cat.schema)[:2] == ("ask", "genre")
   assert text.item_line(cat.by_id["1"]) == "Toy Story: Animation and Children's and Comedy, 1990s"
+
+
+def test_a_slate_shows_k_unseen_movies_and_the_user_takes_any_target_among_them(ml, tmp_path):
+  data, split, cat = ml
+  one = movielens_users.run(str(tmp_path / "one"), systems=("popularity", "random"),
+                            num_users=30, seed=1, log=lambda m: None)
+  three = movielens_users.run(str(tmp_path / "three"), systems=("popularity", "random"),
+                              num_users=30, seed=1, slate=3, log=lambda m: None)
+  recs = [json.loads(l) for l in open(tmp_path / "three" / "sessions" / "popularity.jsonl")]
+  for r in recs:
+    seen = set(r["history"])
+    shown = []
+    for t in r["turns"]:
+      if t["role"] == "system" and t["kind"] == "recommend":
+        assert len(t["items"]) == 3 and not set(t["items"]) & (seen | set(shown))
+        shown += t["items"]
+    if r["accepted"] is not None:
+      assert r["accepted"] in r["acceptable"]
+  # popularity with a slate of 3 shows in each turn the movies of 3 one-movie turns
+  assert three["popularity"]["success@1"] >= one["popularity"]["success@1"]
+  assert three["popularity"]["success@8"] >= one["popularity"]["success@8"]
+  with pytest.raises(ValueError, match="slate must be >= 1"):
+    movielens_users.make_system("random", cat, split, data, slate=0)
