@@ -211,7 +211,9 @@ def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
       readable += nlu.user_intent(nlu.mask_titles(t["text"], titles), after,
                                   cat.schema) == t["intent"]
       adhere += turn_adheres(t["text"], goal, titles, cat.schema)
-      low = t["text"].lower()
+      # shown titles masked first: "Scarlet Horizon" (unshown) inside "The Scarlet Horizon"
+      # (shown) is no leak
+      low = nlu.mask_titles(t["text"], shown_titles).lower()
       leaked = leaked or any(_names(low, x) for x in hidden - shown_titles)
       for i, reaction in t.get("reactions", {}).items():
         if reaction in ("accept", "reject"):

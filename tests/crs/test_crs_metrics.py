@@ -130,6 +130,15 @@ def test_no_leak_when_the_system_named_the_target_first():
   rec = _rec("a", [_user("A comedy"), _sys(["i0"]), _user(f"{t0} it is", "accept",
                                                           {"i0": "accept"})])
   assert metrics.simulator_metrics([rec], CAT)["target_leak_rate"] == 0
+  # an unshown acceptable title inside the shown one's ("Scarlet Horizon" in "The Scarlet
+  # Horizon") is no leak; said on its own it is
+  cat = catalogue.Catalogue((_item(0), catalogue.Item.of("j", "Velvet Comet 0", dict(
+      genre="comedy", era="1990s", length="short", mood="dark", language="French"), 0.1)))
+  shown = _rec("b", [_sys(["i0"]), _user(f"{t0} it is", "accept", {"i0": "accept"})],
+               acceptable=("i0", "j"))
+  assert metrics.simulator_metrics([shown], cat)["target_leak_rate"] == 0
+  said = _rec("c", [_user("Velvet Comet 0, please"), _sys(["i0"])], acceptable=("i0", "j"))
+  assert metrics.simulator_metrics([said], cat)["target_leak_rate"] == 1
 
 
 def test_popularity_bias_gini_and_long_tail_in_closed_form():
