@@ -24,7 +24,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = crs.get_config()
   c.job = "crs_jax.job:crs_served"
   c.served = ml_collections.ConfigDict(dict(url="http://127.0.0.1:8000", model="gemma3_270m",
-                                            chat=False, shot_sessions=30))
+                                            chat=False, shot_sessions=30,
+                                            timeout=600.0))
   c.sessions.baselines = ("random", "rule", "teacher")
   if arg == "cpu":
     c.sessions.num_sessions = 40

@@ -27,6 +27,7 @@ from crs_jax import session as session_lib
 from crs_jax import text as text_lib
 from mode_jax import serve
 
+TIMEOUT = 600.0     # seconds per request: a 270M model on 2 CPU cores takes minutes a batch
 SHOTS = {"dm": 4, "query": 3, "rank": 2, "profile": 2, "user": 6}
 
 INSTRUCTIONS = {
@@ -113,8 +114,12 @@ class FewShotTextModel:
 
 def served_model(scfg, cat: catalogue_lib.Catalogue, *, seed: int = 0):
   """The few-shot text model over the server of the `config.served` block `scfg` (url, model,
-  chat, shot_sessions)."""
-  client = serve.OpenAIClient(scfg.url, scfg.model, chat=bool(scfg.get("chat", False)))
+  chat, shot_sessions, timeout: seconds per request, `TIMEOUT` by default: a request times out
+  and is sent again while the server still computes it, so a timeout shorter than one joined
+  batch on a slow server multiplies its work)."""
+  client = serve.OpenAIClient(scfg.url, scfg.model, chat=bool(scfg.get("chat", False)),
+                              timeout=float(scfg.get("timeout", TIMEOUT)),
+                              retry_window=max(600.0, 4 * float(scfg.get("timeout", TIMEOUT))))
   inner = sampler_model.TaskTextModel(client)
   shots = shots_for(cat, seed=seed, num_sessions=int(scfg.get("shot_sessions", 30)))
   return FewShotTextModel(inner, shots, cat.schema)

@@ -208,6 +208,8 @@ flags.DEFINE_string("served_url", "", "OpenAI-compatible server for the 'llm' sy
                     flag_values=FLAGS)
 flags.DEFINE_string("served_model", "gemma3_270m", "the served model's name", flag_values=FLAGS)
 flags.DEFINE_bool("served_chat", False, "use /v1/chat/completions", flag_values=FLAGS)
+flags.DEFINE_float("served_timeout", 600.0, "seconds per request to the server",
+                   flag_values=FLAGS)
 
 
 def main(argv=None):
@@ -216,7 +218,7 @@ def main(argv=None):
   if not FLAGS.workdir:
     raise SystemExit("--workdir is required")
   served = ml_collections.ConfigDict(dict(url=FLAGS.served_url, model=FLAGS.served_model,
-                                          chat=FLAGS.served_chat))
+                                          chat=FLAGS.served_chat, timeout=FLAGS.served_timeout))
   results = run(FLAGS.workdir, systems=FLAGS.systems, num_users=FLAGS.num_users,
                 seed=FLAGS.seed, max_turns=FLAGS.max_turns, served=served, slate=FLAGS.slate)
   print(table(results))

@@ -57,3 +57,15 @@ def test_every_prompt_carries_its_tasks_header_and_sessions_run():
   shot_goals = {key(session.new_session(session.session_id(k), 5, cat).goal.to_json())
                 for k in range(8)}
   assert len(shot_goals) == 8 and not shot_goals & {key(r["goal"]) for r in recs}
+
+
+def test_the_served_model_waits_as_long_as_a_slow_server_needs():
+  """A request that times out is sent again while the server still computes it: on a 2-core
+  CPU a joined batch of few-shot prompts takes minutes, so the default is long and settable."""
+  import ml_collections
+  cat = catalogue.make_catalogue(40, seed=0)
+  scfg = ml_collections.ConfigDict(dict(url="http://127.0.0.1:9", model="m", shot_sessions=2))
+  assert few_shot.served_model(scfg, cat).inner.model.timeout == few_shot.TIMEOUT >= 600
+  scfg.timeout = 1200.0
+  client = few_shot.served_model(scfg, cat).inner.model
+  assert client.timeout == 1200.0 and client.retry_window >= 1200.0
