@@ -49,10 +49,15 @@ def stated_preferences(s: Session, schema=None) -> tuple[dict, dict]:
   return want, avoid
 
 
+def asked_values(it: catalogue_lib.Item, want: dict) -> list:
+  """The values the user asked for (`want`, attr -> value) that item `it` has, in order."""
+  return [v for a, v in want.items() if it.has(a, v)]
+
+
 def explain(it: catalogue_lib.Item, want: dict,
             schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC) -> str:
   """A metadata-grounded explanation: the item's values the user asked for, then the rest."""
-  hits = [v for a, v in want.items() if it.has(a, v)]
+  hits = asked_values(it, want)
   lead = f"It matches what you asked for ({', '.join(hits)}). " if hits else ""
   if schema == catalogue_lib.SYNTHETIC:
     v = it.attributes()

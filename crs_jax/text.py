@@ -72,7 +72,7 @@ def short_explanation(it: catalogue_lib.Item) -> str:
 def grounded_explanation(it: catalogue_lib.Item, want: dict) -> str:
   """Why `it`: the values of it the user asked for (`want`, attr -> value, as
   `baselines.stated_preferences`), then its metadata."""
-  hits = [v for a, v in want.items() if it.has(a, v)]
+  hits = baselines.asked_values(it, want)
   lead = f"It has the {' and '.join(hits)} you asked for. " if hits else ""
   return f"{lead}It is {short_explanation(it)}"
 
