@@ -74,7 +74,9 @@ def tasks_kind(dcfg, vocab, workdir: str):
     rows = {"train": metrics.reference_rows((p, [y]) for p, y in train[t]),
             "validation": metrics.reference_rows((p, [y]) for p, y in val[t])}
     tasks.register_rows(task_name(t), rows, vocab, table[task_name(t)],
-                        metric_fns=[metrics.rouge_em_metrics])
+                        metric_fns=[metrics.rouge_em_metrics] + (
+                            [text_lib.decision_metric(t)] if t in text_lib.DECISION_TASKS
+                            else []))
   only = dcfg.get("only_tasks", ())     # one task's run (per-task adapters); ids unchanged
   unknown = sorted(set(only) - set(names))
   if unknown:

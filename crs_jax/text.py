@@ -174,6 +174,38 @@ def parse_user(text: str) -> tuple[str, str]:
   return "inform", text.strip()
 
 
+DECISION_TASKS = ("dm", "rank", "user")
+
+
+def decision_of(task: str, text: str, schema: catalogue_lib.Schema = catalogue_lib.SYNTHETIC):
+  """The decision a task's answer carries, read from its words: `dm` (kind, asked attribute) as
+  `parse_dm` reads it; `rank` the candidate number before ":"; `user` the intent before ":".
+  None when the words carry no readable decision (an unknown intent, no number)."""
+  if task == "dm":
+    return parse_dm(text, schema)[:2]
+  head, sep, _ = text.strip().partition(":")
+  head = head.strip()
+  if task == "rank":
+    return int(head) if sep and head.isdigit() else None
+  if task == "user":
+    return head if sep and head in interfaces.INTENTS else None
+  raise ValueError(f"decision_of: task {task!r} has no decision; these do: {DECISION_TASKS}")
+
+
+def decision_metric(task: str):
+  """seqio metric_fn for `task`: "decision", the percentage of answers whose decision
+  (`decision_of`) equals a reference's. Exact match compares the words (a question in another
+  phrasing, an explanation worded differently); this scores what the system or user chose."""
+  def fn(targets, predictions) -> dict:
+    hits = 0
+    for t, p in zip(targets, predictions):
+      refs = list(t) if isinstance(t, (list, tuple)) else [t]
+      mine = decision_of(task, p)
+      hits += mine is not None and any(mine == decision_of(task, r) for r in refs)
+    return {"decision": 100.0 * hits / max(len(predictions), 1)}
+  return fn
+
+
 class TeacherRecommender(baselines.RuleRecommender):
   """The rule recommender, but its pick among the first `NUM_CANDIDATES` search results is the
   best under the hidden utility (ties: the earlier result), recommended with the text the LLM

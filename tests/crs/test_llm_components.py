@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from crs_jax import catalogue, interfaces, llm, metrics, rule_simulator, session, text
+from mode_jax.data import metrics as mode_metrics
 
 CAT = catalogue.make_catalogue(200, seed=0)
 
@@ -238,3 +239,43 @@ def test_dense_index_excludes_items(dense):
   assert again[:3] == top[2:] and not set(again) & set(top[:2])
   assert len(dense.search("x", k=len(CAT.items), exclude=[CAT.items[0].id])) == \
       len(CAT.items) - 1
+
+
+def test_decision_metric_scores_the_choice_not_the_phrasing():
+  """Exact match counts another phrasing of the same question as wrong; the decision column
+  counts what was chosen (asked attribute, candidate number, intent)."""
+  refs = [["Do you have a decade in mind?"], ["Which mood do you prefer?"], ["search"],
+          ["Is there a genre you are after?"]]
+  preds = ["Which decade do you prefer?",     # same decision, other words
+           "Which genre do you prefer?",      # other attribute
+           "search",
+           "search"]                          # searched instead of asking
+  got = text.decision_metric("dm")(refs, preds)
+  assert got == {"decision": 50.0}
+  assert mode_metrics.rouge_em_metrics(refs, preds)["exact_match"] == 25.0
+  rank = text.decision_metric("rank")(
+      [["2: How about X? It is a drama."], ["1: How about Y?"], ["3: How about Z?"]],
+      ["2: How about W? It is long.", "How about Y?", "3"])
+  assert rank == {"decision": 100.0 * 1 / 3}    # no number is no decision; "3" has no ":"
+  user = text.decision_metric("user")(
+      ["accept: Sounds good.", "reject: No.", "inform: A drama."],
+      ["accept: Great, thanks.", "rejected: no", "inform: Something long."])
+  assert user == {"decision": 100.0 * 2 / 3}
+  with pytest.raises(ValueError, match="query"):
+    text.decision_of("query", "drama 1990s")
+
+
+def test_dm_rank_user_tasks_carry_the_decision_metric(tmp_path):
+  """The registered RecLLM tasks score dm, rank and user decisions beside ROUGE-L / exact."""
+  import seqio
+  from configs import crs_synthetic
+  from crs_jax import data as crs_data
+  d = crs_synthetic.get_config().data
+  d.unlock()
+  d.crs.num_sessions, d.crs.num_eval_sessions = 6, 4
+  d.inputs_len, d.targets_len = 4096, 1024
+  names, _, _ = crs_data.tasks_kind(d, seqio.ByteVocabulary(), str(tmp_path))
+  for t in text.TASKS:
+    task = seqio.get_mixture_or_task(crs_data.task_name(t))
+    outs = [fn([["search"]], ["search"]) for fn in task.metric_fns]
+    assert any("decision" in o for o in outs) == (t in text.DECISION_TASKS), (t, outs)
