@@ -37,6 +37,7 @@ known, so nothing here is estimated by a model).
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import re
 from typing import Iterable, Optional, Sequence
@@ -185,8 +186,15 @@ def turn_adheres(text: str, goal: goals_lib.Goal, titles: Iterable[str] = (),
   return True
 
 
+@functools.lru_cache(maxsize=8192)
+def _title_pattern(title: str) -> re.Pattern:
+  return re.compile(r"(?<!\w)" + re.escape(title) + r"(?!\w)")
+
+
 def _names(text: str, title: str) -> bool:
-  return re.search(r"(?<!\w)" + re.escape(title) + r"(?!\w)", text) is not None
+  """`text` names `title` as whole words (one compiled pattern per title, cached: `re`'s own
+  cache holds 512 and a real catalogue has thousands of titles)."""
+  return _title_pattern(title).search(text) is not None
 
 
 def simulator_metrics(records: Sequence[dict], cat: catalogue_lib.Catalogue,
