@@ -35,19 +35,15 @@ import os
 import random
 import time
 
-import ml_collections
 import numpy as np
 
 from mode_jax import cli, serve
 from mode_jax.atomic_io import jsonl_records, write_json_atomic, write_jsonl_atomic
-from mode_jax.dataeval import stats
 from prm_jax import pipeline
+from prm_jax import step_stats
 from prm_jax import steps as steps_lib
 from prm_jax.envs import arithmetic as A
-from prm_jax.prm import metrics
 from prm_jax.prm import train as prm_train_lib
-
-HEADS = ("scalar", "tokens")
 
 
 def train_problems(config) -> list:
@@ -143,86 +139,26 @@ def stage_heldout(config, wd, backend, log):
 
 
 def prm_config(config, entry, records: str):
-  """The prm_train config of one `learn.prms` entry."""
-  c = ml_collections.ConfigDict(config.to_dict())
-  c.prm.records = (records,)
-  c.prm.labels = "mc"                       # the records' mc is already the exact label
-  if entry.head not in HEADS:
-    raise ValueError(f"learn.prms: head {entry.head!r}, expected one of {HEADS}")
-  c.prm.head = entry.head
-  if entry.backbone == "policy":
-    c.checkpoint.hf_path, c.checkpoint.pretrained = config.learn.policy, ""
-  else:
-    c.checkpoint.hf_path, c.checkpoint.pretrained = "", entry.backbone
-  c.adapter = ml_collections.ConfigDict(dict(entry.adapter))
-  c.train.steps = entry.steps
-  c.train.batch_size = entry.batch
-  c.train.lr = entry.lr
-  c.train.eval_every = max(1, entry.steps // 8)
-  c.train.log_every = max(1, entry.steps // 20)
-  return c
+  """The prm_train config of one `learn.prms` entry (the records' mc is already the exact
+  label)."""
+  return pipeline.entry_config(config, dict(entry, labels="mc"), records, config.learn.policy,
+                               where="learn.prms")
 
 
 def stage_train(config, wd, paths, log) -> dict:
   """{name: prm_train summary} of every `learn.prms` entry (skipped when trained)."""
-  out = {}
   for name, entry in config.learn.prms.items():
     if int(entry.size) not in paths:
       raise ValueError(f"learn.prms.{name}.size={entry.size}: not in learn.sizes")
+  out = {}
   for name, entry in config.learn.prms.items():
     d = os.path.join(wd, f"prm_{name}")
-    done = os.path.join(d, "prm_train.json")
-    if not os.path.exists(done):
-      t0 = time.perf_counter()
+    if not os.path.exists(os.path.join(d, "prm_train.json")):
       log(f"== 3. PRM {name}: {entry.backbone}, head {entry.head}, {entry.size} questions, "
           f"{entry.steps} steps x {entry.batch}")
-      prm_train_lib.prm_train(prm_config(config, entry, paths[int(entry.size)]), d, log=log)
-      with open(done) as f:
-        s = json.load(f)
-      s["train_seconds"] = time.perf_counter() - t0
-      write_json_atomic(done, s)
-    out[name] = json.load(open(done))
+    out[name] = pipeline.train_entry(prm_config(config, entry, paths[int(entry.size)]), d,
+                                     log=log)
   return out
-
-
-def step_auroc_ci(probs, exact, owner, test, n_boot: int, seed: int = 0) -> dict:
-  """Step AUROC over the solutions `test` (cluster bootstrap over their problems)."""
-  p = [np.asarray(probs[j]) for j in test]
-  y = [np.asarray(exact[j]) for j in test]
-  groups = [owner[j] for j in test]
-
-  def stat(idx):
-    return metrics.auroc(np.concatenate([p[i] for i in idx]), np.concatenate([y[i] for i in idx]))
-  return stats.bootstrap(stat, len(test), groups=groups, n_boot=n_boot, seed=seed)
-
-
-def first_error_ci(probs, exact, owner, test, n_boot: int, seed: int = 0) -> dict:
-  """`metrics.first_error_auroc` over the solutions `test` (cluster bootstrap over their
-  problems)."""
-  p, y = [probs[j] for j in test], [exact[j] for j in test]
-  return stats.bootstrap(lambda idx: metrics.first_error_auroc([p[i] for i in idx],
-                                                               [y[i] for i in idx]),
-                         len(test), groups=[owner[j] for j in test], n_boot=n_boot, seed=seed)
-
-
-def paired_auroc(pa, pb, exact, owner, test, n_boot: int, seed: int = 0,
-                 first_error: bool = False) -> dict:
-  """AUROC(a) - AUROC(b) on the same test steps (all steps, or `metrics.first_error_auroc`),
-  problems resampled together."""
-  y = [np.asarray(exact[j]) for j in test]
-  a = [np.asarray(pa[j]) for j in test]
-  b = [np.asarray(pb[j]) for j in test]
-
-  def stat(idx):
-    if first_error:
-      yy = [y[i] for i in idx]
-      return (metrics.first_error_auroc([a[i] for i in idx], yy)
-              - metrics.first_error_auroc([b[i] for i in idx], yy))
-    yy = np.concatenate([y[i] for i in idx])
-    return (metrics.auroc(np.concatenate([a[i] for i in idx]), yy)
-            - metrics.auroc(np.concatenate([b[i] for i in idx]), yy))
-  return stats.bootstrap(stat, len(test), groups=[owner[j] for j in test], n_boot=n_boot,
-                         seed=seed)
 
 
 def stage_eval(config, wd, problems, sols, log) -> dict:
@@ -238,21 +174,15 @@ def stage_eval(config, wd, problems, sols, log) -> dict:
          "test_steps_right": float(np.mean(np.concatenate([exact[j] for j in test]))),
          "sample_accuracy": float(np.mean([c.answer_correct for c in checks])),
          "prms": pipeline.step_level(names, probs, exact, gold_fe, checks, owner, half)}
-  pos = metrics.position_scores(exact)
-  res["position_baseline"] = {"step_auroc_ci": step_auroc_ci(pos, exact, owner, test,
-                                                             lc.n_boot)}
+  try:
+    iv = step_stats.intervals(names, probs, exact, owner, test, lc.n_boot,
+                              [tuple(p.split("-")) for p in lc.compare])
+  except KeyError as e:
+    raise ValueError(f"learn.compare: {e.args[0]}: both sides must be learn.prms names") from e
+  res["position_baseline"] = {"step_auroc_ci": iv["position_step_auroc_ci"]}
   for k in names:
-    res["prms"][k]["step_auroc_ci"] = step_auroc_ci(probs[k], exact, owner, test, lc.n_boot)
-    res["prms"][k]["first_error_auroc_ci"] = first_error_ci(probs[k], exact, owner, test,
-                                                            lc.n_boot)
-  res["paired"], res["paired_first_error"] = {}, {}
-  for pair in lc.compare:
-    a, b = pair.split("-")
-    if a not in probs or b not in probs:
-      raise ValueError(f"learn.compare {pair!r}: both sides must be learn.prms names")
-    res["paired"][pair] = paired_auroc(probs[a], probs[b], exact, owner, test, lc.n_boot)
-    res["paired_first_error"][pair] = paired_auroc(probs[a], probs[b], exact, owner, test,
-                                                   lc.n_boot, first_error=True)
+    res["prms"][k].update(iv["prms"][k])
+  res["paired"], res["paired_first_error"] = iv["paired"], iv["paired_first_error"]
   return res
 
 

@@ -47,7 +47,7 @@ from mode_jax import cli
 from mode_jax.atomic_io import write_json_atomic, write_jsonl_atomic
 from mode_jax.config_files import sibling
 from mode_jax.dataeval import stats
-from prm_jax import collect, evaluate, step_search, verify
+from prm_jax import collect, evaluate, step_search, step_stats, verify
 from prm_jax import steps as steps_lib
 from prm_jax.envs import arithmetic as A
 from mode_jax import serve
@@ -217,6 +217,51 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
   return prm_train_lib.prm_train(c, out, log=log)
 
 
+PRM_HEADS = ("scalar", "tokens")
+
+
+def entry_config(config, entry, records: str, policy_ckpt: str, where: str = "PRM entry"):
+  """The prm_train config of a PRM entry {backbone, head, adapter, labels, steps, batch, lr}
+  on `records`: backbone "policy" is `policy_ckpt` (fully fine-tuned unless the entry's adapter
+  freezes it), any other value a `mode_jax.pretrained` name (its own tokenizer and BOS) with the
+  entry's adapter; head scalar or tokens (the LM's own "+" / "-" logits at the step end)."""
+  e = dict(entry)
+  head = e.get("head", "scalar")
+  if head not in PRM_HEADS:
+    raise ValueError(f"{where}: head {head!r}, expected one of {PRM_HEADS}")
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.prm.records = (records,)
+  c.prm.labels = e.get("labels", "mc")
+  c.prm.head = head
+  backbone = e.get("backbone", "policy")
+  if backbone == "policy":
+    c.checkpoint.hf_path, c.checkpoint.pretrained = policy_ckpt, ""
+  else:
+    c.checkpoint.hf_path, c.checkpoint.pretrained = "", backbone
+  c.adapter = ml_collections.ConfigDict(dict(e.get("adapter") or dict(method="none")))
+  c.train.steps = int(e["steps"])
+  c.train.batch_size = int(e["batch"])
+  c.train.lr = float(e["lr"])
+  c.train.eval_every = max(1, c.train.steps // 8)
+  c.train.log_every = max(1, c.train.steps // 20)
+  return c
+
+
+def train_entry(c, out: str, log=print) -> dict:
+  """`prm_train(c)` into `out` once (its `prm_train.json`, with `train_seconds`, marks it
+  done; a rerun returns it)."""
+  done = os.path.join(out, "prm_train.json")
+  if not os.path.exists(done):
+    t0 = time.perf_counter()
+    prm_train_lib.prm_train(c, out, log=log)
+    with open(done) as f:
+      s = json.load(f)
+    s["train_seconds"] = time.perf_counter() - t0
+    write_json_atomic(done, s)
+  with open(done) as f:
+    return json.load(f)
+
+
 def label_source_names(config) -> list[str]:
   """The extra label sources the pipeline trains OmegaPRM-record PRMs on (besides "mc")."""
   return [x for x in config.pipeline.get("label_sources", ()) if x != "mc"]
@@ -228,9 +273,30 @@ ADAPTER_PRMS = {   # PRMs on a frozen policy backbone (the default PRM fine-tune
 }
 
 
-def _extra_label(name: str) -> str:
+def pretrained_prms(config) -> dict:
+  """`pipeline.pretrained_prms` ({name: entry}, `entry_config`): PRMs on the OmegaPRM records
+  that start from another backbone (e.g. Gemma 3 270M + LoRA) instead of the policy."""
+  return dict(config.pipeline.get("pretrained_prms", None) or {})
+
+
+def _extra_label(name: str, config=None) -> str:
+  e = pretrained_prms(config).get(name) if config is not None else None
+  if e is not None:
+    method = (dict(e.get("adapter") or {}).get("method") or "none")
+    return (f"{name} ({e['backbone']} + {method}, {e.get('head', 'scalar')} head, "
+            f"{e.get('labels', 'mc')} labels)")
   return name.replace("_adapter", " adapter, frozen policy") if name.endswith("_adapter") \
       else f"{name} labels"
+
+
+def paired_aggregations(config) -> tuple:
+  """The aggregations whose PRM-weighted vote is compared with majority (default: product)."""
+  aggs = tuple(config.pipeline.get("paired_aggregations", ("product",)))
+  bad = [a for a in aggs if a not in verify.AGGREGATIONS]
+  if bad:
+    raise ValueError(f"pipeline.paired_aggregations: unknown {bad}; known "
+                     f"{verify.AGGREGATIONS}")
+  return aggs
 
 
 def extra_prm_names(config) -> list[str]:
@@ -241,7 +307,10 @@ def extra_prm_names(config) -> list[str]:
     if a not in ADAPTER_PRMS:
       raise ValueError(f"pipeline.prm_adapters: unknown {a!r}; known {sorted(ADAPTER_PRMS)}")
     names.append(f"{a}_adapter")
-  return names
+  clash = sorted(set(pretrained_prms(config)) & set(names))
+  if clash:
+    raise ValueError(f"pipeline.pretrained_prms: {clash} also name a label source or adapter")
+  return names + list(pretrained_prms(config))
 
 
 def step_labels(first_error, num_steps: int) -> list[int]:
@@ -365,8 +434,9 @@ def verification_methods(config, with_likelihood: bool) -> dict:
     methods["policy likelihood, best-of-N"] = ("best_of_n", "policy_likelihood")
     methods["policy-likelihood-weighted vote"] = ("weighted", "policy_likelihood")
   for x in extra_prm_names(config):
-    methods[f"PRM-weighted (product), OmegaPRM {_extra_label(x)}"] = (
-        "weighted", f"omegaprm_{x}_product")
+    for agg in dict.fromkeys(("product",) + paired_aggregations(config)):
+      methods[f"PRM-weighted ({agg}), OmegaPRM {_extra_label(x, config)}"] = (
+          "weighted", f"omegaprm_{x}_{agg}")
   return methods
 
 
@@ -388,6 +458,13 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
   pos = evaluate.position_scores(exact)           # the baseline that knows only step indices
   res["position_step_auroc"] = evaluate.auroc(np.concatenate([pos[j] for j in test]),
                                               np.concatenate([exact[j] for j in test]))
+  pairs = [tuple(x) for x in p.get("step_pairs", ())]
+  try:
+    res["step_intervals"] = step_stats.intervals(prms, probs, exact, owner, test, p.n_boot,
+                                                 pairs)
+  except KeyError as e:
+    raise ValueError(f"pipeline.step_pairs: {e.args[0]}: both sides must be PRMs of the "
+                     f"pipeline ({prms})") from e
   qs = question_scores(problems, sols, items, prms, probs, checks, gold_fe, mean_lp)
   methods = verification_methods(config, mean_lp is not None)
   ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
@@ -410,10 +487,11 @@ def paired_at(qs, methods, n_cmp, n_boot, config, suffix="") -> dict:
   """Each verifier minus majority at N = n_cmp (paired bootstrap), with its share of the
   oracle's (pass@N's) headroom over majority."""
   out = {}
-  for label in ("PRM-weighted (product), OmegaPRM", "PRM-weighted (last), OmegaPRM",
+  aggs = tuple(dict.fromkeys(("product", "last") + paired_aggregations(config)))
+  for label in (*[f"PRM-weighted ({a}), OmegaPRM" for a in aggs],
                 "PRM-weighted (product), Math-Shepherd",
-                *[f"PRM-weighted (product), OmegaPRM {_extra_label(x)}"
-                  for x in extra_prm_names(config)],
+                *[f"PRM-weighted ({a}), OmegaPRM {_extra_label(x, config)}"
+                  for x in extra_prm_names(config) for a in paired_aggregations(config)],
                 "oracle process verifier, best-of-N", "pass@N (oracle answer check)"):
     out[label] = verify.paired_difference(qs, methods[label], methods["majority vote"], n_cmp,
                                           n_boot=n_boot, seed=1)
@@ -502,6 +580,19 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
                  f"{pb['f1']:.3f} ({pb['acc_err']:.3f} / {pb['acc_cor']:.3f}, "
                  f"{pb['threshold']:.2f}) | {sl['flagged']:.3f} of {sl['solutions']} | "
                  f"{sl['flagged_when_process_right']:.3f} |")
+  iv = res.get("step_intervals")
+  if iv:
+    ci = lambda e: f"{e['value']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
+    lines += ["", "Intervals (95%, bootstrap over test problems, a problem's solutions "
+              f"together): position alone {ci(iv['position_step_auroc_ci'])} step AUROC.", "",
+              "| PRM | step AUROC | first-error AUROC within position |", "|---|---|---|"]
+    lines += [f"| {k} | {ci(e['step_auroc_ci'])} | {ci(e['first_error_auroc_ci'])} |"
+              for k, e in iv["prms"].items()]
+    if iv["paired"]:
+      lines += ["", "| a - b (same steps, paired) | step AUROC | first-error AUROC within "
+                "position |", "|---|---|---|"]
+      lines += [f"| {k} | {ci(d)} | {ci(iv['paired_first_error'][k])} |"
+                for k, d in iv["paired"].items()]
   lines += ["", f"## Accuracy vs N ({res['eval_problems']} held-out problems, sample "
                 f"accuracy {100 * res['sample_accuracy']:.1f}%; mean [95% bootstrap interval])",
             "", verify.curves_markdown(res["curves"]), "", "![accuracy vs N](accuracy_vs_n.png)", "",
@@ -571,6 +662,11 @@ def run(config, wd: str, log=print, backend=None) -> dict:
   for a in config.pipeline.get("prm_adapters", ()):
     trained[f"omegaprm_{a}_adapter"] = train(f"omegaprm_{a}_adapter", records=records,
                                              adapter=ADAPTER_PRMS[a])
+  for name, e in pretrained_prms(config).items():
+    log(f"== 4. PRM 'omegaprm_{name}' ({_extra_label(name, config)})")
+    trained[f"omegaprm_{name}"] = train_entry(
+        entry_config(config, e, records, policy_ckpt, where=f"pipeline.pretrained_prms.{name}"),
+        os.path.join(wd, f"prm_omegaprm_{name}"), log=log)
   timings["train"] = time.perf_counter() - t0 - sum(timings.values())
   res, problems, sols = stage_eval(config, wd, backend, log)
   timings["eval"] = time.perf_counter() - t0 - sum(timings.values())

@@ -142,6 +142,13 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   c.train.update(dict(batch_size=4, log_every=1000, eval_every=0, ckpt_every=1000))
   c.pipeline.update(dict(train_questions=10, search_limit=6, orm_samples=4, prm_steps=4,
                          eval_questions=8, max_n=8, n_boot=10, compare_n=(4, 8)))
+  # a PRM from another backbone entry (here the same random tiny model + LoRA, exact labels),
+  # min-aggregated votes against majority, and a paired step-AUROC difference
+  c.pipeline.pretrained_prms = dict(other=dict(
+      backbone="policy", head="scalar", labels="exact", steps=4, batch=4, lr=1e-3,
+      adapter=dict(method="lora", experts=1, rank=2, targets=("q", "v"))))
+  c.pipeline.paired_aggregations = ("min", "product")
+  c.pipeline.step_pairs = (("omegaprm_other", "omegaprm"),)
   arith = A.ArithmeticConfig(**POLICY_ARITH)
   from prm_jax import pipeline
   pipeline._CONFIG_PATH[0] = os.path.join(ROOT, "configs", "prm_arith.py")
@@ -175,6 +182,18 @@ def test_pipeline_end_to_end_on_a_simulated_backend(tmp_path):
   assert "step-level beam search" in report and bs["tokens_per_problem"] > 0
   assert 0.0 <= bs["accuracy"]["value"] <= 1.0 and bs["sampling_at_nearest_n"]
   paired = out["eval"]["paired"]
+  other = "OmegaPRM other (policy + lora, scalar head, exact labels)"
+  assert out["prm_train"]["omegaprm_other"]["label_source"]["labels"] == "exact"
+  assert f"PRM-weighted (min), {other} @ N=8" in paired and other in report
+  assert "PRM-weighted (min), OmegaPRM @ N=4" in paired
+  iv = out["eval"]["step_intervals"]
+  d = iv["paired"]["omegaprm_other-omegaprm"]
+  assert d["lo"] <= d["value"] <= d["hi"]
+  assert d["value"] == pytest.approx(out["eval"]["omegaprm_other"]["step"]["auroc"]
+                                     - out["eval"]["omegaprm"]["step"]["auroc"])
+  assert iv["prms"]["omegaprm"]["step_auroc_ci"]["value"] == pytest.approx(
+      out["eval"]["omegaprm"]["step"]["auroc"])
+  assert "| omegaprm_other-omegaprm |" in report
   for n in (4, 8):
     oracle = paired[f"pass@N (oracle answer check) @ N={n}"]
     assert oracle["n"] == n and oracle["mean"] >= 0.0
@@ -251,15 +270,46 @@ def test_pipeline_prms_start_from_the_pipeline_policy(tmp_path, monkeypatch):
   monkeypatch.setattr(pipeline, "stage_collect", lambda *a, **k: {})
   monkeypatch.setattr(pipeline.serve, "load", lambda *a, **k: object())
   monkeypatch.setattr(pipeline, "stage_orm_data", lambda *a, **k: "outcomes.jsonl")
-  monkeypatch.setattr("prm_jax.prm.train.prm_train",
-                      lambda cfg, out, log: seen.append(cfg.checkpoint.hf_path) or {})
+
+  def fake_train(cfg, out, log):
+    seen.append((cfg.checkpoint.hf_path, cfg.checkpoint.pretrained, cfg.prm.head))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "prm_train.json"), "w") as f:
+      json.dump({}, f)
+    return {}
+  monkeypatch.setattr("prm_jax.prm.train.prm_train", fake_train)
 
   def stop(*a, **k):
     raise Done
   monkeypatch.setattr(pipeline, "stage_eval", stop)
   with pytest.raises(Done):
     pipeline.run(c, str(tmp_path), log=lambda *_: None)
-  assert len(seen) == 6 and set(seen) == {"WD/policy/policy_model"}, seen
+  assert len(seen) == 6 and {s[:2] for s in seen} == {("WD/policy/policy_model", "")}, seen
+  # study v2: the tiny PRMs start from the policy, the Gemma ones from Gemma 3 270M
+  seen.clear()
+  with pytest.raises(Done):
+    pipeline.run(prm_arith.get_config("study2"), str(tmp_path / "v2"), log=lambda *_: None)
+  assert sorted(seen) == sorted([("WD/policy/policy_model", "", "scalar")] * 4
+                                + [("", "gemma3_270m", "scalar"), ("", "gemma3_270m", "tokens")])
+
+
+def test_pretrained_prm_entries_are_checked_and_named():
+  from prm_jax import pipeline
+  c = prm_arith.get_config("study2")
+  e = dict(c.pipeline.pretrained_prms.gemma_tokens)
+  with pytest.raises(ValueError, match=r"pipeline.pretrained_prms.x: head 'vocab'"):
+    pipeline.entry_config(c, dict(e, head="vocab"), "r.jsonl", "P",
+                          where="pipeline.pretrained_prms.x")
+  c.pipeline.label_sources = ("gemma_tokens",)
+  with pytest.raises(ValueError, match=r"pretrained_prms: \['gemma_tokens'\] also name"):
+    pipeline.extra_prm_names(c)
+  c = prm_arith.get_config("study2")
+  c.pipeline.paired_aggregations = ("median",)
+  with pytest.raises(ValueError, match="paired_aggregations: unknown \\['median'\\]"):
+    pipeline.verification_methods(c, False)
+  c = prm_arith.get_config("study2")      # the design: 500 problems, N = 16, seed 19
+  assert (c.pipeline.eval_questions, c.pipeline.max_n, c.pipeline.eval_seed) == (500, 16, 19)
+  assert c.pipeline.step_pairs[0] == ("omegaprm_gemma_tokens", "omegaprm")
 
 
 def test_saved_prm_is_the_best_dev_evaluation_not_the_last_step(records, tmp_path):
