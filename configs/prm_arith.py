@@ -51,6 +51,9 @@ committed before any run of it): does a real backbone make the PRM useful for ve
 - Secondary: the scalar Gemma PRM in P1a/P1b/P2 and against the tokens one; product
   aggregation; every PRM's ProcessBench F1 (official threshold 0.5 and tuned); the ORM,
   Math-Shepherd and exact-label PRMs; pass@N and the oracle process verifier as ceilings.
+  v1's figures at N = 16 restated on a set that is really held out (v1's leaked: 150 of its
+  500 problems were SFT problems): majority vote, the policy-likelihood verifier (v1: 91.1%
+  best-of-16, the figure the leak most likely inflated), the tiny OmegaPRM / Math-Shepherd PRMs.
 - Smallest detectable effect: v1's paired intervals at N = 16 on 500 problems were about +-2
   points wide, so a gain under about 2 points of accuracy is reported as undetected, not as
   absent; step AUROC differences on 4,000 test solutions are expected to be resolved to about
