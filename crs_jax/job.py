@@ -38,7 +38,7 @@ from mode_jax.dataeval import embed, render
 from mode_jax.train import bases, run
 
 SESSION_SEED_OFFSET = 2000
-COLUMNS = ("success@1", "success@4", "success@8", "mean_turns_to_success",
+COLUMNS = ("success@1", "success@4", "success@8", "success_acceptable", "mean_turns_to_success",
            "ranking_ndcg@5", "target_hit@5", "retrieval_recall@10", "explanation_faithful",
            "explanation_grounded", "explanation_user_grounded", "recommendation_titled", "gini",
            "long_tail_share", "goal_adherence", "target_leak_rate", "acceptance_agreement",

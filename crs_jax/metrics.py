@@ -2,7 +2,9 @@
 known, so nothing here is estimated by a model).
 
 - success@T: share of sessions whose user accepted an item within T system turns; mean turns
-  to success over the successful ones.
+  to success over the successful ones; `success_acceptable`: the accepted item is one the
+  hidden goal accepts (differs from success only for a learned simulator, which can accept
+  anything).
 - recall@k / NDCG@k of a ranked list against the acceptable set R (binary relevance):
   recall@k = |top_k ∩ R| / min(|R|, k) (capped, so 1.0 is reachable when R has ties beyond
   k), NDCG@k = DCG@k / IDCG@k with gain 1 for items in R and log2(rank + 1) discounts.
@@ -75,12 +77,18 @@ def _user(rec):
 
 
 def success_metrics(records: Sequence[dict], turns=(1, 2, 4, 8)) -> dict:
-  """success@T (accepted within T system turns) and mean turns to success."""
+  """success@T (accepted within T system turns), mean turns to success, and
+  `success_acceptable`: the user accepted an item its hidden goal accepts (the target or an
+  acceptable item). A rule user accepts only those, so the two agree; a learned simulator can
+  accept anything, and then success says how readily it accepts, this whether it was right."""
   n = max(len(records), 1)
   st = [r.get("success_turn") for r in records]
   out = {f"success@{t}": sum(1 for x in st if x is not None and x <= t) / n for t in turns}
   ok = [x for x in st if x is not None]
   out["success"] = len(ok) / n
+  out["success_acceptable"] = sum(
+      1 for r in records if r.get("accepted") is not None
+      and (r["accepted"] == r.get("target") or r["accepted"] in set(r.get("acceptable", ())))) / n
   out["mean_turns_to_success"] = float(np.mean(ok)) if ok else float("nan")
   return out
 

@@ -53,9 +53,12 @@ def test_ndcg_equals_scikit_learn_and_recall_is_capped(ranked, relevant, k):
 def test_success_and_turns_on_hand_made_sessions():
   recs = [_rec("a", [], success_turn=1), _rec("b", [], success_turn=3), _rec("c", []),
           _rec("d", [], success_turn=8)]
+  # a learned simulator can accept what its goal does not: d accepted i7 (not acceptable)
+  for r, acc in zip(recs, ["i0", "i1", None, "i7"]):
+    r["accepted"] = acc
   m = metrics.success_metrics(recs, turns=(1, 2, 4, 8))
   assert m == {"success@1": 0.25, "success@2": 0.25, "success@4": 0.5, "success@8": 0.75,
-               "success": 0.75, "mean_turns_to_success": 4.0}
+               "success": 0.75, "success_acceptable": 0.5, "mean_turns_to_success": 4.0}
 
 
 def test_ranking_metrics_score_each_turns_full_ranking_and_the_last_retrieval():
