@@ -1,5 +1,9 @@
 """ProcessBench-style evaluation of a saved PRM (`python -m prm_jax.evaluate --prm DIR --data F`).
 
+With `--judge_url` (instead of `--prm`) the critic is an LLM on an OpenAI-compatible server
+(`prm_jax.envs.llm_judge`, ProcessBench's critic prompt): it names the earliest wrong step, so
+only the official protocol applies (no threshold).
+
 `read_processbench` reads any JSONL of (question, steps, first error index) with configurable
 field names (ProcessBench's own: problem, steps, label); `main` scores local copies of the
 subsets (one JSONL per subset, named by its file stem: gsm8k.jsonl, math.jsonl, ...) with the
@@ -47,7 +51,18 @@ def main(argv=None):
   saved PRM on local subset files (official protocol; --protocol=dev_tuned for the variant)."""
   ap = flags.FlagValues()
   flags.DEFINE_string("prm", None, "a prm_model directory (prm_jax.prm.train)", flag_values=ap)
-  flags.mark_flag_as_required("prm", flag_values=ap)
+  flags.DEFINE_string("judge_url", None, "instead of --prm: an LLM critic on this "
+                      "OpenAI-compatible server (ProcessBench's critic prompt)", flag_values=ap)
+  flags.DEFINE_string("judge_model", "", "the served model's name", flag_values=ap)
+  flags.DEFINE_bool("judge_chat", False, "chat completions (instruction-tuned models)",
+                    flag_values=ap)
+  flags.DEFINE_integer("judge_samples", 1, "verdicts per item (majority; >1 samples at "
+                       "temperature 1)", flag_values=ap)
+  flags.DEFINE_integer("judge_max_tokens", 2048, "ProcessBench's critics write a review "
+                       "before the boxed index", flag_values=ap)
+  flags.DEFINE_float("judge_timeout", 600.0, "seconds per request", flag_values=ap)
+  flags.DEFINE_integer("num", 0, "score the first NUM items of each subset (0: all)",
+                       flag_values=ap)
   flags.DEFINE_string("data", None, "comma-separated JSONL files, one per subset", flag_values=ap)
   flags.mark_flag_as_required("data", flag_values=ap)
   flags.DEFINE_string("question_field", "problem", "", flag_values=ap)
@@ -61,15 +76,16 @@ def main(argv=None):
   flags.DEFINE_float("dev_fraction", 0.5, "dev_tuned only", flag_values=ap)
   flags.DEFINE_integer("seed", 0, "", flag_values=ap)
   args = cli.parse_argv(ap, argv)
+  if bool(args.prm) == bool(args.judge_url):
+    raise SystemExit("prm_jax.evaluate: give exactly one of --prm (a saved PRM) and "
+                     "--judge_url (an LLM critic on a server)")
+  data = {os.path.splitext(os.path.basename(p))[0]: p for p in args.data.split(",") if p}
+  if args.judge_url:
+    return judge_main(args, data)
   scorer = scorer_from_dir(args.prm)
   sep, subsets, res = args.step_separator, {}, {"protocol": args.protocol, "malformed_lines": {}}
-  for path in [p for p in args.data.split(",") if p]:
-    name = os.path.splitext(os.path.basename(path))[0]
-    items, errors = read_processbench(path, args.question_field, args.steps_field,
-                                      args.label_field)
-    res["malformed_lines"][name] = len(errors)
-    if not items:
-      raise SystemExit(f"{path}: no usable lines ({len(errors)} malformed)")
+  for name, path in data.items():
+    items = _read(args, path, res)
     scored = scorer.score(
         [(it["question"], [s + (sep if i < len(it["steps"]) - 1 else "")
                            for i, s in enumerate(it["steps"])]) for it in items])
@@ -88,6 +104,48 @@ def main(argv=None):
       tuned["subsets"][name] = dict(r, dev=len(dev), test=len(test))
     tuned["average_f1"] = float(np.mean([v["f1"] for v in tuned["subsets"].values()]))
     res.update(tuned) if args.protocol == "dev_tuned" else res.update(dev_tuned=tuned)
+  print(json.dumps(res, indent=2))
+  return res
+
+
+def _read(args, path: str, res: dict) -> list[dict]:
+  items, errors = read_processbench(path, args.question_field, args.steps_field,
+                                    args.label_field)
+  res["malformed_lines"][os.path.splitext(os.path.basename(path))[0]] = len(errors)
+  if not items:
+    raise SystemExit(f"{path}: no usable lines ({len(errors)} malformed)")
+  return items[:args.num] if args.num > 0 else items
+
+
+def judge_scores(judge, items: list[dict]) -> dict:
+  """ProcessBench's critic scores of an LLM judge on `items` ({"question", "steps",
+  "first_error"}): the predicted earliest wrong paragraph (-1: none) must equal the label;
+  a completion with no parsable \\boxed{} index counts as wrong ("unparsed" says how many)."""
+  found = judge.first_errors([(it["question"], it["steps"]) for it in items])
+  preds = [-2 if f is None else f for f in found]
+  out = processbench_scores(preds, [it["first_error"] for it in items])
+  out["unparsed"] = sum(f is None for f in found)
+  return out
+
+
+def judge_main(args, data: dict) -> dict:
+  """--judge_url: ProcessBench F1 of an LLM critic (there is no threshold: the judge names the
+  step), per subset and the unweighted average."""
+  from mode_jax.serve.http import OpenAIClient
+  from mode_jax.serve.api import Sampling
+  from prm_jax.envs.llm_judge import LLMJudge
+  client = OpenAIClient(args.judge_url, args.judge_model, chat=args.judge_chat,
+                        timeout=args.judge_timeout)
+  judge = LLMJudge(client, samples=args.judge_samples, seed=args.seed,
+                   sampling=Sampling(max_tokens=args.judge_max_tokens,
+                                     temperature=0.0 if args.judge_samples == 1 else 1.0))
+  res = {"protocol": "official (critic)", "judge": {"url": args.judge_url,
+                                                    "model": args.judge_model,
+                                                    "samples": args.judge_samples},
+         "malformed_lines": {}, "subsets": {}}
+  for name, path in data.items():
+    res["subsets"][name] = judge_scores(judge, _read(args, path, res))
+  res["average_f1"] = float(np.mean([v["f1"] for v in res["subsets"].values()]))
   print(json.dumps(res, indent=2))
   return res
 

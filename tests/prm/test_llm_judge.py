@@ -102,3 +102,37 @@ def test_config_errors():
   assert make_judge(ml_collections.ConfigDict(dict(labels="mc", judge="llm"))) == "llm"
   with pytest.raises(ValueError, match="must contain"):
     J.LLMJudge(CheckerCritic(), template="no slots")
+
+
+def _processbench_items(n=10):
+  """ProcessBench-style items of the arithmetic env: half right (-1), half with a wrong step."""
+  probs = A.make_problems(n, A.ArithmeticConfig(min_ops=3, max_ops=3), seed=5)
+  items = []
+  for k, prob in enumerate(probs):
+    steps = [prob.step_text(i) + "\n" for i in range(prob.num_steps)]
+    fe = -1
+    if k % 2:
+      steps[1] = prob.step_text(1, result=prob.values[2] + 1) + "\n"
+      fe = 1
+    items.append({"question": prob.question, "steps": steps, "first_error": fe})
+  return items
+
+
+def test_judge_scores_follow_processbench_and_count_unparsed_as_wrong():
+  from prm_jax import evaluate
+  items = _processbench_items()
+  assert {it["first_error"] for it in items} == {-1, 1}
+  perfect = evaluate.judge_scores(J.LLMJudge(CheckerCritic()), items)
+  assert perfect == {"acc_err": 1.0, "acc_cor": 1.0, "f1": 1.0, "erroneous": 5, "correct": 5,
+                     "unparsed": 0}
+  # every second item's completion has no boxed index: it is wrong, not skipped
+  garbled = evaluate.judge_scores(J.LLMJudge(CheckerCritic(garble_every=2)), items)
+  assert garbled["unparsed"] == 5
+  assert garbled["acc_cor"] == 0.0 and garbled["acc_err"] == 1.0 and garbled["f1"] == 0.0
+
+
+def test_evaluate_takes_a_prm_or_a_judge_not_both(tmp_path):
+  from prm_jax import evaluate
+  for argv in (["--data=x.jsonl"], ["--data=x.jsonl", "--prm=p", "--judge_url=http://h"]):
+    with pytest.raises(SystemExit, match="exactly one of --prm"):
+      evaluate.main(argv)

@@ -126,3 +126,21 @@ def test_recllm_job_runs_few_shot_on_the_served_gemma(server, tmp_path):
   assert set(res["metrics"]) == {"RecLLM (LLM recommender)", "teacher + LLM simulator"}
   assert summary["calls"]["dm"] >= 1 and summary["calls"]["user"] >= 1
   assert (tmp_path / "sessions" / "RecLLM.jsonl").exists()
+
+
+def test_processbench_judge_scores_over_the_served_gemma(server, tmp_path):
+  """`prm_jax.evaluate --judge_url`: the LLM critic over the project's server on a
+  ProcessBench-format file (two items, short completions: the base model rarely boxes an
+  index, and unparsed verdicts count as wrong)."""
+  import json
+  from prm_jax import evaluate
+  data = tmp_path / "pb.jsonl"
+  data.write_text("\n".join(json.dumps(d) for d in [
+      {"problem": "What is 2 + 3 * 4?", "steps": ["3 * 4 = 12", "2 + 12 = 14",
+                                                  "The answer is 14."], "label": -1},
+      {"problem": "What is 5 - 2?", "steps": ["5 - 2 = 4", "The answer is 4."], "label": 0}]))
+  res = evaluate.main([f"--judge_url={server}", "--judge_model=gemma3_270m", f"--data={data}",
+                       "--judge_max_tokens=12"])
+  s = res["subsets"]["pb"]
+  assert (s["erroneous"], s["correct"]) == (1, 1) and 0 <= s["unparsed"] <= 2
+  assert 0.0 <= res["average_f1"] <= 1.0
