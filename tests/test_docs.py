@@ -98,3 +98,50 @@ def test_the_checks_catch_a_broken_link_a_bad_anchor_and_a_missing_module():
       "pallas-kernels-benchmarkskernels-gpu--tpu"
   assert module_exists("mode_jax.main") and module_exists("benchmarks.train_step")
   assert not module_exists("mode_jax.model.bench_sampling") and not module_exists("nosuchpkg")
+
+
+def table_cells(line: str) -> list:
+  """A markdown table row's cells: split on '|' outside code spans and not escaped ('\\|')."""
+  out, cur, tick, prev = [], "", False, ""
+  for ch in line.strip():
+    if ch == "`":
+      tick = not tick
+    if ch == "|" and not tick and prev != "\\":
+      out.append(cur)
+      cur = ""
+    else:
+      cur += ch
+    prev = ch
+  out.append(cur)
+  return out[1:-1]
+
+
+def table_problems(rel: str, text: str) -> list:
+  """Rows with another number of cells than their table's header (two rows joined on one line,
+  a lost cell): GitHub renders those wrongly or drops the extra cells."""
+  lines, problems, i = text.splitlines(), [], 0
+  while i < len(lines):
+    if (lines[i].startswith("|") and i + 1 < len(lines)
+        and re.match(r"^\|[-:| ]+\|\s*$", lines[i + 1])):
+      n, j = len(table_cells(lines[i])), i + 2
+      while j < len(lines) and lines[j].startswith("|"):
+        if len(table_cells(lines[j])) != n:
+          problems.append(f"{rel}:{j + 1}: {len(table_cells(lines[j]))} cells, header has {n}")
+        j += 1
+      i = j
+    else:
+      i += 1
+  return problems
+
+
+@pytest.mark.parametrize("rel", _pages())
+def test_table_rows_have_their_headers_cell_count(rel):
+  problems = table_problems(rel, _read(rel))
+  assert not problems, "\n".join(problems)
+
+
+def test_the_table_check_catches_joined_rows_and_reads_escaped_and_code_pipes():
+  ok = "| a | b |\n|---|---|\n| `x | y` | P(1 \\| 0) |\n"
+  assert table_problems("t.md", ok) == []
+  joined = "| a | b |\n|---|---|\n| 1 | 2 || 3 | 4 |\n"
+  assert table_problems("t.md", joined) == ["t.md:3: 5 cells, header has 2"]
