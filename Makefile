@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/default
 
-.PHONY: run test setup bench crs clean
+.PHONY: run test setup bench crs crs-tiny clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 
+# RecLLM on Gemma 3 270M at a CPU budget (about 27 minutes on 2 cores); the chat page
+# (python -m crs_jax.chat) serves this run by default. crs-tiny: the 2.2M decoder trained here.
 crs: $(STAMP)
+	$(PY) -m crs_jax.main --config=configs/crs_gemma3.py:cpu --workdir=runs/crs_gemma3_cpu
+
+crs-tiny: $(STAMP)
 	$(PY) -m crs_jax.main --config=configs/crs_synthetic.py --workdir=runs/crs
 
 bench: $(STAMP)

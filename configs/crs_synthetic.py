@@ -1,6 +1,7 @@
-"""RecLLM on the embedded synthetic catalogue, CPU-sized (the crs_jax main job).
+"""RecLLM on the embedded synthetic catalogue with a 2.2M decoder trained in the workdir
+(`make crs-tiny`; `make crs` and `python -m crs_jax.main` default to configs/crs_gemma3.py:cpu).
 
-    python -m crs_jax.main --config=configs/crs_synthetic.py --workdir=runs/crs
+    python -m crs_jax.main --config=configs/crs_synthetic.py --workdir=runs/crs   # = make crs-tiny
 
 A tiny decoder with a SentencePiece vocabulary trained on the bootstrap corpus, pretrained in the
 workdir on teacher transcripts, then task-routed MoDE adapters on the five RecLLM tasks; 200
