@@ -7,7 +7,10 @@ For each later file against the first: success@T of both, the mean paired differ
 95% percentile-bootstrap interval over sessions (resampled with replacement, 2,000 times, seed
 0), the sessions gained and lost, and the exact two-sided sign test (McNemar's exact test) on
 those discordant sessions. Only session ids present in both files are compared (their number
-is printed); a file with no common id is an error.
+is printed); a file with no common id is an error. With `--pooled` the files are (A, B) pairs,
+one per training seed (A0 B0 A1 B1 ...): the difference pooled over (seed, session) pairs, with
+an interval from resampling seeds and then sessions within them (training-seed variance
+included) and one from resampling sessions only.
 """
 
 from __future__ import annotations
@@ -50,14 +53,66 @@ def paired_success(a: Sequence[dict], b: Sequence[dict], *, turns: int = 8,
           "gained": gained, "lost": lost, "sign_test_p": float(p)}
 
 
+def pooled_success(pairs: Sequence[tuple[Sequence[dict], Sequence[dict]]], *, turns: int = 8,
+                   resamples: int = 2000, seed: int = 0) -> dict:
+  """Paired success@turns pooled over training seeds: `pairs` holds one (a, b) pair of session
+  sets per seed (each pair on the same session ids). The difference is the mean over all
+  (seed, session) pairs; "lo" / "hi" come from a two-level bootstrap (seeds resampled, then
+  sessions within each drawn seed), so the interval includes training-seed variance;
+  "lo_sessions" / "hi_sessions" resample sessions only (the seeds held fixed)."""
+  if not pairs:
+    raise ValueError("pooled comparison: no (a, b) pairs")
+  per = [paired_success(a, b, turns=turns, resamples=resamples, seed=seed) for a, b in pairs]
+  diffs = []
+  for a, b in pairs:
+    sa, sb = successes(a, turns), successes(b, turns)
+    ids = sorted(set(sa) & set(sb))
+    diffs.append(np.array([sb[i] - sa[i] for i in ids], np.float64))
+  rng = np.random.default_rng(seed)
+  two, one = np.empty(resamples), np.empty(resamples)
+  for r in range(resamples):
+    picked = rng.integers(0, len(diffs), size=len(diffs))
+    two[r] = np.mean(np.concatenate([diffs[k][rng.integers(0, len(diffs[k]), len(diffs[k]))]
+                                     for k in picked]))
+    one[r] = np.mean(np.concatenate([d[rng.integers(0, len(d), len(d))] for d in diffs]))
+  gained = sum(r["gained"] for r in per)
+  lost = sum(r["lost"] for r in per)
+  p = stats.binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
+  n = sum(r["sessions"] for r in per)
+  return {"seeds": len(pairs), "sessions": n,
+          f"a_success@{turns}": sum(r[f"a_success@{turns}"] * r["sessions"] for r in per) / n,
+          f"b_success@{turns}": sum(r[f"b_success@{turns}"] * r["sessions"] for r in per) / n,
+          "difference": float(np.mean(np.concatenate(diffs))),
+          "lo": float(np.quantile(two, 0.025)), "hi": float(np.quantile(two, 0.975)),
+          "lo_sessions": float(np.quantile(one, 0.025)),
+          "hi_sessions": float(np.quantile(one, 0.975)),
+          "gained": gained, "lost": lost, "sign_test_p": float(p), "per_seed": per}
+
+
 def main(argv=None):
   """Paired success@T of session sets: `python -m crs_jax.paired A.jsonl B.jsonl [C.jsonl ...]`
   (positional files; the first is the reference). Prints a table and one JSON line."""
   p = flags.FlagValues()
   flags.DEFINE_integer("turns", 8, "success within this many turns", flag_values=p)
+  flags.DEFINE_bool("pooled", False, "the files are (A, B) pairs, one per training seed: "
+                    "A0 B0 A1 B1 ...; pooled difference with a seeds-then-sessions bootstrap",
+                    flag_values=p)
   args, files = cli.parse_argv(p, argv, positional=True)
   if len(files) < 2:
     raise flags.Error("give at least two session files (the first is the reference)")
+  if args.pooled:
+    if len(files) % 2:
+      raise flags.Error(f"--pooled takes (A, B) pairs: {len(files)} files given")
+    pairs = [(session_lib.read_sessions(files[k]), session_lib.read_sessions(files[k + 1]))
+             for k in range(0, len(files), 2)]
+    r = pooled_success(pairs, turns=args.turns)
+    print(f"pooled over {r['seeds']} seeds, {r['sessions']} (seed, session) pairs: "
+          f"A {r[f'a_success@{args.turns}']:.3f}, B {r[f'b_success@{args.turns}']:.3f}, "
+          f"B - A {r['difference']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] (seeds and sessions "
+          f"resampled; sessions only [{r['lo_sessions']:+.3f}, {r['hi_sessions']:+.3f}]), "
+          f"{r['gained']} gained / {r['lost']} lost, sign test p {r['sign_test_p']:.3g}")
+    print(json.dumps(r))
+    return r
   ref = session_lib.read_sessions(files[0])
   out = {}
   print(f"| B vs A = {files[0]} | sessions | A success@{args.turns} | "

@@ -193,6 +193,36 @@ def test_paired_success_on_hand_made_sessions():
     paired.paired_success(a, [{"session_id": "x", "success_turn": 1}])
 
 
+def test_pooled_success_over_seeds_includes_seed_variance(tmp_path):
+  """Pooled over training seeds: the mean over (seed, session) pairs; the seeds-then-sessions
+  interval is wider than the sessions-only one when the seeds disagree, and a CLI run on pair
+  files gives the same figures."""
+  import json
+  from crs_jax import paired
+  def sets(a_ok, b_ok):
+    return tuple([dict(_rec(f"s{i}", []), success_turn=1 if x else None)
+                  for i, x in enumerate(ok)] for ok in (a_ok, b_ok))
+  n = 40
+  gain = sets([0] * n, [1] * (n // 2) + [0] * (n // 2))     # seed 0: B wins 20 sessions
+  same = sets([1] * n, [1] * n)                              # seeds 1, 2: no difference
+  r = paired.pooled_success([gain, same, same], resamples=4000)
+  assert r["seeds"] == 3 and r["sessions"] == 3 * n
+  assert r["difference"] == pytest.approx(20 / (3 * n)) and (r["gained"], r["lost"]) == (20, 0)
+  assert [x["difference"] for x in r["per_seed"]] == [0.5, 0.0, 0.0]
+  assert r["hi"] - r["lo"] > 2 * (r["hi_sessions"] - r["lo_sessions"])
+  assert r["lo"] <= r["lo_sessions"] and r["lo"] == pytest.approx(0.0)  # all seeds may be "same"
+  files = []
+  for k, (a, b) in enumerate([gain, same, same]):
+    for tag, recs in (("a", a), ("b", b)):
+      f = tmp_path / f"{tag}{k}.jsonl"
+      f.write_text("\n".join(json.dumps(x) for x in recs))
+      files.append(str(f))
+  out = paired.main(["--pooled"] + files)
+  assert out["difference"] == r["difference"] and out["sessions"] == 3 * n
+  with pytest.raises(Exception, match="pairs: 3 files"):
+    paired.main(["--pooled"] + files[:3])
+
+
 def test_intent_control_reports_chance_and_kappa_like_scikit_learn():
   """A simulator that ignores the control still agrees by chance: the chance level comes from
   the forced and produced intent frequencies, kappa equals scikit-learn's."""
