@@ -55,6 +55,31 @@ def test_collect_with_the_in_process_jax_policy(trained, tmp_path):
   assert s["policy_batches"] < stats["policy_calls"]
 
 
+def test_gsm8k_collection_config_runs_on_gsm8k_train_questions(trained, tmp_path):
+  """configs/omegaprm_arith.py:gsm8k_cpu reads GSM8K train questions and grades with the GSM8K
+  grader (here with the tiny arithmetic policy standing in for the Gemma GSM8K one)."""
+  gsm8k = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__)))), "..", "shared", "data", "gsm8k", "train.jsonl")
+  if not os.path.exists(gsm8k):
+    pytest.skip(f"GSM8K not found at {gsm8k} (../shared/data/gsm8k)")
+  wd, *_ = trained
+  c = omegaprm_arith.get_config("gsm8k_cpu")
+  assert (c.questions.num, c.questions.grader, c.policy.template) == (32, "gsm8k",
+                                                                     sft.TEMPLATE)
+  assert omegaprm_arith.get_config("gsm8k").questions.num == 300
+  c.policy.checkpoint = os.path.join(wd, "policy_model")
+  c.policy.max_new_tokens = 24
+  c.questions.path, c.questions.num = gsm8k, 2
+  c.search.update(dict(search_limit=1, root_rollouts=2, k=2, filter_root=False))
+  stats = collect.collect(c, str(tmp_path), log=lambda *_: None)
+  assert stats["questions"] == 2 and stats["rollouts"] >= 4
+  q = [json.loads(l) for l in open(tmp_path / "questions.jsonl")]
+  assert [x["question_id"] for x in q] == ["line-1", "line-2"]
+  rows, errors = collect.load_questions(c.questions)
+  assert not errors and rows[0]["question"].startswith("Natalia sold clips")
+  assert rows[0]["answer"] == "72"                              # the "#### 72" line's value
+
+
 def test_a_lora_policy_is_saved_with_its_adapter_folded_in(tmp_path):
   """An adapter policy (the Gemma variant's recipe, here on a tiny base) is saved as a plain
   checkpoint whose logits equal the base + LoRA model's; the gemma3 variant names Gemma's own
