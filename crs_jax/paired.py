@@ -32,22 +32,27 @@ def successes(records: Sequence[dict], turns: int) -> dict:
           for r in records}
 
 
-def paired_success(a: Sequence[dict], b: Sequence[dict], *, turns: int = 8,
-                   resamples: int = 2000, seed: int = 0) -> dict:
-  """Paired success@turns of session sets a and b on their shared session ids: difference with a
-  bootstrap interval, gained / lost sessions and an exact sign test."""
+def _paired_successes(a: Sequence[dict], b: Sequence[dict], turns: int):
+  """(a's, b's) success@turns on their shared session ids, in id order."""
   sa, sb = successes(a, turns), successes(b, turns)
   ids = sorted(set(sa) & set(sb))
   if not ids:
     raise ValueError("paired comparison: the two session sets share no session id")
-  x = np.array([sa[i] for i in ids], np.float64)
-  y = np.array([sb[i] for i in ids], np.float64)
+  return (np.array([sa[i] for i in ids], np.float64),
+          np.array([sb[i] for i in ids], np.float64))
+
+
+def paired_success(a: Sequence[dict], b: Sequence[dict], *, turns: int = 8,
+                   resamples: int = 2000, seed: int = 0) -> dict:
+  """Paired success@turns of session sets a and b on their shared session ids: difference with a
+  bootstrap interval, gained / lost sessions and an exact sign test."""
+  x, y = _paired_successes(a, b, turns)
   d = y - x
   rng = np.random.default_rng(seed)
   boot = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(1)
   gained, lost = int((d > 0).sum()), int((d < 0).sum())
   p = stats.binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
-  return {"sessions": len(ids), f"a_success@{turns}": float(x.mean()),
+  return {"sessions": len(d), f"a_success@{turns}": float(x.mean()),
           f"b_success@{turns}": float(y.mean()), "difference": float(d.mean()),
           "lo": float(np.quantile(boot, 0.025)), "hi": float(np.quantile(boot, 0.975)),
           "gained": gained, "lost": lost, "sign_test_p": float(p)}
@@ -63,11 +68,7 @@ def pooled_success(pairs: Sequence[tuple[Sequence[dict], Sequence[dict]]], *, tu
   if not pairs:
     raise ValueError("pooled comparison: no (a, b) pairs")
   per = [paired_success(a, b, turns=turns, resamples=resamples, seed=seed) for a, b in pairs]
-  diffs = []
-  for a, b in pairs:
-    sa, sb = successes(a, turns), successes(b, turns)
-    ids = sorted(set(sa) & set(sb))
-    diffs.append(np.array([sb[i] - sa[i] for i in ids], np.float64))
+  diffs = [y - x for x, y in (_paired_successes(a, b, turns) for a, b in pairs)]
   rng = np.random.default_rng(seed)
   two, one = np.empty(resamples), np.empty(resamples)
   for r in range(resamples):

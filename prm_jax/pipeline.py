@@ -217,9 +217,6 @@ def stage_train(config, wd, name, *, records=None, outcomes="", objective=None, 
   return prm_train_lib.prm_train(c, out, log=log)
 
 
-PRM_HEADS = ("scalar", "tokens")
-
-
 def entry_config(config, entry, records: str, policy_ckpt: str, where: str = "PRM entry"):
   """The prm_train config of a PRM entry {backbone, head, adapter, labels, steps, batch, lr}
   on `records`: backbone "policy" is `policy_ckpt` (fully fine-tuned unless the entry's adapter
@@ -227,8 +224,8 @@ def entry_config(config, entry, records: str, policy_ckpt: str, where: str = "PR
   entry's adapter; head scalar or tokens (the LM's own "+" / "-" logits at the step end)."""
   e = dict(entry)
   head = e.get("head", "scalar")
-  if head not in PRM_HEADS:
-    raise ValueError(f"{where}: head {head!r}, expected one of {PRM_HEADS}")
+  if head not in prm_train_lib.HEADS:
+    raise ValueError(f"{where}: head {head!r}, expected one of {prm_train_lib.HEADS}")
   c = ml_collections.ConfigDict(config.to_dict())
   c.prm.records = (records,)
   c.prm.labels = e.get("labels", "mc")
@@ -455,9 +452,6 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
                                                       for g, c in zip(gold_fe, checks)]))}
   res.update(step_level(prms, probs, exact, gold_fe, checks, owner, len(problems) // 2))
   test = [j for j in range(len(items)) if owner[j] >= len(problems) // 2]
-  pos = evaluate.position_scores(exact)           # the baseline that knows only step indices
-  res["position_step_auroc"] = evaluate.auroc(np.concatenate([pos[j] for j in test]),
-                                              np.concatenate([exact[j] for j in test]))
   pairs = [tuple(x) for x in p.get("step_pairs", ())]
   try:
     res["step_intervals"] = step_stats.intervals(prms, probs, exact, owner, test, p.n_boot,
@@ -465,6 +459,8 @@ def stage_eval(config, wd, backend, log) -> tuple[dict, list, list]:
   except KeyError as e:
     raise ValueError(f"pipeline.step_pairs: {e.args[0]}: both sides must be PRMs of the "
                      f"pipeline ({prms})") from e
+  # the baseline that knows only step indices (its point estimate, from the intervals)
+  res["position_step_auroc"] = res["step_intervals"]["position_step_auroc_ci"]["value"]
   qs = question_scores(problems, sols, items, prms, probs, checks, gold_fe, mean_lp)
   methods = verification_methods(config, mean_lp is not None)
   ns = [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= p.max_n]
