@@ -4,6 +4,9 @@ injected at a step known by construction.
     python -m prm_jax.gsm8k_processbench --input=../shared/data/gsm8k/test.jsonl \\
         --output=runs/gsm8k_processbench.jsonl [--seed=0] [--num=0]
     python -m prm_jax.evaluate --prm=runs/prm/prm_model --data=runs/gsm8k_processbench.jsonl
+    # exactly labelled PRM training records from the train split (configs/prm_gsm8k.py):
+    python -m prm_jax.gsm8k_processbench --records --input=../shared/data/gsm8k/train.jsonl \\
+        --output=runs/gsm8k_prm_records.jsonl [--num=2000]
 
 ProcessBench's own data is not installable here. GSM8K's reference solutions annotate every
 calculation (`16 - 3 - 4 = <<16-3-4=9>>9 duck eggs`), so an error can be put at a chosen step
@@ -26,6 +29,12 @@ the injection, or null) and "answer" (GSM8K's gold). Steps are the solution's li
 annotations removed, the "#### N" line rewritten as "The answer is N." (its own last step).
 The set is drawn from GSM8K's test split; nothing in the project trains on it (tests check that
 no question of the set is in the train split).
+
+`--records` (`training_records`) writes PRM training records instead: every usable problem of
+`--input` (the train split) twice, its reference (every prefix labelled 1.0) and the reference
+with one injected error (prefixes 1.0 before it, 0.0 from it on), each step followed by "\\n"
+as `prm_jax.evaluate` scores steps; rows whose normalised question is in an `--exclude` file
+(default: the test.jsonl beside --input) are left out, and an excluded file as --input is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import ast
 import hashlib
 import json
 import operator
+import os
 import random
 import re
 from typing import Optional
@@ -182,38 +192,94 @@ def _rng(seed: int, key: str) -> random.Random:
   return random.Random(int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:16], 16))
 
 
-def build(rows: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
+def _item(row: dict, n: int, rng: random.Random, inject: bool, id_prefix: str
+          ) -> tuple[Optional[dict], str]:
+  """(item, what happened: "malformed_reference" | "no_eligible_step" | the error kind) of one
+  GSM8K row: its reference as steps, with one injected error when `inject`."""
+  parsed = parse_reference(row["answer"])
+  if parsed is None:
+    return None, "malformed_reference"
+  lines, final = parsed
+  kind, label, original = "none", -1, None
+  if inject:
+    first = rng.choice(KINDS)
+    for k in (first, [x for x in KINDS if x != first][0]):
+      got = corrupt(lines, k, rng)
+      if got is not None:
+        label, new = got
+        original, kind = visible(lines[label]), k
+        lines = lines[:label] + [new] + lines[label + 1:]
+        break
+    else:
+      return None, "no_eligible_step"
+  steps = [visible(ln).strip() for ln in lines] + [f"The answer is {final}."]
+  return {"id": f"{id_prefix}-{n}", "generator": "gsm8k_reference", "problem": row["question"],
+          "steps": steps, "final_answer_correct": True, "label": label, "error_kind": kind,
+          "original_step": original, "answer": final}, kind
+
+
+def build(rows: list[dict], seed: int = 0, id_prefix: str = "gsm8k-test"
+          ) -> tuple[list[dict], dict]:
   """(items, counts) from GSM8K rows {"question", "answer"}: half correct, half with one
   injected error (module docstring); counts of what was used and skipped."""
   items, counts = [], {"rows": len(rows), "malformed_reference": 0, "no_eligible_step": 0,
                        "none": 0, "arithmetic": 0, "copy": 0}
   for n, row in enumerate(rows):
-    parsed = parse_reference(row["answer"])
-    if parsed is None:
-      counts["malformed_reference"] += 1
-      continue
-    lines, final = parsed
     rng = _rng(seed, row["question"])
-    kind, label, original = "none", -1, None
-    if rng.random() < 0.5:
-      first = rng.choice(KINDS)
-      for k in (first, [x for x in KINDS if x != first][0]):
-        got = corrupt(lines, k, rng)
-        if got is not None:
-          label, new = got
-          original, kind = visible(lines[label]), k
-          lines = lines[:label] + [new] + lines[label + 1:]
-          break
-      else:
-        counts["no_eligible_step"] += 1
-        continue
-    counts[kind] += 1
-    steps = [visible(ln).strip() for ln in lines] + [f"The answer is {final}."]
-    items.append({"id": f"gsm8k-test-{n}", "generator": "gsm8k_reference",
-                  "problem": row["question"], "steps": steps,
-                  "final_answer_correct": True, "label": label, "error_kind": kind,
-                  "original_step": original, "answer": final})
+    item, what = _item(row, n, rng, rng.random() < 0.5, id_prefix)
+    counts[what] += 1
+    if item is not None:
+      items.append(item)
   return items, counts
+
+
+def item_records(item: dict, separator: str = "\n") -> list[dict]:
+  """PRM training records (`prm_jax.prm.data`: question, steps, mc) of one item: every prefix
+  of its steps, labelled 1.0 before the injected error and 0.0 from it on (the steps as
+  `prm_jax.evaluate` scores them: `separator` after every step but the last)."""
+  steps = [s + separator for s in item["steps"][:-1]] + [item["steps"][-1]]
+  bad = item["label"] if item["label"] >= 0 else len(steps)
+  return [{"question_id": item["id"], "question": item["problem"], "steps": steps[:k], "mc": 1.0 if k <= bad else 0.0,
+           "error_kind": item["error_kind"]} for k in range(1, len(steps) + 1)]
+
+
+def training_records(rows: list[dict], seed: int = 0, id_prefix: str = "gsm8k-train",
+                     separator: str = "\n") -> tuple[list[dict], dict]:
+  """(records, counts): exactly labelled PRM training data from GSM8K rows (the train split:
+  never the rows the evaluation set is drawn from). Every usable problem gives two solutions
+  under one question: its reference (every step 1) and the reference with one injected error
+  (1 before it, 0 from it on); their shared prefix is one set of records, so the error step
+  and the reference's step at that index are siblings."""
+  records, counts = [], {"rows": len(rows), "malformed_reference": 0, "no_eligible_step": 0,
+                         "arithmetic": 0, "copy": 0, "records": 0}
+  for n, row in enumerate(rows):
+    rng = _rng(seed, row["question"])
+    wrong, what = _item(row, n, rng, True, id_prefix)
+    counts[what] += 1
+    if wrong is None:
+      continue
+    right, _ = _item(row, n, rng, False, id_prefix)
+    seen = set()
+    for it in (right, wrong):
+      for r in item_records(it, separator):
+        if tuple(r["steps"]) not in seen:
+          seen.add(tuple(r["steps"]))
+          records.append(r)
+  counts["records"] = len(records)
+  return records, counts
+
+
+def _norm(question: str) -> str:
+  return " ".join(question.lower().split())
+
+
+def _read_rows(path: str) -> list[dict]:
+  rows = []
+  for n, rec in jsonl_records(path):
+    if not isinstance(rec.get("question"), str) or not isinstance(rec.get("answer"), str):
+      raise SystemExit(f"{path}:{n}: need string fields 'question' and 'answer'")
+    rows.append(rec)
+  return rows
 
 
 def main(argv=None):
@@ -223,18 +289,35 @@ def main(argv=None):
   flags.DEFINE_string("output", None, "the JSONL to write", flag_values=fv, required=True)
   flags.DEFINE_integer("seed", 0, "draws which half is corrupted and how", flag_values=fv)
   flags.DEFINE_integer("num", 0, "first NUM rows only (0: all)", flag_values=fv)
+  flags.DEFINE_bool("records", False, "write PRM training records instead (`training_records`: "
+                    "each problem's reference and one injected error; --input the train split)",
+                    flag_values=fv)
+  flags.DEFINE_list("exclude", None, "--records: GSM8K JSONL files whose questions are left out "
+                    "(default: test.jsonl beside --input, the split the evaluation set is drawn "
+                    "from)", flag_values=fv)
   args = cli.parse_argv(fv, argv)
-  rows = []
-  for n, rec in jsonl_records(args.input):
-    if not isinstance(rec.get("question"), str) or not isinstance(rec.get("answer"), str):
-      raise SystemExit(f"{args.input}:{n}: need string fields 'question' and 'answer'")
-    rows.append(rec)
+  rows = _read_rows(args.input)
   rows = rows[:args.num] if args.num else rows
-  items, counts = build(rows, args.seed)
-  write_jsonl_atomic(args.output, items)
-  counts = dict(counts, written=len(items), output=args.output)
+  if not args.records:
+    items, counts = build(rows, args.seed)
+    write_jsonl_atomic(args.output, items)
+    counts = dict(counts, written=len(items), output=args.output)
+    print(json.dumps(counts))
+    return items, counts
+  exclude = args.exclude
+  if exclude is None:
+    beside = os.path.join(os.path.dirname(os.path.abspath(args.input)), "test.jsonl")
+    exclude = [beside] if os.path.exists(beside) else []
+  held = {_norm(r["question"]) for path in exclude for r in _read_rows(path)}
+  if os.path.abspath(args.input) in {os.path.abspath(p) for p in exclude}:
+    raise SystemExit(f"--records: --input {args.input} is an excluded (evaluation) file")
+  kept = [r for r in rows if _norm(r["question"]) not in held]
+  records, counts = training_records(kept, args.seed)
+  write_jsonl_atomic(args.output, records)
+  counts = dict(counts, excluded=len(rows) - len(kept), excluded_files=list(exclude),
+                output=args.output)
   print(json.dumps(counts))
-  return items, counts
+  return records, counts
 
 
 if __name__ == "__main__":

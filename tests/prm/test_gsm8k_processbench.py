@@ -103,3 +103,75 @@ def test_no_question_of_the_set_is_in_gsm8k_train(gsm8k_test):
   train_q = {norm(json.loads(ln)["question"]) for ln in open(train) if ln.strip()}
   items, _ = G.build(gsm8k_test[:400], seed=0)
   assert not {norm(it["problem"]) for it in items} & train_q
+
+
+def test_training_records_label_each_prefix_by_the_injected_step():
+  """Per problem: the reference (every prefix 1.0) and one corrupted solution whose prefixes
+  are 1.0 up to the step that differs from the reference (found here by comparing texts) and
+  0.0 from it on; the shared prefix is recorded once; steps carry the scorer's separator."""
+  recs, counts = G.training_records([ROW], seed=3)
+  assert counts["records"] == len(recs) and counts["arithmetic"] + counts["copy"] == 1
+  ref = _plain_steps(ROW["answer"]) + ["The answer is 18."]
+  by_steps = {tuple(r["steps"]): r["mc"] for r in recs}
+  assert len(by_steps) == len(recs)                          # no prefix twice
+  ref_pieces = [s + "\n" for s in ref[:-1]] + [ref[-1]]
+  for k in range(1, len(ref) + 1):                           # the reference: all right
+    assert by_steps[tuple(ref_pieces[:k])] == 1.0
+  wrong = max((s for s in by_steps if list(s) != ref_pieces[:len(s)]), key=len)
+  first = next(i for i, (a, b) in enumerate(zip(wrong, ref_pieces)) if a != b)
+  for k in range(first + 1, len(wrong) + 1):
+    assert by_steps[wrong[:k]] == 0.0
+  assert len(recs) == len(ref) + len(wrong) - first
+  assert {r["question_id"] for r in recs} == {"gsm8k-train-0"}
+
+
+def test_training_records_leave_out_the_evaluation_split(tmp_path):
+  """--records drops every row whose question is in an excluded file (default: the test.jsonl
+  beside --input) and refuses an excluded file as its input."""
+  other = dict(ROW, question="Tom has 3 apples and buys 4 more. How many now?",
+               answer="He has 3 + 4 = <<3+4=7>>7 apples.\nThen 7 * 1 = <<7*1=7>>7.\n#### 7")
+  (tmp_path / "train.jsonl").write_text(json.dumps(ROW) + "\n" + json.dumps(other) + "\n")
+  held = dict(ROW, question="  " + ROW["question"].upper() + " ")   # the same, normalised
+  (tmp_path / "test.jsonl").write_text(json.dumps(held) + "\n")
+  recs, counts = G.main([f"--input={tmp_path / 'train.jsonl'}", "--records",
+                         f"--output={tmp_path / 'r.jsonl'}"])
+  assert counts["excluded"] == 1 and {r["question"] for r in recs} == {other["question"]}
+  with pytest.raises(SystemExit, match="is an excluded"):
+    G.main([f"--input={tmp_path / 'test.jsonl'}", "--records", f"--output={tmp_path / 'x'}",
+            f"--exclude={tmp_path / 'test.jsonl'}"])
+
+
+def test_gsm8k_prm_config_trains_on_the_records_and_scores_the_set(tmp_path):
+  """configs/prm_gsm8k.py (a tiny tied backbone with the same token head and LoRA standing
+  in for Gemma): every record becomes a labelled step, and the saved PRM scores the
+  ProcessBench-format set through prm_jax.evaluate."""
+  import jax
+  import jax.numpy as jnp
+  from configs import prm_gsm8k
+  from mode_jax.model import Transformer, hf_io, presets
+  from prm_jax import evaluate
+  from prm_jax.prm.train import prm_train
+  rows = [dict(ROW, question=ROW["question"] + f" (case {i})") for i in range(12)]
+  recs, _ = G.training_records(rows, seed=0)
+  (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+  cfg = presets.get("tiny", embed_dim=64, num_layers=1, num_heads=2, num_kv_heads=1,
+                    head_dim=32, mlp_dim=128, tie_embeddings=True)
+  base = Transformer(cfg).init(jax.random.key(1), jnp.ones((1, 8), jnp.int32))["params"]
+  hf_io.save_hf_checkpoint(str(tmp_path / "base"), cfg, base)
+  c = prm_gsm8k.get_config()
+  assert (c.checkpoint.pretrained, c.prm.head, c.adapter.method) == ("gemma3_270m", "tokens",
+                                                                     "lora")
+  c.checkpoint.hf_path, c.checkpoint.pretrained = str(tmp_path / "base"), ""
+  c.prm.records = (str(tmp_path / "r.jsonl"),)
+  c.train.update(dict(steps=2, batch_size=2, log_every=1, eval_every=2, ckpt_every=2))
+  info = prm_train(c, str(tmp_path / "run"), log=lambda *_: None)
+  assert info["train_labels"] + info["validation_labels"] == len(recs)
+  items, _ = G.build(rows, seed=0)
+  (tmp_path / "set.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
+  res = evaluate.main([f"--prm={tmp_path / 'run' / 'prm_model'}",
+                       f"--data={tmp_path / 'set.jsonl'}", "--protocol=both"])
+  assert res["malformed_lines"] == {"set": 0}
+  assert set(res["official"]["subsets"]) == set(res["dev_tuned"]["subsets"]) == {"set"}
+  assert 0.0 <= res["official"]["average_f1"] <= 1.0
+  with pytest.raises(ValueError, match="unknown variant"):
+    prm_gsm8k.get_config("vocab")
