@@ -13,7 +13,8 @@ reading of "+" / "-" at the step tag), so the LM head's knowledge is the startin
 LoRA / MoDE adapters (or full fine-tuning) learn the rest; it needs a tied embedding (the
 vocabulary projection is then part of the backbone's params).
 
-`StepScorer` scores (question, steps) pairs in padded, length-bucketed jitted batches.
+`StepScorer` scores (question, steps) pairs in padded, length-bucketed jitted batches (lengths
+rounded up to multiples of 16 tokens).
 """
 
 from __future__ import annotations
@@ -136,8 +137,9 @@ class StepScorer:
     enc = [self.encode(q, s) for q, s in items]
     out = [np.zeros((len(e[1]),)) for e in enc]
     rows = self.rows(enc)
+    # rows of 16-token multiples: PRM inputs are many short solutions of similar length
     for idx, toks, seg, pos in padded_batches([r[1] for r in rows], self.batch_size,
-                                              self.cfg.max_seq_len):
+                                              self.cfg.max_seq_len, length_multiple=16):
       tid = None if self.task_id is None else np.full((len(toks),), self.task_id, np.int32)
       logits = np.asarray(jax.device_get(self._apply(self.params, toks, seg, pos, tid)))
       for r, k in enumerate(idx):

@@ -111,6 +111,21 @@ def test_prm_through_mode_jax_main_and_scoring(records, tmp_path):
                         np.ones((1, 128), np.int32), np.arange(128, dtype=np.int32)[None], None)
   assert probs[-1] == pytest.approx(float(1 / (1 + np.exp(-np.asarray(direct)[0, -1]))),
                                     abs=1e-5)
+  # padded, length-sorted batches (rows of 16-token multiples) score as each item alone,
+  # unpadded, does; the padding's shapes: multiples of 16, capped at max_len
+  items = [(f"Start with {i}.", [f"{i} + {j} = {i + j}\n" for j in range(1 + i % 5)])
+           for i in range(12)]
+  for (q, st), p in zip(items, scorer.score(items)):
+    ids, ends = scorer.encode(q, st)
+    z = np.asarray(scorer._apply(scorer.params, np.asarray([ids], np.int32),
+                                 np.ones((1, len(ids)), np.int32),
+                                 np.arange(len(ids), dtype=np.int32)[None], None))[0]
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-z[ends])), atol=1e-5)
+  from mode_jax.model.padding import padded_batches
+  seqs = [[1] * n for n in (3, 17, 40, 65, 90)]
+  assert [t.shape[1] for _, t, _, _ in padded_batches(seqs, 1, 92, length_multiple=16)] == [
+      16, 32, 48, 80, 92]
+  assert [t.shape[1] for _, t, _, _ in padded_batches(seqs, 1, 128)] == [32, 32, 64, 128, 128]
   # resuming the finished run trains nothing more and keeps the saved PRM loadable
   p = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
   assert p.returncode == 0 and "resumed from" in p.stdout + p.stderr
