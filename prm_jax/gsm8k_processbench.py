@@ -52,6 +52,7 @@ from absl import flags
 
 from mode_jax import cli
 from mode_jax.atomic_io import jsonl_records, write_jsonl_atomic
+from prm_jax.questions import normalize_question
 
 _CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 _SHOWN = re.compile(r"\s*\$?\s*(\d[\d,]*(?:\.\d+)?)")   # the result written after an annotation
@@ -218,15 +219,14 @@ def _item(row: dict, n: int, rng: random.Random, inject: bool, id_prefix: str
           "original_step": original, "answer": final}, kind
 
 
-def build(rows: list[dict], seed: int = 0, id_prefix: str = "gsm8k-test"
-          ) -> tuple[list[dict], dict]:
+def build(rows: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
   """(items, counts) from GSM8K rows {"question", "answer"}: half correct, half with one
   injected error (module docstring); counts of what was used and skipped."""
   items, counts = [], {"rows": len(rows), "malformed_reference": 0, "no_eligible_step": 0,
                        "none": 0, "arithmetic": 0, "copy": 0}
   for n, row in enumerate(rows):
     rng = _rng(seed, row["question"])
-    item, what = _item(row, n, rng, rng.random() < 0.5, id_prefix)
+    item, what = _item(row, n, rng, rng.random() < 0.5, "gsm8k-test")
     counts[what] += 1
     if item is not None:
       items.append(item)
@@ -239,8 +239,9 @@ def item_records(item: dict, separator: str = "\n") -> list[dict]:
   `prm_jax.evaluate` scores them: `separator` after every step but the last)."""
   steps = [s + separator for s in item["steps"][:-1]] + [item["steps"][-1]]
   bad = item["label"] if item["label"] >= 0 else len(steps)
-  return [{"question_id": item["id"], "question": item["problem"], "steps": steps[:k], "mc": 1.0 if k <= bad else 0.0,
-           "error_kind": item["error_kind"]} for k in range(1, len(steps) + 1)]
+  return [{"question_id": item["id"], "question": item["problem"], "steps": steps[:k],
+           "mc": 1.0 if k <= bad else 0.0, "error_kind": item["error_kind"]}
+          for k in range(1, len(steps) + 1)]
 
 
 def training_records(rows: list[dict], seed: int = 0, id_prefix: str = "gsm8k-train",
@@ -267,10 +268,6 @@ def training_records(rows: list[dict], seed: int = 0, id_prefix: str = "gsm8k-tr
           records.append(r)
   counts["records"] = len(records)
   return records, counts
-
-
-def _norm(question: str) -> str:
-  return " ".join(question.lower().split())
 
 
 def _read_rows(path: str) -> list[dict]:
@@ -308,10 +305,10 @@ def main(argv=None):
   if exclude is None:
     beside = os.path.join(os.path.dirname(os.path.abspath(args.input)), "test.jsonl")
     exclude = [beside] if os.path.exists(beside) else []
-  held = {_norm(r["question"]) for path in exclude for r in _read_rows(path)}
   if os.path.abspath(args.input) in {os.path.abspath(p) for p in exclude}:
     raise SystemExit(f"--records: --input {args.input} is an excluded (evaluation) file")
-  kept = [r for r in rows if _norm(r["question"]) not in held]
+  held = {normalize_question(r["question"]) for path in exclude for r in _read_rows(path)}
+  kept = [r for r in rows if normalize_question(r["question"]) not in held]
   records, counts = training_records(kept, args.seed)
   write_jsonl_atomic(args.output, records)
   counts = dict(counts, excluded=len(rows) - len(kept), excluded_files=list(exclude),

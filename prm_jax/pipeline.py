@@ -49,6 +49,7 @@ from mode_jax.config_files import sibling
 from mode_jax.dataeval import stats
 from prm_jax import collect, evaluate, step_search, step_stats, verify
 from prm_jax import steps as steps_lib
+from prm_jax.questions import normalize_question
 from prm_jax.envs import arithmetic as A
 from mode_jax import serve
 from mode_jax.serve.api import Sampling
@@ -114,11 +115,6 @@ def stage_collect(config, wd, policy_ckpt, log, policy=None) -> dict:
       collect_config(config, "math_shepherd", policy_ckpt, budget=per_q),
       os.path.join(wd, "collect_shepherd"), log=log, policy=policy)
   return out
-
-
-def normalize_question(text: str) -> str:
-  """The key two questions are "the same" under: lower case, whitespace collapsed."""
-  return " ".join(str(text).lower().split())
 
 
 def training_questions(config) -> dict[str, set]:

@@ -36,6 +36,7 @@ from mode_jax.train import run_data
 from prm_jax import graders
 from prm_jax.envs import arithmetic
 from prm_jax.policy.base import template_stops
+from prm_jax.questions import normalize_question
 
 TASK = "arith_solutions"
 # The problems the tiny policy is trained on (configs/policy_arith.py; the ":jax" variant of
@@ -100,7 +101,7 @@ def _gsm8k_file(dcfg, split: str) -> list[dict]:
 
 def gsm8k_is_validation(question: str) -> bool:
   """The SFT validation slice of GSM8K train: 2% of the questions, by a hash of the text."""
-  return zlib.crc32(" ".join(question.lower().split()).encode()) % 50 == 0
+  return zlib.crc32(normalize_question(question).encode()) % 50 == 0
 
 
 def gsm8k_problems(dcfg, split: str) -> list[dict]:
