@@ -2,7 +2,9 @@
 
 With `--judge_url` (instead of `--prm`) the critic is an LLM on an OpenAI-compatible server
 (`prm_jax.envs.llm_judge`, ProcessBench's critic prompt): it names the earliest wrong step, so
-only the official protocol applies (no threshold).
+only the official protocol applies (no threshold). `--critic=gsm8k_calc` is the rule baseline
+of the same protocol (`prm_jax.envs.judges.CalculationCritic`: the first step with a false
+written calculation).
 
 `read_processbench` reads any JSONL of (question, steps, first error index) with configurable
 field names (ProcessBench's own: problem, steps, label); `main` scores local copies of the
@@ -53,6 +55,9 @@ def main(argv=None):
   flags.DEFINE_string("prm", None, "a prm_model directory (prm_jax.prm.train)", flag_values=ap)
   flags.DEFINE_string("judge_url", None, "instead of --prm: an LLM critic on this "
                       "OpenAI-compatible server (ProcessBench's critic prompt)", flag_values=ap)
+  flags.DEFINE_enum("critic", None, ["gsm8k_calc"], "instead of --prm: a rule critic "
+                    "(gsm8k_calc: the first step with a false written calculation)",
+                    flag_values=ap)
   flags.DEFINE_string("judge_model", "", "the served model's name", flag_values=ap)
   flags.DEFINE_bool("judge_chat", False, "chat completions (instruction-tuned models)",
                     flag_values=ap)
@@ -76,11 +81,11 @@ def main(argv=None):
   flags.DEFINE_float("dev_fraction", 0.5, "dev_tuned only", flag_values=ap)
   flags.DEFINE_integer("seed", 0, "", flag_values=ap)
   args = cli.parse_argv(ap, argv)
-  if bool(args.prm) == bool(args.judge_url):
-    raise SystemExit("prm_jax.evaluate: give exactly one of --prm (a saved PRM) and "
-                     "--judge_url (an LLM critic on a server)")
+  if sum(map(bool, (args.prm, args.judge_url, args.critic))) != 1:
+    raise SystemExit("prm_jax.evaluate: give exactly one of --prm (a saved PRM), --judge_url "
+                     "(an LLM critic on a server) and --critic (a rule critic)")
   data = {os.path.splitext(os.path.basename(p))[0]: p for p in args.data.split(",") if p}
-  if args.judge_url:
+  if args.judge_url or args.critic:
     return judge_main(args, data)
   scorer = scorer_from_dir(args.prm)
   sep, subsets, res = args.step_separator, {}, {"protocol": args.protocol, "malformed_lines": {}}
@@ -129,20 +134,22 @@ def judge_scores(judge, items: list[dict]) -> dict:
 
 
 def judge_main(args, data: dict) -> dict:
-  """--judge_url: ProcessBench F1 of an LLM critic (there is no threshold: the judge names the
-  step), per subset and the unweighted average."""
-  from mode_jax.serve.http import OpenAIClient
-  from mode_jax.serve.api import Sampling
-  from prm_jax.envs.llm_judge import LLMJudge
-  client = OpenAIClient(args.judge_url, args.judge_model, chat=args.judge_chat,
-                        timeout=args.judge_timeout)
-  judge = LLMJudge(client, samples=args.judge_samples, seed=args.seed,
-                   sampling=Sampling(max_tokens=args.judge_max_tokens,
-                                     temperature=0.0 if args.judge_samples == 1 else 1.0))
-  res = {"protocol": "official (critic)", "judge": {"url": args.judge_url,
-                                                    "model": args.judge_model,
-                                                    "samples": args.judge_samples},
-         "malformed_lines": {}, "subsets": {}}
+  """--judge_url / --critic: ProcessBench F1 of a critic (there is no threshold: the critic
+  names the step), per subset and the unweighted average."""
+  if args.critic:
+    from prm_jax.envs.judges import CRITICS
+    judge, about = CRITICS[args.critic](), {"rule": args.critic}
+  else:
+    from mode_jax.serve.http import OpenAIClient
+    from mode_jax.serve.api import Sampling
+    from prm_jax.envs.llm_judge import LLMJudge
+    client = OpenAIClient(args.judge_url, args.judge_model, chat=args.judge_chat,
+                          timeout=args.judge_timeout)
+    judge = LLMJudge(client, samples=args.judge_samples, seed=args.seed,
+                     sampling=Sampling(max_tokens=args.judge_max_tokens,
+                                       temperature=0.0 if args.judge_samples == 1 else 1.0))
+    about = {"url": args.judge_url, "model": args.judge_model, "samples": args.judge_samples}
+  res = {"protocol": "official (critic)", "judge": about, "malformed_lines": {}, "subsets": {}}
   for name, path in data.items():
     res["subsets"][name] = judge_scores(judge, _read(args, path, res))
   res["average_f1"] = float(np.mean([v["f1"] for v in res["subsets"].values()]))

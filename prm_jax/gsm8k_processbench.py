@@ -81,6 +81,45 @@ def evaluate_expr(expr: str) -> Optional[float]:
     return None
 
 
+# A shown calculation in free text: a run of numbers, operators, parentheses and "$" before
+# "=", and the number after it ("48/2 = 24 clips", "$5 x 3 = $15", "(5 + 3) * 2 = 16").
+_SHOWN_EQ = re.compile(r"([\d\s.,+\-*/x×÷()$]+)=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)"
+                       r"(?![\w/%]|[.,]\d|\s*[-+*/x×÷–]\s*[\w($]|\s+\d|\s+and\s+\(?\d)")
+_HAS_OP = re.compile(r"\d\s*\)?\s*[-+*/]\s*\(?\s*\$?\d")
+
+
+def false_calculation(text: str) -> Optional[str]:
+  """The first calculation written out in `text` ("a op b ... = c") whose result is wrong
+  under every reading a writer might intend (exact, or rounded to 0, 1 or 2 decimals), or
+  None. Only whole expressions count: one that continues a phrase ("60 students x 2/3 = 40")
+  or a result that goes on ("= 1/4", "= 5A/5", "= 4000 + 2040", "= 5 and 2/3") is
+  skipped; "a / b/c" also reads as a / (b/c). Commas count as
+  thousands separators only inside a number ("1,200"); after ", " or ". " a new expression
+  starts. One-sided: a text without a false calculation can still be wrong."""
+  for m in _SHOWN_EQ.finditer(text):
+    if re.search(r"[\d=:–—]\s*$", text[:m.start()]):   # the tail of a longer expression
+      continue
+    left = re.split(r"[,.]\s", m.group(1))[-1]
+    left = left.replace("$", "").replace("×", "*").replace("÷", "/")
+    left = re.sub(r"(?<=[\d)])\s*x\s*(?=[\d(])", "*", left).strip()
+    lead = re.match(r"[^\d(.]*", left).group(0)
+    left = left[len(lead):]
+    if re.search(r"[-+*/x×÷]", lead) or not _HAS_OP.search(left):   # an operand in words
+      continue
+    r = _num(m.group(2))
+    # "25 / 1/3" is read both as written and as a division by the fraction
+    values = [evaluate_expr(e) for e in
+              {left, re.sub(r"/\s*(\d+)\s*/\s*(\d+)", r"/(\1/\2)", left)}]
+    values = [v for v in values if v is not None]
+    if not values or r is None:
+      continue
+    tol = 1e-6 * max(1.0, abs(r))
+    if all(abs(round(v, d) - r) > tol for v in values for d in (0, 1, 2)) and \
+        all(abs(v - r) > tol for v in values):
+      return m.group(0).strip()
+  return None
+
+
 def _fmt(x: float, commas: bool = False) -> str:
   """x as the solutions write numbers: an integer without ".0", else up to two decimals;
   `commas`: thousands separators (when the replaced number had them)."""

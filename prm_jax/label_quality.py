@@ -37,7 +37,7 @@ import numpy as np
 from mode_jax.dataeval import compare, render, stats
 from mode_jax.dataeval.stats import fmt
 from prm_jax.envs import arithmetic
-from prm_jax.envs.judges import EXACT
+from prm_jax.envs.judges import EXACT, REPORT_CHECKS
 from prm_jax.prm.data import record_weight
 from prm_jax.prm.metrics import auroc
 
@@ -195,7 +195,11 @@ def label_markdown(lab: dict, title: str) -> str:
              ["positives supported by one rollout (MC <= 1/k)",
               fmt(lab["single_rollout_positives"])]]
   ex = lab.get("exact")
-  if ex:
+  if ex and ex.get("one_sided"):
+    rows += [[f"{ex['checker']}: prefixes the one-sided check finds wrong", ex["records"]],
+             [f"{ex['checker']}: hard label 1 on them (false-positive rate)",
+              fmt(ex["false_positive"])]]
+  elif ex:
     rows += [[f"exact: share of right prefixes ({ex['records']} checked)",
               f"{ex['right_share']:.3f}"],
              ["exact: hard-label accuracy", fmt(ex["accuracy"])],
@@ -266,11 +270,12 @@ def section(*, mc_field: str = "mc", steps_field: str = "steps",
             exact: str = "none") -> compare.Section:
   """The process-supervision label section of `mode_jax.dataeval.compare_sets`: for each set
   whose records carry an MC field, `label_quality` ("labels", "labels_reference");
-  `exact` names an exact checker (`EXACT`) for label agreement ("arithmetic" also derives the
-  questions' difficulty)."""
-  if exact != "none" and exact not in EXACT:
-    raise ValueError(f"exact={exact!r}: expected 'none' or one of {sorted(EXACT)}")
-  judge = None if exact == "none" else EXACT[exact]
+  `exact` names an exact checker (`REPORT_CHECKS`) for label agreement ("arithmetic" also
+  derives the questions' difficulty; "gsm8k_calc" is one-sided: only the false-positive rate on
+  the prefixes it finds wrong is reported)."""
+  if exact != "none" and exact not in REPORT_CHECKS:
+    raise ValueError(f"exact={exact!r}: expected 'none' or one of {sorted(REPORT_CHECKS)}")
+  judge = None if exact == "none" else REPORT_CHECKS[exact]
 
   def compute(gen, ref, opts, log):
     out = {}
@@ -281,6 +286,8 @@ def section(*, mc_field: str = "mc", steps_field: str = "steps",
             items, mc_field=mc_field, steps_field=steps_field,
             question_field=opts.question_field, qid_field=opts.qid_field, exact=judge,
             n_boot=opts.n_boot, seed=opts.seed)
+        if out[key].get("exact") and exact not in EXACT:     # a one-sided check
+          out[key]["exact"].update(one_sided=True, checker=exact)
     return out
 
   def markdown(res):

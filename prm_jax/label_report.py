@@ -5,9 +5,9 @@ synthetic tasks, policy samples): `mode_jax.dataeval.report` with the label-qual
     python -m prm_jax.label_report --generated=runs/omegaprm/records.jsonl --text_field=steps \\
         --exact=arithmetic --out=runs/omegaprm/report [--reference=B.jsonl] [--test=T.jsonl]
 
-Flags: those of `mode_jax.dataeval.report`, plus --mc_field, --steps_field and --exact (an
-exact prefix checker for label agreement; "arithmetic" also derives each question's
-difficulty, its number of operations).
+Flags: those of `mode_jax.dataeval.report`, plus --mc_field, --steps_field and --exact (a
+prefix checker for label agreement; "arithmetic" also derives each question's difficulty, its
+number of operations; "gsm8k_calc" is one-sided: prefixes with a false written calculation).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def define_flags(fv: flags.FlagValues) -> None:
   report.define_flags(fv)
   flags.DEFINE_string("mc_field", "mc", "The MC label field.", flag_values=fv)
   flags.DEFINE_string("steps_field", "steps", "The steps (list) field.", flag_values=fv)
-  flags.DEFINE_enum("exact", "none", ["none"] + sorted(label_quality.EXACT),
+  flags.DEFINE_enum("exact", "none", ["none"] + sorted(label_quality.REPORT_CHECKS),
                     "Exact prefix labels for label agreement.", flag_values=fv)
 
 

@@ -175,3 +175,77 @@ def test_gsm8k_prm_config_trains_on_the_records_and_scores_the_set(tmp_path):
   assert 0.0 <= res["official"]["average_f1"] <= 1.0
   with pytest.raises(ValueError, match="unknown variant"):
     prm_gsm8k.get_config("vocab")
+
+
+@pytest.mark.parametrize("text,wrong", [
+    ("Natalia sold 48/2 = 24 clips in May.", False), ("She sold 48/2 = 23 clips.", True),
+    ("$5 x 3 = $15", False), ("5 x 3 = 16", True), ("(5+3)*2=15", True),
+    ("1,000 + 200 = 1,200", False), ("1,000 + 200 = 1,300", True),
+    ("He has 3, 4 + 5 = 9 apples", False),           # ", " starts a new expression
+    ("10/3 = 3.33", False), ("10/3 = 3", False), ("10/3 = 4", True),   # rounding is allowed
+    ("5 - 8 = -3", False), ("3 + 4 = 8 + 2 = 10", False),           # the result goes on
+    ("60 students x 2/3 = 40 students", False),      # an operand in words: not checked
+    ("1/2 * 1/2 = 1/4", False), ("3 / 6 = 50%", False), ("25 / 1/3 = 75", False),
+    ("Third hour = 66(1/3) = 22 apples", False), ("It sets at 6:00+48=6:48", False),
+    ("The answer is 5.", False)])
+def test_false_calculation_reads_written_calculations(text, wrong):
+  assert (G.false_calculation(text) is not None) == wrong
+
+
+def test_false_calculation_on_gsm8k_references_and_injected_errors(gsm8k_test):
+  """Reference lines (their annotations checked by parse_reference) are almost never flagged
+  (the few flags are mostly the references' own slips, e.g. "$32 - $20 = $300"); most injected
+  arithmetic errors are (the rest change a number the line does not write out as a
+  calculation); copy errors keep each line's arithmetic and are not."""
+  import random
+  lines = [ln for r in gsm8k_test for ln in (G.parse_reference(r["answer"]) or ([], ""))[0]]
+  flagged = sum(G.false_calculation(G.visible(ln)) is not None for ln in lines)
+  assert len(lines) > 4000 and flagged / len(lines) < 0.002
+  for kind, lo, hi in (("arithmetic", 0.65, 1.0), ("copy", 0.0, 0.02)):
+    found = []
+    for i, r in enumerate(gsm8k_test[:800]):
+      parsed = G.parse_reference(r["answer"])
+      hit = parsed and G.corrupt(parsed[0], kind, random.Random(i))
+      if hit:
+        found.append(G.false_calculation(G.visible(hit[1])) is not None)
+    assert len(found) > 500 and lo <= sum(found) / len(found) <= hi, (kind, sum(found))
+
+
+def test_the_one_sided_check_reports_mc_positives_on_false_calculations():
+  """label_report --exact=gsm8k_calc: only prefixes with a false written calculation are
+  judged (as wrong); the report gives how many and the share MC labels positive."""
+  from mode_jax.dataeval import compare
+  from prm_jax import label_quality
+  recs = [dict(question="q1", steps=["3 + 4 = 8 apples."], mc=0.5),
+          dict(question="q1", steps=["3 + 4 = 7 apples."], mc=0.75),
+          dict(question="q2", steps=["2 * 5 = 10.", "10 - 1 = 8."], mc=0.0),
+          dict(question="q2", steps=["2 * 5 = 10."], mc=1.0),
+          dict(question="q3", steps=["2 * 6 = 13.", "13 + 1 = 14."], mc=0.25)]
+  sec = label_quality.section(exact="gsm8k_calc")
+  res = sec.compute(recs, None, compare.Options(n_boot=20), lambda *a: None)
+  ex = res["labels"]["exact"]
+  assert ex["one_sided"] and ex["records"] == 3 and ex["right_share"] == 0.0
+  assert ex["false_positive"]["value"] == pytest.approx(2 / 3)
+  md = "\n".join(sec.markdown(res))
+  assert "gsm8k_calc: prefixes the one-sided check finds wrong | 3" in md
+  with pytest.raises(ValueError, match="gsm8k_calc"):
+    label_quality.section(exact="gsm8k")
+
+
+def test_the_rule_critic_names_the_first_false_calculation(tmp_path):
+  """prm_jax.evaluate --critic=gsm8k_calc on a hand-made set: a correct solution (kept), a
+  false calculation at step 1 (found), a copied number gone wrong (missed: its arithmetic
+  holds), a false calculation at step 2 after a correct one (found, at 2)."""
+  from prm_jax import evaluate
+  items = [dict(problem="a", steps=["2 * 3 = 6 eggs.", "6 + 1 = 7."], label=-1),
+           dict(problem="b", steps=["2 * 3 = 6 eggs.", "6 + 1 = 8."], label=1),
+           dict(problem="c", steps=["2 * 3 = 6 eggs.", "5 + 1 = 6."], label=1),
+           dict(problem="d", steps=["1 + 1 = 2.", "2 * 2 = 4.", "4 * 3 = 11."], label=2)]
+  path = tmp_path / "hand.jsonl"
+  path.write_text("".join(json.dumps(it) + "\n" for it in items))
+  res = evaluate.main(["--critic=gsm8k_calc", f"--data={path}"])
+  sub = res["subsets"]["hand"]
+  assert (sub["acc_err"], sub["acc_cor"]) == (pytest.approx(2 / 3), 1.0)
+  assert sub["f1"] == pytest.approx(2 * (2 / 3) / (1 + 2 / 3))
+  with pytest.raises(SystemExit, match="exactly one"):
+    evaluate.main(["--critic=gsm8k_calc", "--prm=x", f"--data={path}"])
