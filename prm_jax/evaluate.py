@@ -33,8 +33,10 @@ from prm_jax.prm.train import scorer_from_dir
 
 
 def read_processbench(path: str, question_field: str = "problem", steps_field: str = "steps",
-                      label_field: str = "label") -> tuple[list[dict], list[dict]]:
-  """([{"question", "steps", "first_error"}], errors) from a ProcessBench-style JSONL."""
+                      label_field: str = "label", kind_field: str = "error_kind"
+                      ) -> tuple[list[dict], list[dict]]:
+  """([{"question", "steps", "first_error", "kind"}], errors) from a ProcessBench-style JSONL;
+  "kind": the erroneous item's `kind_field` if it has one (None for correct items)."""
   out, errors = [], []
   for n, rec in jsonl_records(path, errors):
     q, steps, label = rec.get(question_field), rec.get(steps_field), rec.get(label_field)
@@ -44,8 +46,19 @@ def read_processbench(path: str, question_field: str = "problem", steps_field: s
                                          f"{steps_field!r} (list of str), {label_field!r} "
                                          "(int in [-1, len(steps)))"})
       continue
-    out.append({"question": q, "steps": steps, "first_error": label})
+    out.append({"question": q, "steps": steps, "first_error": label,
+                "kind": rec.get(kind_field) if label >= 0 else None})
   return out, errors
+
+
+def by_error_kind(items: list[dict], values: list) -> dict:
+  """{kind: (values, gold first errors)} for each error kind the items name (the builder's
+  `error_kind`): that kind's erroneous items plus every correct one, so each split is scored by
+  the same protocol as the whole subset (empty when no item names a kind)."""
+  kinds = sorted({it.get("kind") for it in items} - {None, "", "none"})
+  return {k: tuple(map(list, zip(*[(v, it["first_error"]) for it, v in zip(items, values)
+                                   if it["first_error"] < 0 or it.get("kind") == k])))
+          for k in kinds}
 
 
 def main(argv=None):
@@ -73,6 +86,8 @@ def main(argv=None):
   flags.DEFINE_string("question_field", "problem", "", flag_values=ap)
   flags.DEFINE_string("steps_field", "steps", "", flag_values=ap)
   flags.DEFINE_string("label_field", "label", "", flag_values=ap)
+  flags.DEFINE_string("kind_field", "error_kind", "an erroneous item's error kind, if any: "
+                      "the official protocol is also reported per kind", flag_values=ap)
   flags.DEFINE_string("step_separator", "\n", "appended to every step but the last before scoring", flag_values=ap)
   flags.DEFINE_enum("protocol", "official", ["official", "dev_tuned", "both"],
                     "both: one scoring, both reports (under 'official' and 'dev_tuned')",
@@ -88,15 +103,19 @@ def main(argv=None):
   if args.judge_url or args.critic:
     return judge_main(args, data)
   scorer = scorer_from_dir(args.prm)
-  sep, subsets, res = args.step_separator, {}, {"protocol": args.protocol, "malformed_lines": {}}
+  sep, subsets, kinds = args.step_separator, {}, {}
+  res = {"protocol": args.protocol, "malformed_lines": {}}
   for name, path in data.items():
     items = _read(args, path, res)
     scored = scorer.score(
         [(it["question"], [s + (sep if i < len(it["steps"]) - 1 else "")
                            for i, s in enumerate(it["steps"])]) for it in items])
     subsets[name] = (scored, [it["first_error"] for it in items])
+    kinds.update({f"{name}/{k}": v for k, v in by_error_kind(items, scored).items()})
   if args.protocol in ("official", "both"):
     off = processbench_official(subsets, args.threshold)
+    if kinds:   # the official protocol per error kind (that kind's errors + every correct item)
+      off["by_error_kind"] = processbench_official(kinds, args.threshold)["subsets"]
     res.update(off) if args.protocol == "official" else res.update(official=off)
   if args.protocol in ("dev_tuned", "both"):
     tuned = {"subsets": {}}
@@ -115,7 +134,7 @@ def main(argv=None):
 
 def _read(args, path: str, res: dict) -> list[dict]:
   items, errors = read_processbench(path, args.question_field, args.steps_field,
-                                    args.label_field)
+                                    args.label_field, args.kind_field)
   res["malformed_lines"][os.path.splitext(os.path.basename(path))[0]] = len(errors)
   if not items:
     raise SystemExit(f"{path}: no usable lines ({len(errors)} malformed)")
@@ -130,6 +149,9 @@ def judge_scores(judge, items: list[dict]) -> dict:
   preds = [-2 if f is None else f for f in found]
   out = processbench_scores(preds, [it["first_error"] for it in items])
   out["unparsed"] = sum(f is None for f in found)
+  split = by_error_kind(items, preds)
+  if split:
+    out["by_error_kind"] = {k: processbench_scores(*v) for k, v in split.items()}
   return out
 
 

@@ -173,6 +173,13 @@ def test_gsm8k_prm_config_trains_on_the_records_and_scores_the_set(tmp_path):
   assert res["malformed_lines"] == {"set": 0}
   assert set(res["official"]["subsets"]) == set(res["dev_tuned"]["subsets"]) == {"set"}
   assert 0.0 <= res["official"]["average_f1"] <= 1.0
+  # per error kind: that kind's erroneous items and every correct one
+  kinds = {it["error_kind"] for it in items if it["label"] >= 0}
+  split = res["official"]["by_error_kind"]
+  assert set(split) == {f"set/{k}" for k in kinds}
+  for k in kinds:
+    assert split[f"set/{k}"]["erroneous"] == sum(it.get("error_kind") == k for it in items)
+    assert split[f"set/{k}"]["correct"] == sum(it["label"] < 0 for it in items)
   with pytest.raises(ValueError, match="unknown variant"):
     prm_gsm8k.get_config("vocab")
 
@@ -238,14 +245,21 @@ def test_the_rule_critic_names_the_first_false_calculation(tmp_path):
   holds), a false calculation at step 2 after a correct one (found, at 2)."""
   from prm_jax import evaluate
   items = [dict(problem="a", steps=["2 * 3 = 6 eggs.", "6 + 1 = 7."], label=-1),
-           dict(problem="b", steps=["2 * 3 = 6 eggs.", "6 + 1 = 8."], label=1),
-           dict(problem="c", steps=["2 * 3 = 6 eggs.", "5 + 1 = 6."], label=1),
-           dict(problem="d", steps=["1 + 1 = 2.", "2 * 2 = 4.", "4 * 3 = 11."], label=2)]
+           dict(problem="b", steps=["2 * 3 = 6 eggs.", "6 + 1 = 8."], label=1,
+                error_kind="arithmetic"),
+           dict(problem="c", steps=["2 * 3 = 6 eggs.", "5 + 1 = 6."], label=1,
+                error_kind="copy"),
+           dict(problem="d", steps=["1 + 1 = 2.", "2 * 2 = 4.", "4 * 3 = 11."], label=2,
+                error_kind="arithmetic")]
   path = tmp_path / "hand.jsonl"
   path.write_text("".join(json.dumps(it) + "\n" for it in items))
   res = evaluate.main(["--critic=gsm8k_calc", f"--data={path}"])
   sub = res["subsets"]["hand"]
   assert (sub["acc_err"], sub["acc_cor"]) == (pytest.approx(2 / 3), 1.0)
   assert sub["f1"] == pytest.approx(2 * (2 / 3) / (1 + 2 / 3))
+  kinds = sub["by_error_kind"]
+  assert (kinds["arithmetic"]["acc_err"], kinds["arithmetic"]["f1"]) == (1.0, 1.0)
+  assert (kinds["copy"]["acc_err"], kinds["copy"]["erroneous"], kinds["copy"]["correct"]) == \
+      (0.0, 1, 1)
   with pytest.raises(SystemExit, match="exactly one"):
     evaluate.main(["--critic=gsm8k_calc", "--prm=x", f"--data={path}"])
