@@ -42,6 +42,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
 import operator
 import os
 import random
@@ -90,8 +91,8 @@ _HAS_OP = re.compile(r"\d\s*\)?\s*[-+*/]\s*\(?\s*\$?\d")
 
 def false_calculation(text: str) -> Optional[str]:
   """The first calculation written out in `text` ("a op b ... = c") whose result is wrong
-  under every reading a writer might intend (exact, or rounded to 0, 1 or 2 decimals), or
-  None. Only whole expressions count: one that continues a phrase ("60 students x 2/3 = 40")
+  under every reading a writer might intend (exact, rounded to 1 or 2 decimals, or rounded
+  down or up to a whole number: "100 / 6 = 16 bracelets"), or None. Only whole expressions count: one that continues a phrase ("60 students x 2/3 = 40")
   or a result that goes on ("= 1/4", "= 5A/5", "= 4000 + 2040", "= 5 and 2/3") is
   skipped; "a / b/c" also reads as a / (b/c). Commas count as
   thousands separators only inside a number ("1,200"); after ", " or ". " a new expression
@@ -114,8 +115,9 @@ def false_calculation(text: str) -> Optional[str]:
     if not values or r is None:
       continue
     tol = 1e-6 * max(1.0, abs(r))
-    if all(abs(round(v, d) - r) > tol for v in values for d in (0, 1, 2)) and \
-        all(abs(v - r) > tol for v in values):
+    readings = [x for v in values
+                for x in (v, round(v, 1), round(v, 2), math.floor(v), math.ceil(v))]
+    if all(abs(x - r) > tol for x in readings):
       return m.group(0).strip()
   return None
 

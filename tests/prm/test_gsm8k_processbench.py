@@ -189,7 +189,8 @@ def test_gsm8k_prm_config_trains_on_the_records_and_scores_the_set(tmp_path):
     ("$5 x 3 = $15", False), ("5 x 3 = 16", True), ("(5+3)*2=15", True),
     ("1,000 + 200 = 1,200", False), ("1,000 + 200 = 1,300", True),
     ("He has 3, 4 + 5 = 9 apples", False),           # ", " starts a new expression
-    ("10/3 = 3.33", False), ("10/3 = 3", False), ("10/3 = 4", True),   # rounding is allowed
+    ("10/3 = 3.33", False), ("10/3 = 3", False), ("10/3 = 5", True),   # rounding is allowed
+    ("100 / 6 = 17 boxes", False),
     ("5 - 8 = -3", False), ("3 + 4 = 8 + 2 = 10", False),           # the result goes on
     ("60 students x 2/3 = 40 students", False),      # an operand in words: not checked
     ("1/2 * 1/2 = 1/4", False), ("3 / 6 = 50%", False), ("25 / 1/3 = 75", False),
