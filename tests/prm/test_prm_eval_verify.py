@@ -145,9 +145,16 @@ def test_read_processbench_names_bad_lines(tmp_path):
   p = tmp_path / "pb.jsonl"
   p.write_text("\n".join([json.dumps({"problem": "q", "steps": ["a", "b"], "label": 1}),
                           json.dumps({"problem": "q", "steps": ["a"], "label": 3}),
-                          "{oops"]) + "\n")
+                          "{oops",
+                          json.dumps({"problem": "r", "steps": ["a"], "label": 0,
+                                      "error_kind": "copy"}),
+                          json.dumps({"problem": "s", "steps": ["a"], "label": -1,
+                                      "error_kind": "copy"})]) + "\n")
   items, errors = E.read_processbench(str(p))
-  assert items == [{"question": "q", "steps": ["a", "b"], "first_error": 1}]
+  # "kind": an erroneous item's error kind (None when it names none, and for correct items)
+  assert items == [{"question": "q", "steps": ["a", "b"], "first_error": 1, "kind": None},
+                   {"question": "r", "steps": ["a"], "first_error": 0, "kind": "copy"},
+                   {"question": "s", "steps": ["a"], "first_error": -1, "kind": None}]
   assert sorted(e["line"] for e in errors) == [2, 3]
 
 
