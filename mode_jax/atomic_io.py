@@ -144,10 +144,11 @@ def write_jsonl_atomic(path: str, rows: Iterable) -> None:
       f.write(json.dumps(r) + "\n")
 
 
-def write_json_atomic(path: str, obj) -> None:
-  """Writes `obj` as indented JSON to `path` atomically (temp file, then rename)."""
+def write_json_atomic(path: str, obj, default=None) -> None:
+  """Writes `obj` as indented JSON to `path` atomically (temp file, then rename); `default` as
+  `json.dump`'s (e.g. float for numpy scalars)."""
   with atomic_file(path) as f:
-    json.dump(obj, f, indent=2)
+    json.dump(obj, f, indent=2, default=default)
 
 
 def read_json(path: str, error=ValueError):

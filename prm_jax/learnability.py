@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from mode_jax import cli, serve
-from mode_jax.atomic_io import jsonl_records, write_json_atomic, write_jsonl_atomic
+from mode_jax.atomic_io import atomic_file, jsonl_records, write_json_atomic, write_jsonl_atomic
 from prm_jax import pipeline
 from prm_jax import step_stats
 from prm_jax import steps as steps_lib
@@ -228,7 +228,7 @@ def write_report(wd: str, config, data: dict, trained: dict, res: dict) -> str:
     lines.append(f"| {pair} | {e['value']:+.3f} [{e['lo']:+.3f}, {e['hi']:+.3f}] | "
                  f"{f['value']:+.3f} [{f['lo']:+.3f}, {f['hi']:+.3f}] |")
   md = "\n".join(lines) + "\n"
-  with open(os.path.join(wd, "report.md"), "w") as f:
+  with atomic_file(os.path.join(wd, "report.md")) as f:
     f.write(md)
   write_json_atomic(os.path.join(wd, "report.json"),
                     {"data": data, "train": trained, "eval": res})

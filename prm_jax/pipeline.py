@@ -44,7 +44,7 @@ import ml_collections
 import numpy as np
 
 from mode_jax import cli
-from mode_jax.atomic_io import write_json_atomic, write_jsonl_atomic
+from mode_jax.atomic_io import atomic_file, write_json_atomic, write_jsonl_atomic
 from mode_jax.config_files import sibling
 from mode_jax.dataeval import stats
 from prm_jax import collect, evaluate, step_search, step_stats, verify
@@ -621,7 +621,7 @@ def write_report(wd: str, res: dict, stats: dict) -> str:
     for n, row in bs["sampling_at_nearest_n"].items():
       lines.append(f"| {n} | " + " | ".join(f"{100 * v:.1f}" for v in row.values()) + " |")
   md = "\n".join(lines) + "\n"
-  with open(os.path.join(wd, "report.md"), "w") as f:
+  with atomic_file(os.path.join(wd, "report.md")) as f:
     f.write(md)
   write_json_atomic(os.path.join(wd, "report.json"), {"eval": res, **stats})
   return md

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mode_jax.atomic_io import atomic_file, write_json_atomic
 from mode_jax.dataeval.stats import fmt
 
 DIVERSITY_ROWS = (("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"),
@@ -158,7 +159,6 @@ def write(res: dict, out: str, sections: Sequence = ()) -> None:
   slim = json.loads(json.dumps(res, default=float))
   for v in slim["bias"]["lengths"].values():
     v.pop("values", None)
-  with open(os.path.join(out, "report.json"), "w") as f:
-    json.dump(slim, f, indent=2)
-  with open(os.path.join(out, "report.md"), "w") as f:
+  write_json_atomic(os.path.join(out, "report.json"), slim)
+  with atomic_file(os.path.join(out, "report.md")) as f:
     f.write(markdown(res, sections))

@@ -31,7 +31,6 @@ cross-check. Timings need the hardware (`launch/accelerator_check.sh`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -45,6 +44,7 @@ from ml_collections import config_flags
 
 from mode_jax import cli
 from mode_jax.adapters.params import combine
+from mode_jax.atomic_io import write_json_atomic
 from mode_jax.model import sampling
 from mode_jax.model.sampling import bucket
 from mode_jax.model.transformer import Transformer
@@ -302,8 +302,7 @@ def main(argv: Optional[list] = None) -> int:
       argv if argv is not None else sys.argv[1:]))
   print(render(report))
   if args.json:
-    with open(args.json, "w") as f:
-      json.dump(report, f, indent=2)
+    write_json_atomic(args.json, report)
   bad = failures(report, strict=args.strict)
   if bad:
     print(f"does not fit {args.hbm_gib:g} GiB per device: {', '.join(bad)}")

@@ -25,7 +25,7 @@ import numpy as np
 from mode_jax import cli
 from mode_jax.data import metrics, tasks
 from mode_jax import serve
-from mode_jax.atomic_io import jsonl_records
+from mode_jax.atomic_io import jsonl_records, write_json_atomic
 from mode_jax.data.vocab import save_vocab_spec, vocab_spec
 from mode_jax.adapters.merge import merge
 from mode_jax.model import hf_io
@@ -193,8 +193,7 @@ def run(config, workdir: str, log=print) -> dict:
       else evaluate_policy
   res = evaluate(model, config.data, num=e.num_problems, samples=e.samples, seed=config.seed,
                  sampling=Sampling(max_tokens=e.max_new_tokens, temperature=e.temperature))
-  with open(os.path.join(workdir, "policy_eval.json"), "w") as f:
-    json.dump(res, f, indent=2)
+  write_json_atomic(os.path.join(workdir, "policy_eval.json"), res)
   log(json.dumps(res))
   return res
 

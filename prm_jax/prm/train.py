@@ -28,7 +28,7 @@ from safetensors.numpy import load_file, save_file
 
 from mode_jax.adapters import params as adapter_params
 from mode_jax.adapters.config import AdapterConfig
-from mode_jax.atomic_io import atomic_directory, jsonl_records, read_json
+from mode_jax.atomic_io import atomic_directory, jsonl_records, read_json, write_json_atomic
 from mode_jax.data.vocab import check_vocab, make_vocab, vocab_spec
 from mode_jax.model import hf_io
 from mode_jax.model.config import ModelConfig, RopeScaling
@@ -370,7 +370,6 @@ def prm_train(config, workdir: str, log=print) -> dict:
              "dev_evals": history}
   if dev:
     summary["dev"] = dev_eval(params, dev)
-  with open(os.path.join(workdir, "prm_train.json"), "w") as f:
-    json.dump(summary, f, indent=2, default=float)
+  write_json_atomic(os.path.join(workdir, "prm_train.json"), summary, default=float)
   log(json.dumps({k: v for k, v in summary.items() if k != "input_errors"}, default=float))
   return summary
