@@ -4,7 +4,9 @@ With `--judge_url` (instead of `--prm`) the critic is an LLM on an OpenAI-compat
 (`prm_jax.envs.llm_judge`, ProcessBench's critic prompt): it names the earliest wrong step, so
 only the official protocol applies (no threshold). `--critic=gsm8k_calc` is the rule baseline
 of the same protocol (`prm_jax.envs.judges.CalculationCritic`: the first step with a false
-written calculation).
+written calculation). `--prm` with `--critic` combines them: the step the rule critic flags
+scores 0, so the predicted first error is the earlier of the PRM's and the rule's, under both
+protocols (`with_critic`). `--scores_out` keeps every item's step scores (JSONL).
 
 `read_processbench` reads any JSONL of (question, steps, first error index) with configurable
 field names (ProcessBench's own: problem, steps, label); `main` scores local copies of the
@@ -25,7 +27,7 @@ import numpy as np
 from absl import flags
 
 from mode_jax import cli
-from mode_jax.atomic_io import jsonl_records
+from mode_jax.atomic_io import jsonl_records, write_jsonl_atomic
 from prm_jax.prm.metrics import (auroc, choose_threshold, first_error_auroc,  # noqa: F401
                                  position_scores, predict_first_error, processbench,
                                  processbench_official, processbench_scores, step_metrics)
@@ -68,9 +70,11 @@ def main(argv=None):
   flags.DEFINE_string("prm", None, "a prm_model directory (prm_jax.prm.train)", flag_values=ap)
   flags.DEFINE_string("judge_url", None, "instead of --prm: an LLM critic on this "
                       "OpenAI-compatible server (ProcessBench's critic prompt)", flag_values=ap)
-  flags.DEFINE_enum("critic", None, ["gsm8k_calc"], "instead of --prm: a rule critic "
-                    "(gsm8k_calc: the first step with a false written calculation)",
-                    flag_values=ap)
+  flags.DEFINE_enum("critic", None, ["gsm8k_calc"], "a rule critic (gsm8k_calc: the first "
+                    "step with a false written calculation); with --prm the step it flags "
+                    "scores 0 (the earlier of the two errors is predicted)", flag_values=ap)
+  flags.DEFINE_string("scores_out", "", "--prm: write every item's step scores here (JSONL: "
+                      "subset, question, first_error, kind, scores)", flag_values=ap)
   flags.DEFINE_string("judge_model", "", "the served model's name", flag_values=ap)
   flags.DEFINE_bool("judge_chat", False, "chat completions (instruction-tuned models)",
                     flag_values=ap)
@@ -96,20 +100,35 @@ def main(argv=None):
   flags.DEFINE_float("dev_fraction", 0.5, "dev_tuned only", flag_values=ap)
   flags.DEFINE_integer("seed", 0, "", flag_values=ap)
   args = cli.parse_argv(ap, argv)
-  if sum(map(bool, (args.prm, args.judge_url, args.critic))) != 1:
-    raise SystemExit("prm_jax.evaluate: give exactly one of --prm (a saved PRM), --judge_url "
-                     "(an LLM critic on a server) and --critic (a rule critic)")
+  if sum(map(bool, (args.prm, args.judge_url, args.critic))) != 1 and not (
+      args.prm and args.critic and not args.judge_url):
+    raise SystemExit("prm_jax.evaluate: give one of --prm (a saved PRM), --judge_url (an LLM "
+                     "critic on a server) and --critic (a rule critic), or --prm with --critic")
+  if args.scores_out and not args.prm:
+    raise SystemExit("prm_jax.evaluate: --scores_out needs --prm (critics name one step)")
   data = {os.path.splitext(os.path.basename(p))[0]: p for p in args.data.split(",") if p}
-  if args.judge_url or args.critic:
+  if not args.prm:
     return judge_main(args, data)
   scorer = scorer_from_dir(args.prm)
-  sep, subsets, kinds = args.step_separator, {}, {}
+  critic = None
+  if args.critic:
+    from prm_jax.envs.judges import CRITICS
+    critic = CRITICS[args.critic]()
+  sep, subsets, kinds, kept = args.step_separator, {}, {}, []
   res = {"protocol": args.protocol, "malformed_lines": {}}
+  if critic is not None:
+    res["critic"] = {"rule": args.critic, "combined": "its flagged step scores 0"}
   for name, path in data.items():
     items = _read(args, path, res)
     scored = scorer.score(
         [(it["question"], [s + (sep if i < len(it["steps"]) - 1 else "")
                            for i, s in enumerate(it["steps"])]) for it in items])
+    if critic is not None:
+      scored = with_critic(scored, critic.first_errors(
+          [(it["question"], it["steps"]) for it in items]))
+    kept += [{"subset": name, "question": it["question"], "first_error": it["first_error"],
+              "kind": it.get("kind"), "scores": [float(x) for x in sc]}
+             for it, sc in zip(items, scored)]
     subsets[name] = (scored, [it["first_error"] for it in items])
     kinds.update({f"{name}/{k}": v for k, v in by_error_kind(items, scored).items()})
   if args.protocol in ("official", "both"):
@@ -128,8 +147,22 @@ def main(argv=None):
       tuned["subsets"][name] = dict(r, dev=len(dev), test=len(test))
     tuned["average_f1"] = float(np.mean([v["f1"] for v in tuned["subsets"].values()]))
     res.update(tuned) if args.protocol == "dev_tuned" else res.update(dev_tuned=tuned)
+  if args.scores_out:
+    write_jsonl_atomic(args.scores_out, kept)
   print(json.dumps(res, indent=2))
   return res
+
+
+def with_critic(scored: list, flagged: list[int]) -> list[list[float]]:
+  """Step scores with each item's critic-flagged step (index >= 0; -1: none) set to 0, so any
+  threshold predicts the earlier of the PRM's first error and the critic's."""
+  out = []
+  for sc, f in zip(scored, flagged):
+    sc = [float(x) for x in sc]
+    if 0 <= f < len(sc):
+      sc[f] = 0.0
+    out.append(sc)
+  return out
 
 
 def _read(args, path: str, res: dict) -> list[dict]:

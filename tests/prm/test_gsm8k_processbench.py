@@ -180,6 +180,26 @@ def test_gsm8k_prm_config_trains_on_the_records_and_scores_the_set(tmp_path):
   for k in kinds:
     assert split[f"set/{k}"]["erroneous"] == sum(it.get("error_kind") == k for it in items)
     assert split[f"set/{k}"]["correct"] == sum(it["label"] < 0 for it in items)
+  # --prm with --critic: the PRM's step scores with the rule's flagged step set to 0
+  alone, both = tmp_path / "alone.jsonl", tmp_path / "both.jsonl"
+  evaluate.main([f"--prm={tmp_path / 'run' / 'prm_model'}", f"--data={tmp_path / 'set.jsonl'}",
+                 f"--scores_out={alone}"])
+  res = evaluate.main([f"--prm={tmp_path / 'run' / 'prm_model'}", "--critic=gsm8k_calc",
+                       f"--data={tmp_path / 'set.jsonl'}", f"--scores_out={both}"])
+  assert res["critic"]["rule"] == "gsm8k_calc"
+  a = [json.loads(x) for x in alone.read_text().splitlines()]
+  b = [json.loads(x) for x in both.read_text().splitlines()]
+  assert [r["first_error"] for r in a] == [it["label"] for it in items]
+  assert [r["kind"] for r in a] == [it.get("error_kind") if it["label"] >= 0 else None
+                                    for it in items]
+  n_flagged = 0
+  for ra, rb, it in zip(a, b, items):
+    want = list(ra["scores"])
+    hit = next((i for i, s in enumerate(it["steps"]) if G.false_calculation(s)), -1)
+    if hit >= 0:
+      want[hit], n_flagged = 0.0, n_flagged + 1
+    assert rb["scores"] == pytest.approx(want, abs=1e-6), it
+  assert n_flagged > 0          # the built set has false calculations for the rule to flag
   with pytest.raises(ValueError, match="unknown variant"):
     prm_gsm8k.get_config("vocab")
 
@@ -262,5 +282,15 @@ def test_the_rule_critic_names_the_first_false_calculation(tmp_path):
   assert (kinds["arithmetic"]["acc_err"], kinds["arithmetic"]["f1"]) == (1.0, 1.0)
   assert (kinds["copy"]["acc_err"], kinds["copy"]["erroneous"], kinds["copy"]["correct"]) == \
       (0.0, 1, 1)
-  with pytest.raises(SystemExit, match="exactly one"):
-    evaluate.main(["--critic=gsm8k_calc", "--prm=x", f"--data={path}"])
+
+
+def test_with_critic_predicts_the_earlier_error():
+  """The rule critic's flagged step scores 0: the predicted first error (any threshold) is the
+  earlier of the PRM's and the critic's; -1 (nothing flagged) leaves the scores as they are."""
+  from prm_jax import evaluate
+  prm = [[0.9, 0.2, 0.9], [0.9, 0.9, 0.1], [0.8, 0.7], [0.3]]
+  flagged = [2, 0, -1, 0]
+  got = evaluate.with_critic(prm, flagged)
+  assert got == [[0.9, 0.2, 0.0], [0.0, 0.9, 0.1], [0.8, 0.7], [0.0]]
+  assert [evaluate.predict_first_error(s, 0.5) for s in got] == [1, 0, -1, 0]
+  assert prm[1] == [0.9, 0.9, 0.1]                  # the input is not modified

@@ -133,6 +133,9 @@ def test_judge_scores_follow_processbench_and_count_unparsed_as_wrong():
 
 def test_evaluate_takes_a_prm_or_a_judge_not_both(tmp_path):
   from prm_jax import evaluate
-  for argv in (["--data=x.jsonl"], ["--data=x.jsonl", "--prm=p", "--judge_url=http://h"]):
-    with pytest.raises(SystemExit, match="exactly one of --prm"):
+  for argv in (["--data=x.jsonl"], ["--data=x.jsonl", "--prm=p", "--judge_url=http://h"],
+               ["--data=x.jsonl", "--judge_url=http://h", "--critic=gsm8k_calc"]):
+    with pytest.raises(SystemExit, match="give one of --prm"):
       evaluate.main(argv)
+  with pytest.raises(SystemExit, match="--scores_out needs --prm"):
+    evaluate.main(["--data=x.jsonl", "--critic=gsm8k_calc", "--scores_out=s.jsonl"])
