@@ -6,7 +6,9 @@ only the official protocol applies (no threshold). `--critic=gsm8k_calc` is the 
 of the same protocol (`prm_jax.envs.judges.CalculationCritic`: the first step with a false
 written calculation). `--prm` with `--critic` combines them: the step the rule critic flags
 scores 0, so the predicted first error is the earlier of the PRM's and the rule's, under both
-protocols (`with_critic`). `--scores_out` keeps every item's step scores (JSONL).
+protocols (`with_critic`); the official protocol then also reports the PRM alone, the critic
+alone and paired bootstrap intervals of the combination's F1 gain over each (`critic_parts`).
+`--scores_out` keeps every item's step scores (JSONL).
 
 `read_processbench` reads any JSONL of (question, steps, first error index) with configurable
 field names (ProcessBench's own: problem, steps, label); `main` scores local copies of the
@@ -114,7 +116,7 @@ def main(argv=None):
   if args.critic:
     from prm_jax.envs.judges import CRITICS
     critic = CRITICS[args.critic]()
-  sep, subsets, kinds, kept = args.step_separator, {}, {}, []
+  sep, subsets, kinds, kept, parts = args.step_separator, {}, {}, [], {}
   res = {"protocol": args.protocol, "malformed_lines": {}}
   if critic is not None:
     res["critic"] = {"rule": args.critic, "combined": "its flagged step scores 0"}
@@ -124,8 +126,10 @@ def main(argv=None):
         [(it["question"], [s + (sep if i < len(it["steps"]) - 1 else "")
                            for i, s in enumerate(it["steps"])]) for it in items])
     if critic is not None:
-      scored = with_critic(scored, critic.first_errors(
-          [(it["question"], it["steps"]) for it in items]))
+      flagged = critic.first_errors([(it["question"], it["steps"]) for it in items])
+      prm_alone, scored = scored, with_critic(scored, flagged)
+      parts[name] = critic_parts(prm_alone, flagged, [it["first_error"] for it in items],
+                                 args.threshold, seed=args.seed)
     kept += [{"subset": name, "question": it["question"], "first_error": it["first_error"],
               "kind": it.get("kind"), "scores": [float(x) for x in sc]}
              for it, sc in zip(items, scored)]
@@ -135,6 +139,8 @@ def main(argv=None):
     off = processbench_official(subsets, args.threshold)
     if kinds:   # the official protocol per error kind (that kind's errors + every correct item)
       off["by_error_kind"] = processbench_official(kinds, args.threshold)["subsets"]
+    if parts:
+      off["critic_parts"] = parts
     res.update(off) if args.protocol == "official" else res.update(official=off)
   if args.protocol in ("dev_tuned", "both"):
     tuned = {"subsets": {}}
@@ -162,6 +168,28 @@ def with_critic(scored: list, flagged: list[int]) -> list[list[float]]:
     if 0 <= f < len(sc):
       sc[f] = 0.0
     out.append(sc)
+  return out
+
+
+def critic_parts(prm_scores: list, flagged: list[int], gold: list[int], threshold: float, *,
+                 n_boot: int = 2000, seed: int = 0) -> dict:
+  """Official-protocol scores of the PRM alone, the critic alone and the two combined
+  (`with_critic`) on one subset, and paired bootstrap 95% intervals (items resampled) of the
+  combination's F1 minus each part's."""
+  from mode_jax.dataeval.stats import bootstrap
+  preds = {"prm": [predict_first_error(p, threshold) for p in prm_scores],
+           "critic": [int(f) for f in flagged],
+           "combined": [predict_first_error(p, threshold)
+                        for p in with_critic(prm_scores, flagged)]}
+  g = np.asarray(gold)
+  out = {k: processbench_scores(v, gold) for k, v in preds.items()}
+  arr = {k: np.asarray(v) for k, v in preds.items()}
+
+  def gain(part):
+    return lambda idx: (processbench_scores(arr["combined"][idx], g[idx])["f1"]
+                        - processbench_scores(arr[part][idx], g[idx])["f1"])
+  for part in ("prm", "critic"):
+    out[f"combined_minus_{part}_f1"] = bootstrap(gain(part), len(g), n_boot=n_boot, seed=seed)
   return out
 
 

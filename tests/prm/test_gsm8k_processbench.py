@@ -187,6 +187,9 @@ def test_gsm8k_prm_config_trains_on_the_records_and_scores_the_set(tmp_path):
   res = evaluate.main([f"--prm={tmp_path / 'run' / 'prm_model'}", "--critic=gsm8k_calc",
                        f"--data={tmp_path / 'set.jsonl'}", f"--scores_out={both}"])
   assert res["critic"]["rule"] == "gsm8k_calc"
+  parts = res["critic_parts"]["set"] if "critic_parts" in res else None
+  assert parts is not None and set(parts) >= {"prm", "critic", "combined"}
+  assert parts["combined"]["f1"] == pytest.approx(res["subsets"]["set"]["f1"])
   a = [json.loads(x) for x in alone.read_text().splitlines()]
   b = [json.loads(x) for x in both.read_text().splitlines()]
   assert [r["first_error"] for r in a] == [it["label"] for it in items]
@@ -294,3 +297,19 @@ def test_with_critic_predicts_the_earlier_error():
   assert got == [[0.9, 0.2, 0.0], [0.0, 0.9, 0.1], [0.8, 0.7], [0.0]]
   assert [evaluate.predict_first_error(s, 0.5) for s in got] == [1, 0, -1, 0]
   assert prm[1] == [0.9, 0.9, 0.1]                  # the input is not modified
+
+
+def test_critic_parts_score_each_part_and_the_gain():
+  """Official-protocol scores of the PRM alone, the critic alone and both, by hand: gold first
+  errors [1, 0, -1, -1]; the PRM finds item 0 and flags item 3 (a correct one), the critic finds
+  item 1; combined, both errors are found and item 3 is still flagged."""
+  from prm_jax import evaluate
+  prm = [[0.9, 0.2], [0.9, 0.9], [0.8, 0.7], [0.9, 0.1]]
+  parts = evaluate.critic_parts(prm, [-1, 0, -1, -1], [1, 0, -1, -1], 0.5, n_boot=200)
+  assert (parts["prm"]["acc_err"], parts["prm"]["acc_cor"]) == (0.5, 0.5)
+  assert (parts["critic"]["acc_err"], parts["critic"]["acc_cor"]) == (0.5, 1.0)
+  assert (parts["combined"]["acc_err"], parts["combined"]["acc_cor"]) == (1.0, 0.5)
+  gain = parts["combined_minus_prm_f1"]
+  assert gain["value"] == pytest.approx(2 / 3 - 0.5)
+  assert gain["lo"] <= gain["value"] <= gain["hi"] and gain["n"] == 4
+  assert parts["combined_minus_critic_f1"]["value"] == pytest.approx(2 / 3 - 2 / 3)
