@@ -102,8 +102,8 @@ def main(argv=None):
   flags.DEFINE_float("dev_fraction", 0.5, "dev_tuned only", flag_values=ap)
   flags.DEFINE_integer("seed", 0, "", flag_values=ap)
   args = cli.parse_argv(ap, argv)
-  if sum(map(bool, (args.prm, args.judge_url, args.critic))) != 1 and not (
-      args.prm and args.critic and not args.judge_url):
+  if not (args.prm or args.judge_url or args.critic) or (
+      args.judge_url and (args.prm or args.critic)):
     raise SystemExit("prm_jax.evaluate: give one of --prm (a saved PRM), --judge_url (an LLM "
                      "critic on a server) and --critic (a rule critic), or --prm with --critic")
   if args.scores_out and not args.prm:
@@ -130,9 +130,10 @@ def main(argv=None):
       prm_alone, scored = scored, with_critic(scored, flagged)
       parts[name] = critic_parts(prm_alone, flagged, [it["first_error"] for it in items],
                                  args.threshold, seed=args.seed)
-    kept += [{"subset": name, "question": it["question"], "first_error": it["first_error"],
-              "kind": it.get("kind"), "scores": [float(x) for x in sc]}
-             for it, sc in zip(items, scored)]
+    if args.scores_out:
+      kept += [{"subset": name, "question": it["question"], "first_error": it["first_error"],
+                "kind": it["kind"], "scores": [float(x) for x in sc]}
+               for it, sc in zip(items, scored)]
     subsets[name] = (scored, [it["first_error"] for it in items])
     kinds.update({f"{name}/{k}": v for k, v in by_error_kind(items, scored).items()})
   if args.protocol in ("official", "both"):

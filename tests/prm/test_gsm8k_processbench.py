@@ -187,8 +187,8 @@ def test_gsm8k_prm_config_trains_on_the_records_and_scores_the_set(tmp_path):
   res = evaluate.main([f"--prm={tmp_path / 'run' / 'prm_model'}", "--critic=gsm8k_calc",
                        f"--data={tmp_path / 'set.jsonl'}", f"--scores_out={both}"])
   assert res["critic"]["rule"] == "gsm8k_calc"
-  parts = res["critic_parts"]["set"] if "critic_parts" in res else None
-  assert parts is not None and set(parts) >= {"prm", "critic", "combined"}
+  parts = res["critic_parts"]["set"]
+  assert set(parts) >= {"prm", "critic", "combined"}
   assert parts["combined"]["f1"] == pytest.approx(res["subsets"]["set"]["f1"])
   a = [json.loads(x) for x in alone.read_text().splitlines()]
   b = [json.loads(x) for x in both.read_text().splitlines()]
